@@ -1,0 +1,38 @@
+"""gpugraph: continue TensorFlow 1.x training runs (``.meta`` + V2 checkpoints) without TensorFlow.
+
+The public names mirror ``tf.compat.v1``::
+
+    import gpugraph as gg
+    saver = gg.train.import_meta_graph("run/model-10000.meta")
+    train_op = gg.get_collection("train_op")[0]
+"""
+
+from gpugraph import dtypes as dtypes
+from gpugraph import errors as errors
+from gpugraph import train as train
+from gpugraph.dtypes import DType as DType, as_dtype as as_dtype
+from gpugraph.framework.device_spec import DeviceSpec as DeviceSpec
+from gpugraph.framework.graph import (
+    Graph as Graph,
+    add_to_collection as add_to_collection,
+    add_to_collections as add_to_collections,
+    colocate_with as colocate_with,
+    control_dependencies as control_dependencies,
+    device as device,
+    get_collection as get_collection,
+    get_collection_ref as get_collection_ref,
+    get_default_graph as get_default_graph,
+    name_scope as name_scope,
+    reset_default_graph as reset_default_graph,
+)
+from gpugraph.framework.graph_keys import GraphKeys as GraphKeys
+from gpugraph.framework.ops import Operation as Operation, Tensor as Tensor
+from gpugraph.framework.tensor_shape import TensorShape as TensorShape
+from gpugraph.framework.variables import Variable as Variable
+
+__version__ = "0.1.0"
+
+
+def get_all_collection_keys() -> list[str]:
+    """Collection keys of the default graph (``tf.compat.v1.get_all_collection_keys``)."""
+    return get_default_graph().get_all_collection_keys()

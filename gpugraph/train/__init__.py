@@ -1,0 +1,8 @@
+"""``gpugraph.train``: the ``tf.compat.v1.train`` names gpugraph provides."""
+
+from gpugraph.train.meta_graph import (
+    export_meta_graph as export_meta_graph,
+    import_meta_graph as import_meta_graph,
+)
+from gpugraph.train.queue_runner import QueueRunner as QueueRunner
+from gpugraph.train.saver import Saver as Saver
