@@ -11,6 +11,13 @@ from gpugraph import dtypes as dtypes
 from gpugraph import errors as errors
 from gpugraph import train as train
 from gpugraph.dtypes import DType as DType, as_dtype as as_dtype
+from gpugraph.framework.builders import (
+    constant as constant,
+    group as group,
+    identity as identity,
+    no_op as no_op,
+    placeholder as placeholder,
+)
 from gpugraph.framework.device_spec import DeviceSpec as DeviceSpec
 from gpugraph.framework.graph import (
     Graph as Graph,

@@ -291,6 +291,7 @@ def _create_ops(
 ) -> list[Operation]:
     created: dict[str, Operation] = {}
     result: list[Operation] = []
+    back_edges: list[tuple[Operation, _Node]] = []
     registry = graph._op_defs
     for node in order:
         node_def = node.node_def
@@ -300,23 +301,33 @@ def _create_ops(
                 f"Op type not registered '{node_def.op}' in binary running on gpugraph. "
                 "Make sure the Op and Kernel are registered in the binary running in this "
                 f"process (node '{node.name}')."), {"node": node.name, "op": node_def.op})
-        inputs = tuple(_resolve_input(node, i, src, created) for i, src in enumerate(node.inputs))
+        inputs = tuple(_resolve_input(node, src, created) for src in node.inputs)
         controls = [c if isinstance(c, Operation) else created[c] for c in node.controls]
         colocation = _colocation(node_def, nodes, renames)
         op = Operation(graph, node_def, renames[node.name], node_def.op, inputs, controls,
                        node_def.device, colocation)
-        _check_input_types(op, node)
+        if None in inputs:
+            back_edges.append((op, node))
+        else:
+            _check_input_types(op)
         graph._add_op(op)
         graph._mark_name_used(op._name)
         created[node.name] = op
         result.append(op)
+    for op, node in back_edges:
+        # A while loop's Merge is created before the NextIteration that feeds it (TF's order).
+        op._inputs = tuple(_resolve_input(node, src, created) for src in node.inputs)
+        _check_input_types(op)
     return result
 
 
-def _resolve_input(node: _Node, i: int, src: Any, created: dict[str, Operation]) -> Tensor:
+def _resolve_input(node: _Node, src: Any, created: dict[str, Operation]) -> Tensor | None:
+    """The Tensor an input refers to; None for a loop back edge whose source comes later."""
     if isinstance(src, Tensor):
         return src
-    op = created[src[0]]
+    op = created.get(src[0])
+    if op is None:
+        return None
     tensor = op._output(src[1])
     if tensor is None:
         raise GraphDefError(None, None, (
@@ -342,7 +353,7 @@ def _colocation(node_def: Any, nodes: dict[str, _Node], renames: dict[str, str])
     return out
 
 
-def _check_input_types(op: Operation, node: _Node) -> None:
+def _check_input_types(op: Operation) -> None:
     """TF rejects an edge whose dtype doesn't match the consumer's OpDef input type."""
     info = op._info
     if not op._inputs or info is None:
