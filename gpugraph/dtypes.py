@@ -266,9 +266,7 @@ class DType:
 
 _ROW_BY_ENUM: dict[int, _Row] = {row.enum: row for row in _ROWS}
 _INTERN: dict[int, DType] = {
-    enum: DType(enum)
-    for row in _ROWS
-    for enum in (row.enum, row.enum + _REF_OFFSET)
+    enum: DType(enum) for row in _ROWS for enum in (row.enum, row.enum + _REF_OFFSET)
 }
 
 
@@ -300,8 +298,11 @@ def _build_numpy_table() -> dict[type, DType]:
 
 _BY_NAME = _build_name_table()
 _BY_NUMPY = _build_numpy_table()
-_BY_PYTHON_TYPE = {builtins.float: _BY_NAME["float32"], builtins.bool: _BY_NAME["bool"],
-                   builtins.object: _BY_NAME["string"]}
+_BY_PYTHON_TYPE = {
+    builtins.float: _BY_NAME["float32"],
+    builtins.bool: _BY_NAME["bool"],
+    builtins.object: _BY_NAME["string"],
+}
 
 
 def as_dtype(type_value: Any) -> DType:
@@ -367,7 +368,8 @@ uint8, uint8_ref = _pair("uint8")
 uint16, uint16_ref = _pair("uint16")
 uint32, uint32_ref = _pair("uint32")
 uint64, uint64_ref = _pair("uint64")
-bool, bool_ref = _pair("bool")  # noqa: A001  (TF's name; the builtin stays reachable as builtins.bool)
+# TF's name; inside this module the builtin is spelled builtins.bool.
+bool, bool_ref = _pair("bool")  # noqa: A001
 complex64, complex64_ref = _pair("complex64")
 complex128, complex128_ref = _pair("complex128")
 string, string_ref = _pair("string")
@@ -404,5 +406,5 @@ __all__ = [
     "half_ref",
     "double",
     "double_ref",
-    *(dt.name for dt in _INTERN.values()),
 ]
+__all__ += [dt.name for dt in _INTERN.values()]  # float32, float32_ref, ...

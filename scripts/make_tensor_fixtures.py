@@ -47,6 +47,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import base64  # noqa: E402
+import builtins  # noqa: E402
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -64,10 +65,31 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures" / "tensors"
 
 NUMERIC = [
-    "float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8",
-    "uint16", "uint32", "uint64", "complex64", "complex128", "bool", "float8_e5m2",
-    "float8_e4m3fn", "float8_e4m3fnuz", "float8_e4m3b11fnuz", "float8_e5m2fnuz",
-    "float4_e2m1fn", "int4", "uint4", "int2", "uint2",
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "complex64",
+    "complex128",
+    "bool",
+    "float8_e5m2",
+    "float8_e4m3fn",
+    "float8_e4m3fnuz",
+    "float8_e4m3b11fnuz",
+    "float8_e5m2fnuz",
+    "float4_e2m1fn",
+    "int4",
+    "uint4",
+    "int2",
+    "uint2",
 ]
 
 
@@ -78,6 +100,7 @@ def b64(data: bytes) -> str:
 # ---------------------------------------------------------------------------
 # Encoding values and arrays as JSON
 # ---------------------------------------------------------------------------
+
 
 def encode_tree(value):
     if isinstance(value, (list, tuple)):
@@ -96,9 +119,13 @@ def encode_value(value):
         if value.dtype == object:
             items = [encode_tree(v) for v in value.reshape(-1).tolist()]
             return {"ndarray": {"dtype": "object", "shape": list(value.shape), "items": items}}
-        return {"ndarray": {"dtype": value.dtype.str if value.dtype.kind in "SU" else
-                            value.dtype.name, "shape": list(value.shape),
-                            "data": b64(np.ascontiguousarray(value).tobytes())}}
+        return {
+            "ndarray": {
+                "dtype": value.dtype.str if value.dtype.kind in "SU" else value.dtype.name,
+                "shape": list(value.shape),
+                "data": b64(np.ascontiguousarray(value).tobytes()),
+            }
+        }
     if isinstance(value, np.generic):
         return {"npscalar": {"dtype": value.dtype.name, "data": b64(value.tobytes())}}
     return {"py": encode_tree(value)}
@@ -112,14 +139,24 @@ def encode_array(array):
     if name in SUB_BYTE_INTS:
         # The byte's unused high bits differ between TF's paths (sign-extended or not); only the
         # value is meaningful, so store these as int8 values.
-        return {"dtype": name, "shape": list(array.shape),
-                "data": b64(array.astype(np.int8).tobytes())}
+        return {
+            "dtype": name,
+            "shape": list(array.shape),
+            "data": b64(array.astype(np.int8).tobytes()),
+        }
     if name == "string":
         items = [b64(v) for v in array.reshape(-1).tolist()]
-        return {"dtype": name, "shape": list(array.shape), "items": items,
-                "item_types": sorted({type(v).__name__ for v in array.reshape(-1).tolist()})}
-    return {"dtype": name, "shape": list(array.shape),
-            "data": b64(np.ascontiguousarray(array).tobytes())}
+        return {
+            "dtype": name,
+            "shape": list(array.shape),
+            "items": items,
+            "item_types": sorted({type(v).__name__ for v in array.reshape(-1).tolist()}),
+        }
+    return {
+        "dtype": name,
+        "shape": list(array.shape),
+        "data": b64(np.ascontiguousarray(array).tobytes()),
+    }
 
 
 def error_text(exc):
@@ -129,6 +166,7 @@ def error_text(exc):
 # ---------------------------------------------------------------------------
 # Evaluating a proto with TF
 # ---------------------------------------------------------------------------
+
 
 def run_const(proto):
     """What a Const node holding ``proto`` evaluates to in a TF1 Session."""
@@ -170,9 +208,14 @@ def choose_expectation(case):
 
 
 def record(case_id, proto, source, expect=None, **extra):
-    case = {"id": case_id, "source": source, **extra,
-            "proto": b64(proto.SerializeToString(deterministic=True)),
-            "make_ndarray": run_make_ndarray(proto), "runtime": run_const(proto)}
+    case = {
+        "id": case_id,
+        "source": source,
+        **extra,
+        "proto": b64(proto.SerializeToString(deterministic=True)),
+        "make_ndarray": run_make_ndarray(proto),
+        "runtime": run_const(proto),
+    }
     case["expect"] = expect or choose_expectation(case)
     return case
 
@@ -180,6 +223,7 @@ def record(case_id, proto, source, expect=None, **extra):
 # ---------------------------------------------------------------------------
 # make_tensor_proto cases
 # ---------------------------------------------------------------------------
+
 
 def sample_values(name):
     """Six values of TF dtype ``name`` covering its range (incl. min/max, -0.0, inf, nan)."""
@@ -190,13 +234,19 @@ def sample_values(name):
         return np.array([1 + 2j, -0.5j, 3.25, np.inf, -0.0, 1e-3 - 7j], dtype=np_type)
     if tf.as_dtype(name).is_floating:
         top = float(ml_dtypes.finfo(np_type).max)
-        special = [np.inf, np.nan] if name in ("float16", "bfloat16", "float32", "float64") else [
-            -top, top / 2]
+        special = (
+            [np.inf, np.nan]
+            if name in ("float16", "bfloat16", "float32", "float64")
+            else [-top, top / 2]
+        )
         return np.array([0.0, -1.5, 2.25, -0.0, *special], dtype=np.float64).astype(np_type)
     info = ml_dtypes.iinfo(np_type)
     values = [info.min, info.max, 0, 1, info.max // 2, max(info.min, -1)]
-    return np.array(values, dtype=object).astype(np.int64 if info.min < 0 else np.uint64).astype(
-        np_type)
+    return (
+        np.array(values, dtype=object)
+        .astype(np.int64 if info.min < 0 else np.uint64)
+        .astype(np_type)
+    )
 
 
 def python_scalar(name):
@@ -257,8 +307,12 @@ def python_calls():
         ("py_nested_float", [[[1.0], [2.0]], [[3.0], [4.0]]], None, None),
         ("np_int32_as_float32", np.array([1, 2, 3], np.int32), "float32", None),
         ("np_float32_big", np.arange(256, dtype=np.float32) / 7, None, None),
-        ("np_float32_fortran", np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3)),
-         None, None),
+        (
+            "np_float32_fortran",
+            np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3)),
+            None,
+            None,
+        ),
         ("np_int64_no_narrowing", np.array([1, 2], np.int64), None, None),
         ("np_float64_no_narrowing", np.array([1.0, 2.0]), None, None),
         ("np_float32_scalar_fill", np.float32(2.0), None, [2, 3]),
@@ -301,6 +355,7 @@ def make_tensor_proto_cases():
 # Hand-built protos
 # ---------------------------------------------------------------------------
 
+
 def string_list_content(strings):
     """port::EncodeStringList: varint32 lengths, then the bytes."""
     out = bytearray()
@@ -326,61 +381,106 @@ STRING_CONTENT = text_bytes(string_list_content([b"a", b"", b"xyz", b"q" * 200])
 
 HAND = [
     # (id, text format, expect override or None)
-    ("short_float_val", 'dtype: DT_FLOAT tensor_shape {dim {size: 5}} float_val: [1, 2]', None),
+    ("short_float_val", "dtype: DT_FLOAT tensor_shape {dim {size: 5}} float_val: [1, 2]", None),
     ("no_values_float", "dtype: DT_FLOAT tensor_shape {dim {size: 3}}", None),
     ("no_values_scalar_int64", "dtype: DT_INT64 tensor_shape {}", None),
     ("no_values_bool_2x2", "dtype: DT_BOOL tensor_shape {dim {size: 2} dim {size: 2}}", None),
     ("no_values_half", "dtype: DT_HALF tensor_shape {dim {size: 2}}", None),
     ("no_values_complex64", "dtype: DT_COMPLEX64 tensor_shape {dim {size: 2}}", None),
     ("no_values_string", "dtype: DT_STRING tensor_shape {dim {size: 2}}", None),
-    ("short_double_val", "dtype: DT_DOUBLE tensor_shape {dim {size: 2} dim {size: 2}} "
-     "double_val: [0.5, -1]", None),
+    (
+        "short_double_val",
+        "dtype: DT_DOUBLE tensor_shape {dim {size: 2} dim {size: 2}} double_val: [0.5, -1]",
+        None,
+    ),
     ("short_int8", "dtype: DT_INT8 tensor_shape {dim {size: 3}} int_val: [-7]", None),
     ("short_uint8", "dtype: DT_UINT8 tensor_shape {dim {size: 3}} int_val: [255, 1]", None),
     ("short_int16", "dtype: DT_INT16 tensor_shape {dim {size: 3}} int_val: [-32768]", None),
     ("short_uint16", "dtype: DT_UINT16 tensor_shape {dim {size: 2}} int_val: [65535]", None),
-    ("short_int32", "dtype: DT_INT32 tensor_shape {dim {size: 2} dim {size: 3}} "
-     "int_val: [1, 2, 3]", None),
+    (
+        "short_int32",
+        "dtype: DT_INT32 tensor_shape {dim {size: 2} dim {size: 3}} int_val: [1, 2, 3]",
+        None,
+    ),
     ("short_int64", "dtype: DT_INT64 tensor_shape {dim {size: 3}} int64_val: [-5]", None),
-    ("short_uint32", "dtype: DT_UINT32 tensor_shape {dim {size: 2}} uint32_val: [4294967295]",
-     None),
-    ("short_uint64", "dtype: DT_UINT64 tensor_shape {dim {size: 3}} "
-     "uint64_val: [18446744073709551615, 3]", None),
+    (
+        "short_uint32",
+        "dtype: DT_UINT32 tensor_shape {dim {size: 2}} uint32_val: [4294967295]",
+        None,
+    ),
+    (
+        "short_uint64",
+        "dtype: DT_UINT64 tensor_shape {dim {size: 3}} uint64_val: [18446744073709551615, 3]",
+        None,
+    ),
     ("short_bool", "dtype: DT_BOOL tensor_shape {dim {size: 4}} bool_val: [true, false]", None),
-    ("short_string", 'dtype: DT_STRING tensor_shape {dim {size: 3}} string_val: ["a", "b"]',
-     None),
-    ("short_scomplex", "dtype: DT_COMPLEX64 tensor_shape {dim {size: 3}} scomplex_val: [1, 2]",
-     None),
-    ("short_dcomplex", "dtype: DT_COMPLEX128 tensor_shape {dim {size: 3}} "
-     "dcomplex_val: [1, 2, 3, 4]", None),
+    ("short_string", 'dtype: DT_STRING tensor_shape {dim {size: 3}} string_val: ["a", "b"]', None),
+    (
+        "short_scomplex",
+        "dtype: DT_COMPLEX64 tensor_shape {dim {size: 3}} scomplex_val: [1, 2]",
+        None,
+    ),
+    (
+        "short_dcomplex",
+        "dtype: DT_COMPLEX128 tensor_shape {dim {size: 3}} dcomplex_val: [1, 2, 3, 4]",
+        None,
+    ),
     ("short_half", "dtype: DT_HALF tensor_shape {dim {size: 3}} half_val: [15360, 16384]", None),
     ("splat_bfloat16", "dtype: DT_BFLOAT16 tensor_shape {dim {size: 2}} half_val: [16256]", None),
     ("short_int4", "dtype: DT_INT4 tensor_shape {dim {size: 3}} int_val: [-3, 7]", None),
     ("short_uint4", "dtype: DT_UINT4 tensor_shape {dim {size: 2}} int_val: [15]", None),
-    ("content_wins_over_field", "dtype: DT_FLOAT tensor_shape {dim {size: 2}} float_val: 9 "
-     f'tensor_content: "{FLOAT_1_2}"', None),
-    ("content_bool", f'dtype: DT_BOOL tensor_shape {{dim {{size: 3}}}} '
-     f'tensor_content: "{BOOL_CONTENT}"', None),
-    ("content_complex64", f'dtype: DT_COMPLEX64 tensor_shape {{dim {{size: 2}}}} '
-     f'tensor_content: "{COMPLEX_CONTENT}"', None),
-    ("content_uint16", f'dtype: DT_UINT16 tensor_shape {{dim {{size: 2}}}} '
-     f'tensor_content: "{UINT16_CONTENT}"', None),
-    ("content_string", f'dtype: DT_STRING tensor_shape {{dim {{size: 4}}}} tensor_content: '
-     f'"{STRING_CONTENT}"', None),
+    (
+        "content_wins_over_field",
+        "dtype: DT_FLOAT tensor_shape {dim {size: 2}} float_val: 9 "
+        f'tensor_content: "{FLOAT_1_2}"',
+        None,
+    ),
+    (
+        "content_bool",
+        f'dtype: DT_BOOL tensor_shape {{dim {{size: 3}}}} tensor_content: "{BOOL_CONTENT}"',
+        None,
+    ),
+    (
+        "content_complex64",
+        f'dtype: DT_COMPLEX64 tensor_shape {{dim {{size: 2}}}} tensor_content: "{COMPLEX_CONTENT}"',
+        None,
+    ),
+    (
+        "content_uint16",
+        f'dtype: DT_UINT16 tensor_shape {{dim {{size: 2}}}} tensor_content: "{UINT16_CONTENT}"',
+        None,
+    ),
+    (
+        "content_string",
+        f'dtype: DT_STRING tensor_shape {{dim {{size: 4}}}} tensor_content: "{STRING_CONTENT}"',
+        None,
+    ),
     ("empty_2x0", "dtype: DT_FLOAT tensor_shape {dim {size: 2} dim {}}", None),
     ("empty_string_0", "dtype: DT_STRING tensor_shape {dim {}}", None),
     ("ref_dtype_float", "dtype: DT_FLOAT_REF tensor_shape {dim {size: 2}} float_val: 3", None),
     # gpugraph rejects these; TF's two paths are recorded for the record.
-    ("too_many_values", "dtype: DT_FLOAT tensor_shape {dim {size: 2}} float_val: [1, 2, 3]",
-     "error"),
-    ("content_too_short", f'dtype: DT_FLOAT tensor_shape {{dim {{size: 3}}}} '
-     f'tensor_content: "{FLOAT_1}"', "error"),
+    (
+        "too_many_values",
+        "dtype: DT_FLOAT tensor_shape {dim {size: 2}} float_val: [1, 2, 3]",
+        "error",
+    ),
+    (
+        "content_too_short",
+        f'dtype: DT_FLOAT tensor_shape {{dim {{size: 3}}}} tensor_content: "{FLOAT_1}"',
+        "error",
+    ),
     ("unknown_dim", "dtype: DT_FLOAT tensor_shape {dim {size: -1}} float_val: 1", "error"),
     ("unknown_rank", "dtype: DT_FLOAT tensor_shape {unknown_rank: true} float_val: 1", "error"),
 ]
 
-FLOAT8_TYPES = ["float8_e5m2", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e4m3b11fnuz",
-                "float8_e5m2fnuz", "float4_e2m1fn"]
+FLOAT8_TYPES = [
+    "float8_e5m2",
+    "float8_e4m3fn",
+    "float8_e4m3fnuz",
+    "float8_e4m3b11fnuz",
+    "float8_e5m2fnuz",
+    "float4_e2m1fn",
+]
 
 
 def hand_cases():
@@ -388,8 +488,14 @@ def hand_cases():
     for name in FLOAT8_TYPES:
         enum = f"DT_{name.upper()}"
         two = np.array([1.0, -2.0], dtype=tf.as_dtype(name).as_numpy_dtype).view(np.uint8)
-        specs.append((f"float8_val_{name}", f'dtype: {enum} tensor_shape {{dim {{size: 4}}}} '
-                      f'float8_val: "{text_bytes(two.tobytes())}"', None))
+        specs.append(
+            (
+                f"float8_val_{name}",
+                f"dtype: {enum} tensor_shape {{dim {{size: 4}}}} "
+                f'float8_val: "{text_bytes(two.tobytes())}"',
+                None,
+            )
+        )
     cases = []
     for case_id, text, expect in specs:
         proto = text_format.Parse(text, tensor_pb2.TensorProto())
@@ -403,30 +509,89 @@ def hand_cases():
 
 PROBES = [
     *[["name", n] for n in sorted(tf_dtypes._STRING_TO_TF)],  # noqa: SLF001
-    ["name", "int"], ["name", "junk"], ["name", "Float32"], ["name", "DT_FLOAT"],
+    ["name", "int"],
+    ["name", "junk"],
+    ["name", "Float32"],
+    ["name", "DT_FLOAT"],
     *[["enum", e] for e in (0, 1, 14, 19, 33, 34, 99, 100, 101, 133, 134, 200, -1)],
-    *[["numpy_dtype", s] for s in ("float16", "float32", "float64", "int8", "int16", "int32",
-                                   "int64", "uint8", "uint16", "uint32", "uint64", "bool",
-                                   "complex64", "complex128", "object", "S3", "U3", "V4",
-                                   "datetime64[s]", "longlong", "ulonglong", "intc", "uintc")],
-    *[["numpy_type", s] for s in ("float32", "int_", "uint", "longlong", "ulonglong", "intc",
-                                  "uintc", "bytes_", "str_", "object_", "bool_", "void",
-                                  "longdouble")],
-    *[["ml_dtypes", s] for s in ("bfloat16", "float8_e5m2", "float8_e4m3fn", "float8_e4m3fnuz",
-                                 "float8_e4m3b11fnuz", "float8_e5m2fnuz", "float4_e2m1fn",
-                                 "int4", "uint4", "int2", "uint2", "float8_e3m4")],
+    *[
+        ["numpy_dtype", s]
+        for s in (
+            "float16",
+            "float32",
+            "float64",
+            "int8",
+            "int16",
+            "int32",
+            "int64",
+            "uint8",
+            "uint16",
+            "uint32",
+            "uint64",
+            "bool",
+            "complex64",
+            "complex128",
+            "object",
+            "S3",
+            "U3",
+            "V4",
+            "datetime64[s]",
+            "longlong",
+            "ulonglong",
+            "intc",
+            "uintc",
+        )
+    ],
+    *[
+        ["numpy_type", s]
+        for s in (
+            "float32",
+            "int_",
+            "uint",
+            "longlong",
+            "ulonglong",
+            "intc",
+            "uintc",
+            "bytes_",
+            "str_",
+            "object_",
+            "bool_",
+            "void",
+            "longdouble",
+        )
+    ],
+    *[
+        ["ml_dtypes", s]
+        for s in (
+            "bfloat16",
+            "float8_e5m2",
+            "float8_e4m3fn",
+            "float8_e4m3fnuz",
+            "float8_e4m3b11fnuz",
+            "float8_e5m2fnuz",
+            "float4_e2m1fn",
+            "int4",
+            "uint4",
+            "int2",
+            "uint2",
+            "float8_e3m4",
+        )
+    ],
     *[["python", s] for s in ("float", "int", "bool", "object", "str", "bytes", "complex")],
-    ["array", "float64"], ["array", "uint16"],
+    ["array", "float64"],
+    ["array", "uint16"],
 ]
 
 
 def probe_input(kind, spelling):
-    import builtins
     if kind in ("name", "enum"):
         return spelling
     if kind == "numpy_dtype":
-        return np.dtype(getattr(np, spelling) if spelling in ("longlong", "ulonglong", "intc",
-                                                              "uintc") else spelling)
+        return np.dtype(
+            getattr(np, spelling)
+            if spelling in ("longlong", "ulonglong", "intc", "uintc")
+            else spelling
+        )
     if kind == "numpy_type":
         return getattr(np, spelling)
     if kind == "ml_dtypes":
@@ -447,21 +612,31 @@ def dtype_facts(dtype):
         return {"value": value}
 
     return {
-        "enum": dtype.as_datatype_enum, "name": dtype.name, "str": str(dtype),
-        "size": dtype.size, "is_floating": dtype.is_floating, "is_integer": dtype.is_integer,
-        "is_complex": dtype.is_complex, "is_bool": dtype.is_bool,
-        "is_quantized": dtype.is_quantized, "is_unsigned": dtype.is_unsigned,
+        "enum": dtype.as_datatype_enum,
+        "name": dtype.name,
+        "str": str(dtype),
+        "size": dtype.size,
+        "is_floating": dtype.is_floating,
+        "is_integer": dtype.is_integer,
+        "is_complex": dtype.is_complex,
+        "is_bool": dtype.is_bool,
+        "is_quantized": dtype.is_quantized,
+        "is_unsigned": dtype.is_unsigned,
         "is_ref": dtype._is_ref_dtype,  # noqa: SLF001
         "numpy": attempt(lambda: np.dtype(dtype.as_numpy_dtype).name),
-        "min": attempt(lambda: dtype.min), "max": attempt(lambda: dtype.max),
-        "real_dtype": dtype.real_dtype.name, "base_dtype": dtype.base_dtype.name,
+        "min": attempt(lambda: dtype.min),
+        "max": attempt(lambda: dtype.max),
+        "real_dtype": dtype.real_dtype.name,
+        "base_dtype": dtype.base_dtype.name,
         "as_ref": dtype._as_ref.name,  # noqa: SLF001
     }
 
 
 def dtypes_fixture():
-    table = [dtype_facts(tf_dtypes._INTERN_TABLE[e])  # noqa: SLF001
-             for e in sorted(tf_dtypes._INTERN_TABLE)]  # noqa: SLF001
+    table = [
+        dtype_facts(tf_dtypes._INTERN_TABLE[e])  # noqa: SLF001
+        for e in sorted(tf_dtypes._INTERN_TABLE)
+    ]  # noqa: SLF001
     probes = []
     for kind, spelling in PROBES:
         try:

@@ -15,9 +15,7 @@ from gpugraph import _proto as pb
 from gpugraph import dtypes
 from gpugraph.errors import UnimplementedError
 
-FIXTURE = json.loads(
-    (Path(__file__).parent / "fixtures" / "tensors" / "dtypes.json").read_text()
-)
+FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "tensors" / "dtypes.json").read_text())
 TF_DTYPES = FIXTURE["dtypes"]
 TF_PROBES = FIXTURE["as_dtype"]
 
@@ -59,8 +57,14 @@ def test_dtype_properties_match_tf(tf_row):
     assert str(dt) == tf_row["str"].replace("tf.", "")
     assert repr(dt) == f"gg.{tf_row['name']}"
     assert dt.size == tf_row["size"]
-    for flag in ("is_floating", "is_integer", "is_complex", "is_bool", "is_quantized",
-                 "is_unsigned"):
+    for flag in (
+        "is_floating",
+        "is_integer",
+        "is_complex",
+        "is_bool",
+        "is_quantized",
+        "is_unsigned",
+    ):
         assert getattr(dt, flag) == tf_row[flag], flag
     assert dt.is_ref_dtype == dt._is_ref_dtype == tf_row["is_ref"]
     assert dt.real_dtype.name == tf_row["real_dtype"]
@@ -216,11 +220,15 @@ def test_as_dtype_inputs(value, expected):
     assert dtypes.as_dtype(value) is expected
 
 
-@pytest.mark.parametrize("junk", [None, "junk", 0, 100, 134, [1], int, str, complex, 1.5,
-                                  np.dtype([("a", np.int8)])])
+@pytest.mark.parametrize(
+    "junk", [None, "junk", 0, 100, 134, [1], int, str, complex, 1.5, np.dtype([("a", np.int8)])]
+)
 def test_as_dtype_rejects_junk_like_tf(junk):
-    with pytest.raises(TypeError, match=r"Cannot convert the argument `type_value`: .* to a "
-                                        r"TensorFlow DType\."):
+    with pytest.raises(
+        TypeError,
+        match=r"Cannot convert the argument `type_value`: .* to a "
+        r"TensorFlow DType\.",
+    ):
         dtypes.as_dtype(junk)
 
 
@@ -229,7 +237,8 @@ def test_equality_and_hash():
     assert dtypes.float32 == "float" and dtypes.float32 == 1 and dtypes.float32 == np.float32
     assert np.float32 == dtypes.float32
     assert dtypes.float32 != dtypes.float32_ref
-    assert dtypes.float32 != "junk" and dtypes.float32 != None  # noqa: E711
+    assert dtypes.float32 != "junk"
+    assert dtypes.float32 != None  # noqa: E711
     assert not (dtypes.float32 != "float32")
     assert {dtypes.float32: 1}[dtypes.as_dtype("float")] == 1
     assert hash(dtypes.DType(1)) == hash(dtypes.float32)
@@ -253,4 +262,4 @@ def test_limits_for_numpy_types():
     assert dtypes.float32.max == np.finfo(np.float32).max
     assert float(dtypes.bfloat16.max) == float(ml_dtypes.finfo(ml_dtypes.bfloat16).max)
     with pytest.raises(TypeError, match="quantized type"):
-        dtypes.qint8.min
+        dtypes.qint8.min  # noqa: B018

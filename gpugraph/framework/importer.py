@@ -18,7 +18,7 @@ import heapq
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gpugraph import dtypes
+from gpugraph import _proto as pb
 from gpugraph.errors import GraphDefError, NotFoundError
 from gpugraph.framework import names
 from gpugraph.framework.device_spec import DeviceSpec, merge_device
@@ -374,7 +374,8 @@ def _check_input_types(op: Operation) -> None:
 
 
 def _type_name(enum: int) -> str:
-    return dtypes.as_dtype(enum).name
+    # TF's C++ DataTypeString: the enum name without DT_, lower-cased ("float", "int32_ref").
+    return pb.DataType.Name(enum)[3:].lower()
 
 
 def _assign_devices(graph: Graph, ops: list[Operation]) -> None:

@@ -193,11 +193,26 @@ def _build_fields() -> dict[dtypes.DType, _Field]:
         dtypes.resource: _Field("resource_handle_val", _decode_objects, _encode_messages),
         dtypes.variant: _Field("variant_val", _decode_objects, _encode_messages),
     }
-    for dt in (dtypes.int32, dtypes.int16, dtypes.int8, dtypes.uint8, dtypes.uint16,
-               dtypes.int4, dtypes.uint4, dtypes.int2, dtypes.uint2):
+    for dt in (
+        dtypes.int32,
+        dtypes.int16,
+        dtypes.int8,
+        dtypes.uint8,
+        dtypes.uint16,
+        dtypes.int4,
+        dtypes.uint4,
+        dtypes.int2,
+        dtypes.uint2,
+    ):
         fields[dt] = int_field
-    for dt in (dtypes.float8_e5m2, dtypes.float8_e4m3fn, dtypes.float8_e4m3fnuz,
-               dtypes.float8_e4m3b11fnuz, dtypes.float8_e5m2fnuz, dtypes.float4_e2m1fn):
+    for dt in (
+        dtypes.float8_e5m2,
+        dtypes.float8_e4m3fn,
+        dtypes.float8_e4m3fnuz,
+        dtypes.float8_e4m3b11fnuz,
+        dtypes.float8_e5m2fnuz,
+        dtypes.float4_e2m1fn,
+    ):
         fields[dt] = float8_field
     return fields
 
@@ -214,7 +229,10 @@ _CONTENT_DTYPES = frozenset([
     dtypes.float8_e4m3b11fnuz, dtypes.float8_e5m2fnuz, dtypes.float4_e2m1fn,
 ])  # fmt: skip
 
-_MESSAGE_CLASSES = {dtypes.resource: pb.ResourceHandleProto, dtypes.variant: pb.VariantTensorDataProto}
+_MESSAGE_CLASSES = {
+    dtypes.resource: pb.ResourceHandleProto,
+    dtypes.variant: pb.VariantTensorDataProto,
+}
 
 
 # --- byte order --------------------------------------------------------------------------------
@@ -282,9 +300,12 @@ def _shape_label(shape_proto: Any) -> object:
 
 def _proto_dtype(enum: int, ctx: _Ctx) -> dtypes.DType:
     try:
-        return dtypes.as_dtype(enum).base_dtype
+        dtype = dtypes.as_dtype(enum)
     except TypeError:
         raise ctx.error("invalid dtype") from None
+    if dtype.is_ref_dtype:  # TF rejects these too: refs are for edges, never values
+        raise ctx.error(f"reference dtype {dtype.name} is not valid for a tensor value")
+    return dtype
 
 
 def _concrete_shape(shape_proto: Any, ctx: _Ctx) -> tuple[int, ...]:
@@ -309,8 +330,9 @@ def _decode_content(
     if dtype == dtypes.string:
         return _decode_string_list(content, count, ctx)
     if dtype in _MESSAGE_CLASSES:
-        raise ctx.error(f"tensor_content encoding of {dtype.name} is not supported",
-                        UnimplementedError)
+        raise ctx.error(
+            f"tensor_content encoding of {dtype.name} is not supported", UnimplementedError
+        )
     expected = count * np_dtype.itemsize
     if len(content) != expected:
         raise ctx.error(
@@ -422,7 +444,9 @@ def make_tensor_proto(
     target = dtypes.as_dtype(dtype) if dtype is not None else None
     if target is not None and target.is_quantized:
         raise UnimplementedError(
-            None, None, f"make_tensor_proto: quantized dtype {target.name} is not supported",
+            None,
+            None,
+            f"make_tensor_proto: quantized dtype {target.name} is not supported",
             {"dtype": target.name},
         )
     if target is not None and target.base_dtype in _MESSAGE_CLASSES:
@@ -430,9 +454,7 @@ def make_tensor_proto(
     array = _to_ndarray(values, target, shape)
     value_dtype = dtypes.as_dtype(array.dtype)
     if target is not None and target.base_dtype != value_dtype.base_dtype:
-        raise TypeError(
-            f"`dtype` {target} is not compatible with {values} of dtype {array.dtype}."
-        )
+        raise TypeError(f"`dtype` {target} is not compatible with {values} of dtype {array.dtype}.")
     full_shape, same_size = _target_shape(array, shape, verify_shape, allow_broadcast)
     proto = pb.TensorProto(
         dtype=value_dtype.as_datatype_enum, tensor_shape=shape_to_proto(full_shape)
@@ -593,8 +615,10 @@ def _message_tensor_proto(values: Any, dtype: dtypes.DType, shape: Sequence[int]
         array = np.asarray(values, dtype=object)
     for item in array.reshape(-1):
         if not isinstance(item, cls):
-            raise TypeError(f"Expected {cls.DESCRIPTOR.name} values for a {dtype.name} tensor, "
-                            f"got {type(item).__name__}: {item!r}")
+            raise TypeError(
+                f"Expected {cls.DESCRIPTOR.name} values for a {dtype.name} tensor, "
+                f"got {type(item).__name__}: {item!r}"
+            )
     full_shape, _ = _target_shape(array, shape, verify_shape=False, allow_broadcast=False)
     proto = pb.TensorProto(dtype=dtype.as_datatype_enum, tensor_shape=shape_to_proto(full_shape))
     _fill_field(proto, dtype, array.reshape(-1))

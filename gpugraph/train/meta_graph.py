@@ -405,7 +405,7 @@ def _fill_collection_def(col_def: Any, key: str, items: list, export_scope: str 
         for item in items:
             proto = entry[2](item, export_scope)
             if proto is not None:
-                col_def.bytes_list.value.append(proto.SerializeToString())
+                col_def.bytes_list.value.append(proto.SerializeToString(deterministic=True))
         col_def.bytes_list.SetInParent()
         return
     kind = _kind_name(items[0])

@@ -1,0 +1,1 @@
+"""Serialized formats: TensorProto <-> ndarray, meta graphs, the checkpoint index and bundle."""
