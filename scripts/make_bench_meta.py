@@ -22,7 +22,9 @@ import os
 import pathlib
 import sys
 import time
+import warnings
 
+os.environ["TF_USE_LEGACY_KERAS"] = "1"  # tf.compat.v1.layers needs tf-keras
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow.compat.v1 as tf  # noqa: E402
@@ -104,8 +106,8 @@ def train_op(loss):
     return op
 
 
-def build(graph: tf.Graph, blocks: int) -> None:
-    """Builds the whole training graph with ``blocks`` residual blocks into ``graph``."""
+def build(graph: tf.Graph, blocks: int) -> tf.train.Saver:
+    """Builds the training graph with ``blocks`` residual blocks and its Saver into ``graph``."""
     with graph.as_default():
         x = tf.placeholder(tf.float32, [None, SIDE, SIDE, CHANNELS], name="x")
         y = tf.placeholder(tf.int64, [None], name="y")
@@ -115,6 +117,7 @@ def build(graph: tf.Graph, blocks: int) -> None:
             h = conv_block(h, i, training)
         _, loss = head(h, y)
         train_op(loss)
+        return tf.train.Saver()
 
 
 def count_ops(blocks: int) -> int:
@@ -132,14 +135,6 @@ def blocks_for(nodes: int) -> int:
     return max(1, round(small + (nodes - n_small) / per_block))
 
 
-def write(graph: tf.Graph, out: pathlib.Path) -> None:
-    """Exports ``graph`` with a Saver over all its variables, as a training script would."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with graph.as_default():
-        saver = tf.train.Saver()
-        saver.export_meta_graph(str(out))
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -154,11 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     """Builds, exports and reports the benchmark graph."""
     args = parse_args(argv)
     tf.disable_v2_behavior()
+    tf.get_logger().setLevel("ERROR")
+    warnings.filterwarnings("ignore", message=".*is deprecated")
     start = time.perf_counter()
     blocks = args.blocks or blocks_for(args.nodes)
     graph = tf.Graph()
-    build(graph, blocks)
-    write(graph, args.out)
+    saver = build(graph, blocks)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    saver.export_meta_graph(str(args.out), graph=graph)
     n_ops = len(graph.get_operations())
     print(f"wrote {args.out}: {n_ops} nodes ({blocks} blocks), "
           f"{args.out.stat().st_size / 1e6:.2f} MB, TF {tf.__version__}, "

@@ -49,6 +49,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import base64  # noqa: E402
 import builtins  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import ml_dtypes  # noqa: E402
@@ -160,7 +161,11 @@ def encode_array(array):
 
 
 def error_text(exc):
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+    first_line = str(exc).splitlines()[0][:300] if str(exc) else ""
+    # TF's proto debug strings carry a per-process random marker (goo.gle/debugonly,
+    # goo.gle/debugproto, ...); drop it to keep the output deterministic.
+    first_line = re.sub(r"goo\.gle/debug\w+\s*", "", first_line)
+    return f"{type(exc).__name__}: {first_line}"
 
 
 # ---------------------------------------------------------------------------
@@ -361,7 +366,7 @@ def string_list_content(strings):
     out = bytearray()
     for s in strings:
         n = len(s)
-        while n >= 0x80:
+        while n >> 7:
             out.append((n & 0x7F) | 0x80)
             n >>= 7
         out.append(n)

@@ -142,7 +142,7 @@ def test_module_constants():
         assert getattr(dtypes, dt.name) is dt
         assert getattr(dtypes, dt.name + "_ref") is dt.as_ref
         assert dt.name in dtypes.__all__ and dt.name + "_ref" in dtypes.__all__
-    assert len(dtypes.ALL_DTYPES) == 33
+    assert [dt.as_datatype_enum for dt in dtypes.ALL_DTYPES] == list(range(1, 34))
 
 
 @pytest.mark.parametrize(
@@ -258,7 +258,7 @@ def test_invalid_enum_in_constructor():
 
 
 def test_limits_for_numpy_types():
-    assert dtypes.uint4.max == 15 and dtypes.int2.min == -2
+    assert (dtypes.uint4.min, dtypes.uint4.max, dtypes.int2.min, dtypes.int2.max) == (0, 15, -2, 1)
     assert dtypes.float32.max == np.finfo(np.float32).max
     assert float(dtypes.bfloat16.max) == float(ml_dtypes.finfo(ml_dtypes.bfloat16).max)
     with pytest.raises(TypeError, match="quantized type"):

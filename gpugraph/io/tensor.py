@@ -351,6 +351,8 @@ def _decode_string_list(content: bytes, count: int, ctx: _Ctx) -> np.ndarray:
             lengths.append(length)
     except IndexError:
         raise ctx.error(f"string tensor_content ends inside its {count} lengths") from None
+    except ValueError as e:
+        raise ctx.error(f"string tensor_content: {e}") from None
     if sum(lengths) != len(content) - pos:
         raise ctx.error(
             f"string tensor_content holds {len(content) - pos} bytes of string data but its "
@@ -362,15 +364,18 @@ def _decode_string_list(content: bytes, count: int, ctx: _Ctx) -> np.ndarray:
     return out
 
 
+_VARINT32_MAX_BYTES = 5
+
+
 def _read_varint32(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80 or shift >= 28:
-            return result & 0xFFFFFFFF, pos
-        shift += 7
+    """Reads a little-endian base-128 varint of at most 5 bytes; returns (value, next pos)."""
+    result = 0
+    for i in range(_VARINT32_MAX_BYTES):
+        byte = data[pos + i]
+        result |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            return result & 0xFFFFFFFF, pos + i + 1
+    raise ValueError(f"a length varint at byte {pos} is longer than {_VARINT32_MAX_BYTES} bytes")
 
 
 def _decode_field(
