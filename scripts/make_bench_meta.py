@@ -26,6 +26,7 @@ import warnings
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"  # tf.compat.v1.layers needs tf-keras
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import tensorflow.compat.v1 as tf  # noqa: E402
 
@@ -148,15 +149,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Builds, exports and reports the benchmark graph."""
     args = parse_args(argv)
-    tf.disable_v2_behavior()
     tf.get_logger().setLevel("ERROR")
+    tf.disable_v2_behavior()
     warnings.filterwarnings("ignore", message=".*is deprecated")
     start = time.perf_counter()
     blocks = args.blocks or blocks_for(args.nodes)
     graph = tf.Graph()
     saver = build(graph, blocks)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    saver.export_meta_graph(str(args.out), graph=graph)
+    with graph.as_default():
+        saver.export_meta_graph(str(args.out))
     n_ops = len(graph.get_operations())
     print(f"wrote {args.out}: {n_ops} nodes ({blocks} blocks), "
           f"{args.out.stat().st_size / 1e6:.2f} MB, TF {tf.__version__}, "

@@ -765,5 +765,21 @@ def main():
     make_errors()
 
 
+def check_gpugraph():
+    """Runs scripts/check_with_tf.py's checks on the fresh fixtures; returns its exit status."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import check_with_tf
+    return check_with_tf.main([])
+
+
 if __name__ == "__main__":
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(description="Regenerate tests/fixtures/meta/.")
+    parser.add_argument("--check-gpugraph", action="store_true",
+                        help="afterwards, run scripts/check_with_tf.py against the fixtures")
+    args = parser.parse_args()
     main()
+    if args.check_gpugraph:
+        sys.exit(check_gpugraph())

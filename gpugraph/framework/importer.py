@@ -80,7 +80,7 @@ class _InputMap:
 class _Node:
     """One NodeDef during import: its new name and parsed inputs."""
 
-    __slots__ = ("node_def", "index", "name", "inputs", "controls")
+    __slots__ = ("node_def", "index", "name", "inputs", "controls", "sources")
 
     def __init__(self, node_def: Any, index: int):
         self.node_def = node_def
@@ -89,6 +89,7 @@ class _Node:
         # (source original name, output index) or a pre-resolved Tensor/Operation from input_map
         self.inputs: list[Any] = []
         self.controls: list[Any] = []
+        self.sources: list[str] = []  # original names of imported nodes this one depends on
 
 
 def import_graph_def(
@@ -169,7 +170,11 @@ def _parse_inputs(node: _Node, imap: _InputMap) -> None:
             mapped = imap.control.get(src)
             if mapped is not None:
                 imap.used.add(imap.keys[(src, -1)])
-            node.controls.append(mapped if mapped is not None else src)
+            if mapped is not None:
+                node.controls.append(mapped)
+            else:
+                node.controls.append(src)
+                node.sources.append(src)
             continue
         if seen_control:
             raise GraphDefError(None, None, (
@@ -184,12 +189,7 @@ def _parse_inputs(node: _Node, imap: _InputMap) -> None:
             node.inputs.append(mapped)
         else:
             node.inputs.append(key)
-
-
-def _sources(node: _Node) -> list[str]:
-    """Original names of the imported nodes ``node`` depends on."""
-    data = [i[0] for i in node.inputs if isinstance(i, tuple)]
-    return data + [c for c in node.controls if isinstance(c, str)]
+            node.sources.append(key[0])
 
 
 def _topological_order(nodes: dict[str, _Node]) -> list[_Node]:
@@ -201,7 +201,7 @@ def _topological_order(nodes: dict[str, _Node]) -> list[_Node]:
     done: set[str] = set()
     fast = True
     for name, node in nodes.items():
-        for src in _sources(node):
+        for src in node.sources:
             if src not in nodes:
                 raise GraphDefError(None, None, f"Node '{name}': Unknown input node '{src}'")
             if src not in done:
@@ -214,7 +214,7 @@ def _heap_order(nodes: dict[str, _Node]) -> list[_Node]:
     pending: dict[str, int] = {}
     consumers: dict[str, list[str]] = {name: [] for name in nodes}
     for name, node in nodes.items():
-        sources = _sources(node)
+        sources = node.sources
         pending[name] = _pending_count(node, nodes, sources)
         for src in sources:
             consumers[src].append(name)
@@ -289,36 +289,55 @@ def _create_ops(
     prefix: str,
     imap: _InputMap,
 ) -> list[Operation]:
+    # The hot loop of an import: one Operation per node, edges resolved, types checked.
     created: dict[str, Operation] = {}
     result: list[Operation] = []
     back_edges: list[tuple[Operation, _Node]] = []
-    registry = graph._op_defs
+    info_of = graph._op_defs.info
+    by_name, ops_list, names_in_use = graph._by_name, graph._ops, graph._names_in_use
     for node in order:
         node_def = node.node_def
-        info = registry.info(node_def.op)
+        info = info_of(node_def.op)
         if info is None:
-            raise NotFoundError(None, None, (
-                f"Op type not registered '{node_def.op}' in binary running on gpugraph. "
-                "Make sure the Op and Kernel are registered in the binary running in this "
-                f"process (node '{node.name}')."), {"node": node.name, "op": node_def.op})
+            raise _unregistered(node)
         inputs = tuple(_resolve_input(node, src, created) for src in node.inputs)
         controls = [c if isinstance(c, Operation) else created[c] for c in node.controls]
-        colocation = _colocation(node_def, nodes, renames)
-        op = Operation(graph, node_def, renames[node.name], node_def.op, inputs, controls,
-                       node_def.device, colocation)
+        attr = node_def.attr
+        colocation = _colocation(node_def, nodes, renames) if "_class" in attr else None
+        name = renames[node.name]
+        if name in by_name:
+            raise GraphDefError(None, None, f"Node '{name}' is not unique")
+        op = Operation(graph, node_def, name, node_def.op, inputs, controls, node_def.device,
+                       colocation, info)
+        signature = info.signature(attr)
+        if signature is not None:
+            op._types = signature[1]
         if None in inputs:
             back_edges.append((op, node))
-        else:
-            _check_input_types(op)
-        graph._add_op(op)
-        graph._mark_name_used(op._name)
+        elif inputs and signature is not None:
+            _check_input_types(op, signature[0])
+        ops_list.append(op)
+        op._id = len(ops_list)
+        by_name[name] = op
+        names_in_use.setdefault(name.lower(), 1)
         created[node.name] = op
         result.append(op)
+    graph._version += len(result)
     for op, node in back_edges:
         # A while loop's Merge is created before the NextIteration that feeds it (TF's order).
         op._inputs = tuple(_resolve_input(node, src, created) for src in node.inputs)
-        _check_input_types(op)
+        signature = op._info.signature(node.node_def.attr)
+        if signature is not None:
+            _check_input_types(op, signature[0])
     return result
+
+
+def _unregistered(node: _Node) -> NotFoundError:
+    op_type = node.node_def.op
+    return NotFoundError(None, None, (
+        f"Op type not registered '{op_type}' in binary running on gpugraph. Make sure the Op "
+        f"and Kernel are registered in the binary running in this process (node '{node.name}')."),
+        {"node": node.name, "op": op_type})
 
 
 def _resolve_input(node: _Node, src: Any, created: dict[str, Operation]) -> Tensor | None:
@@ -353,20 +372,11 @@ def _colocation(node_def: Any, nodes: dict[str, _Node], renames: dict[str, str])
     return out
 
 
-def _check_input_types(op: Operation) -> None:
+def _check_input_types(op: Operation, expected: list[int]) -> None:
     """TF rejects an edge whose dtype doesn't match the consumer's OpDef input type."""
-    info = op._info
-    if not op._inputs or info is None:
-        return
-    try:
-        expected = info.input_types(op._attr_proto)
-    except KeyError:
-        return  # attrs needed to know the types are missing; TF would fail later too
     for i, (tensor, want) in enumerate(zip(op._inputs, expected)):
         got = tensor._op._output_type_enum(tensor._value_index)
-        if got is None:
-            continue
-        if got == want or (want < _REF and got - _REF == want):
+        if got is None or got == want or (want < _REF and got - _REF == want):
             continue
         raise GraphDefError(None, None, (
             f"Input {i} of node {op._name} was passed {_type_name(got)} from {tensor.name} "

@@ -36,7 +36,8 @@ class OpInfo:
     """Facts about one op type derived from its OpDef."""
 
     __slots__ = (
-        "op_def", "name", "fixed_num_outputs", "_inputs", "_outputs", "defaults", "is_stateful"
+        "op_def", "name", "fixed_num_outputs", "_inputs", "_outputs", "defaults", "is_stateful",
+        "type_attrs", "_signatures",
     )
 
     def __init__(self, op_def: Any):
@@ -48,6 +49,31 @@ class OpInfo:
         variable = any(a.number_attr or a.type_list_attr for a in self._outputs)
         self.fixed_num_outputs = None if variable else len(self._outputs)
         self.defaults = {a.name: a.default_value for a in op_def.attr if a.HasField("default_value")}
+        # Attrs the input/output types and counts depend on; nodes agreeing on them share one
+        # signature, so the importer computes each signature once per graph, not once per node.
+        self.type_attrs = tuple(sorted({
+            name for arg in (*self._inputs, *self._outputs)
+            for name in (arg.type_attr, arg.number_attr, arg.type_list_attr) if name}))
+        self._signatures: dict[tuple, tuple[list[int], list[int]] | None] = {}
+
+    def signature(self, attr_map: Any) -> tuple[list[int], list[int]] | None:
+        """(input types, output types) of a node with NodeDef attr map ``attr_map``, cached.
+
+        None when an attr the types depend on is missing (TF would reject the node later).
+        """
+        # Serialized AttrValues make a cheap exact key (one upb call per attr).
+        key = tuple(attr_map[n].SerializeToString() if n in attr_map else None for n in self.type_attrs)
+        try:
+            return self._signatures[key]
+        except KeyError:
+            pass
+        getter = lambda name: attr_map[name] if name in attr_map else self.defaults.get(name)  # noqa: E731
+        try:
+            sig = (_flat_types(self._inputs, getter), _flat_types(self._outputs, getter))
+        except KeyError:
+            sig = None
+        self._signatures[key] = sig
+        return sig
 
     def num_outputs(self, attr: AttrGetter) -> int:
         if self.fixed_num_outputs is not None:

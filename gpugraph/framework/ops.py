@@ -108,6 +108,7 @@ class Operation:
         control_inputs: list[Operation],
         device: str,
         colocation: list[bytes] | None,
+        info: Any = False,
     ):
         self._graph = graph
         self._id = 0
@@ -121,7 +122,7 @@ class Operation:
         self._device = device
         self._outputs: list[Tensor] | None = None
         self._colocation = colocation  # `_class` values after rewriting, None = absent
-        self._info = graph._op_defs.info(op_type)
+        self._info = graph._op_defs.info(op_type) if info is False else info
         self._types: list[int] | None = None  # output DataType enums, computed on demand
 
     # --- identity -------------------------------------------------------------------------
@@ -192,12 +193,8 @@ class Operation:
     def _output_type_enum(self, index: int) -> int | None:
         """DataType enum of output ``index`` from the OpDef, or None when it can't be known."""
         if self._types is None:
-            self._types = []
-            if self._info is not None:
-                try:
-                    self._types = self._info.output_types(self._attr_proto)
-                except KeyError:
-                    pass  # an attr the types depend on is missing
+            signature = None if self._info is None else self._info.signature(self._node_def.attr)
+            self._types = [] if signature is None else signature[1]
         return self._types[index] if index < len(self._types) else None
 
     def _output_dtype(self, index: int) -> dtypes.DType:

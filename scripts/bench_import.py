@@ -1,0 +1,216 @@
+"""Times gpugraph's ``import_meta_graph`` against TensorFlow's on the same ``.meta`` file.
+
+Usage:
+    python scripts/bench_import.py [META] [--repeat N] [--json]
+
+    # side by side with TF (gpugraph is found from the repository root):
+    /work/tfenv/bin/python scripts/bench_import.py
+
+META defaults to bench_data/bench_50k.meta, written by ``scripts/make_bench_meta.py``.  Each
+repeat starts from a fresh graph (and a ``gc.collect()``, outside the timed region); the table
+gives the first (cold) run, the best and the median of N repeats of:
+
+* ``protobuf parse``: ``pb.MetaGraphDef.FromString`` of the file's bytes with gpugraph's proto
+  classes (the floor: what any importer pays before doing anything);
+* ``gpugraph``: ``gpugraph.train.import_meta_graph(path)`` into a fresh ``gpugraph.Graph()``;
+* ``tensorflow``: ``tf.compat.v1.train.import_meta_graph(path)`` into a fresh ``tf.Graph()``,
+  when ``import tensorflow`` works in this interpreter.
+
+It ends with the ratio TF / gpugraph (the goal is at least 10x).  A benchmark: it prints, it is
+never a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DEFAULT_META = ROOT / "bench_data" / "bench_50k.meta"
+GOAL = 10.0
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import gpugraph as gg  # noqa: E402
+from gpugraph import _proto as pb  # noqa: E402
+
+
+def load_tensorflow() -> Any | None:
+    """Returns the ``tensorflow`` module, or None when it cannot be imported here."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def time_runs(setup: Callable[[], Any], run: Callable[[Any], Any], repeat: int) -> list[float]:
+    """Seconds of ``run(setup())`` for ``repeat`` runs; setup and garbage collection untimed."""
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        state = setup()
+        start = time.perf_counter()
+        run(state)
+        times.append(time.perf_counter() - start)
+        del state
+    return times
+
+
+def bench_parse(data: bytes, repeat: int) -> list[float]:
+    """Raw ``MetaGraphDef`` parse of ``data`` with gpugraph's proto classes."""
+    return time_runs(lambda: None, lambda _: pb.MetaGraphDef.FromString(data), repeat)
+
+
+def bench_gpugraph(path: str, repeat: int) -> tuple[list[float], int]:
+    """gpugraph's ``import_meta_graph`` into fresh graphs; also the op count of the last one."""
+    graphs: list[Any] = []
+
+    def setup() -> Any:
+        graphs[:] = [gg.Graph()]
+        return graphs[0]
+
+    def run(graph: Any) -> None:
+        with graph.as_default():
+            gg.train.import_meta_graph(path)
+
+    times = time_runs(setup, run, repeat)
+    return times, len(graphs[0].get_operations())
+
+
+def bench_tensorflow(tf: Any, path: str, repeat: int) -> tuple[list[float], int]:
+    """TensorFlow's ``tf.compat.v1.train.import_meta_graph`` into fresh ``tf.Graph()``s."""
+    graphs: list[Any] = []
+
+    def setup() -> Any:
+        graphs[:] = [tf.Graph()]
+        return graphs[0]
+
+    def run(graph: Any) -> None:
+        with graph.as_default():
+            tf.compat.v1.train.import_meta_graph(path)
+
+    times = time_runs(setup, run, repeat)
+    return times, len(graphs[0].get_operations())
+
+
+def summarize(times: list[float]) -> dict[str, Any]:
+    """First, best and median of a list of timings, in seconds."""
+    return {"first_s": times[0], "best_s": min(times), "median_s": statistics.median(times),
+            "runs_s": times}
+
+
+def environment(tf: Any | None) -> dict[str, Any]:
+    """Versions and machine description printed with the results."""
+    from google.protobuf import __version__ as protobuf_version
+    from google.protobuf.internal import api_implementation
+    return {
+        "gpugraph": gg.__version__,
+        "tensorflow": tf.__version__ if tf is not None else None,
+        "python": platform.python_version(),
+        "protobuf": f"{protobuf_version} ({api_implementation.Type()})",
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def run_all(path: pathlib.Path, repeat: int) -> dict[str, Any]:
+    """Runs every benchmark on ``path`` and returns the results as a JSON-able dict."""
+    data = path.read_bytes()
+    nodes = len(pb.MetaGraphDef.FromString(data).graph_def.node)
+    tf = load_tensorflow()
+    result: dict[str, Any] = {"meta": str(path), "bytes": len(data), "nodes": nodes,
+                              "repeat": repeat, "env": environment(tf)}
+    result["parse"] = summarize(bench_parse(data, repeat))
+    times, ops = bench_gpugraph(str(path), repeat)
+    result["gpugraph"] = {**summarize(times), "ops": ops}
+    if tf is not None:
+        times, ops = bench_tensorflow(tf, str(path), repeat)
+        result["tensorflow"] = {**summarize(times), "ops": ops}
+        result["ratio_best"] = result["tensorflow"]["best_s"] / result["gpugraph"]["best_s"]
+        result["ratio_median"] = result["tensorflow"]["median_s"] / result["gpugraph"]["median_s"]
+    return result
+
+
+def fmt(seconds: float) -> str:
+    """Seconds as ``123.4 ms`` below one second, else ``1.234 s``."""
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.3f} s"
+
+
+def print_table(res: dict[str, Any]) -> None:
+    """Human-readable report of ``run_all``'s result."""
+    env = res["env"]
+    print(f"file:     {res['meta']} ({res['bytes'] / 1e6:.2f} MB, {res['nodes']:,} nodes)")
+    print(f"versions: gpugraph {env['gpugraph']}, TensorFlow {env['tensorflow'] or '-'}, "
+          f"Python {env['python']}, protobuf {env['protobuf']}")
+    print(f"machine:  {env['platform']}, {env['processor']}, {env['cpu_count']} CPUs")
+    print(f"repeats:  {res['repeat']} (each into a fresh graph)\n")
+    print(f"{'':30} {'first':>11} {'best':>11} {'median':>11} {'ops':>8}")
+    rows = [("protobuf parse (gpugraph pb)", "parse"), ("gpugraph import_meta_graph", "gpugraph"),
+            ("TF import_meta_graph", "tensorflow")]
+    for label, key in rows:
+        if key in res:
+            row = res[key]
+            ops = f"{row['ops']:,}" if "ops" in row else ""
+            print(f"{label:30} {fmt(row['first_s']):>11} {fmt(row['best_s']):>11} "
+                  f"{fmt(row['median_s']):>11} {ops:>8}")
+    print()
+    print_ratio(res)
+
+
+def print_ratio(res: dict[str, Any]) -> None:
+    """The TF / gpugraph speed ratio and whether it meets the goal."""
+    if "tensorflow" not in res:
+        print("TensorFlow not installed: run with a Python that has both")
+        return
+    best, median = res["ratio_best"], res["ratio_median"]
+    verdict = "met" if best >= GOAL else "NOT met"
+    print(f"ratio TF / gpugraph: {best:.2f}x (best), {median:.2f}x (median); "
+          f"goal >= {GOAL:g}x: {verdict}")
+    floor = res["gpugraph"]["best_s"] / res["parse"]["best_s"]
+    print(f"gpugraph import / protobuf parse: {floor:.1f}x")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("meta", nargs="?", type=pathlib.Path, default=DEFAULT_META,
+                        help=f"the .meta file (default: {DEFAULT_META.relative_to(ROOT)})")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each (default 5)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the benchmark and prints the table (or JSON)."""
+    args = parse_args(argv)
+    if not args.meta.is_file():
+        print(f"{args.meta} not found. Make it with a TensorFlow virtualenv:\n"
+              f"    /work/tfenv/bin/python scripts/make_bench_meta.py", file=sys.stderr)
+        return 2
+    res = run_all(args.meta, args.repeat)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print_table(res)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
