@@ -56,54 +56,48 @@ def load_tensorflow() -> Any | None:
     return tf
 
 
-def time_runs(setup: Callable[[], Any], run: Callable[[Any], Any], repeat: int) -> list[float]:
-    """Seconds of ``run(setup())`` for ``repeat`` runs; setup and garbage collection untimed."""
-    times = []
+def time_runs(setup: Callable[[], Any], run: Callable[[Any], Any],
+              repeat: int) -> tuple[list[float], Any]:
+    """Seconds of ``run(setup())`` for ``repeat`` runs, and the last run's result.
+
+    Setup and a ``gc.collect()`` (which frees the previous run's graph) stay out of the timings.
+    """
+    times, result = [], None
     for _ in range(repeat):
+        result = None
         gc.collect()
         state = setup()
         start = time.perf_counter()
-        run(state)
+        result = run(state)
         times.append(time.perf_counter() - start)
         del state
-    return times
+    return times, result
 
 
 def bench_parse(data: bytes, repeat: int) -> list[float]:
     """Raw ``MetaGraphDef`` parse of ``data`` with gpugraph's proto classes."""
-    return time_runs(lambda: None, lambda _: pb.MetaGraphDef.FromString(data), repeat)
+    return time_runs(lambda: None, lambda _: pb.MetaGraphDef.FromString(data), repeat)[0]
+
+
+def import_into(graph: Any, importer: Callable[[str], Any], path: str) -> Any:
+    """Runs ``importer(path)`` with ``graph`` as the default graph; returns ``graph``."""
+    with graph.as_default():
+        importer(path)
+    return graph
 
 
 def bench_gpugraph(path: str, repeat: int) -> tuple[list[float], int]:
     """gpugraph's ``import_meta_graph`` into fresh graphs; also the op count of the last one."""
-    graphs: list[Any] = []
-
-    def setup() -> Any:
-        graphs[:] = [gg.Graph()]
-        return graphs[0]
-
-    def run(graph: Any) -> None:
-        with graph.as_default():
-            gg.train.import_meta_graph(path)
-
-    times = time_runs(setup, run, repeat)
-    return times, len(graphs[0].get_operations())
+    times, graph = time_runs(gg.Graph, lambda g: import_into(g, gg.train.import_meta_graph, path),
+                             repeat)
+    return times, len(graph.get_operations())
 
 
 def bench_tensorflow(tf: Any, path: str, repeat: int) -> tuple[list[float], int]:
     """TensorFlow's ``tf.compat.v1.train.import_meta_graph`` into fresh ``tf.Graph()``s."""
-    graphs: list[Any] = []
-
-    def setup() -> Any:
-        graphs[:] = [tf.Graph()]
-        return graphs[0]
-
-    def run(graph: Any) -> None:
-        with graph.as_default():
-            tf.compat.v1.train.import_meta_graph(path)
-
-    times = time_runs(setup, run, repeat)
-    return times, len(graphs[0].get_operations())
+    importer = tf.compat.v1.train.import_meta_graph
+    times, graph = time_runs(tf.Graph, lambda g: import_into(g, importer, path), repeat)
+    return times, len(graph.get_operations())
 
 
 def summarize(times: list[float]) -> dict[str, Any]:

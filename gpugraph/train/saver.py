@@ -41,18 +41,19 @@ class Saver:
         if saver_def is not None:
             self.saver_def = _scoped_saver_def(saver_def, name)
         else:
-            # The ops of a new Saver are built by the checkpoint layer; until then the def only
-            # carries the settings.
-            self.saver_def = pb.SaverDef(
-                max_to_keep=max_to_keep or 0, sharded=sharded, version=write_version,
-                keep_checkpoint_every_n_hours=keep_checkpoint_every_n_hours)
+            # A new Saver's save/restore ops are built by the checkpoint layer; until they exist
+            # there is no SaverDef (an unnamed one would make TF reject the exported file).
+            self.saver_def = None
+        self._settings = {"max_to_keep": max_to_keep, "sharded": sharded,
+                          "keep_checkpoint_every_n_hours": keep_checkpoint_every_n_hours,
+                          "write_version": write_version}
 
     def as_saver_def(self) -> Any:
         return self.saver_def
 
     def to_proto(self, export_scope: str | None = None) -> Any | None:
         """The SaverDef with names relative to ``export_scope`` (None if any lies outside)."""
-        if export_scope is None:
+        if export_scope is None or self.saver_def is None:
             return self.saver_def
         if not all(getattr(self.saver_def, f).startswith(export_scope) for f in _NAME_FIELDS):
             return None

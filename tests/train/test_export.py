@@ -112,3 +112,19 @@ def test_strip_default_attrs_matches_tf_stripped_file():
     for node in ours.graph_def.node:
         if node.name in tf_nodes:
             assert sorted(node.attr) == sorted(tf_nodes[node.name].attr), node.name
+
+
+def test_meta_without_saver_def_exports_without_one(tmp_path):
+    # tf.train.export_meta_graph() of a graph with variables has no saver_def; re-exporting must
+    # not invent a SaverDef without op names (TF rejects such a file on import).
+    graph = gg.Graph()
+    with graph.as_default():
+        gg.train.import_meta_graph(str(_meta_file("mlp_ref_sgd")))
+        path = tmp_path / "nosaver.meta"
+        gg.train.export_meta_graph(str(path))
+    again = gg.Graph()
+    with again.as_default():
+        saver = gg.train.import_meta_graph(str(path))
+        meta = saver.export_meta_graph()
+    assert saver.saver_def is None
+    assert not meta.HasField("saver_def")
