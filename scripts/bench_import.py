@@ -1,7 +1,7 @@
 """Times gpugraph's ``import_meta_graph`` against TensorFlow's on the same ``.meta`` file.
 
 Usage:
-    python scripts/bench_import.py [META] [--repeat N] [--json]
+    python scripts/bench_import.py [META] [--repeat N] [--json] [--profile TOP]
 
     # side by side with TF (gpugraph is found from the repository root):
     /work/tfenv/bin/python scripts/bench_import.py
@@ -13,6 +13,8 @@ gives the first (cold) run, the best and the median of N repeats of:
 * ``protobuf parse``: ``pb.MetaGraphDef.FromString`` of the file's bytes with gpugraph's proto
   classes (the floor: what any importer pays before doing anything);
 * ``gpugraph``: ``gpugraph.train.import_meta_graph(path)`` into a fresh ``gpugraph.Graph()``;
+* ``gpugraph, gc disabled``: the same with Python's cyclic GC off during the import, for
+  information only (how much of gpugraph's time is garbage collection); not in the ratio;
 * ``tensorflow``: ``tf.compat.v1.train.import_meta_graph(path)`` into a fresh ``tf.Graph()``,
   when ``import tensorflow`` works in this interpreter.
 
@@ -56,20 +58,26 @@ def load_tensorflow() -> Any | None:
     return tf
 
 
-def time_runs(setup: Callable[[], Any], run: Callable[[Any], Any],
-              repeat: int) -> tuple[list[float], Any]:
+def time_runs(setup: Callable[[], Any], run: Callable[[Any], Any], repeat: int,
+              gc_off: bool = False) -> tuple[list[float], Any]:
     """Seconds of ``run(setup())`` for ``repeat`` runs, and the last run's result.
 
     Setup and a ``gc.collect()`` (which frees the previous run's graph) stay out of the timings.
+    ``gc_off`` disables Python's cyclic garbage collector during each timed run.
     """
     times, result = [], None
     for _ in range(repeat):
         result = None
         gc.collect()
         state = setup()
+        if gc_off:
+            gc.disable()
         start = time.perf_counter()
-        result = run(state)
-        times.append(time.perf_counter() - start)
+        try:
+            result = run(state)
+        finally:
+            times.append(time.perf_counter() - start)
+            gc.enable()
         del state
     return times, result
 
@@ -86,10 +94,10 @@ def import_into(graph: Any, importer: Callable[[str], Any], path: str) -> Any:
     return graph
 
 
-def bench_gpugraph(path: str, repeat: int) -> tuple[list[float], int]:
+def bench_gpugraph(path: str, repeat: int, gc_off: bool = False) -> tuple[list[float], int]:
     """gpugraph's ``import_meta_graph`` into fresh graphs; also the op count of the last one."""
     times, graph = time_runs(gg.Graph, lambda g: import_into(g, gg.train.import_meta_graph, path),
-                             repeat)
+                             repeat, gc_off)
     return times, len(graph.get_operations())
 
 
@@ -131,6 +139,8 @@ def run_all(path: pathlib.Path, repeat: int) -> dict[str, Any]:
     result["parse"] = summarize(bench_parse(data, repeat))
     times, ops = bench_gpugraph(str(path), repeat)
     result["gpugraph"] = {**summarize(times), "ops": ops}
+    times, ops = bench_gpugraph(str(path), repeat, gc_off=True)
+    result["gpugraph_gc_off"] = {**summarize(times), "ops": ops}
     if tf is not None:
         times, ops = bench_tensorflow(tf, str(path), repeat)
         result["tensorflow"] = {**summarize(times), "ops": ops}
@@ -154,6 +164,7 @@ def print_table(res: dict[str, Any]) -> None:
     print(f"repeats:  {res['repeat']} (each into a fresh graph)\n")
     print(f"{'':30} {'first':>11} {'best':>11} {'median':>11} {'ops':>8}")
     rows = [("protobuf parse (gpugraph pb)", "parse"), ("gpugraph import_meta_graph", "gpugraph"),
+            ("  same, gc disabled (info)", "gpugraph_gc_off"),
             ("TF import_meta_graph", "tensorflow")]
     for label, key in rows:
         if key in res:
@@ -178,6 +189,25 @@ def print_ratio(res: dict[str, Any]) -> None:
     print(f"gpugraph import / protobuf parse: {floor:.1f}x")
 
 
+def profile_gpugraph(path: str, top: int) -> None:
+    """Prints cProfile's top ``top`` functions of one warm gpugraph import, by cumulative time
+    and by own time (a warm-up import first, so one-time module and op-registry loading is out).
+    """
+    import cProfile
+    import pstats
+
+    import_into(gg.Graph(), gg.train.import_meta_graph, path)
+    gc.collect()
+    profiler = cProfile.Profile()
+    graph = gg.Graph()
+    profiler.enable()
+    import_into(graph, gg.train.import_meta_graph, path)
+    profiler.disable()
+    stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -185,6 +215,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"the .meta file (default: {DEFAULT_META.relative_to(ROOT)})")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each (default 5)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--profile", type=int, metavar="TOP", default=0,
+                        help="instead, cProfile one warm gpugraph import and print the TOP "
+                             "functions by cumulative and by own time")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -198,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.meta} not found. Make it with a TensorFlow virtualenv:\n"
               f"    /work/tfenv/bin/python scripts/make_bench_meta.py", file=sys.stderr)
         return 2
+    if args.profile:
+        profile_gpugraph(str(args.meta), args.profile)
+        return 0
     res = run_all(args.meta, args.repeat)
     if args.json:
         print(json.dumps(res, indent=2))

@@ -14,6 +14,8 @@ their NodeDef protos until asked for, and per-op-type facts come from a cache.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -119,6 +121,26 @@ def import_graph_def(
         GraphDefError (a ValueError): malformed graphs, with TF's messages.
         NotFoundError: an op type no OpDef describes.
     """
+    with _gc_paused():
+        return _import(graph, graph_def, prefix, input_map, return_elements, op_list)
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    # An import allocates ~10 objects per node and frees none of them, so Python's cyclic
+    # collector runs dozens of full passes over a growing heap for nothing: that was 35-50% of
+    # a 50k-node import (scripts/bench_import.py).  Pause it; restore whatever state it had.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _import(graph: Graph, graph_def: Any, prefix: str, input_map: Mapping[str, Any] | None,
+            return_elements: Sequence[str] | None, op_list: Any) -> list | None:
     graph._check_not_finalized()
     check_versions(graph_def.versions)
     if op_list is not None:
