@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import sys
 from typing import Any
 
@@ -97,10 +98,15 @@ def main(argv: list[str] | None = None) -> int:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"gpugraph: error: {type(e).__name__}: {message}", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        _print_report(report)
+    try:
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            _print_report(report)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `gpugraph inspect ... | head`: the reader left; exit quietly as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

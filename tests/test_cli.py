@@ -43,3 +43,4 @@ def test_bad_input_exits_1_with_one_line():
 
 def test_usage_error_exits_2():
     assert _gpugraph("frobnicate").returncode == 2
+
