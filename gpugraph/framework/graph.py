@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from gpugraph import _proto as pb
@@ -482,5 +482,3 @@ def colocate_with(op: Any, ignore_existing: bool = False):
 def control_dependencies(control_inputs: list | None):
     return get_default_graph().control_dependencies(control_inputs)
 
-
-DeviceFunction = Callable[[Operation], Any]

@@ -23,7 +23,7 @@ from typing import Any
 from gpugraph import _proto as pb
 from gpugraph.errors import GraphDefError, NotFoundError
 from gpugraph.framework import names
-from gpugraph.framework.device_spec import DeviceSpec, merge_device
+from gpugraph.framework.device_spec import DeviceSpec
 from gpugraph.framework.graph import GRAPH_DEF_VERSION, Graph
 from gpugraph.framework.ops import Operation, Tensor
 
@@ -150,7 +150,7 @@ def _import(graph: Graph, graph_def: Any, prefix: str, input_map: Mapping[str, A
     nodes = _parse_nodes(graph_def, imap)
     order = _topological_order(nodes)
     renames = _new_names(graph, nodes, order, prefix)
-    created = _create_ops(graph, nodes, order, renames, prefix, imap)
+    created = _create_ops(graph, nodes, order, renames)
     if imap.unused():
         missing = ", ".join(imap.unused())
         raise GraphDefError(None, None, (
@@ -158,7 +158,7 @@ def _import(graph: Graph, graph_def: Any, prefix: str, input_map: Mapping[str, A
     _assign_devices(graph, created)
     if return_elements is None:
         return None
-    return [_return_element(graph, renames, prefix, name) for name in return_elements]
+    return [_return_element(graph, renames, name) for name in return_elements]
 
 
 def _add_library(graph: Graph, graph_def: Any) -> None:
@@ -308,8 +308,6 @@ def _create_ops(
     nodes: dict[str, _Node],
     order: list[_Node],
     renames: dict[str, str],
-    prefix: str,
-    imap: _InputMap,
 ) -> list[Operation]:
     # The hot loop of an import: one Operation per node, edges resolved, types checked.
     created: dict[str, Operation] = {}
@@ -434,7 +432,7 @@ def _assign_devices(graph: Graph, ops: list[Operation]) -> None:
                 break
 
 
-def _return_element(graph: Graph, renames: dict[str, str], prefix: str, name: str) -> Any:
+def _return_element(graph: Graph, renames: dict[str, str], name: str) -> Any:
     op_name, index = names.split_tensor_name(name)
     new_name = renames.get(op_name)
     if new_name is None:
@@ -444,4 +442,4 @@ def _return_element(graph: Graph, renames: dict[str, str], prefix: str, name: st
     return graph.get_tensor_by_name(f"{new_name}:{index}")
 
 
-__all__ = ["import_graph_def", "check_versions", "merge_device"]
+__all__ = ["import_graph_def", "check_versions"]

@@ -80,14 +80,6 @@ class OpInfo:
             return self.fixed_num_outputs
         return sum(_arg_count(arg, attr) for arg in self._outputs)
 
-    def output_types(self, attr: AttrGetter) -> list[int]:
-        """DataType enum values of every output, refs as ``T_REF`` (base + 100)."""
-        return _flat_types(self._outputs, attr)
-
-    def input_types(self, attr: AttrGetter) -> list[int]:
-        """DataType enum values every data input expects, ref inputs as ``T_REF``."""
-        return _flat_types(self._inputs, attr)
-
 
 def _flat_types(args: tuple, attr: AttrGetter) -> list[int]:
     types: list[int] = []
