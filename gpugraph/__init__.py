@@ -5,6 +5,9 @@ The public names mirror ``tf.compat.v1``::
     import gpugraph as gg
     saver = gg.train.import_meta_graph("run/model-10000.meta")
     train_op = gg.get_collection("train_op")[0]
+    with gg.Session() as sess:
+        saver.restore(sess, "run/model-10000")
+        sess.run(train_op, feed_dict={"x:0": xb, "y:0": yb})
 """
 
 from gpugraph import dtypes as dtypes
@@ -35,7 +38,19 @@ from gpugraph.framework.graph import (
 from gpugraph.framework.graph_keys import GraphKeys as GraphKeys
 from gpugraph.framework.ops import Operation as Operation, Tensor as Tensor
 from gpugraph.framework.tensor_shape import TensorShape as TensorShape
+from gpugraph.framework.variable_ops import (
+    global_variables as global_variables,
+    global_variables_initializer as global_variables_initializer,
+    is_variable_initialized as is_variable_initialized,
+    local_variables as local_variables,
+    local_variables_initializer as local_variables_initializer,
+    model_variables as model_variables,
+    report_uninitialized_variables as report_uninitialized_variables,
+    trainable_variables as trainable_variables,
+    variables_initializer as variables_initializer,
+)
 from gpugraph.framework.variables import Variable as Variable
+from gpugraph.session import Session as Session, get_default_session as get_default_session
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,17 @@
+"""Kernels: one registered builder per TF op type, grouped by family.
+
+Importing this package registers every family; :mod:`gpugraph.ops.registry` is the lookup.
+"""
+
+from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
+    array_ops,
+    conv_ops,
+    control_ops,
+    core_ops,
+    math_ops,
+    nn_ops,
+    random_ops,
+    reduction_ops,
+    state_ops,
+    training_ops,
+)

@@ -1,0 +1,261 @@
+"""Conv2D with both backprops, MaxPool/AvgPool with their gradients (NHWC; NCHW transposed).
+
+Convolutions are im2col + one GEMM: a strided *view* of the padded input gives every patch
+without copying, one reshape materialises the patch matrix, and BLAS does the rest.  The input
+gradient is the transpose: one GEMM into patch space, then a strided add per kernel tap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from typing import Any
+
+import numpy as np
+
+from gpugraph import errors
+from gpugraph.ops.registry import BuildContext, op
+
+
+@dataclasses.dataclass(frozen=True)
+class _Geometry:
+    """Output size and padding of one spatial dimension."""
+
+    out: int
+    pad_before: int
+    pad_after: int
+
+
+def _geometry(node: Any, size: int, k: int, stride: int, dilation: int, padding: bytes,
+              explicit: tuple[int, int]) -> _Geometry:
+    span = (k - 1) * dilation + 1
+    if padding == b"VALID":
+        out, before, after = (size - span) // stride + 1, 0, 0
+    elif padding == b"SAME":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + span - size, 0)
+        before, after = total // 2, total - total // 2
+    else:  # EXPLICIT
+        before, after = explicit
+        out = (size + before + after - span) // stride + 1
+    if out < 0 or (padding == b"VALID" and size < span):
+        raise errors.InvalidArgumentError(
+            None, node, f"Computed output size would be negative: {out} [input_size: {size}, "
+            f"effective_filter_size: {span}, stride: {stride}]")
+    return _Geometry(max(out, 0), before, after)
+
+
+class _ConvAttrs:
+    """Conv2D-family attrs, normalised to NHWC order."""
+
+    def __init__(self, ctx: BuildContext, pool: bool = False):
+        self.nchw = ctx.attr_or("data_format", b"NHWC").startswith(b"NC")
+        pick = (lambda v: (v[2], v[3])) if self.nchw else (lambda v: (v[1], v[2]))
+        self.strides = pick(ctx.attr("strides"))
+        self.dilations = (1, 1) if pool else pick(ctx.attr_or("dilations", [1, 1, 1, 1]))
+        self.ksize = pick(ctx.attr("ksize")) if pool else None
+        self.padding = ctx.attr("padding")
+        explicit = ctx.attr_or("explicit_paddings", []) or [0] * 8
+        pairs = [tuple(explicit[i:i + 2]) for i in range(0, 8, 2)]
+        self.explicit = (pairs[2], pairs[3]) if self.nchw else (pairs[1], pairs[2])
+        self.node = ctx.op
+
+    def geometry(self, h: int, w: int, kh: int, kw: int) -> tuple[_Geometry, _Geometry]:
+        return (_geometry(self.node, h, kh, self.strides[0], self.dilations[0], self.padding,
+                          self.explicit[0]),
+                _geometry(self.node, w, kw, self.strides[1], self.dilations[1], self.padding,
+                          self.explicit[1]))
+
+
+def _to_nhwc(xp: Any, x: Any, nchw: bool) -> Any:
+    return xp.transpose(x, (0, 2, 3, 1)) if nchw else x
+
+
+def _from_nhwc(xp: Any, x: Any, nchw: bool) -> Any:
+    return xp.ascontiguousarray(xp.transpose(x, (0, 3, 1, 2))) if nchw else x
+
+
+def _pad(xp: Any, x: Any, gh: _Geometry, gw: _Geometry, value: float = 0) -> Any:
+    if not (gh.pad_before or gh.pad_after or gw.pad_before or gw.pad_after):
+        return x
+    widths = ((0, 0), (gh.pad_before, gh.pad_after), (gw.pad_before, gw.pad_after), (0, 0))
+    return xp.pad(x, widths, constant_values=value)
+
+
+def _windows(xp: Any, xpad: Any, a: _ConvAttrs, gh: _Geometry, gw: _Geometry, kh: int,
+             kw: int) -> Any:
+    """A [N, OH, OW, KH, KW, C] strided view of the padded input's patches."""
+    n, _, _, c = xpad.shape
+    sn, sh, sw, sc = xpad.strides
+    shape = (n, gh.out, gw.out, kh, kw, c)
+    strides = (sn, sh * a.strides[0], sw * a.strides[1], sh * a.dilations[0],
+               sw * a.dilations[1], sc)
+    return xp.lib.stride_tricks.as_strided(xpad, shape, strides) if xp is np else \
+        xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides)
+
+
+def _patches(xp: Any, x: Any, a: _ConvAttrs, kh: int, kw: int) -> tuple[Any, _Geometry, _Geometry]:
+    gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
+    xpad = xp.ascontiguousarray(_pad(xp, x, gh, gw))
+    return _windows(xp, xpad, a, gh, gw, kh, kw), gh, gw
+
+
+@op("Conv2D")
+def _conv2d(ctx: BuildContext):
+    a, xp = _ConvAttrs(ctx), ctx.xp
+
+    def kernel(x: Any, w: Any) -> Any:
+        x = _to_nhwc(xp, x, a.nchw)
+        kh, kw, cin, cout = w.shape
+        if x.shape[3] != cin:
+            raise errors.InvalidArgumentError(
+                None, a.node, f"input depth must be evenly divisible by filter depth: "
+                f"{x.shape[3]} vs {cin}")
+        cols, gh, gw = _patches(xp, x, a, kh, kw)
+        n = x.shape[0]
+        out = xp.matmul(cols.reshape(n * gh.out * gw.out, kh * kw * cin),
+                        w.reshape(kh * kw * cin, cout))
+        return _from_nhwc(xp, out.reshape(n, gh.out, gw.out, cout), a.nchw)
+
+    return kernel
+
+
+@op("Conv2DBackpropFilter", host_inputs=(1,))
+def _conv2d_backprop_filter(ctx: BuildContext):
+    a, xp = _ConvAttrs(ctx), ctx.xp
+
+    def kernel(x: Any, filter_sizes: Any, dy: Any) -> Any:
+        kh, kw, cin, cout = (int(v) for v in np.asarray(filter_sizes))
+        x, dy = _to_nhwc(xp, x, a.nchw), _to_nhwc(xp, dy, a.nchw)
+        cols, gh, gw = _patches(xp, x, a, kh, kw)
+        rows = x.shape[0] * gh.out * gw.out
+        dw = xp.matmul(cols.reshape(rows, kh * kw * cin).T, dy.reshape(rows, cout))
+        return dw.reshape(kh, kw, cin, cout)
+
+    return kernel
+
+
+@op("Conv2DBackpropInput", host_inputs=(0,))
+def _conv2d_backprop_input(ctx: BuildContext):
+    a, xp = _ConvAttrs(ctx), ctx.xp
+
+    def kernel(input_sizes: Any, w: Any, dy: Any) -> Any:
+        sizes = [int(v) for v in np.asarray(input_sizes)]
+        n, h, wd, c = (sizes[0], sizes[2], sizes[3], sizes[1]) if a.nchw else sizes
+        dy = _to_nhwc(xp, dy, a.nchw)
+        kh, kw, cin, cout = w.shape
+        gh, gw = a.geometry(h, wd, kh, kw)
+        cols = xp.matmul(dy.reshape(-1, cout), w.reshape(kh * kw * cin, cout).T)
+        cols = cols.reshape(n, gh.out, gw.out, kh, kw, cin)
+        dx = xp.zeros((n, h + gh.pad_before + gh.pad_after, wd + gw.pad_before + gw.pad_after, c),
+                      dtype=dy.dtype)
+        sh, sw = a.strides
+        dh, dw_ = a.dilations
+        for i in range(kh):
+            for j in range(kw):
+                dx[:, i * dh:i * dh + (gh.out - 1) * sh + 1:sh,
+                   j * dw_:j * dw_ + (gw.out - 1) * sw + 1:sw, :] += cols[:, :, :, i, j, :]
+        dx = dx[:, gh.pad_before:gh.pad_before + h, gw.pad_before:gw.pad_before + wd, :]
+        return _from_nhwc(xp, xp.ascontiguousarray(dx), a.nchw)
+
+    return kernel
+
+
+# --- pooling ----------------------------------------------------------------------------------
+def _pool_windows(xp: Any, x: Any, a: _ConvAttrs, fill: float) -> tuple[Any, _Geometry, _Geometry]:
+    kh, kw = a.ksize
+    gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
+    xpad = xp.ascontiguousarray(_pad(xp, x, gh, gw, fill))
+    return _windows(xp, xpad, a, gh, gw, kh, kw), gh, gw
+
+
+def _lowest(dtype: np.dtype) -> Any:
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+@op("MaxPool")
+def _max_pool(ctx: BuildContext):
+    a, xp = _ConvAttrs(ctx, pool=True), ctx.xp
+
+    def kernel(x: Any) -> Any:
+        x = _to_nhwc(xp, x, a.nchw)
+        win, _, _ = _pool_windows(xp, x, a, _lowest(x.dtype))
+        return _from_nhwc(xp, win.max(axis=(3, 4)), a.nchw)
+
+    return kernel
+
+
+def _scatter_windows(xp: Any, shape: tuple, a: _ConvAttrs, gh: _Geometry, gw: _Geometry,
+                     tap: Any, values: Any) -> Any:
+    """Adds ``values[n,oh,ow,c]`` at input position tap[n,oh,ow,c] (a kh*kw window index)."""
+    n, h, w, c = shape
+    kw = a.ksize[1]
+    oh = xp.arange(gh.out).reshape(1, -1, 1, 1)
+    ow = xp.arange(gw.out).reshape(1, 1, -1, 1)
+    rows = oh * a.strides[0] + tap // kw - gh.pad_before
+    cols = ow * a.strides[1] + tap % kw - gw.pad_before
+    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)  # taps in padding add nothing
+    flat = ((xp.arange(n).reshape(-1, 1, 1, 1) * h + rows) * w + cols) * c + xp.arange(c)
+    flat = xp.where(inside, flat, 0)
+    weights = xp.where(inside, values, 0).astype(np.float64)
+    total = xp.bincount(flat.reshape(-1), weights=weights.reshape(-1), minlength=n * h * w * c)
+    return total.astype(values.dtype).reshape(shape)
+
+
+@op("MaxPoolGrad")
+def _max_pool_grad(ctx: BuildContext):
+    a, xp = _ConvAttrs(ctx, pool=True), ctx.xp
+
+    def kernel(x: Any, y: Any, dy: Any) -> Any:
+        x, dy = _to_nhwc(xp, x, a.nchw), _to_nhwc(xp, dy, a.nchw)
+        win, gh, gw = _pool_windows(xp, x, a, _lowest(x.dtype))
+        n, oh, ow, kh, kw, c = win.shape
+        # The first maximum in row-major window order gets the gradient, as in TF's CPU kernel.
+        flat = xp.moveaxis(win, 5, 3).reshape(n, oh, ow, c, kh * kw)
+        tap = xp.argmax(flat, axis=-1)
+        return _from_nhwc(xp, _scatter_windows(xp, x.shape, a, gh, gw, tap, dy), a.nchw)
+
+    return kernel
+
+
+def _window_counts(xp: Any, a: _ConvAttrs, h: int, w: int, dtype: Any) -> tuple:
+    """Per output position, how many window elements lie inside the input (padding excluded)."""
+    kh, kw = a.ksize
+    gh, gw = a.geometry(h, w, kh, kw)
+    ones = xp.ones((1, h, w, 1), dtype=dtype)
+    counts = _windows(xp, xp.ascontiguousarray(_pad(xp, ones, gh, gw)), a, gh, gw, kh, kw)
+    return counts.sum(axis=(3, 4)), gh, gw
+
+
+@op("AvgPool")
+def _avg_pool(ctx: BuildContext):
+    a, xp = _ConvAttrs(ctx, pool=True), ctx.xp
+
+    def kernel(x: Any) -> Any:
+        x = _to_nhwc(xp, x, a.nchw)
+        win, _, _ = _pool_windows(xp, x, a, 0)
+        counts, _, _ = _window_counts(xp, a, x.shape[1], x.shape[2], x.dtype)
+        return _from_nhwc(xp, (win.sum(axis=(3, 4)) / counts).astype(x.dtype), a.nchw)
+
+    return kernel
+
+
+@op("AvgPoolGrad", host_inputs=(0,))
+def _avg_pool_grad(ctx: BuildContext):
+    a, xp = _ConvAttrs(ctx, pool=True), ctx.xp
+
+    def kernel(input_shape: Any, dy: Any) -> Any:
+        sizes = [int(v) for v in np.asarray(input_shape)]
+        shape = (sizes[0], sizes[2], sizes[3], sizes[1]) if a.nchw else tuple(sizes)
+        dy = _to_nhwc(xp, dy, a.nchw)
+        counts, gh, gw = _window_counts(xp, a, shape[1], shape[2], dy.dtype)
+        share = dy / counts
+        kh, kw = a.ksize
+        total = xp.zeros(shape, dtype=dy.dtype)
+        for t in range(kh * kw):
+            total += _scatter_windows(xp, shape, a, gh, gw, xp.full(share.shape, t), share)
+        return _from_nhwc(xp, total, a.nchw)
+
+    return kernel
+
+

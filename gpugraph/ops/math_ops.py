@@ -1,0 +1,279 @@
+"""Elementwise math with TF's broadcasting, comparisons, logic, Select, Cast, AddN, MatMul.
+
+TF's binary ops broadcast like numpy and require both inputs to share a dtype, so numpy's
+ufuncs compute TF's result dtype as is.  Where TF's arithmetic differs from numpy's (integer
+``Div`` truncates, ``FloorDiv`` of floats is ``floor(x / y)``, integer division by zero is an
+error), the kernel says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Any
+
+import numpy as np
+
+from gpugraph import errors
+from gpugraph.ops.registry import BuildContext, op
+
+# --- ufunc-backed ops: TF op type -> numpy function name ---------------------------------------
+_UNARY = {
+    "Neg": "negative", "Abs": "absolute", "Sign": "sign", "Square": "square", "Sqrt": "sqrt",
+    "Exp": "exp", "Expm1": "expm1", "Log": "log", "Log1p": "log1p", "Tanh": "tanh",
+    "Floor": "floor", "Ceil": "ceil", "Round": "round", "Rint": "rint", "Sin": "sin",
+    "Cos": "cos", "Tan": "tan", "Asin": "arcsin", "Acos": "arccos", "Atan": "arctan",
+    "Sinh": "sinh", "Cosh": "cosh", "Asinh": "arcsinh", "Acosh": "arccosh", "Atanh": "arctanh",
+    "IsNan": "isnan", "IsInf": "isinf", "IsFinite": "isfinite", "LogicalNot": "logical_not",
+    "Conj": "conjugate", "Real": "real", "Imag": "imag", "Invert": "invert",
+}
+_BINARY = {
+    "Add": "add", "AddV2": "add", "Sub": "subtract", "Mul": "multiply", "Pow": "power",
+    "Maximum": "maximum", "Minimum": "minimum", "Atan2": "arctan2",
+    "Less": "less", "LessEqual": "less_equal", "Greater": "greater",
+    "GreaterEqual": "greater_equal", "LogicalAnd": "logical_and", "LogicalOr": "logical_or",
+    "BitwiseAnd": "bitwise_and", "BitwiseOr": "bitwise_or", "BitwiseXor": "bitwise_xor",
+}
+
+
+def _ufunc_builder(name: str):
+    def build(ctx: BuildContext):
+        return getattr(ctx.xp, name)
+
+    build.__name__ = build.__qualname__ = f"_build_{name}"
+    return build
+
+
+for _table in (_UNARY, _BINARY):
+    for _op_type, _fn_name in _table.items():
+        op(_op_type)(_ufunc_builder(_fn_name))
+
+
+@op("Equal", "NotEqual")
+def _equality(ctx: BuildContext):
+    fn = ctx.xp.equal if ctx.op.type == "Equal" else ctx.xp.not_equal
+    if ctx.in_dtype(0).kind == "O":  # strings compare elementwise as Python objects
+        return lambda x, y: np.asarray(fn(x, y), dtype=bool)
+    return fn
+
+
+@op("Rsqrt")
+def _rsqrt(ctx: BuildContext):
+    xp = ctx.xp
+    return lambda x: xp.reciprocal(xp.sqrt(x))
+
+
+@op("Reciprocal", "Inv")
+def _reciprocal(ctx: BuildContext):
+    xp = ctx.xp
+    if ctx.in_dtype().kind in "iu":  # numpy's integer reciprocal is 1 // x, as TF's
+        return lambda x: _int_div(xp, xp.ones_like(x), x, ctx.op)
+    return xp.reciprocal
+
+
+@op("Sigmoid")
+def _sigmoid(ctx: BuildContext):
+    xp = ctx.xp
+
+    def kernel(x: Any) -> Any:
+        # exp(-|x|) never overflows; both halves are the logistic function.
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+    return kernel
+
+
+@op("Softsign")
+def _softsign(ctx: BuildContext):
+    xp = ctx.xp
+    return lambda x: x / (1 + xp.abs(x))
+
+
+@op("SquaredDifference")
+def _squared_difference(ctx: BuildContext):
+    xp = ctx.xp
+
+    def kernel(x: Any, y: Any) -> Any:
+        d = xp.subtract(x, y)
+        return xp.multiply(d, xp.conj(d)) if d.dtype.kind == "c" else xp.multiply(d, d)
+
+    return kernel
+
+
+# --- division: TF's integer rules ----------------------------------------------------------
+def _check_int_divisor(xp: Any, y: Any, node: Any) -> None:
+    if bool(xp.any(y == 0)):
+        raise errors.InvalidArgumentError(None, node, "Integer division by zero")
+
+
+def _int_div(xp: Any, x: Any, y: Any, node: Any) -> Any:
+    """C++ integer division: the quotient truncated toward zero."""
+    _check_int_divisor(xp, y, node)
+    q = xp.floor_divide(x, y)
+    fix = (xp.remainder(x, y) != 0) & ((x < 0) != (y < 0))
+    return q + fix.astype(q.dtype)
+
+
+@op("RealDiv", "Div", "TruncateDiv")
+def _div(ctx: BuildContext):
+    xp, node = ctx.xp, ctx.op
+    if ctx.in_dtype().kind in "iu":
+        return lambda x, y: _int_div(xp, x, y, node)
+    return xp.true_divide
+
+
+@op("DivNoNan")
+def _div_no_nan(ctx: BuildContext):
+    xp = ctx.xp
+
+    def kernel(x: Any, y: Any) -> Any:
+        safe = xp.where(y == 0, xp.ones_like(y), y)
+        return xp.where(y == 0, xp.zeros_like(x * y), x / safe).astype(x.dtype, copy=False)
+
+    return kernel
+
+
+@op("FloorDiv")
+def _floor_div(ctx: BuildContext):
+    xp, node = ctx.xp, ctx.op
+    if ctx.in_dtype().kind in "iu":
+        def int_kernel(x: Any, y: Any) -> Any:
+            _check_int_divisor(xp, y, node)
+            return xp.floor_divide(x, y)
+
+        return int_kernel
+    return lambda x, y: xp.floor(xp.true_divide(x, y))  # TF: floor(x / y), not numpy's fmod route
+
+
+@op("FloorMod", "Mod", "TruncateMod")
+def _floor_mod(ctx: BuildContext):
+    xp, node = ctx.xp, ctx.op
+    floor = ctx.op.type == "FloorMod"
+    integer = ctx.in_dtype().kind in "iu"
+
+    def kernel(x: Any, y: Any) -> Any:
+        if integer:
+            _check_int_divisor(xp, y, node)
+        return xp.mod(x, y) if floor else xp.fmod(x, y)
+
+    return kernel
+
+
+# --- gradients of unary ops: (y, dy) -> dx, in TF's exact formulas ------------------------
+@op("TanhGrad")
+def _tanh_grad(ctx: BuildContext):
+    return lambda y, dy: dy * (1 - y * y)
+
+
+@op("SigmoidGrad")
+def _sigmoid_grad(ctx: BuildContext):
+    return lambda y, dy: dy * y * (1 - y)
+
+
+@op("SqrtGrad")
+def _sqrt_grad(ctx: BuildContext):
+    half = ctx.in_dtype().type(0.5)
+    return lambda y, dy: half * dy / y
+
+
+@op("RsqrtGrad")
+def _rsqrt_grad(ctx: BuildContext):
+    minus_half = ctx.in_dtype().type(-0.5)
+    return lambda y, dy: minus_half * (dy * y) * (y * y)
+
+
+@op("ReciprocalGrad", "InvGrad")
+def _reciprocal_grad(ctx: BuildContext):
+    return lambda y, dy: -dy * y * y
+
+
+# --- selection and casts ---------------------------------------------------------------------
+@op("SelectV2")
+def _select_v2(ctx: BuildContext):
+    return ctx.xp.where
+
+
+@op("Select")
+def _select(ctx: BuildContext):
+    xp, node = ctx.xp, ctx.op
+
+    def kernel(cond: Any, x: Any, y: Any) -> Any:
+        if x.shape != y.shape:
+            raise errors.InvalidArgumentError(
+                None, node, f"'then' and 'else' must have the same size. but received: "
+                f"{list(x.shape)} vs. {list(y.shape)}")
+        if cond.ndim == 1 and x.ndim > 1:  # v1 Select: a vector picks whole rows
+            if cond.shape[0] != x.shape[0]:
+                raise errors.InvalidArgumentError(
+                    None, node, f"Number of batches of 'then' must match size of 'cond', but saw: "
+                    f"{x.shape[0]} vs. {cond.shape[0]}")
+            cond = cond.reshape(cond.shape + (1,) * (x.ndim - 1))
+        elif cond.ndim != 0 and cond.shape != x.shape:
+            raise errors.InvalidArgumentError(
+                None, node, f"'cond' and 'then' must have the same size. but received: "
+                f"{list(cond.shape)} vs. {list(x.shape)}")
+        return xp.where(cond, x, y)
+
+    return kernel
+
+
+@op("Cast")
+def _cast(ctx: BuildContext):
+    src, dst = ctx.attr("SrcT"), ctx.attr("DstT")
+    if ctx.attr_or("Truncate", False) and src.kind == dst.kind == "f" and dst.itemsize < src.itemsize:
+        raise errors.UnimplementedError(None, ctx.op, f"Cast {src}->{dst} with Truncate=true "
+                                        "(bit truncation instead of rounding) is not supported.")
+    xp = ctx.xp
+    if src.kind == "c" and dst.kind != "c":
+        return lambda x: xp.real(x).astype(dst)
+    if src.kind == "O" or dst.kind == "O":
+        raise errors.UnimplementedError(None, ctx.op, f"Cast between {src} and {dst}")
+    return lambda x: xp.asarray(x).astype(dst)
+
+
+@op("AddN")
+def _add_n(ctx: BuildContext):
+    def kernel(*xs: Any) -> Any:
+        return functools.reduce(operator.add, xs) if len(xs) > 1 else xs[0].copy()
+
+    return kernel
+
+
+@op("ClipByValue")
+def _clip_by_value(ctx: BuildContext):
+    xp = ctx.xp
+    return lambda x, lo, hi: xp.minimum(xp.maximum(x, lo), hi)
+
+
+# --- matrix products -----------------------------------------------------------------------
+@op("MatMul")
+def _matmul(ctx: BuildContext):
+    ta, tb, xp, node = ctx.attr("transpose_a"), ctx.attr("transpose_b"), ctx.xp, ctx.op
+
+    def kernel(a: Any, b: Any) -> Any:
+        a2 = a.T if ta else a
+        b2 = b.T if tb else b
+        if a.ndim != 2 or b.ndim != 2 or a2.shape[1] != b2.shape[0]:
+            raise errors.InvalidArgumentError(
+                None, node, f"Matrix size-incompatible: In[0]: {list(a.shape)}, In[1]: "
+                f"{list(b.shape)}")
+        return xp.matmul(a2, b2)
+
+    return kernel
+
+
+@op("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
+def _batch_matmul(ctx: BuildContext):
+    adj_x, adj_y, xp = ctx.attr("adj_x"), ctx.attr("adj_y"), ctx.xp
+    out = ctx.out_dtype()
+
+    def adjoint(m: Any, flag: bool) -> Any:
+        if not flag:
+            return m
+        m = xp.swapaxes(m, -1, -2)
+        return xp.conj(m) if m.dtype.kind == "c" else m
+
+    def kernel(x: Any, y: Any) -> Any:
+        return xp.matmul(adjoint(x, adj_x), adjoint(y, adj_y)).astype(out, copy=False)
+
+    return kernel

@@ -1,0 +1,324 @@
+"""Execution plans: a (fetches, feeds, targets) subgraph compiled into a flat list of steps.
+
+A plan is built once and cached by the session until the graph grows.  Building it:
+
+1. walks back from the fetches and targets through data and control edges, stopping at fed
+   tensors, and orders the needed nodes topologically;
+2. reports every op type without a kernel at once (one UnimplementedError);
+3. places each node on a device (:mod:`gpugraph.placement`);
+4. gives every live tensor a slot in a flat value list and notes, per step, the slots whose
+   last reader it is, so intermediates are freed as soon as possible;
+5. builds each node's kernel (two-phase: attrs are decoded here, never while running).
+
+Running it is one pass over the steps.  Nodes downstream of a ``Switch`` are *dead-aware*: a
+dead input (TF's value for the untaken branch of a v1 ``tf.cond``) makes the node dead without
+running it, and ``Merge`` forwards whichever input is alive.  While-loop frames will need a
+scheduler that re-runs a loop body's steps; the steps and slots here are the unit it will
+schedule, so it extends this module rather than replacing it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gpugraph import errors
+from gpugraph.devices import Device
+from gpugraph.framework.ops import Operation, Tensor
+from gpugraph.ops import registry
+from gpugraph.ops.registry import DEAD, DEAD_INPUT_OPS, BuildContext
+from gpugraph.ops.resources import SessionState, VarSlot
+from gpugraph.placement import place
+
+_SWITCH_OPS = frozenset({"Switch", "RefSwitch"})
+_TensorKey = tuple  # (Operation, output index)
+
+
+class Step:
+    """One node of a plan: its kernel and the value slots it reads and writes."""
+
+    __slots__ = ("op", "fn", "inputs", "outputs", "single", "frees", "deref", "device",
+                 "dead_aware", "tokens", "token")
+
+    def __init__(self, op: Operation, fn: Any, inputs: tuple[int, ...], outputs: tuple[int, ...],
+                 device: Device):
+        self.op = op
+        self.fn = fn
+        self.inputs = inputs
+        self.outputs = outputs
+        self.single = len(outputs) == 1
+        self.frees: tuple[int, ...] = ()
+        self.deref: tuple[int, ...] = ()  # input positions holding a ref to read
+        self.device = device
+        self.dead_aware = False
+        self.tokens: tuple[int, ...] = ()  # liveness slots of dead-aware control inputs
+        self.token = -1  # this node's own liveness slot
+
+    def __repr__(self) -> str:
+        return f"<Step {self.op.name} ({self.op.type}) in={self.inputs} out={self.outputs}>"
+
+
+class Plan:
+    """A compiled subgraph; :meth:`run` executes it for one set of feed values."""
+
+    def __init__(self, steps: list[Step], num_slots: int, feed_slots: list[int],
+                 fetch_slots: list[int], fetches: list[Tensor]):
+        self.steps = steps
+        self.num_slots = num_slots
+        self.feed_slots = feed_slots
+        self.fetch_slots = fetch_slots
+        self.fetches = fetches
+
+    def run(self, feed_values: Sequence[Any]) -> list[Any]:
+        """Runs every step; returns the fetched values (host arrays, refs read)."""
+        vals: list[Any] = [None] * self.num_slots
+        for slot, value in zip(self.feed_slots, feed_values):
+            vals[slot] = value
+        for step in self.steps:
+            _run_step(step, vals)
+        return [self._fetched(vals[slot], t) for slot, t in zip(self.fetch_slots, self.fetches)]
+
+    def _fetched(self, value: Any, tensor: Tensor) -> Any:
+        if value is DEAD:
+            raise errors.InvalidArgumentError(
+                None, tensor.op,
+                f"Fetched tensor {tensor.name!r} has no value: it is on the branch of a "
+                "tf.cond (Switch) that was not taken in this run (TF: \"Retval does not have "
+                "value\").")
+        if isinstance(value, VarSlot):
+            value = value.read(tensor.op)
+        return value
+
+    def describe(self) -> str:
+        """The steps, one per line (for debugging)."""
+        return "\n".join(f"{i:4d} {s.op.name} ({s.op.type}) on {s.device.name} in={s.inputs} "
+                         f"out={s.outputs} free={s.frees}" for i, s in enumerate(self.steps))
+
+
+def _run_step(step: Step, vals: list[Any]) -> None:
+    args = [vals[i] for i in step.inputs]
+    if step.dead_aware and _is_dead(step, args, vals):
+        for slot in step.outputs:
+            if slot >= 0:
+                vals[slot] = DEAD
+        vals[step.token] = DEAD
+        return
+    if step.deref:
+        for i in step.deref:
+            ref = args[i]
+            if isinstance(ref, VarSlot):
+                args[i] = ref.read(step.op)
+    try:
+        result = step.fn(*args)
+    except errors.OpError as e:
+        raise _with_node_context(e, step, args) from e
+    except Exception as e:  # noqa: BLE001  (any kernel failure is re-raised with node context)
+        raise _kernel_failure(e, step, args) from e
+    if step.single:
+        vals[step.outputs[0]] = result
+    elif step.outputs:
+        for slot, value in zip(step.outputs, result):
+            if slot >= 0:
+                vals[slot] = value
+    if step.token >= 0:
+        vals[step.token] = True
+    for slot in step.frees:
+        vals[slot] = None
+
+
+def _is_dead(step: Step, args: list[Any], vals: list[Any]) -> bool:
+    if any(vals[t] is DEAD for t in step.tokens):
+        return True
+    if step.op.type in DEAD_INPUT_OPS:
+        return False
+    return any(a is DEAD for a in args)
+
+
+# --- errors -----------------------------------------------------------------------------------
+def _describe_value(value: Any) -> str:
+    if isinstance(value, VarSlot):
+        return f"ref {value.name!r}"
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is None:
+        return type(value).__name__
+    return f"{dtype}{list(shape)}"
+
+
+def _node_context(step: Step, args: list[Any]) -> str:
+    inputs = ", ".join(_describe_value(a) for a in args) or "no inputs"
+    return (f"\n\t [[node {step.op.name} ({step.op.type}) on {step.device.name}; "
+            f"inputs: {inputs}]]")
+
+
+def _with_node_context(e: errors.OpError, step: Step, args: list[Any]) -> errors.OpError:
+    if "[[node " in e.message:
+        return e
+    details = dict(e.details, node=step.op.name, op_type=step.op.type)
+    return type(e)(e.node_def, e.op or step.op, e.message + _node_context(step, args), details)
+
+
+def _kernel_failure(e: Exception, step: Step, args: list[Any]) -> errors.OpError:
+    cls = errors.ResourceExhaustedError if isinstance(e, MemoryError) else (
+        errors.InvalidArgumentError if isinstance(e, (ValueError, IndexError, TypeError,
+                                                      ArithmeticError)) else errors.InternalError)
+    message = (f"{step.op.type} kernel of node {step.op.name!r} failed: "
+               f"{type(e).__name__}: {e}{_node_context(step, args)}")
+    details = {"node": step.op.name, "op_type": step.op.type, "device": step.device.name,
+               "inputs": [_describe_value(a) for a in args]}
+    return cls(None, step.op, message, details)
+
+
+# --- building ---------------------------------------------------------------------------------
+def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tensor],
+               state: SessionState, devices: list[Device]) -> Plan:
+    """Compiles the subgraph that computes ``fetches`` and runs ``targets`` given ``feeds``.
+
+    Raises:
+        UnimplementedError: some needed op types have no kernel (all are listed), or the
+            subgraph contains a cycle (a v1 while loop).
+    """
+    fed = {(t.op, t.value_index) for t in feeds}
+    roots = [t.op for t in fetches if (t.op, t.value_index) not in fed] + list(targets)
+    order = _toposort(roots, fed)
+    _check_kernels(order)
+    placement = place(order, devices)
+    slots: dict[_TensorKey, int] = {}
+    feed_slots = [slots.setdefault((t.op, t.value_index), len(slots)) for t in feeds]
+    steps = [_make_step(op, slots, fed, placement[op], state) for op in order]
+    num_slots = len(slots)
+    num_slots = _mark_dead_regions(steps, num_slots)
+    fetch_slots = [slots[(t.op, t.value_index)] for t in fetches]
+    _plan_frees(steps, set(fetch_slots) | set(feed_slots))
+    return Plan(steps, num_slots, feed_slots, fetch_slots, list(fetches))
+
+
+def _toposort(roots: list[Operation], fed: set[_TensorKey]) -> list[Operation]:
+    """Needed ops in dependency order (iterative DFS; inputs before consumers)."""
+
+    def deps(op: Operation):
+        for t in op._inputs:
+            if (t._op, t._value_index) not in fed:
+                yield t._op
+        yield from op._control_inputs
+
+    order: list[Operation] = []
+    state: dict[Operation, int] = {}  # 1 = on the DFS stack, 2 = done
+    for root in roots:
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, deps(root))]
+        while stack:
+            op, it = stack[-1]
+            for dep in it:
+                seen = state.get(dep)
+                if seen is None:
+                    state[dep] = 1
+                    stack.append((dep, deps(dep)))
+                    break
+                if seen == 1:
+                    raise _cycle_error(dep, [s[0] for s in stack])
+            else:
+                stack.pop()
+                state[op] = 2
+                order.append(op)
+    return order
+
+
+def _cycle_error(op: Operation, stack: list[Operation]) -> errors.UnimplementedError:
+    cycle = [o.name for o in stack[stack.index(op):]] + [op.name]
+    return errors.UnimplementedError(
+        None, op, "The subgraph to run contains a cycle (a tf.compat.v1 while loop: "
+        f"{' -> '.join(cycle[:8])}{' ...' if len(cycle) > 8 else ''}). gpugraph does not run "
+        "while-loop frames yet.", {"cycle": cycle})
+
+
+def _check_kernels(order: list[Operation]) -> None:
+    missing = Counter(op.type for op in order if registry.lookup(op.type) is None)
+    if not missing:
+        return
+    example = {}
+    for op in order:
+        example.setdefault(op.type, op.name)
+    lines = [f"  {t}: {n} node{'s' if n > 1 else ''} (e.g. {example[t]!r})"
+             for t, n in sorted(missing.items())]
+    raise errors.UnimplementedError(
+        None, None, f"No gpugraph kernel for {len(missing)} op type{'s' if len(missing) > 1 else ''} "
+        "needed by this run:\n" + "\n".join(lines), {"missing": dict(missing)})
+
+
+def _ref_inputs(op: Operation) -> list[bool]:
+    """Per flat input: does the OpDef take it as a reference (``Ref(T)``)?"""
+    op_def = op.op_def
+    if op_def is None:
+        return [False] * len(op._inputs)
+    flags: list[bool] = []
+    for arg in op_def.input_arg:
+        if arg.number_attr:
+            count = op.get_attr(arg.number_attr)
+        elif arg.type_list_attr:
+            count = len(op.get_attr(arg.type_list_attr))
+        else:
+            count = 1
+        flags.extend([arg.is_ref] * count)
+    return flags
+
+
+def _make_step(op: Operation, slots: dict[_TensorKey, int], fed: set[_TensorKey],
+               device: Device, state: SessionState) -> Step:
+    inputs = tuple(slots.setdefault((t._op, t._value_index), len(slots)) for t in op._inputs)
+    outputs = tuple(-1 if (op, i) in fed else slots.setdefault((op, i), len(slots))
+                    for i in range(len(op.outputs)))
+    spec = registry.lookup(op.type)
+    fn = spec.build(BuildContext(op, device, state))
+    step = Step(op, fn, inputs, outputs, device)
+    wants_ref = _ref_inputs(op)
+    step.deref = tuple(i for i, t in enumerate(op._inputs)
+                       if t.dtype.is_ref_dtype and not (i < len(wants_ref) and wants_ref[i]))
+    return step
+
+
+def _mark_dead_regions(steps: list[Step], num_slots: int) -> int:
+    """Makes every step downstream of a Switch dead-aware; returns the new slot count."""
+    region: dict[Operation, Step] = {}
+    for step in steps:
+        op = step.op
+        upstream = [t._op for t in op._inputs] + list(op._control_inputs)
+        if op.type in _SWITCH_OPS or any(u in region for u in upstream):
+            region[op] = step
+    for step in region.values():
+        step.token = num_slots
+        num_slots += 1
+    for op, step in region.items():
+        step.dead_aware = any(t._op in region for t in op._inputs) or any(
+            c in region for c in op._control_inputs)
+        step.tokens = tuple(region[c].token for c in op._control_inputs if c in region)
+    return num_slots
+
+
+def _plan_frees(steps: list[Step], keep: set[int]) -> None:
+    """Each slot is freed by the last step that reads it (fetched and fed slots are kept)."""
+    last: dict[int, int] = {}
+    for index, step in enumerate(steps):
+        for slot in step.inputs:
+            last[slot] = index
+        for slot in step.outputs:
+            last.setdefault(slot, index)  # produced but never read: free right away
+    frees: dict[int, list[int]] = {}
+    for slot, index in last.items():
+        if slot >= 0 and slot not in keep:
+            frees.setdefault(index, []).append(slot)
+    for index, slots in frees.items():
+        steps[index].frees = tuple(slots)
+
+
+def as_host(value: Any) -> Any:
+    """A fetched value as numpy (CuPy arrays copied to the host)."""
+    if isinstance(value, (np.ndarray, np.generic)) or value is None:
+        return value
+    getter = getattr(value, "get", None)
+    return getter() if callable(getter) else value
