@@ -408,3 +408,10 @@ __all__ = [
     "double_ref",
 ]
 __all__ += [dt.name for dt in _INTERN.values()]  # float32, float32_ref, ...
+
+
+def type_string(dtype: Any) -> str:
+    """TF's C++ ``DataTypeString`` ("float", "int64", "float_ref") used in runtime messages."""
+    from gpugraph import _proto as pb
+
+    return pb.DataType.Name(as_dtype(dtype).as_datatype_enum)[3:].lower()

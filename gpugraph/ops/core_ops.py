@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpugraph import errors
+from gpugraph import dtypes, errors
 from gpugraph.io.tensor import make_ndarray
 from gpugraph.ops.registry import BuildContext, op
 
@@ -23,7 +23,7 @@ def _placeholder(ctx: BuildContext):
     shape_text = "<unknown>" if shape.rank is None else "[" + ",".join(
         "?" if d is None else str(d) for d in shape.dims) + "]"
     message = (f"You must feed a value for placeholder tensor {ctx.name!r} with dtype "
-               f"{dtype.name} and shape {shape_text}")
+               f"{dtypes.type_string(dtype)} and shape {shape_text}")
     node = ctx.op
 
     def kernel():

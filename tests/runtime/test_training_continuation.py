@@ -1,0 +1,91 @@
+"""Continuing TF-written training runs: gpugraph's 20 steps against TF's own 20 steps.
+
+Each fixture (scripts/make_train_fixtures.py, real TF 2.21) is a checkpoint saved at step 3 and
+TF's continuation from it in a fresh process: the feeds of every step, the loss TF computed at
+every step, and every global variable (optimizer slots, global_step, batch-norm statistics)
+right after the restore and after the 20 steps.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+import gpugraph as gg
+
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "train"
+CASES = json.loads((FIXTURES / "index.json").read_text())["cases"]
+TRAINING = [c for c in CASES if c != "no_vars"]
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def _load(case: str) -> tuple[dict, dict]:
+    directory = FIXTURES / case
+    config = json.loads((directory / f"{case}.json").read_text())
+    with np.load(directory / "continue.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    return config, arrays
+
+
+def _import(case: str, config: dict):
+    return gg.train.import_meta_graph(str(FIXTURES / case / config["meta"]),
+                                      import_scope=config["import_scope"])
+
+
+def _restore_from_fixture(sess: gg.Session, arrays: dict) -> None:
+    """Sets every variable to TF's post-restore value by feeding its initial value."""
+    for var in gg.global_variables():
+        sess.run(var.initializer, feed_dict={var.initial_value: arrays[f"start/{var.op.name}"]})
+
+
+def _feeds(config: dict, arrays: dict, step: int) -> dict:
+    feeds = {name: arrays[f"feed/{key}"][step] for key, name in config["feeds"].items()}
+    feeds.update(config["const_feeds"])
+    return feeds
+
+
+@pytest.mark.parametrize("case", TRAINING)
+def test_continuation_matches_tf(case: str) -> None:
+    config, arrays = _load(case)
+    with gg.Graph().as_default(), gg.Session() as sess:
+        _import(case, config)
+        _restore_from_fixture(sess, arrays)
+        train_op = gg.get_collection(config["train_op_collection"])[0]
+        losses = [sess.run([config["loss"], train_op], _feeds(config, arrays, k))[0]
+                  for k in range(config["steps"])]
+        np.testing.assert_allclose(losses, arrays["loss"], rtol=RTOL, atol=ATOL)
+        names = [v.op.name for v in gg.global_variables()]
+        assert sorted(names) == sorted(config["variables"])
+        values = sess.run({v.op.name: v for v in gg.global_variables()})
+    for name, value in values.items():
+        want = arrays[f"end/{name}"]
+        assert value.dtype == want.dtype, name
+        np.testing.assert_allclose(value, want, rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+@pytest.mark.parametrize("case", [c for c in TRAINING if c.startswith("batchnorm")])
+def test_batchnorm_inference_branch(case: str) -> None:
+    """After training, the `training=False` side of the v1 cond uses the moving statistics."""
+    config, arrays = _load(case)
+    with gg.Graph().as_default(), gg.Session() as sess:
+        _import(case, config)
+        _restore_from_fixture(sess, arrays)
+        train_op = gg.get_collection(config["train_op_collection"])[0]
+        for k in range(config["steps"]):
+            sess.run(train_op, _feeds(config, arrays, k))
+        evaluation = config["eval"]
+        feeds = {evaluation["feeds"]["x"]: arrays["eval/x"], **evaluation["const_feeds"]}
+        out = sess.run(evaluation["fetch"], feeds)
+    np.testing.assert_allclose(out, arrays["eval/out"], rtol=RTOL, atol=ATOL)
+
+
+def test_graph_without_variables() -> None:
+    config, arrays = _load("no_vars")
+    with gg.Graph().as_default(), gg.Session() as sess:
+        _import("no_vars", config)
+        for k in range(config["steps"]):
+            out = sess.run(config["fetch"], {"x:0": arrays["feed/x"][k]})
+            np.testing.assert_allclose(out, arrays["out"][k], rtol=RTOL, atol=ATOL)
