@@ -40,16 +40,16 @@ _TensorKey = tuple  # (Operation, output index)
 class Step:
     """One node of a plan: its kernel and the value slots it reads and writes."""
 
-    __slots__ = ("op", "fn", "inputs", "outputs", "single", "frees", "deref", "device",
+    __slots__ = ("op", "kind", "fn", "inputs", "outputs", "frees", "deref", "device",
                  "dead_aware", "tokens", "token")
 
-    def __init__(self, op: Operation, fn: Any, inputs: tuple[int, ...], outputs: tuple[int, ...],
-                 device: Device):
+    def __init__(self, op: Operation, kind: str, fn: Any, inputs: tuple[int, ...],
+                 outputs: tuple[int, ...], device: Device):
         self.op = op
+        self.kind = kind  # the registry's kind: kernel, constant, alias or noop
         self.fn = fn
         self.inputs = inputs
         self.outputs = outputs
-        self.single = len(outputs) == 1
         self.frees: tuple[int, ...] = ()
         self.deref: tuple[int, ...] = ()  # input positions holding a ref to read
         self.device = device
@@ -62,7 +62,12 @@ class Step:
 
 
 class Plan:
-    """A compiled subgraph; :meth:`run` executes it for one set of feed values."""
+    """A compiled subgraph; :meth:`run` executes it for one set of feed values.
+
+    The steps are compiled into one generated Python function (:attr:`source`): each step is
+    a direct call on local variables, so running a plan costs about one Python call per
+    kernel, and constants, variable handles, identities and NoOps cost nothing.
+    """
 
     def __init__(self, steps: list[Step], num_slots: int, feed_slots: list[int],
                  fetch_slots: list[int], fetches: list[Tensor]):
@@ -71,15 +76,35 @@ class Plan:
         self.feed_slots = feed_slots
         self.fetch_slots = fetch_slots
         self.fetches = fetches
+        self.source, self._fn, self._line_steps = _compile(steps, feed_slots, fetch_slots)
+        self._code = self._fn.__code__
 
     def run(self, feed_values: Sequence[Any]) -> list[Any]:
-        """Runs every step; returns the fetched values (host arrays, refs read)."""
-        vals: list[Any] = [None] * self.num_slots
-        for slot, value in zip(self.feed_slots, feed_values):
-            vals[slot] = value
-        for step in self.steps:
-            _run_step(step, vals)
-        return [self._fetched(vals[slot], t) for slot, t in zip(self.fetch_slots, self.fetches)]
+        """Runs every step; returns the fetched values (refs read, dead values rejected)."""
+        try:
+            values = self._fn(feed_values)
+        except Exception as e:  # noqa: BLE001  (re-raised with the failing node's context)
+            located = self._locate(e)
+            if located is None:
+                raise
+            step, args = located
+            if isinstance(e, errors.OpError):
+                raise _with_node_context(e, step, args) from e
+            raise _kernel_failure(e, step, args) from e
+        return [self._fetched(v, t) for v, t in zip(values, self.fetches)]
+
+    def _locate(self, e: Exception) -> tuple[Step, list[Any]] | None:
+        """The step whose generated line raised ``e``, and its input values."""
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code is not self._code:
+            tb = tb.tb_next
+        if tb is None:
+            return None
+        step = self._line_steps.get(tb.tb_lineno)
+        if step is None:
+            return None
+        local = tb.tb_frame.f_locals
+        return step, [local.get(f"v{i}") for i in step.inputs]
 
     def _fetched(self, value: Any, tensor: Tensor) -> Any:
         if value is DEAD:
@@ -98,43 +123,76 @@ class Plan:
                          f"out={s.outputs} free={s.frees}" for i, s in enumerate(self.steps))
 
 
-def _run_step(step: Step, vals: list[Any]) -> None:
-    args = [vals[i] for i in step.inputs]
-    if step.dead_aware and _is_dead(step, args, vals):
-        for slot in step.outputs:
-            if slot >= 0:
-                vals[slot] = DEAD
-        vals[step.token] = DEAD
-        return
-    if step.deref:
-        for i in step.deref:
-            ref = args[i]
-            if isinstance(ref, VarSlot):
-                args[i] = ref.read(step.op)
-    try:
-        result = step.fn(*args)
-    except errors.OpError as e:
-        raise _with_node_context(e, step, args) from e
-    except Exception as e:  # noqa: BLE001  (any kernel failure is re-raised with node context)
-        raise _kernel_failure(e, step, args) from e
-    if step.single:
-        vals[step.outputs[0]] = result
-    elif step.outputs:
-        for slot, value in zip(step.outputs, result):
-            if slot >= 0:
-                vals[slot] = value
-    if step.token >= 0:
-        vals[step.token] = True
-    for slot in step.frees:
-        vals[slot] = None
+# --- code generation --------------------------------------------------------------------------
+def _compile(steps: list[Step], feed_slots: list[int], fetch_slots: list[int]):
+    """Generates ``run(feeds) -> [fetched values]``; returns (source, function, line -> step)."""
+    namespace: dict[str, Any] = {"DEAD": DEAD}
+    lines = ["def run(feeds):"]
+    if feed_slots:
+        lines.append(f"    {', '.join(f'v{s}' for s in feed_slots)}, = feeds")
+    read = {i for s in steps for i in (*s.inputs, *s.tokens)} | set(fetch_slots)
+    line_steps: dict[int, Step] = {}
+    for index, step in enumerate(steps):
+        for line in _step_lines(index, step, namespace, read):
+            lines.append(line)
+            line_steps[len(lines)] = step
+        lines.extend(f"    del v{slot}" for slot in step.frees if slot in read)
+    lines.append(f"    return [{', '.join(f'v{s}' for s in fetch_slots)}]")
+    source = "\n".join(lines) + "\n"
+    code = compile(source, "<gpugraph plan>", "exec")
+    exec(code, namespace)  # noqa: S102  (generated from the plan's own steps)
+    return source, namespace["run"], line_steps
 
 
-def _is_dead(step: Step, args: list[Any], vals: list[Any]) -> bool:
-    if any(vals[t] is DEAD for t in step.tokens):
-        return True
-    if step.op.type in DEAD_INPUT_OPS:
-        return False
-    return any(a is DEAD for a in args)
+def _targets(step: Step, read: set[int]) -> str:
+    """Assignment targets for a step's outputs ("_" for outputs nobody reads)."""
+    names = [f"v{s}" if s >= 0 and s in read else "_" for s in step.outputs]
+    return names[0] if len(names) == 1 else ", ".join(names)
+
+
+def _step_lines(index: int, step: Step, namespace: dict[str, Any], read: set[int]) -> list[str]:
+    args = []
+    for pos, slot in enumerate(step.inputs):
+        if pos in step.deref:
+            namespace[f"o{index}"] = step.op
+            args.append(f"v{slot}.read(o{index})")
+        else:
+            args.append(f"v{slot}")
+    call = _call(index, step, namespace, args, read)
+    if step.token < 0:
+        return [f"    {call}"] if call else []
+    # Dead-aware: a dead input (or dead control input) makes this node dead without running.
+    checks = [f"v{t} is DEAD" for t in step.tokens]
+    merge = step.op.type in DEAD_INPUT_OPS
+    if not merge and step.dead_aware:
+        checks += [f"v{slot} is DEAD" for slot in step.inputs]
+    live = [f"        {call}"] if call else []
+    if merge and step.outputs:
+        live.append(f"        v{step.token} = DEAD if v{step.outputs[0]} is DEAD else True")
+    else:
+        live.append(f"        v{step.token} = True")
+    if not checks:
+        return ["    if True:", *live]
+    dead = [f"        v{s} = DEAD" for s in step.outputs if s >= 0 and s in read]
+    return [f"    if {' or '.join(checks)}:", *dead, f"        v{step.token} = DEAD",
+            "    else:", *live]
+
+
+def _call(index: int, step: Step, namespace: dict[str, Any], args: list[str],
+          read: set[int]) -> str:
+    """The statement that runs one step (empty when there is nothing to do)."""
+    targets = _targets(step, read) if step.outputs else ""
+    wanted = bool(targets.replace("_", "").replace(",", "").strip())
+    if step.kind == "noop":
+        return ""
+    if step.kind == "alias" and args:
+        return f"{targets} = {args[0]}" if wanted else ""
+    if step.kind == "constant":
+        namespace[f"c{index}"] = step.fn()
+        return f"{targets} = c{index}" if wanted else ""
+    namespace[f"k{index}"] = step.fn
+    call = f"k{index}({', '.join(args)})"
+    return f"{targets} = {call}" if wanted else call
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -191,6 +249,7 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
     steps = [_make_step(op, slots, fed, placement[op], state) for op in order]
     num_slots = len(slots)
     num_slots = _mark_dead_regions(steps, num_slots)
+    _memoize_shape_math(steps, _fold_constants(steps))
     fetch_slots = [slots[(t.op, t.value_index)] for t in fetches]
     _plan_frees(steps, set(fetch_slots) | set(feed_slots))
     return Plan(steps, num_slots, feed_slots, fetch_slots, list(fetches))
@@ -275,7 +334,7 @@ def _make_step(op: Operation, slots: dict[_TensorKey, int], fed: set[_TensorKey]
                     for i in range(len(op.outputs)))
     spec = registry.lookup(op.type)
     fn = spec.build(BuildContext(op, device, state))
-    step = Step(op, fn, inputs, outputs, device)
+    step = Step(op, spec.kind, fn, inputs, outputs, device)
     wants_ref = _ref_inputs(op)
     step.deref = tuple(i for i, t in enumerate(op._inputs)
                        if t.dtype.is_ref_dtype and not (i < len(wants_ref) and wants_ref[i]))
@@ -298,6 +357,97 @@ def _mark_dead_regions(steps: list[Step], num_slots: int) -> int:
             c in region for c in op._control_inputs)
         step.tokens = tuple(region[c].token for c in op._control_inputs if c in region)
     return num_slots
+
+
+def _fold_constants(steps: list[Step]) -> set[int]:
+    """Runs, once at build time, every stateless kernel whose inputs are all constants.
+
+    The gradient of a mean, for instance, computes shapes and counts from Const nodes; folding
+    them makes those steps free on every later run.  A kernel that fails is left alone, so the
+    error surfaces when the plan runs, with its node context.
+    """
+    constants: dict[int, Any] = {}
+    for step in steps:
+        if step.token >= 0 or step.deref:
+            continue
+        if step.kind == "constant":
+            value = step.fn()
+            step.fn = _constant(value)
+            if len(step.outputs) == 1:
+                constants[step.outputs[0]] = value
+            continue
+        info = step.op._info
+        if (step.kind != "kernel" or info is None or info.is_stateful or not step.inputs
+                or step.op.type in _SWITCH_OPS or step.op.type in DEAD_INPUT_OPS
+                or any(i not in constants for i in step.inputs)):
+            continue
+        args = [constants[i] for i in step.inputs]
+        if any(isinstance(a, VarSlot) for a in args):
+            continue
+        try:
+            value = step.fn(*args)
+        except Exception:  # noqa: BLE001  (it will fail again, with context, when run)
+            continue
+        step.kind, step.fn = "constant", _constant(value)
+        outputs = (value,) if len(step.outputs) == 1 else tuple(value)
+        constants.update(zip(step.outputs, outputs))
+    # Variable storage is state, not a constant: nothing reading it may be cached.
+    return {slot for slot, value in constants.items() if not isinstance(value, VarSlot)}
+
+
+def _constant(value: Any):
+    return lambda: value
+
+
+_SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank"})
+
+
+def _memoize_shape_math(steps: list[Step], constants: set[int]) -> None:
+    """Caches the shape arithmetic of gradient graphs between runs.
+
+    ``Shape`` of a tensor and the stateless ops computing only from shapes and constants
+    (Prod, GatherV2, Fill, BroadcastGradientArgs, ...) return the previous run's outputs when
+    the shapes (respectively the input objects) are unchanged, which they are from one training
+    step to the next.  Their outputs are never updated in place, so sharing them is safe.
+    """
+    derived = set(constants)
+    for step in steps:
+        if step.kind != "kernel" or step.token >= 0 or step.deref or not step.inputs:
+            continue
+        info = step.op._info
+        if info is None or info.is_stateful:
+            continue
+        if step.op.type in _SHAPE_OPS:
+            step.fn = _memo_by_shape(step.fn)
+        elif all(i in derived for i in step.inputs):
+            step.fn = _memo_by_identity(step.fn)
+        else:
+            continue
+        derived.update(step.outputs)
+
+
+def _memo_by_shape(fn: Any):
+    last: list[Any] = [None, None]
+
+    def kernel(*args: Any) -> Any:
+        key = tuple(a.shape for a in args)
+        if key != last[0]:
+            last[0], last[1] = key, fn(*args)
+        return last[1]
+
+    return kernel
+
+
+def _memo_by_identity(fn: Any):
+    last: list[Any] = [(), None]
+
+    def kernel(*args: Any) -> Any:
+        previous = last[0]
+        if len(previous) != len(args) or any(a is not b for a, b in zip(args, previous)):
+            last[0], last[1] = args, fn(*args)
+        return last[1]
+
+    return kernel
 
 
 def _plan_frees(steps: list[Step], keep: set[int]) -> None:

@@ -47,6 +47,8 @@ class Session:
         self._state = resources.SessionState()
         self._devices = local_devices()
         self._plans: dict[tuple, Plan] = {}
+        self._fetch_specs: dict[Any, _FetchSpec] = {}
+        self._feed_specs: dict[Any, _FeedSpec] = {}
         self._plans_version = self._graph.version
         self._closed = False
         self._graph_ctx: Any = None
@@ -112,35 +114,43 @@ class Session:
         """
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
-        flat, rebuild = _flatten_fetches(fetches)
-        elements = [self._graph.as_graph_element(f) for f in flat]
-        feeds, feed_values = self._convert_feeds(feed_dict or {})
-        tensors = _unique([e for e in elements if isinstance(e, Tensor)])
-        targets = _unique([e for e in elements if isinstance(e, Operation)])
-        plan = self._plan(tensors, targets, feeds)
-        values = dict(zip(tensors, (as_host(v) for v in plan.run(feed_values))))
-        return rebuild([values.get(e) if isinstance(e, Tensor) else None for e in elements])
-
-    def _plan(self, tensors: list[Tensor], targets: list[Operation], feeds: list[Tensor]) -> Plan:
         if self._graph.version != self._plans_version:
             self._plans.clear()
+            self._fetch_specs.clear()
+            self._feed_specs.clear()
             self._plans_version = self._graph.version
-        key = (tuple(tensors), tuple(targets), tuple(feeds))
+        spec = self._fetch_spec(fetches)
+        feeds, feed_values = self._convert_feeds(feed_dict or {})
+        key = (spec.key, tuple(feeds))
         plan = self._plans.get(key)
         if plan is None:
-            plan = build_plan(tensors, targets, feeds, self._state, self._devices)
+            plan = build_plan(spec.tensors, spec.targets, feeds, self._state, self._devices)
             self._plans[key] = plan
-        return plan
+        return spec.rebuild(plan.run(feed_values))
+
+    def _fetch_spec(self, fetches: Any) -> _FetchSpec:
+        key = _hashable(fetches)
+        spec = self._fetch_specs.get(key) if key is not None else None
+        if spec is None:
+            spec = _FetchSpec(self._graph, fetches)
+            if key is not None:
+                self._fetch_specs[key] = spec
+        return spec
 
     def _convert_feeds(self, feed_dict: Mapping) -> tuple[list[Tensor], list[Any]]:
         feeds: list[Tensor] = []
         values: list[Any] = []
+        cache = self._feed_specs
         for key, value in feed_dict.items():
-            for tensor, sub_value in _expand_feed(self._graph, key, value):
-                feeds.append(tensor)
-                values.append(_feed_value(tensor, sub_value))
-        order = sorted(range(len(feeds)), key=lambda i: feeds[i].name)
-        return [feeds[i] for i in order], [values[i] for i in order]
+            try:
+                spec = cache[key]
+            except (KeyError, TypeError):
+                spec = _FeedSpec(_feed_tensor(self._graph, key))
+                with contextlib.suppress(TypeError):
+                    cache[key] = spec
+            feeds.append(spec.tensor)
+            values.append(spec.convert(value))
+        return feeds, values
 
     # --- variables --------------------------------------------------------------------------
     @property
@@ -154,6 +164,33 @@ def get_default_session() -> Session | None:
 
 
 # --- fetches --------------------------------------------------------------------------------
+class _FetchSpec:
+    """A fetch structure resolved once: its unique tensors and targets, and how to rebuild it."""
+
+    def __init__(self, graph: Graph, fetches: Any):
+        flat, self._rebuild = _flatten_fetches(fetches)
+        self._elements = [graph.as_graph_element(f) for f in flat]
+        self.tensors = _unique([e for e in self._elements if isinstance(e, Tensor)])
+        self.targets = _unique([e for e in self._elements if isinstance(e, Operation)])
+        self.key = (tuple(self.tensors), tuple(self.targets))
+        index = {t: i for i, t in enumerate(self.tensors)}
+        self._picks = [index.get(e, -1) if isinstance(e, Tensor) else -1 for e in self._elements]
+
+    def rebuild(self, values: list[Any]) -> Any:
+        """The fetched values (one per unique tensor) in the structure that was asked for."""
+        return self._rebuild([None if i < 0 else as_host(values[i]) for i in self._picks])
+
+
+def _hashable(fetches: Any) -> Any:
+    """A cache key for simple fetch structures (elements, lists/tuples of them), else None."""
+    if isinstance(fetches, (Tensor, Operation, str)):
+        return fetches
+    if type(fetches) in (list, tuple) and all(isinstance(f, (Tensor, Operation, str))
+                                              for f in fetches):
+        return (type(fetches), tuple(fetches))
+    return None
+
+
 def _flatten_fetches(fetches: Any) -> tuple[list[Any], Any]:
     """Flattens a nesting of fetches; returns (leaves, rebuild(list of values) -> nesting)."""
     if fetches is None:
@@ -197,34 +234,49 @@ def _unique(items: list[Any]) -> list[Any]:
 
 
 # --- feeds ----------------------------------------------------------------------------------
-def _expand_feed(graph: Graph, key: Any, value: Any) -> list[tuple[Tensor, Any]]:
+def _feed_tensor(graph: Graph, key: Any) -> Tensor:
     try:
-        element = graph.as_graph_element(key, allow_tensor=True, allow_operation=False)
+        return graph.as_graph_element(key, allow_tensor=True, allow_operation=False)
     except (KeyError, ValueError, TypeError) as e:
         raise TypeError(f"Cannot interpret feed_dict key as Tensor: {e}") from e
-    return [(element, value)]
 
 
-def _feed_value(tensor: Tensor, value: Any) -> Any:
-    """``value`` as an array of ``tensor``'s dtype, checked against its static shape."""
-    dtype = tensor.dtype
-    if dtype.is_ref_dtype:
-        raise FeedError(None, tensor.op, f"Cannot feed {tensor.name!r}: it is a reference to a "
-                        "variable; feed the variable's value tensor (e.g. its '/read') instead.")
-    if isinstance(value, (Tensor, Operation)):
-        raise TypeError(f"The value of a feed cannot be a gg.Tensor object ({tensor.name!r}). "
-                        "Acceptable feed values include Python scalars, strings, lists, numpy "
-                        "ndarrays.")
-    array = _as_feed_array(tensor, value)
-    shape = tensor.shape
-    if not shape.is_compatible_with(array.shape):
-        raise FeedError(
-            None, tensor.op,
-            f"Cannot feed value of shape {tuple(array.shape)} for Tensor {tensor.name!r}, which "
-            f"has shape {_shape_text(shape)}",
-            {"tensor": tensor.name, "fed_shape": list(array.shape), "shape": shape.as_list()
-             if shape.rank is not None else None})
-    return array
+class _FeedSpec:
+    """How values fed to one tensor are checked and converted."""
+
+    def __init__(self, tensor: Tensor):
+        if tensor.dtype.is_ref_dtype:
+            raise FeedError(None, tensor.op, f"Cannot feed {tensor.name!r}: it is a reference to "
+                            "a variable; feed the variable's value tensor (e.g. '/read') instead.")
+        self.tensor = tensor
+        dtype = tensor.dtype
+        self._dtype = None if dtype == dtypes.string else np.dtype(dtype.as_numpy_dtype)
+        self._dims = tensor.shape.dims
+
+    def convert(self, value: Any) -> Any:
+        """``value`` as an array of the tensor's dtype, checked against its static shape."""
+        if type(value) is np.ndarray and value.dtype == self._dtype and self._fits(value.shape):
+            return value  # the common case, checked without any conversion
+        if isinstance(value, (Tensor, Operation)):
+            raise TypeError(f"The value of a feed cannot be a gg.Tensor object "
+                            f"({self.tensor.name!r}). Acceptable feed values include Python "
+                            "scalars, strings, lists, numpy ndarrays.")
+        array = _as_feed_array(self.tensor, value)
+        if not self._fits(array.shape):
+            shape = self.tensor.shape
+            raise FeedError(
+                None, self.tensor.op,
+                f"Cannot feed value of shape {tuple(array.shape)} for Tensor "
+                f"{self.tensor.name!r}, which has shape {_shape_text(shape)}",
+                {"tensor": self.tensor.name, "fed_shape": list(array.shape),
+                 "shape": shape.as_list() if shape.rank is not None else None})
+        return array
+
+    def _fits(self, shape: tuple) -> bool:
+        dims = self._dims
+        if dims is None:
+            return True
+        return len(shape) == len(dims) and all(d is None or d == s for d, s in zip(dims, shape))
 
 
 def _as_feed_array(tensor: Tensor, value: Any) -> np.ndarray:

@@ -9,7 +9,7 @@ from gpugraph.io.tensor import make_ndarray
 from gpugraph.ops.registry import BuildContext, op
 
 
-@op("Const", "HostConst")
+@op("Const", "HostConst", kind="constant")
 def _const(ctx: BuildContext):
     proto = ctx.op._attr_proto("value").tensor
     value = ctx.device.to_device(make_ndarray(proto, name=ctx.name))
@@ -33,7 +33,7 @@ def _placeholder(ctx: BuildContext):
 
 
 @op("PlaceholderWithDefault", "Identity", "Snapshot", "StopGradient", "PreventGradient",
-    "RefIdentity", "CheckNumerics", "EnsureShape", "DebugIdentity")
+    "RefIdentity", kind="alias")
 def _identity(ctx: BuildContext):
     return lambda x: x
 
@@ -43,7 +43,7 @@ def _identity_n(ctx: BuildContext):
     return lambda *xs: xs
 
 
-@op("NoOp", "ControlTrigger")
+@op("NoOp", "ControlTrigger", kind="noop")
 def _no_op(ctx: BuildContext):
     return lambda *args: None
 

@@ -251,15 +251,19 @@ def _matmul(ctx: BuildContext):
     ta, tb, xp, node = ctx.attr("transpose_a"), ctx.attr("transpose_b"), ctx.xp, ctx.op
 
     def kernel(a: Any, b: Any) -> Any:
-        a2 = a.T if ta else a
-        b2 = b.T if tb else b
-        if a.ndim != 2 or b.ndim != 2 or a2.shape[1] != b2.shape[0]:
-            raise errors.InvalidArgumentError(
-                None, node, f"Matrix size-incompatible: In[0]: {list(a.shape)}, In[1]: "
-                f"{list(b.shape)}")
-        return xp.matmul(a2, b2)
+        if a.ndim != 2 or b.ndim != 2:
+            raise _matmul_error(node, a, b)
+        try:
+            return xp.matmul(a.T if ta else a, b.T if tb else b)
+        except ValueError:
+            raise _matmul_error(node, a, b) from None
 
     return kernel
+
+
+def _matmul_error(node: Any, a: Any, b: Any) -> errors.InvalidArgumentError:
+    return errors.InvalidArgumentError(
+        None, node, f"Matrix size-incompatible: In[0]: {list(a.shape)}, In[1]: {list(b.shape)}")
 
 
 @op("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")

@@ -40,17 +40,24 @@ class KernelSpec:
     build: Builder
     host_inputs: frozenset[int] = frozenset()
     host_outputs: frozenset[int] = frozenset()
+    # "kernel": run every time; "constant": no inputs and the same value for the whole session
+    # (Const, a variable's storage), computed once when the plan is built; "alias": returns its
+    # first input unchanged (Identity), so the plan forwards the value without a call;
+    # "noop": does nothing (NoOp), only its control edges matter.
+    kind: str = "kernel"
 
 
 _KERNELS: dict[str, KernelSpec] = {}
 
 
-def op(*op_types: str, host_inputs: tuple[int, ...] = (), host_outputs: tuple[int, ...] = ()):
+def op(*op_types: str, host_inputs: tuple[int, ...] = (), host_outputs: tuple[int, ...] = (),
+       kind: str = "kernel"):
     """Registers a kernel builder for ``op_types`` (``@op("AddV2", "Add")``)."""
 
     def register(build: Builder) -> Builder:
         for op_type in op_types:
-            add_kernel(KernelSpec(op_type, build, frozenset(host_inputs), frozenset(host_outputs)))
+            add_kernel(KernelSpec(op_type, build, frozenset(host_inputs), frozenset(host_outputs),
+                                  kind))
         return build
 
     return register

@@ -29,7 +29,7 @@ def _slot_key(ctx: BuildContext, kind: str) -> tuple:
     return (kind, container.decode(), name)
 
 
-@op("VariableV2", "Variable")
+@op("VariableV2", "Variable", kind="constant")
 def _variable_v2(ctx: BuildContext):
     dtype, shape = ctx.attr("dtype"), _static_shape(ctx)
     key = _slot_key(ctx, "ref")
@@ -37,7 +37,7 @@ def _variable_v2(ctx: BuildContext):
     return lambda: slot
 
 
-@op("VarHandleOp")
+@op("VarHandleOp", kind="constant")
 def _var_handle(ctx: BuildContext):
     dtype, shape = ctx.attr("dtype"), _static_shape(ctx)
     key = _slot_key(ctx, "resource")
