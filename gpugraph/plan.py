@@ -29,7 +29,7 @@ from gpugraph import errors
 from gpugraph.devices import Device
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.ops import registry
-from gpugraph.ops.registry import DEAD, DEAD_INPUT_OPS, BuildContext
+from gpugraph.ops.registry import DEAD, DEAD_INPUT_OPS, BuildContext, dims_text
 from gpugraph.ops.resources import SessionState, VarSlot
 from gpugraph.placement import place
 
@@ -82,7 +82,8 @@ class Plan:
     def run(self, feed_values: Sequence[Any]) -> list[Any]:
         """Runs every step; returns the fetched values (refs read, dead values rejected)."""
         try:
-            values = self._fn(feed_values)
+            with np.errstate(all="ignore"):  # inf/nan are values, as in TF, not warnings
+                values = self._fn(feed_values)
         except Exception as e:  # noqa: BLE001  (re-raised with the failing node's context)
             located = self._locate(e)
             if located is None:
@@ -147,6 +148,9 @@ def _compile(steps: list[Step], feed_slots: list[int], fetch_slots: list[int]):
 def _targets(step: Step, read: set[int]) -> str:
     """Assignment targets for a step's outputs ("_" for outputs nobody reads)."""
     names = [f"v{s}" if s >= 0 and s in read else "_" for s in step.outputs]
+    info = step.op._info
+    if len(names) == 1 and (info is None or info.fixed_num_outputs is None):
+        return names[0] + ","  # a list-output op (Split, IdentityN, ...) returns a sequence
     return names[0] if len(names) == 1 else ", ".join(names)
 
 
@@ -183,6 +187,8 @@ def _call(index: int, step: Step, namespace: dict[str, Any], args: list[str],
     """The statement that runs one step (empty when there is nothing to do)."""
     targets = _targets(step, read) if step.outputs else ""
     wanted = bool(targets.replace("_", "").replace(",", "").strip())
+    if step.kind == "alias" and targets.endswith(","):
+        targets = targets[:-1]
     if step.kind == "noop":
         return ""
     if step.kind == "alias" and args:
@@ -225,6 +231,10 @@ def _kernel_failure(e: Exception, step: Step, args: list[Any]) -> errors.OpError
                                                       ArithmeticError)) else errors.InternalError)
     message = (f"{step.op.type} kernel of node {step.op.name!r} failed: "
                f"{type(e).__name__}: {e}{_node_context(step, args)}")
+    if isinstance(e, ValueError) and "could not be broadcast" in str(e) and len(args) >= 2:
+        shapes = [getattr(a, "shape", ()) for a in args[:2]]
+        message = (f"Incompatible shapes: {dims_text(shapes[0])} vs. {dims_text(shapes[1])}"
+                   f"{_node_context(step, args)}")
     details = {"node": step.op.name, "op_type": step.op.type, "device": step.device.name,
                "inputs": [_describe_value(a) for a in args]}
     return cls(None, step.op, message, details)

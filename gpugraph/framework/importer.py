@@ -443,3 +443,22 @@ def _return_element(graph: Graph, renames: dict[str, str], name: str) -> Any:
 
 
 __all__ = ["import_graph_def", "check_versions"]
+
+
+def import_graph_def_v1(graph_def: Any, input_map: Mapping[str, Any] | None = None,
+                        return_elements: Sequence[str] | None = None, name: str | None = None,
+                        op_dict: Any = None, producer_op_list: Any = None) -> list | None:
+    """``tf.compat.v1.import_graph_def``: imports into the default graph under scope ``name``.
+
+    ``name`` defaults to ``"import"`` as in TF; pass ``""`` for no prefix.
+    """
+    from gpugraph.framework.graph import get_default_graph
+
+    del op_dict  # TF ignores it too (deprecated)
+    graph = get_default_graph()
+    prefix = "import" if name is None else name
+    if prefix:
+        prefix = graph.unique_name(prefix)
+    op_list = producer_op_list.op if producer_op_list is not None else None
+    return import_graph_def(graph, graph_def, prefix=prefix, input_map=input_map,
+                            return_elements=return_elements, op_list=op_list)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops.registry import BuildContext, op
+from gpugraph.ops.registry import BuildContext, dims_text, op
 
 
 def _ints(value: Any) -> list[int]:
@@ -90,10 +90,23 @@ def _transpose(ctx: BuildContext):
     xp, conj = ctx.xp, ctx.op.type == "ConjugateTranspose"
 
     def kernel(x: Any, perm: Any) -> Any:
-        out = xp.transpose(x, _ints(perm))
+        axes = _ints(perm)
+        _check_permutation(ctx.op, x, axes)
+        out = xp.transpose(x, axes)
         return xp.conj(out) if conj else out
 
     return kernel
+
+
+def _check_permutation(node: Any, x: Any, axes: list[int]) -> None:
+    if len(axes) != x.ndim:
+        raise errors.InvalidArgumentError(
+            None, node, f"transpose expects a vector of size {x.ndim}. But input(1) is a vector "
+            f"of size {len(axes)}")
+    for d in range(x.ndim):
+        if d not in axes:
+            raise errors.InvalidArgumentError(
+                None, node, f"{d} is missing from {{{','.join(str(a) for a in axes)}}}.")
 
 
 @op("InvertPermutation")
@@ -110,11 +123,11 @@ def _invert_permutation(ctx: BuildContext):
 def _concat(xp: Any, node: Any, values: tuple, axis_value: Any) -> Any:
     rank = values[0].ndim
     axis = _axis(axis_value, rank, node)
-    for v in values[1:]:
+    for i, v in enumerate(values[1:], 1):
         if v.ndim != rank:
             raise errors.InvalidArgumentError(
                 None, node, f"ConcatOp : Ranks of all input tensors should match: shape[0] = "
-                f"{list(values[0].shape)} vs. shape[{values.index(v)}] = {list(v.shape)}")
+                f"{dims_text(values[0].shape)} vs. shape[{i}] = {dims_text(v.shape)}")
     return xp.concatenate(values, axis=axis)
 
 
@@ -337,7 +350,7 @@ def _broadcast_shapes(node: Any, a: list[int], b: list[int]) -> list[int]:
     for x, y in zip(a2, b2):
         if x != y and 1 not in (x, y):
             raise errors.InvalidArgumentError(
-                None, node, f"Incompatible shapes: {a} vs. {b}")
+                None, node, f"Incompatible shapes: {dims_text(a)} vs. {dims_text(b)}")
         out.append(y if x == 1 else x)
     return out
 
@@ -355,6 +368,8 @@ def _broadcast_gradient_args(ctx: BuildContext):
     def kernel(s0: Any, s1: Any) -> tuple:
         a, b = _ints(s0), _ints(s1)
         _broadcast_shapes(node, a, b)
+        if a == b:  # TF's BCast fast path: identical shapes reduce nothing
+            return np.zeros(0, dtype=out), np.zeros(0, dtype=out)
         rank = max(len(a), len(b))
         a2, b2 = [1] * (rank - len(a)) + a, [1] * (rank - len(b)) + b
         # Matches TF's BCast: a dim where the *other* side is larger is reduced; where both

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops.registry import BuildContext, op
+from gpugraph.ops.registry import BuildContext, dims_text, op
 
 # --- ufunc-backed ops: TF op type -> numpy function name ---------------------------------------
 _UNARY = {
@@ -51,10 +51,20 @@ for _table in (_UNARY, _BINARY):
 
 @op("Equal", "NotEqual")
 def _equality(ctx: BuildContext):
-    fn = ctx.xp.equal if ctx.op.type == "Equal" else ctx.xp.not_equal
-    if ctx.in_dtype(0).kind == "O":  # strings compare elementwise as Python objects
-        return lambda x, y: np.asarray(fn(x, y), dtype=bool)
-    return fn
+    equal = ctx.op.type == "Equal"
+    fn = ctx.xp.equal if equal else ctx.xp.not_equal
+    strict = ctx.attr_or("incompatible_shape_error", True)
+
+    def kernel(x: Any, y: Any) -> Any:
+        try:
+            return np.asarray(fn(x, y), dtype=bool) if x.dtype.kind == "O" else fn(x, y)
+        except ValueError:
+            if strict:
+                raise
+            # Matches TF: shapes that don't broadcast are simply "not equal".
+            return np.bool_(not equal)
+
+    return kernel
 
 
 @op("Rsqrt")
@@ -220,15 +230,22 @@ def _select(ctx: BuildContext):
 @op("Cast")
 def _cast(ctx: BuildContext):
     src, dst = ctx.attr("SrcT"), ctx.attr("DstT")
-    if ctx.attr_or("Truncate", False) and src.kind == dst.kind == "f" and dst.itemsize < src.itemsize:
-        raise errors.UnimplementedError(None, ctx.op, f"Cast {src}->{dst} with Truncate=true "
-                                        "(bit truncation instead of rounding) is not supported.")
     xp = ctx.xp
+    if ctx.attr_or("Truncate", False) and src.kind == dst.kind == "f" and dst.itemsize < src.itemsize:
+        return lambda x: _truncating_cast(xp, x, dst)
     if src.kind == "c" and dst.kind != "c":
         return lambda x: xp.real(x).astype(dst)
     if src.kind == "O" or dst.kind == "O":
         raise errors.UnimplementedError(None, ctx.op, f"Cast between {src} and {dst}")
     return lambda x: xp.asarray(x).astype(dst)
+
+
+def _truncating_cast(xp: Any, x: Any, dst: np.dtype) -> Any:
+    """Cast with ``Truncate=true``: dropped mantissa bits round toward zero, not to nearest."""
+    rounded = x.astype(dst)
+    away = xp.abs(rounded.astype(x.dtype)) > xp.abs(x)
+    toward_zero = xp.nextafter(rounded, xp.zeros_like(rounded))
+    return xp.where(away & xp.isfinite(x), toward_zero, rounded)
 
 
 @op("AddN")
@@ -263,7 +280,8 @@ def _matmul(ctx: BuildContext):
 
 def _matmul_error(node: Any, a: Any, b: Any) -> errors.InvalidArgumentError:
     return errors.InvalidArgumentError(
-        None, node, f"Matrix size-incompatible: In[0]: {list(a.shape)}, In[1]: {list(b.shape)}")
+        None, node, f"Matrix size-incompatible: In[0]: {dims_text(a.shape)}, In[1]: "
+        f"{dims_text(b.shape)}")
 
 
 @op("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
@@ -278,6 +296,11 @@ def _batch_matmul(ctx: BuildContext):
         return xp.conj(m) if m.dtype.kind == "c" else m
 
     def kernel(x: Any, y: Any) -> Any:
-        return xp.matmul(adjoint(x, adj_x), adjoint(y, adj_y)).astype(out, copy=False)
+        try:
+            return xp.matmul(adjoint(x, adj_x), adjoint(y, adj_y)).astype(out, copy=False)
+        except ValueError:
+            raise errors.InvalidArgumentError(
+                None, ctx.op, f"In[0] and In[1] must have compatible batch dimensions: "
+                f"{dims_text(x.shape)} vs. {dims_text(y.shape)}") from None
 
     return kernel

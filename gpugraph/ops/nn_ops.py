@@ -195,8 +195,8 @@ def _l2_loss(ctx: BuildContext):
     xp = ctx.xp
 
     def kernel(x: Any) -> Any:
-        acc = np.float32 if x.dtype.itemsize < 4 else x.dtype
-        return (xp.sum(xp.square(x.astype(acc, copy=False))) * acc(0.5)).astype(x.dtype)
+        acc = np.dtype(np.float32) if x.dtype.itemsize < 4 else x.dtype
+        return (xp.sum(xp.square(x.astype(acc, copy=False))) * acc.type(0.5)).astype(x.dtype)
 
     return kernel
 

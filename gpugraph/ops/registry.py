@@ -149,3 +149,8 @@ DEAD = _Dead()
 
 # Ops that receive dead inputs instead of dying with them (they pick the live one).
 DEAD_INPUT_OPS = frozenset({"Merge", "RefMerge"})
+
+
+def dims_text(shape: Any) -> str:
+    """A shape as TF's C++ messages print it: ``[2,3]``."""
+    return "[" + ",".join(str(int(d)) for d in shape) + "]"

@@ -1,0 +1,1542 @@
+"""Generate per-op golden fixtures with real TensorFlow (tests/fixtures/ops/).
+
+gpugraph never imports TensorFlow; this script is (with make_fixtures.py) the
+only place that does.  It deletes and rewrites ``tests/fixtures/ops/``.  Run
+it from anywhere with the pinned TF environment::
+
+    /work/tfenv/bin/python scripts/make_op_fixtures.py            # all families
+    /work/tfenv/bin/python scripts/make_op_fixtures.py math nn    # only these
+
+Format
+======
+
+For every op family ``<family>`` (``math``, ``nn``, ``array``, ``reduce``,
+``optim``, ``random``) there are three files:
+
+``<family>.pb``
+    One serialized ``GraphDef`` (``SerializeToString(deterministic=True)``)
+    holding all of the family's cases.  Case ``i`` lives in the name scope
+    ``c<i>/`` (c0, c1, ...):
+
+    * inputs are ``Placeholder`` nodes ``c<i>/in<j>`` (j = 0, 1, ... in the
+      order of the op's input arguments; a list input such as AddN's
+      ``inputs`` contributes one placeholder per element).  EVERY tensor
+      input is a placeholder, including shape/axis/perm/paddings inputs, so
+      nothing is constant-folded.  The placeholder's ``shape`` attr is the
+      exact shape of the fed array, except in ``"check": "error"`` cases,
+      where placeholders have unknown rank so that graph construction does
+      not reject what only fails at run time.
+    * the op under test is the single node ``c<i>/op``, built with
+      ``tf.raw_ops.<Op>(...)`` (so its attrs are exactly the raw op's,
+      defaults included); its outputs are ``c<i>/op:<k>``.
+    * stateful optimizer cases (family ``optim``) additionally have variable
+      nodes ``c<i>/var<j>``: ``VariableV2`` for the ``Apply*`` ops and
+      ``VarHandleOp`` for the ``ResourceApply*`` ops, each with TF's usual
+      initializer sub-graph (``c<i>/var<j>/Assign`` from a ``Const``; the
+      ``Const`` holds the same initial value as the npz).
+
+``<family>.npz``
+    ``c<i>/in<j>``: the arrays fed to the placeholders.
+    ``c<i>/out<k>``: TF's value of ``c<i>/op:<k>`` (run in a
+    ``tf.compat.v1.Session`` with one intra/inter-op thread, oneDNN off and
+    Grappler/graph optimizations off, feeding exactly the ``in`` arrays).
+    For ``optim`` cases: ``c<i>/var<j>`` is the initial value of variable j
+    and ``c<i>/out<j>`` its value after running ``c<i>/op`` once.
+    Outputs named in ``skip_outputs`` may be absent (see below); error cases
+    have no ``out`` arrays.
+
+``<family>.json``
+    A list with one record per case, in case order::
+
+        {"case": "c3", "op": "Conv2DBackpropFilter", "desc": "...",
+         "inputs": 3, "outputs": 1, "rtol": 1e-05, "atol": 1e-06,
+         "check": "values"}
+
+    * ``desc``: free text; after ``;`` it lists the op's arguments: arrays
+      as dtype and shape (``x=f32[2,3]``), small int/bool vectors and
+      scalars as dtype and value (``axis=i32:[0,-1]``, ``axis=i32:1``),
+      optimizer variables as ``var=var:f32[2,3]``, then the attrs passed.
+    * ``inputs``: number of placeholders ``c<i>/in<j>``.
+    * ``outputs``: number of outputs of ``c<i>/op`` (for optim: number of
+      state variables, see ``state_out``).
+    * ``rtol``/``atol``: for ``np.testing.assert_allclose``-style checks,
+      ``|got - want| <= atol + rtol * |want|``.  Defaults by the loosest
+      floating output dtype: float16 1e-3/1e-3, float32 1e-5/1e-6, float64
+      1e-12/1e-12, integer/bool outputs 0/0 (exact); also 0/0 for ops whose
+      result is exactly determined (selection/data movement such as
+      Maximum, Relu, MaxPool, Max, Cast, Round, Reshape, GatherV2, Pad; see
+      EXACT_OPS below).  A case that needs more says why in ``desc``.  NaN
+      must match NaN, +-inf must match exactly.
+    * ``check``:
+        - ``"values"``: compare every recorded output's dtype, shape and
+          values.
+        - ``"shape_dtype"``: random ops; compare dtype and shape only.  The
+          recorded values are TF's for the given seeds (gpugraph's generator
+          need not reproduce them).  Extra keys: ``"range": [lo, hi]``
+          (RandomUniform: lo <= x < hi; RandomUniformInt: lo <= x < hi;
+          TruncatedNormal: lo <= x <= hi, [-2, 2]; RandomStandardNormal has
+          none).  Cases with a large sample (shape [10000]) also carry
+          ``"mean"``/``"std"`` (TF's sample statistics) and
+          ``"expected_mean"``/``"expected_std"`` (the distribution's), for a
+          statistical test with a loose tolerance.
+        - ``"error"``: TF raised while running; extra keys ``"error"`` (the
+          exception class name, e.g. ``"InvalidArgumentError"``) and
+          ``"message"`` (TF's message without the node/trace decoration).
+          ``rtol``/``atol`` are present but meaningless there.
+    * ``skip_outputs`` (optional): output indices whose values are
+      implementation-specific (FusedBatchNorm reserve spaces); don't compare
+      them.  They are in the npz only when TF's values are deterministic.
+    * optim only: ``"state"``: the variable node names (also the npz keys of
+      their initial values), ``"state_out"``: npz keys of their values after
+      one application (same order), ``"scalars"``: the placeholder names
+      (hyper-parameters and the gradient), ``"resource"``: true for
+      ResourceApply* cases.
+
+The ``Apply*`` op's own ref output (== the updated ``var``) is not recorded
+separately; ``ResourceApply*`` ops have no outputs.
+
+Notes on TF 2.21 CPU behaviour the cases rely on or avoid
+---------------------------------------------------------
+* FusedBatchNormV3, training: reserve_space_1 == batch mean,
+  reserve_space_2 == biased (1/N) batch variance (not an inverse std, unlike
+  cuDNN), reserve_space_3 == a float32 scalar 0.0; batch_variance (output
+  2) is the Bessel-corrected N/(N-1) variance.  Inference: outputs 1/2 pass
+  the mean/variance inputs through and reserve_space_1/2 are left
+  uninitialized (so they are not stored).  FusedBatchNormGradV3 outputs 3/4
+  are empty [0] tensors.  The script asserts the FusedBatchNormV3 claims.
+* NCHW is rejected on CPU by Conv2D (UnimplementedError), the Conv2D
+  backprops, MaxPool and AvgPool, and the Conv2D backprops reject
+  dilations > 1; none of those are covered.  BiasAdd/BiasAddGrad and
+  FusedBatchNorm*V3 do support NCHW (BiasAdd NCHW needs rank >= 3).
+* tf.raw_ops.Round on int32/int64 returns zeros, so only float Round is
+  covered.  RealDiv and Reciprocal have no integer CPU kernels.
+* Empty reductions: Sum 0, Prod 1, Max -inf/INT_MIN, Min +inf/INT_MAX,
+  float Mean NaN, int Mean 0.
+* Equal/NotEqual with incompatible_shape_error=False and non-broadcastable
+  shapes return a scalar False/True.
+* Out-of-range GatherV2 indices / sparse labels raise on CPU (GPU kernels
+  return zeros / NaN instead).
+
+Determinism: fixed numpy seeds (one per family), fixed op seeds for random
+ops, single-threaded sessions, no graph optimizations, npz written by
+``make_fixtures.save_npz`` (fixed zip timestamps).  Running twice gives
+byte-identical files.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_fixtures import save_npz  # noqa: E402
+
+# make_fixtures disables v2 behavior on import; this script builds its graphs
+# explicitly and computes derived inputs eagerly, so turn v2 behavior back on.
+tf.compat.v1.enable_v2_behavior()
+tf.get_logger().setLevel("ERROR")
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "fixtures" / "ops"
+RAW = tf.raw_ops
+
+F16, F32, F64 = np.float16, np.float32, np.float64
+I32, I64, BOOL = np.int32, np.int64, np.bool_
+
+TOL = {F16: (1e-3, 1e-3), F32: (1e-5, 1e-6), F64: (1e-12, 1e-12)}
+
+# Ops whose results are exactly determined (selection, data movement, exact
+# IEEE conversions): checked with rtol = atol = 0 whatever the dtype.
+EXACT_OPS = {
+    "Cast", "Floor", "Ceil", "Round", "Abs", "Neg", "Sign", "Maximum",
+    "Minimum", "Select", "SelectV2", "Relu", "Relu6", "ReluGrad",
+    "Relu6Grad", "MaxPool", "Max", "Min",
+    "Reshape", "Squeeze", "ExpandDims", "Transpose", "ConcatV2", "Split",
+    "SplitV", "Slice", "StridedSlice", "StridedSliceGrad", "Pack", "Unpack",
+    "Tile", "Fill", "BroadcastTo", "GatherV2", "OneHot", "Pad", "PadV2",
+    "ZerosLike", "OnesLike", "StopGradient", "PreventGradient", "Identity",
+    "IdentityN", "Snapshot", "DynamicStitch",
+}
+SHORT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32",
+         "int64": "i64", "bool": "bool"}
+
+
+def i32(x):
+    return np.array(x, I32)
+
+
+def i64(x):
+    return np.array(x, I64)
+
+
+def f32(x):
+    return np.array(x, F32)
+
+
+def f64(x):
+    return np.array(x, F64)
+
+
+def f16(x):
+    return np.array(x, F16)
+
+
+def bools(x):
+    return np.array(x, BOOL)
+
+
+def ev(op, **kwargs):
+    """Run a raw op eagerly (for derived inputs) and return numpy value(s).
+
+    Arrays are converted with their own dtype first: raw ops fed numpy
+    arrays directly may reuse the dtype of an earlier call (seen with
+    MaxPool: float32, then float64 input -> float32 output).
+    """
+    kwargs = {k: tf.constant(v, dtype=tf.as_dtype(v.dtype))
+              if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    out = getattr(RAW, op)(**kwargs)
+    if isinstance(out, (list, tuple)):
+        return [np.asarray(t.numpy()) for t in out]
+    return np.asarray(out.numpy())
+
+
+class State:
+    """Marks an optimizer input that is a variable (initial value)."""
+
+    def __init__(self, value):
+        self.value = np.asarray(value)
+
+
+class Case:
+    def __init__(self, op, desc, args, opts):
+        self.op, self.desc, self.args, self.opts = op, desc, args, opts
+
+
+def is_input(v):
+    if isinstance(v, (np.ndarray, State)):
+        return True
+    return (isinstance(v, list) and len(v) > 0
+            and all(isinstance(e, np.ndarray) for e in v))
+
+
+class Family:
+    def __init__(self, name, seed):
+        self.name = name
+        self.rng = np.random.RandomState(seed)
+        self.cases = []
+
+    # ---- random inputs ------------------------------------------------
+    def u(self, shape, dt=F32, lo=-1.0, hi=1.0):
+        return np.asarray(self.rng.uniform(lo, hi, shape), dt)
+
+    def n(self, shape, dt=F32, scale=1.0):
+        return np.asarray(self.rng.standard_normal(shape) * scale, dt)
+
+    def pos(self, shape, dt=F32, lo=0.5, hi=2.0):
+        return np.asarray(self.rng.uniform(lo, hi, shape), dt)
+
+    def nz(self, shape, dt=F32):
+        """Nonzero values with magnitude in [0.5, 2) and random sign."""
+        sign = self.rng.choice([-1.0, 1.0], size=shape)
+        return np.asarray(sign * self.rng.uniform(0.5, 2.0, shape), dt)
+
+    def ri(self, shape, lo, hi, dt=I32):
+        return np.asarray(self.rng.randint(lo, hi, size=shape), dt)
+
+    def b(self, shape):
+        return np.asarray(self.rng.uniform(size=shape) < 0.5)
+
+    # ---- case table -----------------------------------------------------
+    def add(self, op, desc="", **kwargs):
+        """Inputs are numpy arrays (or lists of them, or State); other kwargs
+        not starting with '_' are attrs; '_x' kwargs are options."""
+        opts = {k[1:]: kwargs.pop(k) for k in list(kwargs) if k.startswith("_")}
+        for k, v in kwargs.items():  # attrs must not become Const inputs
+            assert is_input(v) or isinstance(
+                v, (bool, int, float, str, list, tf.dtypes.DType)), (op, k, v)
+        self.cases.append(Case(op, desc, kwargs, opts))
+
+
+def fmt_arr(a):
+    """'f32[2,3]': dtype and shape."""
+    return "%s[%s]" % (SHORT.get(a.dtype.name, a.dtype.name),
+                       ",".join(str(d) for d in a.shape))
+
+
+def fmt_value(a):
+    """'i32:[4,-1]' or 'i32:0': dtype and (small) value."""
+    text = json.dumps(a.tolist(), separators=(",", ":"))
+    return "%s:%s" % (SHORT.get(a.dtype.name, a.dtype.name), text)
+
+
+def auto_desc(case):
+    parts = []
+    for k, v in case.args.items():
+        if isinstance(v, State):
+            parts.append("%s=var:%s" % (k, fmt_arr(v.value)))
+        elif isinstance(v, np.ndarray):
+            if v.size <= 4 and v.dtype.kind in "iub" and v.ndim <= 1:
+                parts.append("%s=%s" % (k, fmt_value(v)))
+            else:
+                parts.append("%s=%s" % (k, fmt_arr(v)))
+        elif is_input(v):
+            parts.append("%s=[%s]" % (k, ",".join(fmt_arr(e) for e in v)))
+        else:
+            if isinstance(v, tf.dtypes.DType):
+                v = v.name
+            parts.append("%s=%s" % (k, v))
+    text = " ".join(parts)
+    return "%s; %s" % (case.desc, text) if case.desc else text
+
+
+# ---------------------------------------------------------------------------
+# math
+# ---------------------------------------------------------------------------
+
+BROADCAST_SHAPES = [([2, 3], [2, 3]), ([2, 3], [3]), ([2, 1, 4], [3, 1]),
+                    ([], [2, 3]), ([2, 3], []), ([0, 3], [3]),
+                    ([3, 0], [3, 1])]
+
+
+def build_math(F):
+    for op in ["AddV2", "Add", "Sub", "Mul"]:
+        for sa, sb in BROADCAST_SHAPES:
+            F.add(op, x=F.u(sa), y=F.u(sb))
+        F.add(op, x=F.ri([2, 3], -9, 9), y=F.ri([3], -9, 9))
+        F.add(op, x=F.ri([2, 1], -9, 9, I64), y=F.ri([1, 3], -9, 9, I64))
+        F.add(op, x=F.u([2, 3], F64), y=F.u([2, 1], F64))
+        F.add(op, x=F.u([2, 3], F16), y=F.u([3], F16))
+    for sa, sb in BROADCAST_SHAPES[:5]:
+        F.add("RealDiv", x=F.u(sa), y=F.nz(sb))
+    F.add("RealDiv", x=F.u([2, 3], F64), y=F.nz([3], F64))
+    F.add("RealDiv", x=F.u([2, 3], F16), y=F.nz([3], F16))
+    F.add("Div", x=F.u([2, 3]), y=F.nz([3]))
+    F.add("Div", x=F.u([2, 3], F64), y=F.nz([2, 1], F64))
+    F.add("Div", "int division truncates toward zero",
+          x=i32([7, -7, 7, -7, 0, 9]), y=i32([2, 2, -2, -2, 3, 3]))
+    F.add("Div", "int64 truncation, broadcast",
+          x=i64([[7, -7, 5], [-9, 9, 1]]), y=i64([-4]))
+    ints_x = [7, -7, 7, -7, 0, 6, -6, 1]
+    ints_y = [2, 2, -2, -2, 3, 3, 4, -4]
+    for op in ["FloorDiv", "FloorMod"]:
+        F.add(op, "negative operands", x=i32(ints_x), y=i32(ints_y))
+        F.add(op, "negative operands", x=i64(ints_x), y=i64(ints_y))
+        F.add(op, "negative float operands",
+              x=f32([7.5, -7.5, 7.5, -7.5, 0.0, 6.0, -6.0, 1.25]),
+              y=f32([2.0, 2.0, -2.0, -2.0, 3.0, 3.0, 4.0, -0.5]))
+        F.add(op, x=F.u([2, 3], F32, -5, 5), y=F.nz([3]))
+        F.add(op, x=F.u([2, 3], F64, -5, 5), y=F.nz([2, 1], F64))
+        F.add(op, x=F.ri([2, 3], -20, 20), y=i32([3]))
+    F.add("Pow", "positive base", x=F.pos([2, 3]), y=F.u([2, 3], F32, -2, 2))
+    F.add("Pow", "negative base, integral exponents",
+          x=f32([-2.0, -1.5, -3.0, 2.0]), y=f32([3.0, 2.0, 0.0, -1.0]))
+    F.add("Pow", x=F.pos([2, 3], F64), y=F.u([3], F64, -2, 2))
+    F.add("Pow", x=F.pos([3], F16), y=F.u([3], F16, -2, 2))
+    F.add("Pow", "non-negative int exponents",
+          x=i32([[2, -3, 0], [1, 5, -1]]), y=i32([3, 2, 0]))
+    F.add("Pow", x=i64([2, -3, 4]), y=i64([[0], [3]]))
+    for op in ["Maximum", "Minimum"]:
+        F.add(op, x=F.u([2, 3]), y=F.u([2, 3]))
+        F.add(op, x=F.u([2, 1, 4]), y=F.u([3, 1]))
+        F.add(op, x=F.u([2, 3]), y=f32(0.0))
+        F.add(op, x=F.ri([2, 3], -5, 5), y=F.ri([3], -5, 5))
+        F.add(op, x=F.ri([4], -5, 5, I64), y=F.ri([4], -5, 5, I64))
+        F.add(op, x=F.u([2, 3], F64), y=F.u([3], F64))
+        F.add(op, x=F.u([2, 3], F16), y=F.u([3], F16))
+        F.add(op, x=F.u([0, 3]), y=F.u([3]))
+    F.add("SquaredDifference", x=F.u([2, 3]), y=F.u([2, 3]))
+    F.add("SquaredDifference", x=F.u([2, 1, 4]), y=F.u([3, 1]))
+    F.add("SquaredDifference", x=F.u([2, 3], F64), y=F.u([], F64))
+    F.add("SquaredDifference", x=F.ri([2, 3], -9, 9), y=F.ri([3], -9, 9))
+    F.add("SquaredDifference", x=F.ri([3], -9, 9, I64),
+          y=F.ri([3], -9, 9, I64))
+
+    # unary
+    for dt in (F32, F64, F16):
+        F.add("Square", x=F.u([2, 3], dt, -3, 3))
+    F.add("Square", x=F.ri([2, 3], -9, 9))
+    F.add("Square", x=F.ri([4], -9, 9, I64))
+    F.add("Square", x=F.u([0, 2]))
+    for op in ["Sqrt", "Rsqrt", "Log"]:
+        for dt in (F32, F64, F16):
+            F.add(op, x=F.pos([2, 3], dt, 0.1, 5.0))
+        F.add(op, x=F.pos([0, 3]))
+    F.add("Sqrt", "zero", x=f32([0.0, 1.0, 4.0]))
+    F.add("Log", "zero -> -inf", x=f32([0.0, 1.0, 2.0]))
+    F.add("Rsqrt", "zero -> inf", x=f32([0.0, 1.0, 4.0]))
+    for op in ["Exp", "Tanh", "Sigmoid", "Expm1"]:
+        for dt in (F32, F64, F16):
+            F.add(op, x=F.u([2, 3], dt, -3, 3))
+        F.add(op, "large magnitudes",
+              x=f32([-30.0, -10.0, -1e-3, 0.0, 1e-3, 10.0, 30.0]))
+        F.add(op, x=F.u([0]))
+    F.add("Log1p", x=F.u([2, 3], F32, -0.9, 3))
+    F.add("Log1p", x=F.u([2, 3], F64, -0.9, 3))
+    F.add("Log1p", "tiny values", x=f32([-1e-6, 0.0, 1e-7, 1e-3]))
+    for op in ["Abs", "Neg", "Sign"]:
+        for dt in (F32, F64, F16):
+            F.add(op, x=F.u([2, 3], dt, -3, 3))
+        F.add(op, x=F.ri([2, 3], -5, 5))
+        F.add(op, x=F.ri([5], -5, 5, I64))
+    F.add("Sign", "zeros", x=f32([-2.0, -0.0, 0.0, 3.0]))
+    F.add("Abs", x=F.u([0, 2]))
+    for op in ["Reciprocal", "Inv"]:
+        for dt in (F32, F64, F16):
+            F.add(op, x=F.nz([2, 3], dt))
+    F.add("Reciprocal", "zero -> inf", x=f32([0.0, 2.0, -4.0]))
+    for op in ["Floor", "Ceil", "Round"]:
+        F.add(op, "half-integers and negatives",
+              x=f32([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, -1.7, 1.2, 3.0]))
+        F.add(op, x=F.u([2, 3], F64, -5, 5))
+        F.add(op, x=f16([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, -0.3]))
+    # No int Round cases: tf.raw_ops.Round on int32/int64 returns zeros on
+    # TF 2.21 CPU (tf.math.round skips the op for ints).
+
+    # unary grads: (y, dy)
+    for dt in (F32, F64, F16):
+        y = F.pos([2, 3], dt, 0.5, 2.0)
+        F.add("SqrtGrad", "dy*0.5/y", y=y, dy=F.u([2, 3], dt))
+        F.add("RsqrtGrad", "dy*-0.5*y^3", y=y, dy=F.u([2, 3], dt))
+        F.add("ReciprocalGrad", "-dy*y^2", y=F.nz([2, 3], dt),
+              dy=F.u([2, 3], dt))
+        F.add("InvGrad", "-dy*y^2", y=F.nz([2, 3], dt), dy=F.u([2, 3], dt))
+        F.add("TanhGrad", "dy*(1-y^2)", y=F.u([2, 3], dt),
+              dy=F.u([2, 3], dt))
+        F.add("SigmoidGrad", "dy*y*(1-y)", y=F.u([2, 3], dt, 0, 1),
+              dy=F.u([2, 3], dt))
+
+    # comparisons (small ints cast to float so that ties occur)
+    def ties(shape, dt):
+        return F.ri(shape, -2, 3, I64).astype(dt)
+
+    for op in ["Equal", "NotEqual", "Less", "LessEqual", "Greater",
+               "GreaterEqual"]:
+        F.add(op, x=ties([2, 3], F32), y=ties([2, 3], F32))
+        F.add(op, x=ties([2, 1, 4], F32), y=ties([3, 1], F32))
+        F.add(op, x=ties([2, 3], F32), y=f32(0.0))
+        F.add(op, x=ties([2, 3], I32), y=ties([3], I32))
+        F.add(op, x=ties([4], I64), y=ties([4], I64))
+        F.add(op, x=ties([2, 3], F64), y=ties([3], F64))
+        F.add(op, x=ties([2, 3], F16), y=ties([3], F16))
+        F.add(op, x=ties([0, 3], F32), y=ties([3], F32))
+    for op in ["Equal", "NotEqual"]:
+        F.add(op, x=F.b([2, 3]), y=F.b([3]))
+        F.add(op, "incompatible shapes -> scalar result",
+              x=ties([2, 3], F32), y=ties([4], F32),
+              incompatible_shape_error=False)
+        F.add(op, "compatible shapes with incompatible_shape_error=False",
+              x=ties([2, 3], F32), y=ties([3], F32),
+              incompatible_shape_error=False)
+        F.add(op, "NaN != NaN", x=f32([np.nan, 1.0, np.nan]),
+              y=f32([np.nan, 1.0, 0.0]))
+    for op in ["LogicalAnd", "LogicalOr"]:
+        F.add(op, x=F.b([2, 3]), y=F.b([2, 3]))
+        F.add(op, x=F.b([2, 1, 4]), y=F.b([3, 1]))
+        F.add(op, x=F.b([2, 3]), y=bools(True))
+        F.add(op, x=F.b([0, 3]), y=F.b([3]))
+    F.add("LogicalNot", x=F.b([2, 3]))
+    F.add("LogicalNot", x=bools(False))
+
+    # Select / SelectV2
+    F.add("Select", "rank-equal", condition=F.b([2, 3]), x=F.u([2, 3]),
+          y=F.u([2, 3]))
+    F.add("Select", "vector condition picks rows", condition=F.b([3]),
+          x=F.u([3, 2]), y=F.u([3, 2]))
+    F.add("Select", "vector condition picks rows, rank 3",
+          condition=F.b([2]), x=F.ri([2, 2, 2], -5, 5),
+          y=F.ri([2, 2, 2], -5, 5))
+    F.add("Select", "scalar condition", condition=bools(True),
+          x=F.u([2, 3], F64), y=F.u([2, 3], F64))
+    F.add("Select", "scalar operands", condition=bools(False),
+          x=f32(1.0), y=f32(2.0))
+    F.add("SelectV2", "rank-equal", condition=F.b([2, 3]), t=F.u([2, 3]),
+          e=F.u([2, 3]))
+    F.add("SelectV2", "broadcast condition [3]", condition=F.b([3]),
+          t=F.u([2, 3]), e=F.u([2, 3]))
+    F.add("SelectV2", "broadcast all three", condition=F.b([2, 1, 1]),
+          t=F.u([3, 1]), e=F.u([4]))
+    F.add("SelectV2", "scalar else", condition=F.b([2, 3]),
+          t=F.ri([2, 3], -5, 5, I64), e=i64(0))
+    F.add("SelectV2", "float16", condition=F.b([3]), t=F.u([2, 3], F16),
+          e=F.u([1, 3], F16))
+    F.add("SelectV2", "empty", condition=F.b([0, 3]), t=F.u([3]),
+          e=F.u([0, 1]))
+
+    # Cast
+    vals = f32([-2.7, -1.5, -0.5, -0.0, 0.0, 0.4, 1.5, 2.9, 100.25])
+    F.add("Cast", "float->int truncates toward zero", x=vals, DstT=tf.int32)
+    F.add("Cast", "float->int64", x=vals, DstT=tf.int64)
+    F.add("Cast", "double->int", x=vals.astype(F64), DstT=tf.int32)
+    F.add("Cast", "float->bool (nonzero)", x=vals, DstT=tf.bool)
+    F.add("Cast", x=vals, DstT=tf.float64)
+    F.add("Cast", x=F.u([2, 3], F64, -5, 5), DstT=tf.float32)
+    F.add("Cast", x=F.u([2, 3], F32, -5, 5), DstT=tf.float16)
+    F.add("Cast", x=F.u([2, 3], F16, -5, 5), DstT=tf.float32)
+    F.add("Cast", x=F.ri([2, 3], -100, 100), DstT=tf.float32)
+    F.add("Cast", x=F.ri([2, 3], -100, 100), DstT=tf.int64)
+    F.add("Cast", "small values", x=F.ri([2, 3], -100, 100, I64),
+          DstT=tf.int32)
+    F.add("Cast", x=F.ri([2, 3], -100, 100, I64), DstT=tf.float64)
+    F.add("Cast", x=i32([-2, 0, 1, 5]), DstT=tf.bool)
+    F.add("Cast", x=bools([True, False, True]), DstT=tf.float32)
+    F.add("Cast", x=bools([True, False, True]), DstT=tf.int32)
+    F.add("Cast", x=i32([-2, 0, 1, 5]), DstT=tf.float16)
+    trunc = f32([1.0009766, 1.0014648, 1.0019531, -1.0014648, 0.33333334,
+                 2049.0])
+    F.add("Cast", "f32->f16 rounds to nearest even", x=trunc,
+          DstT=tf.float16, Truncate=False)
+    F.add("Cast", "f32->f16 Truncate=True drops mantissa bits", x=trunc,
+          DstT=tf.float16, Truncate=True)
+    F.add("Cast", "same type", x=F.u([3]), DstT=tf.float32)
+    F.add("Cast", "empty", x=F.u([0, 2]), DstT=tf.int32)
+
+    # AddN
+    F.add("AddN", inputs=[F.u([2, 3])])
+    F.add("AddN", inputs=[F.u([2, 3]), F.u([2, 3])])
+    F.add("AddN", inputs=[F.u([2, 3]), F.u([2, 3]), F.u([2, 3])])
+    F.add("AddN", inputs=[F.ri([4], -9, 9), F.ri([4], -9, 9)])
+    F.add("AddN", inputs=[F.ri([4], -9, 9, I64), F.ri([4], -9, 9, I64)])
+    F.add("AddN", inputs=[F.u([3], F64), F.u([3], F64), F.u([3], F64),
+                          F.u([3], F64)])
+    F.add("AddN", inputs=[F.u([3], F16), F.u([3], F16)])
+    F.add("AddN", inputs=[F.u([]), F.u([])])
+
+    # MatMul
+    mm_tol = dict(_atol=1e-5)
+    F.add("MatMul", "(atol 1e-5: dot-product summation order)",
+          a=F.u([2, 3]), b=F.u([3, 4]), **mm_tol)
+    F.add("MatMul", "(atol 1e-5: summation order)", a=F.u([3, 2]),
+          b=F.u([3, 4]), transpose_a=True, **mm_tol)
+    F.add("MatMul", "(atol 1e-5: summation order)", a=F.u([2, 3]),
+          b=F.u([4, 3]), transpose_b=True, **mm_tol)
+    F.add("MatMul", "(atol 1e-5: summation order)", a=F.u([3, 2]),
+          b=F.u([4, 3]), transpose_a=True, transpose_b=True, **mm_tol)
+    F.add("MatMul", "(atol 1e-5: summation order)", a=F.u([5, 7]),
+          b=F.u([7, 6]), **mm_tol)
+    F.add("MatMul", a=F.u([2, 3], F64), b=F.u([3, 4], F64))
+    F.add("MatMul", a=F.u([3, 2], F64), b=F.u([4, 3], F64),
+          transpose_a=True, transpose_b=True)
+    F.add("MatMul", a=F.ri([2, 3], -5, 5), b=F.ri([3, 2], -5, 5))
+    F.add("MatMul", "(f16 rtol/atol 1e-2: accumulation in half)",
+          a=F.u([2, 3], F16), b=F.u([3, 4], F16), _rtol=1e-2, _atol=1e-2)
+    F.add("MatMul", "empty inner dimension -> zeros", a=F.u([2, 0]),
+          b=F.u([0, 3]))
+    F.add("MatMul", "empty outer dimension", a=F.u([0, 3]), b=F.u([3, 2]))
+
+    # BatchMatMulV2
+    F.add("BatchMatMulV2", "(atol 1e-5: summation order)",
+          x=F.u([2, 3, 4]), y=F.u([2, 4, 5]), **mm_tol)
+    F.add("BatchMatMulV2", "broadcast batch dims (atol 1e-5)",
+          x=F.u([2, 1, 3, 4]), y=F.u([3, 4, 5]), **mm_tol)
+    F.add("BatchMatMulV2", "broadcast batch dims (atol 1e-5)",
+          x=F.u([1, 3, 4]), y=F.u([2, 4, 2]), **mm_tol)
+    F.add("BatchMatMulV2", "rank-2 x rank-3 (atol 1e-5)",
+          x=F.u([3, 4]), y=F.u([2, 4, 2]), **mm_tol)
+    F.add("BatchMatMulV2", "(atol 1e-5)", x=F.u([2, 4, 3]),
+          y=F.u([2, 4, 5]), adj_x=True, **mm_tol)
+    F.add("BatchMatMulV2", "(atol 1e-5)", x=F.u([2, 3, 4]),
+          y=F.u([2, 5, 4]), adj_y=True, **mm_tol)
+    F.add("BatchMatMulV2", "broadcast, both adjoint (atol 1e-5)",
+          x=F.u([2, 1, 4, 3]), y=F.u([1, 3, 5, 4]), adj_x=True,
+          adj_y=True, **mm_tol)
+    F.add("BatchMatMulV2", x=F.u([2, 2, 3], F64), y=F.u([3, 4], F64))
+    F.add("BatchMatMulV2", x=F.ri([2, 2, 3], -5, 5),
+          y=F.ri([2, 3, 2], -5, 5))
+    F.add("BatchMatMulV2", "empty batch", x=F.u([0, 2, 3]),
+          y=F.u([3, 4]))
+
+    # run-time errors (placeholders of unknown rank)
+    F.add("MatMul", "inner dimension mismatch fed at run time",
+          a=F.u([2, 3]), b=F.u([4, 5]), _error=True)
+    F.add("AddV2", "incompatible broadcast fed at run time",
+          x=F.u([2, 3]), y=F.u([4]), _error=True)
+    F.add("BatchMatMulV2", "batch dims not broadcastable",
+          x=F.u([2, 3, 4]), y=F.u([3, 4, 5]), _error=True)
+
+
+# ---------------------------------------------------------------------------
+# nn
+# ---------------------------------------------------------------------------
+
+def conv_out(x, w, **attrs):
+    return ev("Conv2D", input=x, filter=w, **attrs)
+
+
+def build_nn(F):
+    special = f32([-3.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 5.9, 6.0, 6.5, 25.0])
+    for op in ["Relu", "Relu6", "Elu", "Selu", "Softplus"]:
+        F.add(op, "edge values (0, 6, large)", features=special)
+        for dt in (F32, F64, F16):
+            F.add(op, features=F.u([2, 3], dt, -8, 8))
+        F.add(op, features=F.u([0, 3]))
+    F.add("Relu", features=F.ri([2, 3], -5, 5))
+    F.add("Relu6", features=F.ri([2, 3], -9, 9))
+    F.add("Softplus", "very large/small magnitudes",
+          features=f32([-100.0, -20.0, -16.0, 16.0, 20.0, 100.0]))
+    F.add("Softplus", "very large/small magnitudes",
+          features=f64([-100.0, -40.0, -30.0, 30.0, 40.0, 100.0]))
+    # grads
+    for dt in (F32, F64, F16):
+        g = F.u([10], dt)
+        F.add("ReluGrad", "features include 0 and 6",
+              gradients=g, features=special.astype(dt))
+        F.add("Relu6Grad", "features include 0 and 6",
+              gradients=g, features=special.astype(dt))
+        F.add("SoftplusGrad", "grad*sigmoid(features)",
+              gradients=g, features=special.astype(dt))
+        feats = F.u([10], dt, -3, 3)
+        F.add("EluGrad", "outputs = Elu(features)", gradients=g,
+              outputs=ev("Elu", features=feats))
+        F.add("SeluGrad", "outputs = Selu(features)", gradients=g,
+              outputs=ev("Selu", features=feats))
+    F.add("ReluGrad", gradients=F.u([2, 3]), features=F.u([2, 3]))
+    F.add("EluGrad", "outputs with exact 0", gradients=F.u([4]),
+          outputs=f32([-0.5, 0.0, 0.5, -1e-3]))
+
+    # softmax family
+    for op in ["Softmax", "LogSoftmax"]:
+        F.add(op, logits=F.u([2, 5], F32, -3, 3))
+        F.add(op, "rank 1", logits=F.u([4], F32, -3, 3))
+        F.add(op, "rank 3, last axis", logits=F.u([2, 3, 4], F32, -3, 3))
+        F.add(op, "large logits (stability)",
+              logits=f32([[1000.0, 1001.0, 999.0], [-1000.0, 0.0, 1000.0]]))
+        F.add(op, logits=F.u([3, 4], F64, -3, 3))
+        F.add(op, logits=F.u([2, 3], F16, -3, 3))
+        F.add(op, "single class", logits=F.u([3, 1]))
+    def probs(shape, dt=F32):
+        p = F.rng.uniform(0.1, 1.0, shape)
+        return (p / p.sum(-1, keepdims=True)).astype(dt)
+
+    xent = "SoftmaxCrossEntropyWithLogits"
+    F.add(xent, "outputs: loss [B], backprop [B,C]",
+          features=F.u([3, 5], F32, -3, 3), labels=probs([3, 5]))
+    F.add(xent, "one-hot labels",
+          features=F.u([4, 3], F32, -3, 3),
+          labels=np.eye(3, dtype=F32)[[0, 2, 1, 2]])
+    F.add(xent, "labels [1,C] broadcast over batch",
+          features=F.u([3, 4], F32, -3, 3), labels=probs([1, 4]))
+    F.add(xent, "features [1,C] broadcast over batch",
+          features=F.u([1, 4], F32, -3, 3), labels=probs([3, 4]))
+    F.add(xent, "large logits",
+          features=f32([[1000.0, 0.0, -1000.0], [5.0, 5.0, 5.0]]),
+          labels=probs([2, 3]))
+    F.add(xent, features=F.u([3, 4], F64, -3, 3), labels=probs([3, 4], F64))
+    F.add(xent, features=F.u([2, 3], F16, -3, 3), labels=probs([2, 3], F16))
+    sxent = "SparseSoftmaxCrossEntropyWithLogits"
+    F.add(sxent, "outputs: loss [B], backprop [B,C]",
+          features=F.u([4, 5], F32, -3, 3), labels=i32([0, 4, 2, 2]))
+    F.add(sxent, "int64 labels", features=F.u([3, 4], F32, -3, 3),
+          labels=i64([3, 0, 1]))
+    F.add(sxent, features=F.u([3, 4], F64, -3, 3), labels=i32([1, 1, 3]))
+    F.add(sxent, "large logits",
+          features=f32([[1000.0, 0.0, -1000.0], [5.0, 5.0, 5.0]]),
+          labels=i64([2, 1]))
+    F.add(sxent, features=F.u([2, 3], F16, -3, 3), labels=i32([0, 2]))
+    F.add(sxent, "label out of range (CPU raises; TF GPU gives NaN)",
+          features=F.u([2, 3]), labels=i32([0, 7]), _error=True)
+
+    for dt in (F32, F64, F16):
+        F.add("L2Loss", "sum(t^2)/2", t=F.u([3, 4], dt))
+    F.add("L2Loss", "scalar", t=f32(3.0))
+    F.add("L2Loss", "empty", t=F.u([0, 3]))
+    F.add("L2Loss", "rank 4 (atol 1e-5: summation order)",
+          t=F.u([2, 3, 3, 4]), _atol=1e-5)
+
+    # BiasAdd / BiasAddGrad
+    F.add("BiasAdd", "2-D", value=F.u([3, 4]), bias=F.u([4]))
+    F.add("BiasAdd", "4-D NHWC", value=F.u([2, 3, 3, 4]), bias=F.u([4]))
+    F.add("BiasAdd", "4-D NCHW", value=F.u([2, 4, 3, 3]), bias=F.u([4]),
+          data_format="NCHW")
+    F.add("BiasAdd", "3-D NCHW (channels = dim 1)", value=F.u([2, 3, 5]),
+          bias=F.u([3]), data_format="NCHW")
+    F.add("BiasAdd", value=F.u([2, 3], F64), bias=F.u([3], F64))
+    F.add("BiasAdd", value=F.u([2, 3], F16), bias=F.u([3], F16))
+    F.add("BiasAdd", value=F.ri([2, 3], -5, 5), bias=F.ri([3], -5, 5))
+    F.add("BiasAdd", "empty batch", value=F.u([0, 3]), bias=F.u([3]))
+    F.add("BiasAddGrad", "2-D", out_backprop=F.u([3, 4]))
+    F.add("BiasAddGrad", "4-D NHWC (atol 1e-5: summation order)",
+          out_backprop=F.u([2, 3, 3, 4]), _atol=1e-5)
+    F.add("BiasAddGrad", "4-D NCHW (atol 1e-5: summation order)",
+          out_backprop=F.u([2, 4, 3, 3]), data_format="NCHW", _atol=1e-5)
+    F.add("BiasAddGrad", "3-D NCHW", out_backprop=F.u([2, 3, 5]),
+          data_format="NCHW")
+    F.add("BiasAddGrad", out_backprop=F.u([2, 3, 3], F64))
+    F.add("BiasAddGrad", "(f16 tol 1e-2: accumulation)",
+          out_backprop=F.u([4, 3], F16), _rtol=1e-2, _atol=1e-2)
+    F.add("BiasAddGrad", "empty batch -> zeros", out_backprop=F.u([0, 3]))
+
+    # Conv2D and backprops.  TF CPU rejects NCHW for all three (Conv2D:
+    # UnimplementedError) and dilations > 1 in the backprops, so those are
+    # not covered.
+    conv_cfgs = [
+        ("VALID 3x3", [2, 5, 5, 3], [3, 3, 3, 4],
+         dict(strides=[1, 1, 1, 1], padding="VALID")),
+        ("SAME 3x3", [2, 5, 5, 3], [3, 3, 3, 2],
+         dict(strides=[1, 1, 1, 1], padding="SAME")),
+        ("SAME stride 2, odd size", [1, 7, 6, 2], [3, 3, 2, 3],
+         dict(strides=[1, 2, 2, 1], padding="SAME")),
+        ("VALID stride 2", [2, 7, 7, 2], [3, 3, 2, 2],
+         dict(strides=[1, 2, 2, 1], padding="VALID")),
+        ("SAME strides (1,3), 2x4 kernel", [1, 5, 8, 2], [2, 4, 2, 3],
+         dict(strides=[1, 1, 3, 1], padding="SAME")),
+        ("EXPLICIT padding", [1, 5, 5, 2], [3, 3, 2, 3],
+         dict(strides=[1, 1, 1, 1], padding="EXPLICIT",
+              explicit_paddings=[0, 0, 1, 2, 0, 1, 0, 0])),
+        ("EXPLICIT padding, stride 2", [2, 6, 5, 2], [3, 2, 2, 2],
+         dict(strides=[1, 2, 2, 1], padding="EXPLICIT",
+              explicit_paddings=[0, 0, 2, 1, 1, 0, 0, 0])),
+        ("1x1 kernel", [2, 3, 4, 5], [1, 1, 5, 3],
+         dict(strides=[1, 1, 1, 1], padding="VALID")),
+        ("1x1 kernel stride 2", [1, 5, 5, 3], [1, 1, 3, 2],
+         dict(strides=[1, 2, 2, 1], padding="SAME")),
+        ("kernel as large as input", [2, 3, 3, 2], [3, 3, 2, 4],
+         dict(strides=[1, 1, 1, 1], padding="VALID")),
+    ]
+    dil_cfgs = [
+        ("VALID dilation 2", [1, 7, 7, 2], [3, 3, 2, 3],
+         dict(strides=[1, 1, 1, 1], padding="VALID", dilations=[1, 2, 2, 1])),
+        ("SAME dilation (2,3)", [1, 7, 8, 2], [3, 2, 2, 2],
+         dict(strides=[1, 1, 1, 1], padding="SAME", dilations=[1, 2, 3, 1])),
+        ("SAME dilation 2 stride 2", [1, 8, 8, 2], [3, 3, 2, 2],
+         dict(strides=[1, 2, 2, 1], padding="SAME", dilations=[1, 2, 2, 1])),
+    ]
+    ctol = dict(_atol=1e-5)
+    cdesc = " (atol 1e-5: summation order)"
+    for desc, xs, ws, attrs in conv_cfgs + dil_cfgs:
+        F.add("Conv2D", desc + cdesc, input=F.u(xs), filter=F.u(ws),
+              **attrs, **ctol)
+    for desc, xs, ws, attrs in conv_cfgs[:3] + conv_cfgs[5:6] + dil_cfgs[:1]:
+        F.add("Conv2D", desc, input=F.u(xs, F64), filter=F.u(ws, F64),
+              **attrs)
+    F.add("Conv2D", "empty batch", input=F.u([0, 4, 4, 2]),
+          filter=F.u([3, 3, 2, 2]), strides=[1, 1, 1, 1], padding="SAME")
+    for dt in (F32, F64):
+        for desc, xs, ws, attrs in conv_cfgs:
+            x, w = F.u(xs, dt), F.u(ws, dt)
+            dy = F.u(conv_out(x, w, **attrs).shape, dt)
+            extra = ctol if dt == F32 else {}
+            d = desc + (cdesc if dt == F32 else "")
+            F.add("Conv2DBackpropInput", d, input_sizes=i32(xs), filter=w,
+                  out_backprop=dy, **attrs, **extra)
+            F.add("Conv2DBackpropFilter", d, input=x, filter_sizes=i32(ws),
+                  out_backprop=dy, **attrs, **extra)
+
+    # pooling (NHWC only: TF CPU rejects NCHW for MaxPool/AvgPool and their
+    # grads)
+    pool_cfgs = [
+        ("2x2 stride 2 VALID", [2, 4, 4, 3], [1, 2, 2, 1], [1, 2, 2, 1],
+         "VALID"),
+        ("2x2 stride 2 SAME, odd size", [1, 5, 5, 2], [1, 2, 2, 1],
+         [1, 2, 2, 1], "SAME"),
+        ("3x3 stride 2 overlapping VALID", [1, 7, 7, 2], [1, 3, 3, 1],
+         [1, 2, 2, 1], "VALID"),
+        ("3x3 stride 1 overlapping SAME", [2, 4, 5, 2], [1, 3, 3, 1],
+         [1, 1, 1, 1], "SAME"),
+        ("2x3 window, strides (1,2)", [1, 5, 6, 3], [1, 2, 3, 1],
+         [1, 1, 2, 1], "VALID"),
+        ("3x3 stride 3 SAME, ragged", [1, 7, 8, 1], [1, 3, 3, 1],
+         [1, 3, 3, 1], "SAME"),
+    ]
+    for desc, xs, k, s, p in pool_cfgs:
+        F.add("MaxPool", desc, input=F.u(xs), ksize=k, strides=s, padding=p)
+        F.add("AvgPool", desc, value=F.u(xs), ksize=k, strides=s, padding=p)
+    F.add("MaxPool", "EXPLICIT padding", input=F.u([1, 4, 5, 2]),
+          ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="EXPLICIT",
+          explicit_paddings=[0, 0, 1, 1, 0, 1, 0, 0])
+    for dt in (F64, F16):
+        F.add("MaxPool", input=F.u([1, 4, 4, 2], dt), ksize=[1, 2, 2, 1],
+              strides=[1, 2, 2, 1], padding="SAME")
+        F.add("AvgPool", value=F.u([1, 4, 4, 2], dt), ksize=[1, 3, 3, 1],
+              strides=[1, 1, 1, 1], padding="SAME")
+    F.add("MaxPool", input=F.ri([1, 4, 4, 2], -9, 9), ksize=[1, 2, 2, 1],
+          strides=[1, 2, 2, 1], padding="VALID")
+    for desc, xs, k, s, p in pool_cfgs:
+        for dt in (F32, F64):
+            x = F.u(xs, dt)  # random floats: no ties
+            y = ev("MaxPool", input=x, ksize=k, strides=s, padding=p)
+            F.add("MaxPoolGrad", desc, orig_input=x, orig_output=y,
+                  grad=F.u(y.shape, dt), ksize=k, strides=s, padding=p)
+            F.add("AvgPoolGrad", desc, orig_input_shape=i32(xs),
+                  grad=F.u(y.shape, dt), ksize=k, strides=s, padding=p)
+    x = F.u([1, 4, 5, 2])
+    attrs = dict(ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="EXPLICIT",
+                 explicit_paddings=[0, 0, 1, 1, 0, 1, 0, 0])
+    y = ev("MaxPool", input=x, **attrs)
+    F.add("MaxPoolGrad", "EXPLICIT padding", orig_input=x, orig_output=y,
+          grad=F.u(y.shape), **attrs)
+
+    # FusedBatchNormV3 / FusedBatchNormGradV3
+    fbn_train = ("training; TF CPU: reserve_space_1 == batch mean, "
+                 "reserve_space_2 == biased (1/N) batch variance (not its "
+                 "inverse), reserve_space_3 == scalar 0.0; batch_variance "
+                 "(out2) is Bessel-corrected N/(N-1) (atol 1e-5)")
+    fbn_infer = ("inference; out1/out2 = the mean/variance inputs passed "
+                 "through; TF CPU leaves reserve_space_1/2 uninitialized "
+                 "(garbage, so omitted from the npz) (atol 1e-5)")
+    empty = np.zeros([0], F32)
+    for xs, eps in (([2, 3, 3, 4], 0.001), ([4, 2, 1, 3], 1e-5)):
+        c = xs[-1]
+        x, sc, of = F.n(xs), F.pos([c]), F.n([c])
+        rm, rv = F.n([c]), F.pos([c])
+        F.add("FusedBatchNormV3", fbn_train + ", factor 1.0: empty mean/var",
+              x=x, scale=sc, offset=of, mean=empty, variance=empty,
+              epsilon=eps, exponential_avg_factor=1.0, is_training=True,
+              _atol=1e-5, _skip=[3, 4, 5])
+        F.add("FusedBatchNormV3", fbn_train + ", factor 0.5: running "
+              "stats = 0.5*old + 0.5*batch", x=x, scale=sc, offset=of,
+              mean=rm, variance=rv, epsilon=eps, exponential_avg_factor=0.5,
+              is_training=True, _atol=1e-5, _skip=[3, 4, 5])
+        F.add("FusedBatchNormV3", fbn_infer, x=x, scale=sc, offset=of,
+              mean=rm, variance=rv, epsilon=eps, is_training=False,
+              _atol=1e-5, _skip=[3, 4, 5], _omit=[3, 4])
+    x, sc, of = F.n([2, 4, 3, 3]), F.pos([4]), F.n([4])
+    F.add("FusedBatchNormV3", "NCHW " + fbn_train, x=x, scale=sc, offset=of,
+          mean=empty, variance=empty, epsilon=0.001, data_format="NCHW",
+          is_training=True, _atol=1e-5, _skip=[3, 4, 5])
+    F.add("FusedBatchNormV3", "float16 x, float32 scale/stats; " + fbn_train,
+          x=F.n([2, 2, 2, 3], F16), scale=F.pos([3]), offset=F.n([3]),
+          mean=empty, variance=empty, epsilon=0.001, is_training=True,
+          _skip=[3, 4, 5])
+    grad_desc = ("outputs 3,4 (reserve_space_4/5) are empty placeholders; "
+                 "(atol 1e-5: reductions)")
+    for xs, eps in (([2, 3, 3, 4], 0.001), ([4, 2, 1, 3], 1e-5)):
+        c = xs[-1]
+        x, sc, of = F.n(xs), F.pos([c]), F.n([c])
+        fwd = ev("FusedBatchNormV3", x=x, scale=sc, offset=of, mean=empty,
+                 variance=empty, epsilon=eps, is_training=True)
+        F.add("FusedBatchNormGradV3", "training: reserve spaces from the "
+              "forward op (batch mean, biased batch var); " + grad_desc,
+              y_backprop=F.n(xs), x=x, scale=sc, reserve_space_1=fwd[3],
+              reserve_space_2=fwd[4], reserve_space_3=fwd[5], epsilon=eps,
+              is_training=True, _atol=1e-5, _skip=[3, 4])
+        F.add("FusedBatchNormGradV3", "inference: reserve_space_1/2 = "
+              "population mean/variance; " + grad_desc,
+              y_backprop=F.n(xs), x=x, scale=sc, reserve_space_1=F.n([c]),
+              reserve_space_2=F.pos([c]), reserve_space_3=f32(0.0),
+              epsilon=eps, is_training=False, _atol=1e-5, _skip=[3, 4])
+    x, sc = F.n([2, 4, 3, 3]), F.pos([4])
+    fwd = ev("FusedBatchNormV3", x=x, scale=sc, offset=F.n([4]), mean=empty,
+             variance=empty, epsilon=0.001, data_format="NCHW",
+             is_training=True)
+    F.add("FusedBatchNormGradV3", "NCHW training; " + grad_desc,
+          y_backprop=F.n([2, 4, 3, 3]), x=x, scale=sc,
+          reserve_space_1=fwd[3], reserve_space_2=fwd[4],
+          reserve_space_3=fwd[5], epsilon=0.001, data_format="NCHW",
+          is_training=True, _atol=1e-5, _skip=[3, 4])
+
+
+# ---------------------------------------------------------------------------
+# array
+# ---------------------------------------------------------------------------
+
+def build_array(F):
+    F.add("Reshape", tensor=F.u([2, 3, 4]), shape=i32([6, 4]))
+    F.add("Reshape", "-1", tensor=F.u([2, 3, 4]), shape=i32([-1, 2]))
+    F.add("Reshape", "-1 in the middle", tensor=F.ri([2, 3, 4], 0, 9),
+          shape=i32([2, -1, 3]))
+    F.add("Reshape", "to rank 1", tensor=F.u([2, 3]), shape=i32([-1]))
+    F.add("Reshape", "to scalar", tensor=F.u([1, 1]), shape=i32([]))
+    F.add("Reshape", "int64 shape", tensor=F.u([4, 3], F64),
+          shape=i64([3, 4]))
+    F.add("Reshape", "empty", tensor=F.u([0, 3]), shape=i32([3, 0]))
+    F.add("Reshape", "empty with -1", tensor=F.u([0, 3]), shape=i32([-1, 3]))
+    F.add("Reshape", "bool", tensor=F.b([2, 2]), shape=i32([4]))
+    F.add("Reshape", "incompatible size", tensor=F.u([2, 3]),
+          shape=i32([4, 2]), _error=True)
+
+    F.add("Squeeze", "all size-1 dims", input=F.u([1, 3, 1, 2]))
+    F.add("Squeeze", input=F.u([1, 3, 1, 2]), axis=[0])
+    F.add("Squeeze", "negative axis", input=F.u([1, 3, 1, 2]), axis=[-2])
+    F.add("Squeeze", input=F.ri([1, 3, 1, 2], 0, 9), axis=[0, 2])
+    F.add("Squeeze", "to scalar", input=F.u([1, 1]))
+    F.add("Squeeze", "nothing to squeeze", input=F.u([2, 3]))
+
+    F.add("ExpandDims", input=F.u([2, 3]), axis=i32(0))
+    F.add("ExpandDims", input=F.u([2, 3]), axis=i32(1))
+    F.add("ExpandDims", "negative axis", input=F.u([2, 3]), axis=i32(-1))
+    F.add("ExpandDims", "negative axis", input=F.u([2, 3]), axis=i32(-3))
+    F.add("ExpandDims", "int64 axis", input=F.ri([2, 3], 0, 9),
+          axis=i64(2))
+    F.add("ExpandDims", "scalar", input=f32(1.5), axis=i32(0))
+    F.add("ExpandDims", "axis as [1]-vector", input=F.u([3]), axis=i32([0]))
+
+    F.add("Transpose", x=F.u([2, 3]), perm=i32([1, 0]))
+    F.add("Transpose", x=F.u([2, 3, 4]), perm=i32([2, 0, 1]))
+    F.add("Transpose", x=F.u([2, 3, 4]), perm=i64([1, 2, 0]))
+    F.add("Transpose", "identity perm", x=F.ri([2, 3], 0, 9),
+          perm=i32([0, 1]))
+    F.add("Transpose", x=F.u([2, 1, 3, 2], F64), perm=i32([0, 3, 1, 2]))
+    F.add("Transpose", "empty", x=F.u([0, 2, 3]), perm=i32([2, 0, 1]))
+    F.add("Transpose", "invalid perm", x=F.u([2, 3]), perm=i32([0, 0]),
+          _error=True)
+
+    F.add("ConcatV2", values=[F.u([2, 3]), F.u([1, 3])], axis=i32(0))
+    F.add("ConcatV2", values=[F.u([2, 1]), F.u([2, 3]), F.u([2, 2])],
+          axis=i32(1))
+    F.add("ConcatV2", "negative axis",
+          values=[F.u([2, 2, 1]), F.u([2, 2, 2])], axis=i32(-1))
+    F.add("ConcatV2", "int64 axis", values=[F.ri([2], 0, 9),
+                                            F.ri([3], 0, 9)], axis=i64(0))
+    F.add("ConcatV2", "empty piece", values=[F.u([2, 0]), F.u([2, 3])],
+          axis=i32(1))
+    F.add("ConcatV2", values=[F.u([2, 3], F64), F.u([2, 1], F64)],
+          axis=i32(1))
+    F.add("ConcatV2", values=[F.b([2]), F.b([1])], axis=i32(0))
+    F.add("ConcatV2", "mismatched ranks", values=[F.u([2, 3]), F.u([3])],
+          axis=i32(0), _error=True)
+
+    F.add("ConcatOffset", concat_dim=i32(1),
+          shape=[i32([2, 3, 4]), i32([2, 5, 4]), i32([2, 1, 4])])
+    F.add("ConcatOffset", concat_dim=i32(0), shape=[i32([2, 3]),
+                                                    i32([4, 3])])
+    F.add("ConcatOffset", "negative concat_dim", concat_dim=i32(-1),
+          shape=[i32([2, 3]), i32([2, 5])])
+    F.add("ConcatOffset", "int64 shapes", concat_dim=i32(1),
+          shape=[i64([2, 3]), i64([2, 5])])
+
+    F.add("Split", axis=i32(0), value=F.u([4, 3]), num_split=2)
+    F.add("Split", axis=i32(1), value=F.u([2, 6]), num_split=3)
+    F.add("Split", "negative axis", axis=i32(-1), value=F.u([2, 2, 4]),
+          num_split=2)
+    F.add("Split", axis=i32(0), value=F.ri([3], 0, 9), num_split=1)
+    F.add("Split", "empty pieces", axis=i32(1), value=F.u([0, 4]),
+          num_split=2)
+    F.add("SplitV", value=F.u([2, 6]), size_splits=i32([1, 2, 3]),
+          axis=i32(1), num_split=3)
+    F.add("SplitV", "-1 size", value=F.u([5, 2]), size_splits=i32([2, -1]),
+          axis=i32(0), num_split=2)
+    F.add("SplitV", "int64 sizes, negative axis", value=F.u([2, 5], F64),
+          size_splits=i64([4, 0, 1]), axis=i32(-1), num_split=3)
+
+    F.add("Slice", input=F.u([3, 4]), begin=i32([0, 1]), size=i32([2, 2]))
+    F.add("Slice", "size -1", input=F.u([3, 4]), begin=i32([1, 2]),
+          size=i32([-1, -1]))
+    F.add("Slice", input=F.ri([2, 3, 4], 0, 9), begin=i32([1, 0, 1]),
+          size=i32([1, -1, 2]))
+    F.add("Slice", "int64", input=F.u([4], F64), begin=i64([1]),
+          size=i64([2]))
+    F.add("Slice", "empty", input=F.u([3, 4]), begin=i32([1, 1]),
+          size=i32([0, 2]))
+
+    x2, x3 = F.u([4, 5]), F.ri([3, 4, 5], -9, 9)
+    ss = [  # (desc, x, begin, end, strides, masks)
+        ("x[1:3, 0:5]", x2, [1, 0], [3, 5], [1, 1], {}),
+        ("x[::2, 1::2]", x2, [0, 1], [0, 0], [2, 2],
+         dict(begin_mask=1, end_mask=3)),
+        ("x[::-1, ::-2] negative strides", x2, [0, 0], [0, 0], [-1, -2],
+         dict(begin_mask=3, end_mask=3)),
+        ("x[3:0:-2] negative stride, explicit bounds", x2, [3], [0], [-2],
+         {}),
+        ("x[1] shrink_axis", x2, [1], [2], [1], dict(shrink_axis_mask=1)),
+        ("x[:, 2] shrink_axis", x2, [0, 2], [0, 3], [1, 1],
+         dict(begin_mask=1, end_mask=1, shrink_axis_mask=2)),
+        ("x[-1] shrink negative index", x2, [-1], [0], [1],
+         dict(shrink_axis_mask=1)),
+        ("x[newaxis, 1:3] new_axis", x2, [0, 1], [0, 3], [1, 1],
+         dict(new_axis_mask=1)),
+        ("x[1:3, newaxis, :] new_axis in middle", x2, [1, 0, 0], [3, 0, 0],
+         [1, 1, 1], dict(new_axis_mask=2, begin_mask=4, end_mask=4)),
+        ("x[..., 1] ellipsis + shrink", x3, [0, 1], [0, 2], [1, 1],
+         dict(ellipsis_mask=1, shrink_axis_mask=2)),
+        ("x[1, ..., newaxis] ellipsis + new_axis + shrink", x3, [1, 0, 0],
+         [2, 0, 0], [1, 1, 1],
+         dict(shrink_axis_mask=1, ellipsis_mask=2, new_axis_mask=4)),
+        ("x[..., ::-1] ellipsis, negative stride", x3, [0, 0], [0, 0],
+         [1, -1], dict(ellipsis_mask=1, begin_mask=2, end_mask=2)),
+        ("x[-10:10] clamped out-of-range bounds", x2, [-10], [10], [1], {}),
+        ("x[-3:-1] negative bounds", x2, [-3], [-1], [1], {}),
+        ("x[3:1] empty result", x2, [3], [1], [1], {}),
+        ("x[1:, :-1:2] fewer spec dims than rank", x3, [1, 0], [0, -1],
+         [1, 2], dict(end_mask=1)),
+    ]
+    for desc, x, b, e, s, masks in ss:
+        F.add("StridedSlice", desc, input=x, begin=i32(b), end=i32(e),
+              strides=i32(s), **masks)
+    F.add("StridedSlice", "int64 begin/end/strides", input=x3,
+          begin=i64([0, 1, 4]), end=i64([2, 4, 0]), strides=i64([1, 2, -2]))
+    F.add("StridedSlice", "float64 x[::-1]", input=F.u([4], F64),
+          begin=i32([0]), end=i32([0]), strides=i32([-1]), begin_mask=1,
+          end_mask=1)
+    for k in (1, 2, 4, 5, 7, 9, 10, 11, 15):
+        desc, x, b, e, s, masks = ss[k]
+        dy_shape = ev("StridedSlice", input=x, begin=b, end=e, strides=s,
+                      **masks).shape
+        dt = F32 if x.dtype == F32 else F64
+        F.add("StridedSliceGrad", desc, shape=i32(x.shape), begin=i32(b),
+              end=i32(e), strides=i32(s), dy=F.u(dy_shape, dt), **masks)
+    F.add("StridedSliceGrad", "int64 index tensors", shape=i64([4, 5]),
+          begin=i64([1, 0]), end=i64([3, 5]), strides=i64([1, 2]),
+          dy=F.u([2, 3]))
+
+    F.add("Pack", values=[F.u([3]), F.u([3]), F.u([3])], axis=0)
+    F.add("Pack", values=[F.u([2, 3]), F.u([2, 3])], axis=1)
+    F.add("Pack", "negative axis", values=[F.u([2]), F.u([2])], axis=-1)
+    F.add("Pack", "scalars", values=[i32(1), i32(2), i32(3)])
+    F.add("Pack", values=[F.ri([2], 0, 9, I64)], axis=0)
+    F.add("Unpack", value=F.u([3, 2]), num=3, axis=0)
+    F.add("Unpack", value=F.u([3, 2]), num=2, axis=1)
+    F.add("Unpack", "negative axis", value=F.ri([2, 2, 3], 0, 9), num=3,
+          axis=-1)
+
+    F.add("Tile", input=F.u([2, 3]), multiples=i32([2, 1]))
+    F.add("Tile", input=F.u([2, 3]), multiples=i32([1, 3]))
+    F.add("Tile", input=F.ri([1, 2, 2], 0, 9), multiples=i32([2, 2, 1]))
+    F.add("Tile", "int64 multiples", input=F.u([3], F64),
+          multiples=i64([2]))
+    F.add("Tile", "zero multiple", input=F.u([2, 3]), multiples=i32([0, 2]))
+
+    F.add("Fill", dims=i32([2, 3]), value=f32(1.5))
+    F.add("Fill", dims=i32([4]), value=i32(-7))
+    F.add("Fill", "int64 dims", dims=i64([2, 2]), value=f64(2.25))
+    F.add("Fill", "empty", dims=i32([0, 2]), value=f32(3.0))
+    F.add("Fill", "scalar", dims=i32([]), value=f32(4.0))
+    F.add("Fill", dims=i32([2]), value=bools(True))
+
+    F.add("Range", start=i32(0), limit=i32(5), delta=i32(1))
+    F.add("Range", start=i32(2), limit=i32(11), delta=i32(3))
+    F.add("Range", "negative delta", start=i32(10), limit=i32(0),
+          delta=i32(-3))
+    F.add("Range", "float", start=f32(1.0), limit=f32(2.0), delta=f32(0.25))
+    F.add("Range", "float, negative delta", start=f32(2.0), limit=f32(-1.0),
+          delta=f32(-0.5))
+    F.add("Range", "float, non-integral count", start=f32(0.0),
+          limit=f32(1.0), delta=f32(0.3))
+    F.add("Range", start=i64(-3), limit=i64(3), delta=i64(2))
+    F.add("Range", start=f64(0.5), limit=f64(2.0), delta=f64(0.5))
+    F.add("Range", "empty", start=i32(5), limit=i32(5), delta=i32(1))
+
+    F.add("BroadcastTo", input=F.u([3]), shape=i32([2, 3]))
+    F.add("BroadcastTo", input=F.u([2, 1]), shape=i32([2, 4]))
+    F.add("BroadcastTo", "scalar", input=f32(2.0), shape=i32([2, 2]))
+    F.add("BroadcastTo", "int64 shape, rank increase", input=F.ri([1, 3], 0,
+                                                                   9),
+          shape=i64([2, 2, 3]))
+    F.add("BroadcastTo", "same shape", input=F.u([2, 3], F64),
+          shape=i32([2, 3]))
+    F.add("BroadcastTo", "to empty", input=F.u([1, 3]), shape=i32([0, 3]))
+
+    for sa, sb in [([2, 3], [3]), ([2, 1, 4], [3, 1]), ([], [2, 3]),
+                   ([2, 3], [2, 3]), ([1], [1]), ([5, 1, 1], [1, 3, 1]),
+                   ([1, 1], [4]), ([0, 3], [1, 3]), ([2, 3], [1, 1])]:
+        F.add("BroadcastGradientArgs", s0=i32(sa), s1=i32(sb))
+    F.add("BroadcastGradientArgs", "int64", s0=i64([4, 1, 3]), s1=i64([2, 1]))
+    F.add("BroadcastGradientArgs", "incompatible", s0=i32([2, 3]),
+          s1=i32([4]), _error=True)
+
+    F.add("Shape", input=F.u([2, 3]))
+    F.add("Shape", input=F.u([2, 3]), out_type=tf.int64)
+    F.add("Shape", "scalar", input=i32(3))
+    F.add("Shape", "empty", input=F.u([0, 2]))
+    F.add("ShapeN", input=[F.ri([2, 3], 0, 9), F.ri([4], 0, 9)])
+    F.add("ShapeN", input=[F.u([1]), F.u([2, 2]), F.u([])],
+          out_type=tf.int64)
+    F.add("Size", input=F.u([2, 3]))
+    F.add("Size", input=F.u([2, 3, 2]), out_type=tf.int64)
+    F.add("Size", "empty", input=F.u([0, 3]))
+    F.add("Size", "scalar", input=f32(1.0))
+    F.add("Rank", input=F.u([2, 3, 4]))
+    F.add("Rank", "scalar", input=i32(1))
+
+    F.add("GatherV2", params=F.u([5, 3]), indices=i32([2, 0, 4]),
+          axis=i32(0))
+    F.add("GatherV2", params=F.u([5, 3]), indices=i32([2, 0, 2, 1]),
+          axis=i32(1))
+    F.add("GatherV2", "negative axis", params=F.u([2, 3, 4]),
+          indices=i32([3, 0]), axis=i32(-1))
+    F.add("GatherV2", "2-D indices", params=F.ri([5, 2], 0, 9),
+          indices=i32([[0, 1], [4, 4]]), axis=i32(0))
+    F.add("GatherV2", "int64 indices and axis", params=F.u([4, 3], F64),
+          indices=i64([3, 1]), axis=i64(0))
+    F.add("GatherV2", "scalar index", params=F.u([4, 3]), indices=i32(2),
+          axis=i32(0))
+    F.add("GatherV2", "batch_dims 1", params=F.u([2, 4, 3]),
+          indices=i32([[0, 3], [2, 2]]), axis=i32(1), batch_dims=1)
+    F.add("GatherV2", "batch_dims 1, axis 2", params=F.u([2, 3, 4]),
+          indices=i64([[1, 0, 3], [2, 2, 0]]), axis=i32(2), batch_dims=1)
+    F.add("GatherV2", "batch_dims -1", params=F.u([2, 4]),
+          indices=i32([[1, 0, 3], [2, 2, 0]]), axis=i32(1), batch_dims=-1)
+    F.add("GatherV2", "empty indices", params=F.u([4, 3]),
+          indices=np.zeros([0], I32), axis=i32(0))
+    F.add("GatherV2", "index out of range (CPU raises; TF GPU gives zeros)",
+          params=F.u([4, 3]), indices=i32([1, 4]), axis=i32(0), _error=True)
+
+    F.add("OneHot", "-1 index -> all off", indices=i32([0, 2, 1, -1]),
+          depth=i32(3), on_value=f32(1.0), off_value=f32(0.0))
+    F.add("OneHot", "axis 0", indices=i32([0, 2, 1]), depth=i32(4),
+          on_value=f32(1.0), off_value=f32(0.0), axis=0)
+    F.add("OneHot", "on 5, off -1, int32", indices=i64([1, 0, 3]),
+          depth=i32(3), on_value=i32(5), off_value=i32(-1))
+    F.add("OneHot", "2-D indices, axis 1", indices=i32([[0, 1], [2, 0]]),
+          depth=i32(3), on_value=f64(2.5), off_value=f64(0.5), axis=1)
+    F.add("OneHot", "2-D indices, axis -1", indices=i64([[0, 1], [2, 0]]),
+          depth=i32(3), on_value=f32(1.0), off_value=f32(0.0), axis=-1)
+    F.add("OneHot", "bool values", indices=i32([1, 0]), depth=i32(2),
+          on_value=bools(True), off_value=bools(False))
+
+    F.add("Pad", input=F.u([2, 3]), paddings=i32([[1, 0], [2, 1]]))
+    F.add("Pad", "int64 paddings", input=F.ri([2, 2], 0, 9),
+          paddings=i64([[0, 1], [1, 1]]))
+    F.add("Pad", input=F.u([1, 2, 2], F64),
+          paddings=i32([[1, 1], [0, 0], [2, 0]]))
+    F.add("Pad", "zero paddings", input=F.u([2, 3]),
+          paddings=i32([[0, 0], [0, 0]]))
+    F.add("Pad", "empty input", input=F.u([0, 2]),
+          paddings=i32([[1, 1], [0, 1]]))
+    F.add("PadV2", input=F.u([2, 3]), paddings=i32([[1, 0], [2, 1]]),
+          constant_values=f32(9.5))
+    F.add("PadV2", input=F.ri([3], 0, 9), paddings=i64([[2, 1]]),
+          constant_values=i32(-1))
+
+    for op in ["ZerosLike", "OnesLike"]:
+        F.add(op, x=F.u([2, 3]))
+        F.add(op, x=F.ri([3], 0, 9))
+        F.add(op, x=F.u([2], F64))
+        F.add(op, x=F.b([2, 2]))
+        F.add(op, x=F.u([0, 3]))
+    for op in ["StopGradient", "Identity", "Snapshot"]:
+        F.add(op, input=F.u([2, 3]))
+        F.add(op, input=F.ri([3], 0, 9, I64))
+    F.add("PreventGradient", input=F.u([2, 3]), message="no grad here")
+    F.add("PreventGradient", input=F.ri([2], 0, 9))
+    F.add("IdentityN", input=[F.u([2, 3]), F.ri([3], 0, 9)])
+    F.add("IdentityN", input=[F.u([2], F64)])
+    F.add("InvertPermutation", x=i32([2, 0, 1, 3]))
+    F.add("InvertPermutation", x=i64([1, 2, 0]))
+    F.add("InvertPermutation", "empty", x=np.zeros([0], I32))
+
+    F.add("DynamicStitch", indices=[i32([0, 2]), i32([1, 3])],
+          data=[F.u([2]), F.u([2])])
+    F.add("DynamicStitch", "2-D data slices",
+          indices=[i32([[0], [3]]), i32([1, 2])],
+          data=[F.u([2, 1, 2]), F.u([2, 2])])
+    F.add("DynamicStitch", "duplicate indices: last one wins",
+          indices=[i32([0, 1]), i32([1, 2])],
+          data=[F.ri([2], 0, 9), F.ri([2], 0, 9)])
+    F.add("DynamicStitch", "scalar index",
+          indices=[i32(1), i32([0, 2])], data=[F.u([3]), F.u([2, 3])])
+    F.add("DynamicStitch", "as in reduce grads",
+          indices=[i32([0, 1, 2]), i32([3, 1])],
+          data=[i32([2, 3, 4]), i32([1, 1])])
+
+
+# ---------------------------------------------------------------------------
+# reduce
+# ---------------------------------------------------------------------------
+
+def build_reduce(F):
+    rtol = dict(_atol=1e-5)
+    for op in ["Sum", "Mean", "Max", "Min", "Prod"]:
+        x = F.u([3, 4], F32, -2, 2)
+        extra = rtol if op in ("Sum", "Mean", "Prod") else {}
+        why = " (atol 1e-5: summation order)" if extra else ""
+        F.add(op, why, input=x, axis=i32([1]), **extra)
+        F.add(op, why, input=x, axis=i64([0]), **extra)
+        F.add(op, "negative axis" + why, input=x, axis=i32([-1]),
+              keep_dims=True, **extra)
+        F.add(op, "empty axis list: identity", input=x, axis=np.zeros([0],
+                                                                       I32))
+        F.add(op, "all axes" + why, input=x, axis=i32([0, 1]),
+              keep_dims=True, **extra)
+        F.add(op, "all axes" + why, input=x, axis=i32([1, 0]), **extra)
+        F.add(op, "scalar axis" + why, input=x, axis=i32(0), **extra)
+        x3 = F.u([2, 3, 4], F32, -2, 2)
+        F.add(op, why, input=x3, axis=i32([0, 2]), **extra)
+        F.add(op, "negative axes" + why, input=x3, axis=i64([-1, 0]),
+              keep_dims=True, **extra)
+        F.add(op, input=F.ri([3, 4], -5, 5), axis=i32([0]))
+        F.add(op, input=F.ri([2, 3], -5, 5, I64), axis=i32([1]),
+              keep_dims=True)
+        F.add(op, input=F.u([3, 4], F64, -2, 2), axis=i32([1]))
+        F.add(op, "(f16 tol 1e-2: accumulation)", input=F.u([2, 3], F16),
+              axis=i32([1]), _rtol=1e-2, _atol=1e-2)
+        F.add(op, "reduce over an empty dim", input=F.u([0, 3]),
+              axis=i32([0]))
+        F.add(op, "reduce over an empty dim, keep_dims", input=F.u([2, 0]),
+              axis=i32([1]), keep_dims=True)
+        F.add(op, "empty dim kept", input=F.u([0, 3]), axis=i32([1]))
+        F.add(op, "int reduce over an empty dim", input=F.ri([0, 2], 0, 5),
+              axis=i32([0]))
+        F.add(op, "scalar input, empty axes", input=f32(2.5),
+              axis=np.zeros([0], I32))
+    F.add("Mean", "int mean truncates", input=i32([[1, 2, 2], [-1, -2, -2]]),
+          axis=i32([1]))
+    F.add("Sum", "axis out of range", input=F.u([2, 3]), axis=i32([2]),
+          _error=True)
+    for op in ["All", "Any"]:
+        b = F.b([3, 4])
+        F.add(op, input=b, axis=i32([1]))
+        F.add(op, input=b, axis=i64([0]), keep_dims=True)
+        F.add(op, input=b, axis=i32([-1, 0]))
+        F.add(op, "empty axis list", input=b, axis=np.zeros([0], I32))
+        F.add(op, input=bools([[True, True], [False, False]]), axis=i32(1))
+        F.add(op, "over an empty dim", input=np.zeros([0, 2], BOOL),
+              axis=i32([0]))
+    for op in ["ArgMax", "ArgMin"]:
+        x = F.u([3, 4])
+        F.add(op, input=x, dimension=i32(0))
+        F.add(op, input=x, dimension=i32(1), output_type=tf.int32)
+        F.add(op, "negative dimension", input=x, dimension=i32(-1),
+              output_type=tf.int64)
+        F.add(op, "int64 dimension", input=F.u([2, 3, 4]),
+              dimension=i64(1))
+        F.add(op, "ties -> first index",
+              input=f32([[1.0, 3.0, 3.0, 1.0], [2.0, 2.0, 0.0, 0.0]]),
+              dimension=i32(1))
+        F.add(op, input=F.ri([4, 3], -3, 3), dimension=i32(0),
+              output_type=tf.int32)
+        F.add(op, input=F.u([5], F64), dimension=i32(0))
+        F.add(op, input=F.u([2, 3], F16), dimension=i32(1))
+
+
+# ---------------------------------------------------------------------------
+# optim
+# ---------------------------------------------------------------------------
+
+def build_optim(F):
+    for dt in (F32, F64):
+        sc = lambda v: np.array(v, dt)  # noqa: E731
+        shape = [2, 3]
+        for prefix in ("", "Resource"):
+            F.add(prefix + "ApplyGradientDescent", "var -= alpha*delta",
+                  var=State(F.u(shape, dt)), alpha=sc(0.1),
+                  delta=F.u(shape, dt))
+            for nest in (False, True):
+                F.add(prefix + "ApplyMomentum",
+                      "accum = accum*momentum + grad; " + (
+                          "var -= grad*lr + accum*momentum*lr" if nest else
+                          "var -= lr*accum"),
+                      var=State(F.u(shape, dt)), accum=State(F.u(shape, dt)),
+                      lr=sc(0.1), grad=F.u(shape, dt), momentum=sc(0.9),
+                      use_nesterov=nest)
+            F.add(prefix + "ApplyAdam", "lr_t = lr*sqrt(1-beta2_power)/"
+                  "(1-beta1_power); var -= lr_t*m/(sqrt(v)+epsilon)",
+                  var=State(F.u(shape, dt)), m=State(F.u(shape, dt)),
+                  v=State(F.pos(shape, dt, 0.01, 1.0)),
+                  beta1_power=sc(0.9 ** 3), beta2_power=sc(0.999 ** 3),
+                  lr=sc(0.01), beta1=sc(0.9), beta2=sc(0.999),
+                  epsilon=sc(1e-7), grad=F.u(shape, dt), use_nesterov=False)
+            F.add(prefix + "ApplyRMSProp",
+                  "ms = rho*ms + (1-rho)*grad^2; mom = momentum*mom + "
+                  "lr*grad/sqrt(ms+epsilon); var -= mom",
+                  var=State(F.u(shape, dt)), ms=State(F.pos(shape, dt)),
+                  mom=State(F.u(shape, dt)), lr=sc(0.01), rho=sc(0.9),
+                  momentum=sc(0.5), epsilon=sc(1e-7), grad=F.u(shape, dt))
+            F.add(prefix + "ApplyCenteredRMSProp",
+                  "mg = rho*mg + (1-rho)*grad; ms = rho*ms + (1-rho)*grad^2;"
+                  " mom = momentum*mom + lr*grad/sqrt(ms - mg^2 + epsilon); "
+                  "var -= mom",
+                  var=State(F.u(shape, dt)), mg=State(F.u(shape, dt, -.2, .2)),
+                  ms=State(F.pos(shape, dt)), mom=State(F.u(shape, dt)),
+                  lr=sc(0.01), rho=sc(0.9), momentum=sc(0.5),
+                  epsilon=sc(1e-7), grad=F.u(shape, dt))
+            for upd in (True, False):
+                F.add(prefix + "ApplyAdagrad",
+                      ("accum += grad^2; " if upd else "accum unchanged; ")
+                      + "var -= lr*grad/sqrt(accum)",
+                      var=State(F.u(shape, dt)),
+                      accum=State(F.pos(shape, dt)), lr=sc(0.1),
+                      grad=F.u(shape, dt), update_slots=upd)
+    F.add("ApplyAdam", "zero momentum (m=0, v=0, epsilon=1e-8)",
+          var=State(F.u([4])), m=State(np.zeros([4], F32)),
+          v=State(np.zeros([4], F32)), beta1_power=f32(0.9),
+          beta2_power=f32(0.999), lr=f32(0.001), beta1=f32(0.9),
+          beta2=f32(0.999), epsilon=f32(1e-8), grad=F.u([4]))
+    F.add("ApplyGradientDescent", "scalar variable", var=State(f32(1.5)),
+          alpha=f32(0.5), delta=f32(-2.0))
+
+
+# ---------------------------------------------------------------------------
+# random
+# ---------------------------------------------------------------------------
+
+def build_random(F):
+    seeds = iter(range(11, 1000, 7))
+
+    def rnd(op, desc, shape, rng=None, stats=None, **kw):
+        opts = {"_check": "shape_dtype"}
+        if rng is not None:
+            opts["_range"] = rng
+        if stats is not None:
+            opts["_stats"] = stats
+        F.add(op, desc, shape=shape, seed=next(seeds), seed2=next(seeds),
+              **kw, **opts)
+
+    uni_stats = (0.5, float(np.sqrt(1.0 / 12)))
+    normal_stats = (0.0, 1.0)
+    # std of N(0,1) truncated to [-2, 2]
+    phi2 = np.exp(-2.0) / np.sqrt(2 * np.pi)
+    z = 0.9544997361036416  # P(|N| < 2)
+    tn_stats = (0.0, float(np.sqrt(1 - 2 * 2 * phi2 / z)))
+    for op, rng, stats in (("RandomUniform", [0, 1], uni_stats),
+                           ("RandomStandardNormal", None, normal_stats),
+                           ("TruncatedNormal", [-2, 2], tn_stats)):
+        rnd(op, "", i32([2, 3]), rng, dtype=tf.float32)
+        rnd(op, "", i32([4]), rng, dtype=tf.float64)
+        rnd(op, "", i32([3, 2]), rng, dtype=tf.float16)
+        rnd(op, "int64 shape", i64([2, 2, 2]), rng, dtype=tf.float32)
+        rnd(op, "scalar", np.zeros([0], I32), rng, dtype=tf.float32)
+        rnd(op, "empty", i32([0, 3]), rng, dtype=tf.float32)
+        rnd(op, "large sample for statistics", i32([10000]), rng, stats,
+            dtype=tf.float32)
+    for shape, lo, hi, dt in (([2, 3], 0, 10, I32), ([4], -5, 5, I64),
+                              ([2, 2], 100, 103, I32)):
+        rnd("RandomUniformInt", "", i32(shape), [lo, hi],
+            minval=np.array(lo, dt), maxval=np.array(hi, dt))
+    lo, hi = -3, 7
+    n = hi - lo
+    rnd("RandomUniformInt", "large sample for statistics", i32([10000]),
+        [lo, hi], ((lo + hi - 1) / 2.0, float(np.sqrt((n * n - 1) / 12.0))),
+        minval=i32(lo), maxval=i32(hi))
+
+
+FAMILIES = {
+    "math": (build_math, 101),
+    "nn": (build_nn, 202),
+    "array": (build_array, 303),
+    "reduce": (build_reduce, 404),
+    "optim": (build_optim, 505),
+    "random": (build_random, 606),
+}
+
+
+# ---------------------------------------------------------------------------
+# Graph building and running
+# ---------------------------------------------------------------------------
+
+def session_config():
+    config = config_pb2.ConfigProto(intra_op_parallelism_threads=1,
+                                    inter_op_parallelism_threads=1)
+    config.graph_options.optimizer_options.opt_level = (
+        config_pb2.OptimizerOptions.L0)
+    config.graph_options.optimizer_options.do_constant_folding = False
+    config.graph_options.rewrite_options.disable_meta_optimizer = True
+    config.graph_options.rewrite_options.constant_folding = (
+        rewriter_config_pb2.RewriterConfig.OFF)
+    return config
+
+
+def error_message(exc):
+    """TF's message without 'Graph execution error' trace and node tags."""
+    msg = exc.message
+    lines = msg.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("Node: '"):
+            lines = lines[i + 1:]
+            break
+    msg = "\n".join(lines)
+    msg = msg.split("\n\t [[")[0]
+    return msg.strip()
+
+
+class Built:
+    def __init__(self, case, index):
+        self.case, self.index = case, index
+        self.feeds = []     # (placeholder tensor, array, npz key)
+        self.state = []     # (variable, initial array, name)
+        self.op = None
+
+
+def build_case(graph, case, i):
+    built = Built(case, i)
+    scope = "c%d" % i
+    unknown = case.opts.get("error", False)
+    kwargs = {}
+    counter = [0, 0]
+
+    def placeholder(arr):
+        name = "in%d" % counter[0]
+        counter[0] += 1
+        ph = tf.compat.v1.placeholder(tf.as_dtype(arr.dtype),
+                                      None if unknown else arr.shape,
+                                      name=name)
+        built.feeds.append((ph, arr, "%s/%s" % (scope, name)))
+        return ph
+
+    with graph.as_default(), graph.name_scope(scope + "/"):
+        for key, value in case.args.items():
+            if isinstance(value, State):
+                name = "var%d" % counter[1]
+                counter[1] += 1
+                resource = case.op.startswith("Resource")
+                var = tf.compat.v1.Variable(value.value, name=name,
+                                            use_resource=resource)
+                built.state.append((var, value.value,
+                                    "%s/%s" % (scope, name)))
+                kwargs[key] = var.handle if resource else var
+            elif isinstance(value, np.ndarray):
+                kwargs[key] = placeholder(value)
+            elif is_input(value):
+                kwargs[key] = [placeholder(v) for v in value]
+            else:
+                kwargs[key] = value
+        getattr(RAW, case.op)(name="op", **kwargs)
+    built.op = graph.get_operation_by_name(scope + "/op")
+    assert built.op.type == case.op, (built.op.type, case.op)
+    return built
+
+
+def tolerances(dtypes):
+    floats = [np.dtype(d).type for d in dtypes
+              if np.dtype(d).kind == "f"]
+    if not floats:
+        return 0.0, 0.0
+    return max(TOL[d] for d in floats)
+
+
+def run_case(sess, built, arrays):
+    case, i = built.case, built.index
+    scope = "c%d" % i
+    feed = {ph: arr for ph, arr, _ in built.feeds}
+    for ph, arr, key in built.feeds:
+        arrays[key] = arr
+    record = {"case": scope, "op": case.op, "desc": auto_desc(case),
+              "inputs": len(built.feeds)}
+    skip = case.opts.get("skip", [])
+    omit = case.opts.get("omit", [])
+    if built.state:
+        sess.run([v.initializer for v, _, _ in built.state])
+        sess.run(built.op, feed)
+        # fetching the variable itself reads it through the nodes made at
+        # construction (VariableV2 ref / c<i>/var<j>/Read/ReadVariableOp),
+        # so the GraphDef gets no extra nodes
+        values = sess.run([v for v, _, _ in built.state])
+        record["outputs"] = len(values)
+        for k, ((_, init, name), val) in enumerate(zip(built.state, values)):
+            arrays[name] = init
+            arrays["%s/out%d" % (scope, k)] = val
+        out_dtypes = [v.dtype for v in values]
+        check = "values"
+    else:
+        record["outputs"] = len(built.op.outputs)
+        try:
+            values = sess.run(list(built.op.outputs), feed)
+            error = None
+        except tf.errors.OpError as exc:
+            values, error = None, exc
+        if case.opts.get("error"):
+            if error is None:
+                raise AssertionError("%s %s: expected an error" %
+                                     (scope, case.op))
+            check = "error"
+            out_dtypes = [a.dtype for _, a, _ in built.feeds]
+        else:
+            if error is not None:
+                raise RuntimeError("%s %s (%s) failed: %s" %
+                                   (scope, case.op, record["desc"], error))
+            check = case.opts.get("check", "values")
+            for k, val in enumerate(values):
+                if k not in omit:
+                    arrays["%s/out%d" % (scope, k)] = np.asarray(val)
+            out_dtypes = [np.asarray(v).dtype for k, v in enumerate(values)
+                          if k not in skip]
+    rtol, atol = tolerances(out_dtypes)
+    if case.op in EXACT_OPS:
+        rtol, atol = 0.0, 0.0
+    if check == "values":
+        rtol = case.opts.get("rtol", rtol)
+        atol = case.opts.get("atol", atol)
+    record.update(rtol=rtol, atol=atol, check=check)
+    if check == "error":
+        record["error"] = type(error).__name__
+        record["message"] = error_message(error)
+    if skip:
+        record["skip_outputs"] = skip
+    if "range" in case.opts:
+        record["range"] = case.opts["range"]
+        lo, hi = case.opts["range"]
+        v = np.asarray(values[0])
+        ok = ((v >= lo) & (v <= hi)) if case.op == "TruncatedNormal" else (
+            (v >= lo) & (v < hi))
+        assert ok.all(), (scope, case.op)
+    if "stats" in case.opts:
+        v = np.asarray(values[0], np.float64)
+        record["mean"] = round(float(v.mean()), 6)
+        record["std"] = round(float(v.std()), 6)
+        record["expected_mean"] = round(case.opts["stats"][0], 6)
+        record["expected_std"] = round(case.opts["stats"][1], 6)
+    if built.state:
+        record["state"] = [name for _, _, name in built.state]
+        record["state_out"] = ["%s/out%d" % (scope, k)
+                               for k in range(len(built.state))]
+        record["scalars"] = [key for _, _, key in built.feeds]
+        record["resource"] = case.op.startswith("Resource")
+    if check == "values" and case.op == "FusedBatchNormV3":
+        check_fbn_claims(case, values)
+    return record
+
+
+def check_fbn_claims(case, values):
+    """Assert what the FusedBatchNormV3 descs claim about TF CPU."""
+    x = case.args["x"].astype(np.float64)
+    axes = (0, 2, 3) if case.args.get("data_format") == "NCHW" else (0, 1, 2)
+    if case.args.get("is_training", True):
+        n = x.size // (x.shape[1] if axes == (0, 2, 3) else x.shape[-1])
+        mean, var = x.mean(axes), x.var(axes)
+        tol = dict(rtol=1e-2, atol=1e-2) if case.args["x"].dtype == F16 \
+            else dict(rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(values[3], mean, **tol)
+        np.testing.assert_allclose(values[4], var, **tol)
+        factor = case.args.get("exponential_avg_factor", 1.0)
+        if factor == 1.0:
+            np.testing.assert_allclose(values[2], var * n / (n - 1), **tol)
+        assert np.asarray(values[5]).shape == () and values[5] == 0.0
+    else:
+        np.testing.assert_array_equal(values[1], case.args["mean"])
+        np.testing.assert_array_equal(values[2], case.args["variance"])
+
+
+def json_dump(records):
+    lines = [json.dumps(r, separators=(", ", ": ")) for r in records]
+    return "[\n" + ",\n".join(lines) + "\n]\n"
+
+
+def generate(name):
+    build, seed = FAMILIES[name]
+    fam = Family(name, seed)
+    build(fam)
+    graph = tf.Graph()
+    builts = [build_case(graph, case, i) for i, case in enumerate(fam.cases)]
+    arrays, records = {}, []
+    with tf.compat.v1.Session(graph=graph, config=session_config()) as sess:
+        for built in builts:
+            records.append(run_case(sess, built, arrays))
+    graph_def = graph.as_graph_def()
+    for node in graph_def.node:  # nothing but placeholders, ops, variables
+        leaf = node.name.split("/", 1)[1]
+        assert (node.op == "Placeholder" and leaf.startswith("in")
+                or leaf == "op" or leaf.startswith("var")), node.name
+    (OUT / (name + ".pb")).write_bytes(
+        graph_def.SerializeToString(deterministic=True))
+    save_npz(OUT / (name + ".npz"), arrays)
+    (OUT / (name + ".json")).write_text(json_dump(records))
+    ops = sorted({r["op"] for r in records})
+    errors = sum(r["check"] == "error" for r in records)
+    print("%-7s %4d cases (%d error), %d ops: %s" %
+          (name, len(records), errors, len(ops), " ".join(ops)))
+
+
+def main(argv):
+    names = argv or list(FAMILIES)
+    unknown = [n for n in names if n not in FAMILIES]
+    if unknown:
+        raise SystemExit("unknown families: %s" % unknown)
+    if not argv and OUT.exists():
+        shutil.rmtree(OUT)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        generate(name)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
