@@ -132,9 +132,10 @@ def _compile(steps: list[Step], feed_slots: list[int], fetch_slots: list[int]):
     if feed_slots:
         lines.append(f"    {', '.join(f'v{s}' for s in feed_slots)}, = feeds")
     read = {i for s in steps for i in (*s.inputs, *s.tokens)} | set(fetch_slots)
+    reuse = _in_place_inputs(steps, feed_slots, fetch_slots)
     line_steps: dict[int, Step] = {}
     for index, step in enumerate(steps):
-        for line in _step_lines(index, step, namespace, read):
+        for line in _step_lines(index, step, namespace, read, reuse.get(index)):
             lines.append(line)
             line_steps[len(lines)] = step
         lines.extend(f"    del v{slot}" for slot in step.frees if slot in read)
@@ -154,7 +155,45 @@ def _targets(step: Step, read: set[int]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names)
 
 
-def _step_lines(index: int, step: Step, namespace: dict[str, Any], read: set[int]) -> list[str]:
+def _in_place_inputs(steps: list[Step], feed_slots: list[int],
+                     fetch_slots: list[int]) -> dict[int, int]:
+    """Steps that may write their output into an input's buffer: step index -> input slot.
+
+    Allowed when the kernel is a ufunc (it takes ``out=``), the input was made by another ufunc
+    in this run (a fresh array nobody else holds), this step is its only reader, and TF's
+    static shapes say input and output have the same fully known shape and dtype.  Chains of
+    elementwise ops then run in one buffer instead of allocating per op.
+    """
+    readers = Counter(i for s in steps for i in (*s.inputs, *s.tokens))
+    readers.update(fetch_slots)
+    readers.update(feed_slots)
+    fresh = {slot for s in steps if _is_ufunc(s) for slot in s.outputs}
+    reuse = {}
+    for index, step in enumerate(steps):
+        if not _is_ufunc(step) or step.deref or len(step.outputs) != 1:
+            continue
+        out = step.op.outputs[0]
+        for pos, slot in enumerate(step.inputs):
+            tensor = step.op.inputs[pos]
+            if (slot in fresh and readers[slot] == 1 and step.inputs.count(slot) == 1
+                    and _same_static(tensor, out)):
+                reuse[index] = slot
+                break
+    return reuse
+
+
+def _is_ufunc(step: Step) -> bool:
+    return step.kind == "kernel" and step.token < 0 and type(step.fn).__name__ == "ufunc"
+
+
+def _same_static(a: Tensor, b: Tensor) -> bool:
+    shape = a.shape
+    return (a.dtype == b.dtype and shape.rank is not None and shape.rank > 0
+            and shape.is_fully_defined() and shape == b.shape)
+
+
+def _step_lines(index: int, step: Step, namespace: dict[str, Any], read: set[int],
+                reuse: int | None = None) -> list[str]:
     args = []
     for pos, slot in enumerate(step.inputs):
         if pos in step.deref:
@@ -162,6 +201,8 @@ def _step_lines(index: int, step: Step, namespace: dict[str, Any], read: set[int
             args.append(f"v{slot}.read(o{index})")
         else:
             args.append(f"v{slot}")
+    if reuse is not None:
+        args.append(f"out=v{reuse}")
     call = _call(index, step, namespace, args, read)
     if step.token < 0:
         return [f"    {call}"] if call else []

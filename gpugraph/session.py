@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gpugraph import dtypes, errors
+from gpugraph import _host_memory, dtypes, errors
 from gpugraph.devices import local_devices
 from gpugraph.framework.graph import Graph, get_default_graph
 from gpugraph.framework.ops import Operation, Tensor
@@ -52,6 +52,7 @@ class Session:
         self._plans_version = self._graph.version
         self._closed = False
         self._graph_ctx: Any = None
+        _host_memory.keep_freed_buffers()
 
     # --- lifecycle --------------------------------------------------------------------------
     @property

@@ -169,6 +169,25 @@ def _pool_windows(xp: Any, x: Any, a: _ConvAttrs, fill: float) -> tuple[Any, _Ge
     return _windows(xp, xpad, a, gh, gw, kh, kw), gh, gw
 
 
+def _tiles(x: Any, a: _ConvAttrs) -> Any | None:
+    """x as [N, OH, KH, OW, KW, C] when the pooling windows tile it exactly, else None."""
+    (kh, kw), (sh, sw) = a.ksize, a.strides
+    n, h, w, c = x.shape
+    if (kh, kw) != (sh, sw) or h % kh or w % kw or a.padding == b"EXPLICIT":
+        return None
+    return x.reshape(n, h // kh, kh, w // kw, kw, c)
+
+
+def _tiled_max_grad(xp: Any, blocks: Any, dy: Any) -> Any:
+    """MaxPoolGrad for tiling windows: each window's first maximum gets its gradient."""
+    n, oh, kh, ow, kw, c = blocks.shape
+    taps = blocks.transpose(0, 1, 3, 5, 2, 4).reshape(n, oh, ow, c, kh * kw)
+    first = xp.argmax(taps, axis=-1)[..., None] == xp.arange(kh * kw)
+    grads = first * dy[..., None]
+    grads = grads.reshape(n, oh, ow, c, kh, kw).transpose(0, 1, 4, 2, 5, 3)
+    return grads.reshape(n, oh * kh, ow * kw, c).astype(dy.dtype, copy=False)
+
+
 def _lowest(dtype: np.dtype) -> Any:
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
@@ -179,6 +198,9 @@ def _max_pool(ctx: BuildContext):
 
     def kernel(x: Any) -> Any:
         x = _to_nhwc(xp, x, a.nchw)
+        blocks = _tiles(x, a)
+        if blocks is not None:  # windows tile the input exactly: a reshape, no gather
+            return _from_nhwc(xp, blocks.max(axis=(2, 4)), a.nchw)
         win, _, _ = _pool_windows(xp, x, a, _lowest(x.dtype))
         return _from_nhwc(xp, win.max(axis=(3, 4)), a.nchw)
 
@@ -208,6 +230,9 @@ def _max_pool_grad(ctx: BuildContext):
 
     def kernel(x: Any, y: Any, dy: Any) -> Any:
         x, dy = _to_nhwc(xp, x, a.nchw), _to_nhwc(xp, dy, a.nchw)
+        blocks = _tiles(x, a)
+        if blocks is not None:
+            return _from_nhwc(xp, _tiled_max_grad(xp, blocks, dy), a.nchw)
         win, gh, gw = _pool_windows(xp, x, a, _lowest(x.dtype))
         n, oh, ow, kh, kw, c = win.shape
         # The first maximum in row-major window order gets the gradient, as in TF's CPU kernel.

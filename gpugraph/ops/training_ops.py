@@ -69,12 +69,26 @@ def _adam(ctx: BuildContext):
 
     def update(xp, one, var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad):
         alpha = lr * xp.sqrt(one - beta2_power) / (one - beta1_power)
-        m += (grad - m) * (one - beta1)
-        v += (xp.square(grad) - v) * (one - beta2)
+        # TF's formulas, evaluated in the same order, through one scratch buffer (Adam runs
+        # over every parameter each step: temporaries cost memory bandwidth).
+        t = xp.empty_like(var)
+        xp.subtract(grad, m, out=t)
+        t *= one - beta1
+        m += t
+        xp.square(grad, out=t)
+        t -= v
+        t *= one - beta2
+        v += t
+        xp.sqrt(v, out=t)
+        t += epsilon
         if nesterov:
-            var -= ((grad * (one - beta1) + beta1 * m) * alpha) / (xp.sqrt(v) + epsilon)
+            step = grad * (one - beta1)
+            step += beta1 * m
         else:
-            var -= (m * alpha) / (xp.sqrt(v) + epsilon)
+            step = xp.array(m, copy=True)
+        step *= alpha
+        step /= t
+        var -= step
 
     return _kernel(ctx, 3, update)
 
