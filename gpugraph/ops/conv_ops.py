@@ -178,14 +178,22 @@ def _tiles(x: Any, a: _ConvAttrs) -> Any | None:
     return x.reshape(n, h // kh, kh, w // kw, kw, c)
 
 
-def _tiled_max_grad(xp: Any, blocks: Any, dy: Any) -> Any:
-    """MaxPoolGrad for tiling windows: each window's first maximum gets its gradient."""
+def _tiled_max_grad(xp: Any, blocks: Any, y: Any, dy: Any) -> Any:
+    """MaxPoolGrad for tiling windows: each window's first maximum gets its gradient.
+
+    Scans the taps in row-major window order (TF's CPU order) with a "taken" mask, comparing
+    against the pooled output ``y``: a few elementwise passes, no gather or scatter.
+    """
     n, oh, kh, ow, kw, c = blocks.shape
-    taps = blocks.transpose(0, 1, 3, 5, 2, 4).reshape(n, oh, ow, c, kh * kw)
-    first = xp.argmax(taps, axis=-1)[..., None] == xp.arange(kh * kw)
-    grads = first * dy[..., None]
-    grads = grads.reshape(n, oh, ow, c, kh, kw).transpose(0, 1, 4, 2, 5, 3)
-    return grads.reshape(n, oh * kh, ow * kw, c).astype(dy.dtype, copy=False)
+    out = xp.zeros(blocks.shape, dtype=dy.dtype)
+    taken = xp.zeros(y.shape, dtype=bool)
+    for i in range(kh):
+        for j in range(kw):
+            hit = blocks[:, :, i, :, j, :] == y
+            hit &= ~taken
+            out[:, :, i, :, j, :] = xp.where(hit, dy, 0)
+            taken |= hit
+    return out.reshape(n, oh * kh, ow * kw, c)
 
 
 def _lowest(dtype: np.dtype) -> Any:
@@ -232,7 +240,8 @@ def _max_pool_grad(ctx: BuildContext):
         x, dy = _to_nhwc(xp, x, a.nchw), _to_nhwc(xp, dy, a.nchw)
         blocks = _tiles(x, a)
         if blocks is not None:
-            return _from_nhwc(xp, _tiled_max_grad(xp, blocks, dy), a.nchw)
+            y = _to_nhwc(xp, y, a.nchw)
+            return _from_nhwc(xp, _tiled_max_grad(xp, blocks, y, dy), a.nchw)
         win, gh, gw = _pool_windows(xp, x, a, _lowest(x.dtype))
         n, oh, ow, kh, kw, c = win.shape
         # The first maximum in row-major window order gets the gradient, as in TF's CPU kernel.
