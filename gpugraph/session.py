@@ -159,6 +159,64 @@ class Session:
         return self._state.variables
 
 
+@contextlib.contextmanager
+def restore_all_or_nothing(sess: Session, save_path: str) -> Iterator[None]:
+    """Runs a restore so that, if it fails, every variable keeps its previous value.
+
+    Restoring replaces variable buffers (it never writes into them), so keeping the old
+    buffers is enough to undo it.  After the restore, every variable whose static shape
+    disagrees with its new value is refused too, resource variables included (TF lets
+    ``AssignVariableOp(validate_shape=False)`` silently reshape them).
+    """
+    slots = sess._state.variables
+    before = {key: slot.value for key, slot in slots.items()}
+
+    def undo() -> None:
+        for key, slot in slots.items():
+            slot.value = before.get(key)
+
+    try:
+        yield
+        _check_restored_shapes(slots, before)
+    except errors.NotFoundError as e:
+        undo()
+        raise type(e)(e.node_def, e.op, _RESTORE_MISSING + e.message, e.details) from e
+    except errors.OpError as e:
+        undo()
+        if isinstance(e, errors.InvalidArgumentError):
+            raise type(e)(e.node_def, e.op, _RESTORE_MISMATCH + e.message, e.details) from e
+        raise
+    except BaseException:
+        undo()
+        raise
+
+
+_RESTORE_MISSING = (
+    "Restoring from checkpoint failed. This is most likely due to a Variable name or other graph "
+    "key that is missing from the checkpoint. Please ensure that you have not altered the graph "
+    "expected based on the checkpoint. Original error:\n\n")
+_RESTORE_MISMATCH = (
+    "Restoring from checkpoint failed. This is most likely due to a mismatch between the current "
+    "graph and the graph from the checkpoint. Please ensure that you have not altered the graph "
+    "expected based on the checkpoint. Original error:\n\n")
+
+
+def _check_restored_shapes(slots: dict, before: dict) -> None:
+    for key, slot in slots.items():
+        value = slot.value
+        if value is None or value is before.get(key) or slot.shape is None:
+            continue
+        static = slot.shape
+        if len(static) != value.ndim or any(s is not None and s != d
+                                            for s, d in zip(static, value.shape)):
+            want = "[" + ",".join("?" if d is None else str(d) for d in static) + "]"
+            got = "[" + ",".join(str(d) for d in value.shape) + "]"
+            raise errors.InvalidArgumentError(
+                None, None, f"Variable {slot.name!r} has shape {want} but the checkpoint holds "
+                f"shape {got} (gpugraph refuses to reshape a variable on restore)",
+                {"variable": slot.name, "shape": list(static), "checkpoint_shape": list(value.shape)})
+
+
 def get_default_session() -> Session | None:
     """The innermost session entered with ``with`` or ``as_default()``, or None."""
     return _default_session[-1] if _default_session else None

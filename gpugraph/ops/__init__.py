@@ -8,6 +8,7 @@ from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     conv_ops,
     control_ops,
     core_ops,
+    io_ops,
     math_ops,
     nn_ops,
     random_ops,

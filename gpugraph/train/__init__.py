@@ -1,5 +1,11 @@
 """``gpugraph.train``: the ``tf.compat.v1.train`` names gpugraph provides."""
 
+from gpugraph.train.checkpoint_management import (
+    checkpoint_exists as checkpoint_exists,
+    get_checkpoint_state as get_checkpoint_state,
+    latest_checkpoint as latest_checkpoint,
+    update_checkpoint_state as update_checkpoint_state,
+)
 from gpugraph.train.meta_graph import (
     export_meta_graph as export_meta_graph,
     import_meta_graph as import_meta_graph,

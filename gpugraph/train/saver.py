@@ -1,17 +1,24 @@
-"""``tf.train.Saver``: the graph-level part (SaverDef, naming, meta-graph export).
+"""``tf.train.Saver``: SaverDef handling, ``save``/``restore`` and the checkpoint state file.
 
-This module holds what import/export need: a Saver built from a SaverDef (as
-``import_meta_graph`` returns it, names moved into the import scope), its proto conversion and
-``export_meta_graph``.  Checkpoint I/O (``save``/``restore``) is added by the checkpoint layer.
+A Saver from a ``.meta`` (what ``import_meta_graph`` returns) runs the graph's own Saver ops, as
+TF does: ``restore`` runs ``saver_def.restore_op_name`` feeding the checkpoint prefix to
+``filename_tensor_name``; ``save`` runs ``save_tensor_name``.  The kernels behind those ops
+(SaveV2, RestoreV2, MergeV2Checkpoints) read and write TF's V2 bundle format.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import contextlib
+import os
+import time
+
 from gpugraph import _proto as pb
+from gpugraph import errors
 from gpugraph.framework import names
 from gpugraph.framework.graph import get_default_graph
+from gpugraph.train import checkpoint_management as cm
 
 _NAME_FIELDS = ("filename_tensor_name", "save_tensor_name", "restore_op_name")
 
@@ -47,6 +54,127 @@ class Saver:
         self._settings = {"max_to_keep": max_to_keep, "sharded": sharded,
                           "keep_checkpoint_every_n_hours": keep_checkpoint_every_n_hours,
                           "write_version": write_version}
+        self._max_to_keep = max_to_keep
+        self._keep_every = keep_checkpoint_every_n_hours * 3600.0
+        self._next_keep_time = time.time() + self._keep_every
+        self._last_checkpoints: list[tuple[str, float]] = []  # (prefix, time), oldest first
+
+    # --- checkpoint I/O --------------------------------------------------------------------
+    @property
+    def last_checkpoints(self) -> list[str]:
+        """Prefixes of the checkpoints this Saver keeps, oldest first."""
+        return [p for p, _ in self._last_checkpoints]
+
+    def set_last_checkpoints(self, last_checkpoints: list[str]) -> None:
+        """Adopts existing checkpoints (never deleted by the keep-every-n-hours rule)."""
+        self._last_checkpoints = [(p, float("inf")) for p in last_checkpoints]
+
+    def recover_last_checkpoints(self, checkpoint_paths: list[str]) -> None:
+        """Adopts existing checkpoints, dated by their files' modification times."""
+        kept = []
+        for p in checkpoint_paths:
+            with contextlib.suppress(OSError):
+                kept.append((p, os.path.getmtime(cm.meta_graph_filename(p))
+                             if os.path.exists(cm.meta_graph_filename(p))
+                             else os.path.getmtime(p + ".index")))
+        self._last_checkpoints = sorted(kept, key=lambda item: item[1])
+
+    def restore(self, sess: Any, save_path: str | os.PathLike | None) -> None:
+        """Restores the variables from ``save_path`` (a checkpoint prefix).
+
+        All-or-nothing: if anything fails (missing tensor, dtype or shape mismatch, damaged
+        file) every variable keeps the value it had.  Unlike TF, a resource variable whose
+        checkpoint value has a different shape is refused too (TF silently reshapes it).
+
+        Raises:
+            ValueError: ``save_path`` is None or no checkpoint exists there.
+            NotFoundError: a variable is missing from the checkpoint.
+            InvalidArgumentError: a dtype or shape mismatch.
+            DataLossError: the checkpoint is damaged.
+        """
+        if self.saver_def is None:
+            raise errors.UnimplementedError(
+                None, None, "This Saver has no save/restore ops (it was not built from a "
+                "SaverDef); import the graph with gpugraph.train.import_meta_graph to restore.")
+        if save_path is None:
+            raise ValueError("Can't load save_path when it is None.")
+        save_path = os.fspath(save_path)
+        if not cm.checkpoint_exists(save_path):
+            raise ValueError(f"The passed save_path is not a valid checkpoint: {save_path}")
+        from gpugraph.session import restore_all_or_nothing
+
+        with restore_all_or_nothing(sess, save_path):
+            sess.run(self.saver_def.restore_op_name,
+                     {self.saver_def.filename_tensor_name: save_path})
+
+    def save(self, sess: Any, save_path: str | os.PathLike, global_step: Any = None,
+             latest_filename: str | None = None, meta_graph_suffix: str = "meta",
+             write_meta_graph: bool = True, write_state: bool = True,
+             strip_default_attrs: bool = False, save_debug_info: bool = False) -> str:
+        """Saves the variables to ``save_path[-global_step]``; returns the checkpoint prefix.
+
+        The checkpoint's files are complete before the state file names it, and older
+        checkpoints beyond ``max_to_keep`` are deleted only after that.
+        """
+        if self.saver_def is None:
+            raise errors.UnimplementedError(
+                None, None, "This Saver has no save/restore ops (it was not built from a "
+                "SaverDef); import the graph with gpugraph.train.import_meta_graph to save.")
+        save_path = os.fspath(save_path)
+        latest_filename = latest_filename or "checkpoint"
+        if os.path.split(latest_filename)[0]:
+            raise ValueError("'latest_filename' must not contain path components")
+        checkpoint_file = self._checkpoint_file(sess, save_path, global_step, latest_filename)
+        save_dir = os.path.dirname(save_path)
+        if save_dir and not os.path.isdir(save_dir):
+            raise ValueError(f"Parent directory of {save_path} doesn't exist, can't save.")
+        result = sess.run(self.saver_def.save_tensor_name,
+                          {self.saver_def.filename_tensor_name: checkpoint_file})
+        result = result.item() if hasattr(result, "item") else result  # a 0-d string array
+        model_path = result.decode() if isinstance(result, bytes) else str(result)
+        if write_meta_graph:
+            # Before the state file moves: latest_checkpoint never names a checkpoint whose
+            # .meta is missing (TF writes the .meta last).
+            self.export_meta_graph(cm.meta_graph_filename(checkpoint_file, meta_graph_suffix),
+                                   strip_default_attrs=strip_default_attrs)
+        if write_state:
+            doomed = self._record(model_path)
+            cm.update_checkpoint_state(save_dir, model_path, self.last_checkpoints,
+                                       latest_filename, self._save_relative_paths)
+            self._delete(doomed, meta_graph_suffix)
+        return model_path
+
+    def _checkpoint_file(self, sess: Any, save_path: str, global_step: Any,
+                         latest_filename: str) -> str:
+        if global_step is None:
+            if (os.path.basename(save_path) == latest_filename
+                    and not self._settings["sharded"]):
+                raise ValueError(f"'latest_filename' collides with 'save_path': "
+                                 f"'{latest_filename}' and '{save_path}'")
+            return save_path
+        if not isinstance(global_step, int):
+            global_step = int(sess.run(global_step))
+        return f"{save_path}-{global_step:08d}" if self._pad_step_number else \
+            f"{save_path}-{global_step}"
+
+    def _record(self, path: str) -> list[tuple[str, float]]:
+        """Adds ``path`` to the kept list; returns the entries pushed out by ``max_to_keep``."""
+        if not self._max_to_keep:
+            self._last_checkpoints = [(path, time.time())]
+            return []
+        self._last_checkpoints = [c for c in self._last_checkpoints if c[0] != path]
+        self._last_checkpoints.append((path, time.time()))
+        doomed = self._last_checkpoints[:-self._max_to_keep]
+        self._last_checkpoints = self._last_checkpoints[-self._max_to_keep:]
+        return doomed
+
+    def _delete(self, doomed: list[tuple[str, float]], meta_graph_suffix: str) -> None:
+        """Deletes pushed-out checkpoints, except those kept by keep_checkpoint_every_n_hours."""
+        for path, stamp in doomed:
+            if stamp > self._next_keep_time:
+                self._next_keep_time += self._keep_every
+                continue
+            cm.remove_checkpoint(path, meta_graph_suffix)
 
     def as_saver_def(self) -> Any:
         return self.saver_def

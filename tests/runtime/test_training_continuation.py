@@ -35,10 +35,14 @@ def _import(case: str, config: dict):
                                       import_scope=config["import_scope"])
 
 
-def _restore_from_fixture(sess: gg.Session, arrays: dict) -> None:
-    """Sets every variable to TF's post-restore value by feeding its initial value."""
-    for var in gg.global_variables():
-        sess.run(var.initializer, feed_dict={var.initial_value: arrays[f"start/{var.op.name}"]})
+def _restore_from_fixture(sess: gg.Session, saver, case: str, arrays: dict) -> None:
+    """Restores TF's checkpoint through the graph's own Saver ops; checks it bit for bit."""
+    prefix = gg.train.latest_checkpoint(str(FIXTURES / case))
+    assert prefix is not None and prefix.endswith("-3")
+    saver.restore(sess, prefix)
+    values = sess.run({v.op.name: v for v in gg.global_variables()})
+    for name, value in values.items():
+        np.testing.assert_array_equal(value, arrays[f"start/{name}"], err_msg=name)
 
 
 def _feeds(config: dict, arrays: dict, step: int) -> dict:
@@ -51,8 +55,8 @@ def _feeds(config: dict, arrays: dict, step: int) -> dict:
 def test_continuation_matches_tf(case: str) -> None:
     config, arrays = _load(case)
     with gg.Graph().as_default(), gg.Session() as sess:
-        _import(case, config)
-        _restore_from_fixture(sess, arrays)
+        saver = _import(case, config)
+        _restore_from_fixture(sess, saver, case, arrays)
         train_op = gg.get_collection(config["train_op_collection"])[0]
         losses = [sess.run([config["loss"], train_op], _feeds(config, arrays, k))[0]
                   for k in range(config["steps"])]
@@ -71,8 +75,8 @@ def test_batchnorm_inference_branch(case: str) -> None:
     """After training, the `training=False` side of the v1 cond uses the moving statistics."""
     config, arrays = _load(case)
     with gg.Graph().as_default(), gg.Session() as sess:
-        _import(case, config)
-        _restore_from_fixture(sess, arrays)
+        saver = _import(case, config)
+        _restore_from_fixture(sess, saver, case, arrays)
         train_op = gg.get_collection(config["train_op_collection"])[0]
         for k in range(config["steps"]):
             sess.run(train_op, _feeds(config, arrays, k))
@@ -89,3 +93,27 @@ def test_graph_without_variables() -> None:
         for k in range(config["steps"]):
             out = sess.run(config["fetch"], {"x:0": arrays["feed/x"][k]})
             np.testing.assert_allclose(out, arrays["out"][k], rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("case", ["mlp_sparse_adam_ref", "batchnorm_rmsprop_resource",
+                                  "mlp_sparse_adam_scoped"])
+def test_save_and_resume_round_trip(case: str, tmp_path) -> None:
+    """TF checkpoint -> gpugraph continues -> saves -> re-imports its own .meta -> same values."""
+    config, arrays = _load(case)
+    with gg.Graph().as_default(), gg.Session() as sess:
+        saver = _import(case, config)
+        _restore_from_fixture(sess, saver, case, arrays)
+        train_op = gg.get_collection(config["train_op_collection"])[0]
+        for k in range(5):
+            sess.run(train_op, _feeds(config, arrays, k))
+        saved = sess.run({v.op.name: v for v in gg.global_variables()})
+        prefix = saver.save(sess, str(tmp_path / "model"), global_step=8)
+    assert prefix == str(tmp_path / "model-8")
+    assert gg.train.latest_checkpoint(str(tmp_path)) == prefix
+    with gg.Graph().as_default(), gg.Session() as sess:
+        saver = gg.train.import_meta_graph(prefix + ".meta")
+        saver.restore(sess, prefix)
+        again = sess.run({v.op.name: v for v in gg.global_variables()})
+    assert sorted(again) == sorted(saved)
+    for name, value in saved.items():
+        np.testing.assert_array_equal(again[name], value, err_msg=name)

@@ -1,0 +1,156 @@
+"""Checkpoint I/O kernels: SaveV2, RestoreV2, MergeV2Checkpoints and the filename string ops.
+
+They run the Saver ops of an imported graph exactly as TF's kernels do, on top of
+:mod:`gpugraph.io.bundle`; error messages are TF's (the Saver wraps them further).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import numpy as np
+
+from gpugraph import dtypes, errors
+from gpugraph.io import bundle
+from gpugraph.ops.registry import BuildContext, op
+
+
+def _text(value: Any) -> str:
+    item = np.asarray(value).reshape(-1)[0] if np.size(value) else b""
+    return item.decode("utf-8") if isinstance(item, bytes) else str(item)
+
+
+def _texts(value: Any) -> list[str]:
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v)
+            for v in np.asarray(value, dtype=object).reshape(-1)]
+
+
+def _host(ctx: BuildContext, value: Any) -> np.ndarray:
+    return np.asarray(ctx.device.to_host(value))
+
+
+@op("SaveV2", host_inputs=(0, 1, 2))
+def _save_v2(ctx: BuildContext):
+    node, types = ctx.op, ctx.attr("dtypes")
+
+    def kernel(prefix: Any, tensor_names: Any, shape_and_slices: Any, *tensors: Any) -> None:
+        names, specs = _texts(tensor_names), _texts(shape_and_slices)
+        if not len(names) == len(specs) == len(tensors):
+            raise errors.InvalidArgumentError(
+                None, node, f"Expected {len(names)} tensors and shape_and_slices, got "
+                f"{len(tensors)} and {len(specs)}")
+        with bundle.BundleWriter(_text(prefix)) as writer:
+            for name, spec, value, dtype in zip(names, specs, tensors, types):
+                value = _host(ctx, value)
+                parsed = bundle.parse_shape_and_slice(spec) if spec else None
+                if parsed is None:
+                    writer.add(name, value, dtype)
+                else:
+                    writer.add_slice(name, parsed[0], parsed[1], value, dtype)
+
+    return kernel
+
+
+@op("RestoreV2", host_inputs=(0, 1, 2))
+def _restore_v2(ctx: BuildContext):
+    node, types, device = ctx.op, ctx.attr("dtypes"), ctx.device
+
+    def kernel(prefix: Any, tensor_names: Any, shape_and_slices: Any) -> tuple:
+        path = _text(prefix)
+        names, specs = _texts(tensor_names), _texts(shape_and_slices)
+        with _open(path, node) as reader:
+            return tuple(device.to_device(_restore_one(reader, node, name, spec, dtype))
+                         for name, spec, dtype in zip(names, specs, types))
+
+    return kernel
+
+
+def _open(path: str, node: Any) -> bundle.BundleReader:
+    if not os.path.exists(bundle.index_filename(path)):
+        raise errors.NotFoundError(
+            None, node, "Unsuccessful TensorSliceReader constructor: Failed to find any matching "
+            f"files for {path}", {"prefix": path})
+    return bundle.BundleReader(path)
+
+
+def _restore_one(reader: bundle.BundleReader, node: Any, name: str, spec: str,
+                 want: np.dtype) -> np.ndarray:
+    if name not in reader:
+        raise errors.NotFoundError(None, node, f"Key {name} not found in checkpoint",
+                                   {"tensor": name, "prefix": reader.prefix})
+    stored, shape = reader.dtype_and_shape(name)
+    if np.dtype(stored.as_numpy_dtype) != np.dtype(want):
+        raise errors.InvalidArgumentError(
+            None, node, f"tensor_name = {name}; expected dtype {dtypes.type_string(want)} does "
+            f"not equal original dtype {dtypes.type_string(stored)}",
+            {"tensor": name, "expected": str(np.dtype(want)), "stored": stored.name})
+    parsed = bundle.parse_shape_and_slice(spec) if spec else None
+    if parsed is None:
+        return reader.read(name)
+    full_shape, slc = parsed
+    if tuple(full_shape) != tuple(shape):
+        raise errors.InvalidArgumentError(
+            None, node, f"tensor_name = {name}; shape in shape_and_slice spec "
+            f"{list(full_shape)} does not match the shape stored in checkpoint: {list(shape)}")
+    return reader.read_slice(name, slc)
+
+
+@op("MergeV2Checkpoints", host_inputs=(0, 1))
+def _merge_v2(ctx: BuildContext):
+    delete = ctx.attr_or("delete_old_dirs", True)
+
+    def kernel(prefixes: Any, destination: Any) -> None:
+        bundle.merge_bundles(_texts(prefixes), _text(destination), delete_old_dirs=delete)
+
+    return kernel
+
+
+@op("ShardedFilename", host_inputs=(0, 1, 2), host_outputs=(0,))
+def _sharded_filename(ctx: BuildContext):
+    def kernel(basename: Any, shard: Any, num_shards: Any) -> Any:
+        name = f"{_text(basename)}-{int(shard):05d}-of-{int(num_shards):05d}"
+        return np.asarray(name.encode(), dtype=object)
+
+    return kernel
+
+
+@op("StringJoin", host_inputs=(), host_outputs=(0,))
+def _string_join(ctx: BuildContext):
+    separator = ctx.attr_or("separator", b"")
+
+    def kernel(*inputs: Any) -> Any:
+        arrays = [np.asarray(i, dtype=object) for i in inputs]
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+        parts = [np.broadcast_to(a, shape).reshape(-1) for a in arrays]
+        joined = [separator.join(items) for items in zip(*parts)] if parts else []
+        out = np.empty(len(joined), dtype=object)
+        out[:] = joined
+        return out.reshape(shape)
+
+    return kernel
+
+
+@op("StaticRegexFullMatch", host_outputs=(0,))
+def _static_regex_full_match(ctx: BuildContext):
+    pattern = re.compile(ctx.attr("pattern"))
+
+    def kernel(value: Any) -> Any:
+        array = np.asarray(value, dtype=object)
+        flat = [pattern.fullmatch(v) is not None for v in array.reshape(-1)]
+        return np.asarray(flat, dtype=bool).reshape(array.shape)
+
+    return kernel
+
+
+@op("SaveSlices", "Save", "Restore", "RestoreSlice")
+def _v1_checkpoint_ops(ctx: BuildContext):
+    node = ctx.op
+
+    def kernel(*args: Any) -> None:
+        raise errors.UnimplementedError(
+            None, node, f"{node.type} reads or writes legacy V1 checkpoints, which gpugraph does "
+            "not support; re-save the checkpoint with a V2 Saver (the default since TF 1.x).")
+
+    return kernel
