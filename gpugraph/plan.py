@@ -518,8 +518,11 @@ def _plan_frees(steps: list[Step], keep: set[int]) -> None:
 
 
 def as_host(value: Any) -> Any:
-    """A fetched value as numpy (CuPy arrays copied to the host)."""
-    if isinstance(value, (np.ndarray, np.generic)) or value is None:
-        return value
-    getter = getattr(value, "get", None)
-    return getter() if callable(getter) else value
+    """A fetched value as TF's Session returns it: a numpy array, or a numpy scalar (bytes for
+    strings) when 0-d; CuPy arrays are copied to the host."""
+    if not isinstance(value, (np.ndarray, np.generic)) and value is not None:
+        getter = getattr(value, "get", None)
+        value = getter() if callable(getter) else value
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    return value

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import contextlib
+import numbers
 import os
 import time
 
@@ -152,7 +153,10 @@ class Saver:
                 raise ValueError(f"'latest_filename' collides with 'save_path': "
                                  f"'{latest_filename}' and '{save_path}'")
             return save_path
-        if not isinstance(global_step, int):
+        if isinstance(global_step, numbers.Integral) or (
+                hasattr(global_step, "dtype") and getattr(global_step, "ndim", 1) == 0):
+            global_step = int(global_step)
+        else:  # a Tensor, Variable or tensor name
             global_step = int(sess.run(global_step))
         return f"{save_path}-{global_step:08d}" if self._pad_step_number else \
             f"{save_path}-{global_step}"

@@ -180,3 +180,14 @@ def test_switch_merge_dead_branch(graph) -> None:
         assert sess.run(merge.outputs, {pred: False}) == [-5, 0]
         with pytest.raises(errors.InvalidArgumentError, match="'t:0'.*not taken"):
             sess.run(t, {pred: False})
+
+
+def test_scalars_fetch_as_numpy_scalars_and_strings_as_bytes(graph) -> None:
+    f = gg.constant(np.float32(1.5), name="f")
+    s = gg.constant(b"abc", name="s")
+    v = gg.constant([b"x", b"yz"], name="v")
+    with gg.Session() as sess:
+        got_f, got_s, got_v = sess.run([f, s, v])
+    assert type(got_f) is np.float32 and got_f == 1.5
+    assert got_s == b"abc"
+    assert got_v.dtype == object and list(got_v) == [b"x", b"yz"]
