@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
+from gpugraph._fpenv import flush_denormals
 from gpugraph.devices import Device
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.ops import registry
@@ -82,7 +83,8 @@ class Plan:
     def run(self, feed_values: Sequence[Any]) -> list[Any]:
         """Runs every step; returns the fetched values (refs read, dead values rejected)."""
         try:
-            with np.errstate(all="ignore"):  # inf/nan are values, as in TF, not warnings
+            # inf/nan are values, as in TF, not warnings; denormals flush to zero, as in TF.
+            with np.errstate(all="ignore"), flush_denormals():
                 values = self._fn(feed_values)
         except Exception as e:  # noqa: BLE001  (re-raised with the failing node's context)
             located = self._locate(e)

@@ -191,3 +191,17 @@ def test_scalars_fetch_as_numpy_scalars_and_strings_as_bytes(graph) -> None:
     assert type(got_f) is np.float32 and got_f == 1.5
     assert got_s == b"abc"
     assert got_v.dtype == object and list(got_v) == [b"x", b"yz"]
+
+
+def test_denormals_flush_to_zero_inside_runs_only(graph) -> None:
+    """TF's CPU kernels run with FTZ/DAZ; the caller's floating-point mode is left alone."""
+    import platform
+
+    x = gg.placeholder(gg.dtypes.float32, [2], name="x")
+    y = out("Mul", x, gg.constant(np.float32(0.5), name="h"), name="y", T=gg.dtypes.float32)
+    tiny = np.array([1e-38, 1.0], np.float32)  # 1e-38 * 0.5 is denormal
+    with gg.Session() as sess:
+        got = sess.run(y, {x: tiny})
+    if platform.machine() in ("x86_64", "AMD64"):
+        assert got[0] == 0 and got[1] == 0.5
+    assert (tiny * np.float32(0.5))[0] != 0  # outside a run, numpy keeps denormals
