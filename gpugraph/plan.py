@@ -204,7 +204,7 @@ def _step_lines(index: int, step: Step, namespace: dict[str, Any], read: set[int
         else:
             args.append(f"v{slot}")
     if reuse is not None:
-        args.append(f"out=v{reuse}")
+        args.append(f"v{reuse}")  # positional out= (faster to parse than the keyword)
     call = _call(index, step, namespace, args, read)
     if step.token < 0:
         return [f"    {call}"] if call else []
