@@ -20,19 +20,18 @@ schedule, so it extends this module rather than replacing it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from gpugraph import errors
+from gpugraph import dtypes, errors
 from gpugraph._fpenv import flush_denormals
 from gpugraph.devices import Device
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.ops import registry
 from gpugraph.ops.registry import DEAD, DEAD_INPUT_OPS, BuildContext, dims_text
 from gpugraph.ops.resources import SessionState, VarSlot
-from gpugraph.placement import place
 
 _SWITCH_OPS = frozenset({"Switch", "RefSwitch"})
 _TensorKey = tuple  # (Operation, output index)
@@ -42,7 +41,7 @@ class Step:
     """One node of a plan: its kernel and the value slots it reads and writes."""
 
     __slots__ = ("op", "kind", "fn", "inputs", "outputs", "frees", "deref", "device",
-                 "dead_aware", "tokens", "token")
+                 "dead_aware", "tokens", "token", "label")
 
     def __init__(self, op: Operation, kind: str, fn: Any, inputs: tuple[int, ...],
                  outputs: tuple[int, ...], device: Device):
@@ -57,6 +56,7 @@ class Step:
         self.dead_aware = False
         self.tokens: tuple[int, ...] = ()  # liveness slots of dead-aware control inputs
         self.token = -1  # this node's own liveness slot
+        self.label = ""  # what a copy step copies (empty for op steps)
 
     def __repr__(self) -> str:
         return f"<Step {self.op.name} ({self.op.type}) in={self.inputs} out={self.outputs}>"
@@ -152,7 +152,7 @@ def _targets(step: Step, read: set[int]) -> str:
     """Assignment targets for a step's outputs ("_" for outputs nobody reads)."""
     names = [f"v{s}" if s >= 0 and s in read else "_" for s in step.outputs]
     info = step.op._info
-    if len(names) == 1 and (info is None or info.fixed_num_outputs is None):
+    if len(names) == 1 and step.kind != "copy" and (info is None or info.fixed_num_outputs is None):
         return names[0] + ","  # a list-output op (Split, IdentityN, ...) returns a sequence
     return names[0] if len(names) == 1 else ", ".join(names)
 
@@ -257,8 +257,8 @@ def _describe_value(value: Any) -> str:
 
 def _node_context(step: Step, args: list[Any]) -> str:
     inputs = ", ".join(_describe_value(a) for a in args) or "no inputs"
-    return (f"\n\t [[node {step.op.name} ({step.op.type}) on {step.device.name}; "
-            f"inputs: {inputs}]]")
+    what = step.label or f"node {step.op.name} ({step.op.type})"
+    return f"\n\t [[{what} on {step.device.name}; inputs: {inputs}]]"
 
 
 def _with_node_context(e: errors.OpError, step: Step, args: list[Any]) -> errors.OpError:
@@ -285,8 +285,13 @@ def _kernel_failure(e: Exception, step: Step, args: list[Any]) -> errors.OpError
 
 # --- building ---------------------------------------------------------------------------------
 def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tensor],
-               state: SessionState, devices: list[Device]) -> Plan:
+               state: SessionState, placement: Mapping[Operation, Device],
+               host: Device) -> Plan:
     """Compiles the subgraph that computes ``fetches`` and runs ``targets`` given ``feeds``.
+
+    Args:
+        placement: the device of every op (:mod:`gpugraph.placement`).
+        host: the CPU device; feeds arrive there and fetched values leave from there.
 
     Raises:
         UnimplementedError: some needed op types have no kernel (all are listed), or the
@@ -296,16 +301,139 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
     roots = [t.op for t in fetches if (t.op, t.value_index) not in fed] + list(targets)
     order = _toposort(roots, fed)
     _check_kernels(order)
-    placement = place(order, devices)
-    slots: dict[_TensorKey, int] = {}
-    feed_slots = [slots.setdefault((t.op, t.value_index), len(slots)) for t in feeds]
-    steps = [_make_step(op, slots, fed, placement[op], state) for op in order]
-    num_slots = len(slots)
-    num_slots = _mark_dead_regions(steps, num_slots)
+    builder = _StepBuilder(fed, placement, host, state)
+    feed_slots = [builder.slot_of(t.op, t.value_index, host) for t in feeds]
+    steps = [step for op in order for step in builder.steps_for(op)]
+    fetch_slots = [builder.fetch_slot(t) for t in fetches]
+    steps.extend(builder.pending)
+    num_slots = _mark_dead_regions(steps, builder.num_slots)
     _memoize_shape_math(steps, _fold_constants(steps))
-    fetch_slots = [slots[(t.op, t.value_index)] for t in fetches]
     _plan_frees(steps, set(fetch_slots) | set(feed_slots))
     return Plan(steps, num_slots, feed_slots, fetch_slots, list(fetches))
+
+
+class _StepBuilder:
+    """Turns ops into steps: value slots, where each value lives, and copies between devices.
+
+    A tensor lives on its producer's device, except host outputs (shapes, sizes) and
+    everything made on the CPU, which live on the host.  A consumer reads an input on its own
+    device, or on the host for its declared host inputs; when the two differ a copy step is
+    inserted (once per tensor and destination).  Refs and resource handles are never copied:
+    placement keeps variables and the ops that take them by reference together.
+    """
+
+    def __init__(self, fed: set, placement: Mapping[Operation, Device], host: Device,
+                 state: SessionState):
+        self.fed = fed
+        self.placement = placement
+        self.host = host
+        self.state = state
+        self.slots: dict[tuple, int] = {}
+        self.where: dict[int, Device] = {}
+        self.copies: dict[tuple[int, str], int] = {}
+        self.pending: list[Step] = []  # copies of fetched values back to the host
+
+    @property
+    def num_slots(self) -> int:
+        return len(self.slots)
+
+    def slot_of(self, op: Operation, index: int, device: Device | None = None) -> int:
+        key = (op, index)
+        slot = self.slots.get(key)
+        if slot is None:
+            slot = self.slots[key] = len(self.slots)
+            if device is not None:
+                self.where[slot] = device
+        return slot
+
+    def _location(self, device: Device) -> Device:
+        return self.host if device.is_host else device
+
+    def steps_for(self, op: Operation) -> list[Step]:
+        device = self.placement[op]
+        spec = registry.lookup(op.type)
+        n_in = len(op._inputs)
+        host_in = {i % n_in if n_in else 0 for i in spec.host_inputs}
+        wants_ref = _ref_inputs(op)
+        copies: list[Step] = []
+        inputs, deref = [], []
+        for pos, t in enumerate(op._inputs):
+            slot = self.slot_of(t._op, t._value_index)
+            dtype = t.dtype
+            by_reference = (dtype.is_ref_dtype and pos < len(wants_ref) and wants_ref[pos]) or \
+                dtype.base_dtype == dtypes.resource
+            if not by_reference:
+                want = self.host if (pos in host_in or device.is_host) else device
+                have = self.where.get(slot, self.host)
+                if have is not want:
+                    slot = self._copy(t, slot, have, want, copies)
+                elif dtype.is_ref_dtype:
+                    deref.append(pos)
+            inputs.append(slot)
+        step = self._op_step(op, spec, device, tuple(inputs))
+        step.deref = tuple(deref)
+        return [*copies, step]
+
+    def _op_step(self, op: Operation, spec: Any, device: Device, inputs: tuple) -> Step:
+        n_out = len(op.outputs)
+        host_out = set(range(n_out)) if spec.all_host_outputs else {
+            i % n_out for i in spec.host_outputs} if n_out else set()
+        outputs = []
+        for i in range(n_out):
+            if (op, i) in self.fed:
+                outputs.append(-1)
+                continue
+            slot = self.slot_of(op, i)
+            self.where[slot] = self.host if i in host_out else self._location(device)
+            outputs.append(slot)
+        fn = spec.build(BuildContext(op, device, self.state))
+        context = device.run_context()
+        if context is not None and spec.kind in ("kernel", "constant"):
+            fn = _in_context(fn, context)
+        return Step(op, spec.kind, fn, inputs, tuple(outputs), device)
+
+    def _copy(self, tensor: Tensor, slot: int, have: Device, want: Device,
+              out: list[Step]) -> int:
+        key = (slot, want.name)
+        if key in self.copies:
+            return self.copies[key]
+        new = self.slots[("copy", slot, want.name)] = len(self.slots)
+        self.where[new] = want
+        self.copies[key] = new
+        step = Step(tensor.op, "copy", _copier(have, want, tensor.op), (slot,), (new,), want)
+        step.label = f"copy of {tensor.name!r} from {have.short_name} to {want.short_name}"
+        out.append(step)
+        return new
+
+    def fetch_slot(self, tensor: Tensor) -> int:
+        """The slot holding ``tensor`` on the host (a copy step is added if it lives elsewhere)."""
+        slot = self.slot_of(tensor.op, tensor.value_index)
+        have = self.where.get(slot, self.host)
+        if have is self.host or tensor.dtype.is_ref_dtype or \
+                tensor.dtype.base_dtype == dtypes.resource:
+            return slot
+        return self._copy(tensor, slot, have, self.host, self.pending)
+
+
+def _in_context(fn: Any, context: Any) -> Any:
+    def kernel(*args: Any) -> Any:
+        with context:
+            return fn(*args)
+
+    return kernel
+
+
+def _copier(have: Device, want: Device, op: Operation) -> Any:
+    """A copy between devices; refs are read first and dead values pass through."""
+
+    def copy(value: Any) -> Any:
+        if value is DEAD:
+            return value
+        if isinstance(value, VarSlot):
+            value = value.read(op)
+        return want.to_device(have.to_host(value))
+
+    return copy
 
 
 def _toposort(roots: list[Operation], fed: set[_TensorKey]) -> list[Operation]:
@@ -380,33 +508,28 @@ def _ref_inputs(op: Operation) -> list[bool]:
     return flags
 
 
-def _make_step(op: Operation, slots: dict[_TensorKey, int], fed: set[_TensorKey],
-               device: Device, state: SessionState) -> Step:
-    inputs = tuple(slots.setdefault((t._op, t._value_index), len(slots)) for t in op._inputs)
-    outputs = tuple(-1 if (op, i) in fed else slots.setdefault((op, i), len(slots))
-                    for i in range(len(op.outputs)))
-    spec = registry.lookup(op.type)
-    fn = spec.build(BuildContext(op, device, state))
-    step = Step(op, spec.kind, fn, inputs, outputs, device)
-    wants_ref = _ref_inputs(op)
-    step.deref = tuple(i for i, t in enumerate(op._inputs)
-                       if t.dtype.is_ref_dtype and not (i < len(wants_ref) and wants_ref[i]))
-    return step
-
-
 def _mark_dead_regions(steps: list[Step], num_slots: int) -> int:
-    """Makes every step downstream of a Switch dead-aware; returns the new slot count."""
+    """Makes every step downstream of a Switch dead-aware; returns the new slot count.
+
+    Copy steps pass dead values through unchanged, so they need no liveness token.
+    """
+    dead_slots: set[int] = set()
     region: dict[Operation, Step] = {}
     for step in steps:
+        if step.kind == "copy":
+            if step.inputs[0] in dead_slots:
+                dead_slots.update(step.outputs)
+            continue
         op = step.op
-        upstream = [t._op for t in op._inputs] + list(op._control_inputs)
-        if op.type in _SWITCH_OPS or any(u in region for u in upstream):
+        if (op.type in _SWITCH_OPS or any(i in dead_slots for i in step.inputs)
+                or any(c in region for c in op._control_inputs)):
             region[op] = step
+            dead_slots.update(s for s in step.outputs if s >= 0)
     for step in region.values():
         step.token = num_slots
         num_slots += 1
     for op, step in region.items():
-        step.dead_aware = any(t._op in region for t in op._inputs) or any(
+        step.dead_aware = any(i in dead_slots for i in step.inputs) or any(
             c in region for c in op._control_inputs)
         step.tokens = tuple(region[c].token for c in op._control_inputs if c in region)
     return num_slots
@@ -430,6 +553,13 @@ def _fold_constants(steps: list[Step]) -> set[int]:
                 constants[step.outputs[0]] = value
             continue
         info = step.op._info
+        if step.kind == "copy":
+            source = constants.get(step.inputs[0], VarSlot)
+            if source is not VarSlot and not isinstance(source, VarSlot):
+                value = step.fn(source)  # a constant needed on another device: copy it once
+                step.kind, step.fn = "constant", _constant(value)
+                constants[step.outputs[0]] = value
+            continue
         if (step.kind != "kernel" or info is None or info.is_stateful or not step.inputs
                 or step.op.type in _SWITCH_OPS or step.op.type in DEAD_INPUT_OPS
                 or any(i not in constants for i in step.inputs)):

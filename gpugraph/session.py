@@ -9,20 +9,57 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from gpugraph import _host_memory, dtypes, errors
-from gpugraph.devices import local_devices
+from gpugraph.devices import Device, discover
 from gpugraph.framework.graph import Graph, get_default_graph
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph import ops as _ops  # noqa: F401  (registers every kernel)
 from gpugraph.ops import resources
+from gpugraph.placement import PlacementReport, place_graph, placement_map
 from gpugraph.plan import Plan, as_host, build_plan
 
 _default_session: list[Session] = []
+_log = logging.getLogger("gpugraph.session")
+
+
+@dataclasses.dataclass
+class SessionConfig:
+    """Session options: TF's ``ConfigProto`` fields gpugraph honours, plus its own.
+
+    Attributes:
+        allow_soft_placement: place nodes whose requested device is unavailable elsewhere
+            (recorded in the placement report) instead of raising DevicePlacementError.
+        log_device_placement: log every node's device (logger ``gpugraph.session``).
+        device_map: rewrite device requests, e.g. ``{"/job:ps/task:0": "/cpu:0"}``.
+        virtual_gpus: stand in this many numpy-backed GPUs (default: ``GPUGRAPH_VIRTUAL_GPUS``,
+            else real CUDA GPUs through CuPy when present).
+        allow_device_change: restore checkpoints whose variables were saved from other devices.
+    """
+
+    allow_soft_placement: bool = False
+    log_device_placement: bool = False
+    device_map: dict[str, str] | None = None
+    virtual_gpus: int | None = None
+    allow_device_change: bool = False
+
+    @classmethod
+    def from_any(cls, config: Any) -> SessionConfig:
+        """A SessionConfig from None, a dict, a SessionConfig or a ConfigProto-like object."""
+        if config is None:
+            return cls()
+        if isinstance(config, cls):
+            return config
+        if isinstance(config, Mapping):
+            return cls(**config)
+        fields = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{f: getattr(config, f) for f in fields if hasattr(config, f)})
 
 
 class FeedError(errors.InvalidArgumentError, ValueError):
@@ -43,9 +80,10 @@ class Session:
             raise errors.UnimplementedError(None, None, f"Session target {target!r}: gpugraph runs "
                                             "in-process only (target '').")
         self._graph = graph if graph is not None else get_default_graph()
-        self._config = config
+        self._config = SessionConfig.from_any(config)
         self._state = resources.SessionState()
-        self._devices = local_devices()
+        self._devices = discover(self._config.virtual_gpus)
+        self._placed: tuple[int, Any] | None = None  # (graph version, {op: device})
         self._plans: dict[tuple, Plan] = {}
         self._fetch_specs: dict[Any, _FetchSpec] = {}
         self._feed_specs: dict[Any, _FeedSpec] = {}
@@ -66,6 +104,26 @@ class Session:
     def list_devices(self) -> list[Any]:
         """The devices this session runs on."""
         return list(self._devices)
+
+    def placement_report(self) -> PlacementReport:
+        """Where every node of the graph runs (or why it can't), as :mod:`gpugraph.placement`."""
+        return place_graph(self._graph.get_operations(), self._devices,
+                           allow_soft_placement=self._config.allow_soft_placement,
+                           device_map=self._config.device_map)
+
+    def _placement(self) -> dict[Operation, Device]:
+        """Every op's device, computed for the whole graph before anything runs."""
+        version = self._graph.version
+        if self._placed is None or self._placed[0] != version:
+            report = self.placement_report()
+            if report.violations:
+                raise report.error()
+            if self._config.log_device_placement:
+                for a in report.assignments.values():
+                    _log.info("%s: (%s): %s", a.node, a.op_type, a.device)
+            self._placed = (version, placement_map(report, self._graph.get_operations(),
+                                                   self._devices))
+        return self._placed[1]
 
     def close(self) -> None:
         """Frees the session's variables; a closed session can't run."""
@@ -125,7 +183,8 @@ class Session:
         key = (spec.key, tuple(feeds))
         plan = self._plans.get(key)
         if plan is None:
-            plan = build_plan(spec.tensors, spec.targets, feeds, self._state, self._devices)
+            plan = build_plan(spec.tensors, spec.targets, feeds, self._state,
+                              self._placement(), self._devices.cpu)
             self._plans[key] = plan
         return spec.rebuild(plan.run(feed_values))
 

@@ -37,7 +37,7 @@ class OpInfo:
 
     __slots__ = (
         "op_def", "name", "fixed_num_outputs", "_inputs", "_outputs", "defaults", "is_stateful",
-        "type_attrs", "_signatures",
+        "type_attrs", "_signature_key", "_signatures",
     )
 
     def __init__(self, op_def: Any):
@@ -51,18 +51,19 @@ class OpInfo:
         self.defaults = {a.name: a.default_value for a in op_def.attr if a.HasField("default_value")}
         # Attrs the input/output types and counts depend on; nodes agreeing on them share one
         # signature, so the importer computes each signature once per graph, not once per node.
-        self.type_attrs = tuple(sorted({
-            name for arg in (*self._inputs, *self._outputs)
-            for name in (arg.type_attr, arg.number_attr, arg.type_list_attr) if name}))
-        self._signatures: dict[tuple, tuple[list[int], list[int]] | None] = {}
+        fields = {(name, kind) for arg in (*self._inputs, *self._outputs)
+                  for name, kind in ((arg.type_attr, "type"), (arg.number_attr, "i"),
+                                     (arg.type_list_attr, "list")) if name}
+        self.type_attrs = tuple(sorted({name for name, _ in fields}))
+        self._signature_key = _key_function(tuple(sorted(fields)))
+        self._signatures: dict[Any, tuple[list[int], list[int]] | None] = {}
 
     def signature(self, attr_map: Any) -> tuple[list[int], list[int]] | None:
         """(input types, output types) of a node with NodeDef attr map ``attr_map``, cached.
 
         None when an attr the types depend on is missing (TF would reject the node later).
         """
-        # Serialized AttrValues make a cheap exact key (one upb call per attr).
-        key = tuple(attr_map[n].SerializeToString() if n in attr_map else None for n in self.type_attrs)
+        key = self._signature_key(attr_map)
         try:
             return self._signatures[key]
         except KeyError:
@@ -79,6 +80,32 @@ class OpInfo:
         if self.fixed_num_outputs is not None:
             return self.fixed_num_outputs
         return sum(_arg_count(arg, attr) for arg in self._outputs)
+
+
+def _key_function(fields: tuple[tuple[str, str], ...]) -> Callable[[Any], Any]:
+    """attr map -> a hashable key that fixes every AttrValue field the signature reads.
+
+    The signature reads only ``.type`` of type attrs, ``.i`` of number attrs and ``.list.type``
+    of type-list attrs (absent ones fall back to OpDef defaults), so those fields, with None for
+    an absent attr, are an exact key.  Reading them directly is several times cheaper than
+    serializing the AttrValues, and most ops have one such attr ("T" or "dtype"): a
+    specialised one-field key for them keeps the per-node cost to two upb lookups.
+    """
+    if not fields:
+        return lambda attr_map: ()
+    if len(fields) == 1 and fields[0][1] == "type":
+        name = fields[0][0]
+        return lambda attr_map: attr_map[name].type if name in attr_map else None
+    readers = tuple((name, _FIELD_READERS[kind]) for name, kind in fields)
+    return lambda attr_map: tuple(
+        read(attr_map[name]) if name in attr_map else None for name, read in readers)
+
+
+_FIELD_READERS: dict[str, Callable[[Any], Any]] = {
+    "type": lambda value: value.type,
+    "i": lambda value: value.i,
+    "list": lambda value: tuple(value.list.type),
+}
 
 
 def _flat_types(args: tuple, attr: AttrGetter) -> list[int]:

@@ -151,15 +151,16 @@ class TensorSlice(NamedTuple):
             return cls(tuple(_parse_extent(part) for part in spec.split(":")))
         except ValueError:
             raise InvalidArgumentError(
-                None, None, f"Invalid tensor slice specification {spec!r}: expected "
-                "'start,length' or '-' per dimension, separated by ':'", {"slice": spec}
+                None,
+                None,
+                f"Invalid tensor slice specification {spec!r}: expected "
+                "'start,length' or '-' per dimension, separated by ':'",
+                {"slice": spec},
             ) from None
 
     @classmethod
     def from_proto(cls, proto: Any) -> TensorSlice:
-        return cls(tuple(
-            (e.start, e.length if e.HasField("length") else -1) for e in proto.extent
-        ))
+        return cls(tuple((e.start, e.length if e.HasField("length") else -1) for e in proto.extent))
 
     def to_string(self) -> str:
         return ":".join("-" if n == -1 else f"{s},{n}" for s, n in self.extents)
@@ -194,8 +195,11 @@ class TensorSlice(NamedTuple):
         )
         if not ok:
             raise InvalidArgumentError(
-                None, None, f"Tensor slice {self.to_string()!r} does not fit a tensor of shape "
-                f"{list(full_shape)}", {"slice": self.to_string(), "shape": list(full_shape)}
+                None,
+                None,
+                f"Tensor slice {self.to_string()!r} does not fit a tensor of shape "
+                f"{list(full_shape)}",
+                {"slice": self.to_string(), "shape": list(full_shape)},
             )
 
 
@@ -233,8 +237,19 @@ def parse_shape_and_slice(spec: str) -> tuple[tuple[int, ...], TensorSlice] | No
 
 
 # OrderedCode's header bits for an encoding of 1..10 bytes, in its first two bytes.
-_SIGNED_HEADER = ((0, 0), (0x80, 0), (0xC0, 0), (0xE0, 0), (0xF0, 0), (0xF8, 0), (0xFC, 0),
-                  (0xFE, 0), (0xFF, 0), (0xFF, 0x80), (0xFF, 0xC0))
+_SIGNED_HEADER = (
+    (0, 0),
+    (0x80, 0),
+    (0xC0, 0),
+    (0xE0, 0),
+    (0xF0, 0),
+    (0xF8, 0),
+    (0xFC, 0),
+    (0xFE, 0),
+    (0xFF, 0),
+    (0xFF, 0x80),
+    (0xFF, 0xC0),
+)
 
 
 def _signed_num_increasing(value: int) -> bytes:
@@ -289,8 +304,11 @@ def _to_array(key: bytes, value: Any, dtype: Any) -> tuple[dtypes.DType, np.ndar
         ) from None
     if not dt.is_numpy_compatible:
         raise UnimplementedError(
-            None, None, f"Cannot save tensor {_show(key)!r} of dtype {dt.name}: gpugraph's "
-            "checkpoints hold values, not resource or variant handles", {"tensor": _show(key)}
+            None,
+            None,
+            f"Cannot save tensor {_show(key)!r} of dtype {dt.name}: gpugraph's "
+            "checkpoints hold values, not resource or variant handles",
+            {"tensor": _show(key)},
         )
     # Not np.ascontiguousarray: it turns a 0-d array into a 1-element 1-d one.
     return dt, arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
@@ -316,8 +334,11 @@ def _string_items(key: bytes, arr: np.ndarray) -> list[bytes]:
                 x = bytes(memoryview(x))
             except TypeError:
                 raise InvalidArgumentError(
-                    None, None, f"Cannot save tensor {_show(key)!r} as a string tensor: element "
-                    f"{x!r} is neither bytes nor str", {"tensor": _show(key)}
+                    None,
+                    None,
+                    f"Cannot save tensor {_show(key)!r} as a string tensor: element "
+                    f"{x!r} is neither bytes nor str",
+                    {"tensor": _show(key)},
                 ) from None
         items.append(x)
     return items
@@ -435,7 +456,11 @@ class BundleWriter:
         self._entries[kb] = entry
 
     def add_slice(
-        self, key: str | bytes, full_shape: Sequence[int], slc: TensorSlice | str, value: Any,
+        self,
+        key: str | bytes,
+        full_shape: Sequence[int],
+        slc: TensorSlice | str,
+        value: Any,
         dtype: Any = None,
     ) -> None:
         """Appends one piece of a partitioned tensor (TF's ``BundleWriter::AddSlice``).
@@ -460,7 +485,9 @@ class BundleWriter:
         dt, arr = _to_array(kb, value, dtype)
         if arr.shape != slc.shape(full_shape):
             raise InvalidArgumentError(
-                None, None, f"Slice {slc.to_string()!r} of tensor {_show(kb)!r} has shape "
+                None,
+                None,
+                f"Slice {slc.to_string()!r} of tensor {_show(kb)!r} has shape "
                 f"{list(slc.shape(full_shape))} but the value has shape {list(arr.shape)}",
                 {"tensor": _show(kb)},
             )
@@ -529,8 +556,11 @@ class BundleWriter:
         old = tuple(d.size for d in entry.shape.dim)
         if not entry.slices or entry.dtype != dt.as_datatype_enum or old != full_shape:
             raise InvalidArgumentError(
-                None, None, f"Slice of tensor {_show(key)!r} ({dt.name}, {list(full_shape)}) "
-                "conflicts with what was already added under that key", {"tensor": _show(key)}
+                None,
+                None,
+                f"Slice of tensor {_show(key)!r} ({dt.name}, {list(full_shape)}) "
+                "conflicts with what was already added under that key",
+                {"tensor": _show(key)},
             )
         return entry
 
@@ -564,7 +594,10 @@ def _write_atomically(path: str, data: bytes, tmp: str | None = None) -> None:
 
 
 def write_bundle(
-    prefix: str | os.PathLike, tensors: Mapping[str, Any], *, dtypes: Mapping[str, Any] | None = None
+    prefix: str | os.PathLike,
+    tensors: Mapping[str, Any],
+    *,
+    dtypes: Mapping[str, Any] | None = None,
 ) -> None:
     """Writes ``tensors`` as a one-shard V2 checkpoint, in the dict's order.
 
@@ -609,8 +642,10 @@ class _MergeState:
 
 
 def merge_bundles(
-    prefixes: Sequence[str | os.PathLike], output_prefix: str | os.PathLike,
-    *, delete_old_dirs: bool = True,
+    prefixes: Sequence[str | os.PathLike],
+    output_prefix: str | os.PathLike,
+    *,
+    delete_old_dirs: bool = True,
 ) -> None:
     """Merges bundles into one checkpoint, as TF's ``MergeV2Checkpoints`` op.
 
@@ -650,12 +685,16 @@ def _merge_one(prefix: str, merge: _MergeState) -> None:
         merge.header = header
     elif header.endianness != merge.header.endianness:
         raise InvalidArgumentError(
-            None, None, "Merging bundles with conflicting endianness; inputs corrupted?",
+            None,
+            None,
+            "Merging bundles with conflicting endianness; inputs corrupted?",
             {"prefix": prefix},
         )
     elif header.version.SerializeToString() != merge.header.version.SerializeToString():
         raise InvalidArgumentError(
-            None, None, f"Merging bundles with different format versions: {prefix}",
+            None,
+            None,
+            f"Merging bundles with different format versions: {prefix}",
             {"prefix": prefix},
         )
     merge.num_shards += header.num_shards
@@ -668,8 +707,11 @@ def _merge_entry(prefix: str, key: bytes, entry: Any, num_shards: int, merge: _M
     if existing is not None:
         if not existing.slices or not entry.slices:
             raise InvalidArgumentError(
-                None, None, f"Duplicate tensor keyed by {_show(key)} encountered, when merging "
-                f"prefix: {prefix}", {"tensor": _show(key), "prefix": prefix}
+                None,
+                None,
+                f"Duplicate tensor keyed by {_show(key)} encountered, when merging "
+                f"prefix: {prefix}",
+                {"tensor": _show(key), "prefix": prefix},
             )
         existing.slices.extend(entry.slices)
         return
@@ -684,7 +726,10 @@ def _delete_inputs(prefixes: list[str], output_prefix: str, delete_old_dirs: boo
     # Best effort, as in TF: a leftover input index or directory does not fail the merge.
     out_dir = os.path.dirname(output_prefix)
     for prefix in prefixes:
-        for path, remove in ((index_filename(prefix), os.remove), (os.path.dirname(prefix), os.rmdir)):
+        for path, remove in (
+            (index_filename(prefix), os.remove),
+            (os.path.dirname(prefix), os.rmdir),
+        ):
             if remove is os.rmdir and (not delete_old_dirs or path == out_dir):
                 continue
             try:
@@ -720,8 +765,11 @@ class _Shard:
         current = os.fstat(self._fd).st_size
         if offset < 0 or size < 0 or offset + size > current:
             raise DataLossError(
-                None, None, f"{self.path} is truncated: {what} needs bytes [{offset}, "
-                f"{offset + size}) but the file has {current} bytes", {"file": self.path}
+                None,
+                None,
+                f"{self.path} is truncated: {what} needs bytes [{offset}, "
+                f"{offset + size}) but the file has {current} bytes",
+                {"file": self.path},
             )
         if size == 0:
             return np.empty(0, np.uint8)
@@ -790,7 +838,9 @@ class BundleReader:
         value = self._table.get(kb)
         if value is None or kb == HEADER_KEY:
             raise NotFoundError(
-                None, None, f"Key {_show(kb)} not found in checkpoint {self.prefix}",
+                None,
+                None,
+                f"Key {_show(kb)} not found in checkpoint {self.prefix}",
                 {"tensor": _show(kb), "prefix": self.prefix},
             )
         try:
@@ -872,8 +922,9 @@ class BundleReader:
         except Exception:  # noqa: BLE001
             raise self._corrupt(None, "unable to parse header") from None
         if header.num_shards < 1 or header.endianness not in (0, 1):
-            raise self._corrupt(None, f"bad header ({header.num_shards} shards, endianness "
-                                f"{header.endianness})")
+            raise self._corrupt(
+                None, f"bad header ({header.num_shards} shards, endianness {header.endianness})"
+            )
         _check_version(header.version, self.index_path)
         return header
 
@@ -890,7 +941,9 @@ class BundleReader:
     def _corrupt(self, key: bytes | None, what: str) -> DataLossError:
         tensor = f" (tensor {_show(key)})" if key is not None else ""
         return DataLossError(
-            None, None, f"Unable to read checkpoint index {self.index_path}{tensor}: {what}",
+            None,
+            None,
+            f"Unable to read checkpoint index {self.index_path}{tensor}: {what}",
             {"file": self.index_path, "tensor": None if key is None else _show(key)},
         )
 
@@ -909,7 +962,9 @@ class BundleReader:
             raise self._corrupt(key, f"invalid dtype enum {entry.dtype}")
         if not dt.is_numpy_compatible:
             raise UnimplementedError(
-                None, None, f"Cannot read tensor {_show(key)} of dtype {dt.name} from "
+                None,
+                None,
+                f"Cannot read tensor {_show(key)} of dtype {dt.name} from "
                 f"{self.prefix}: gpugraph does not support {dt.name} tensors in checkpoints",
                 {"tensor": _show(key), "prefix": self.prefix},
             )
@@ -933,10 +988,12 @@ class BundleReader:
             out[:] = items
             out = out.reshape(shape)
         else:
-                out, crc = self._read_fixed(key, entry, dt, shape, shard)
+            out, crc = self._read_fixed(key, entry, dt, shape, shard)
         if crc != unmask_crc(entry.crc32c):
             raise DataLossError(
-                None, None, f"Checksum does not match for tensor {_show(key)} in "
+                None,
+                None,
+                f"Checksum does not match for tensor {_show(key)} in "
                 f"{shard.path} ({entry.size} bytes at offset {entry.offset}): stored "
                 f"{unmask_crc(entry.crc32c):08d} vs. calculated on the restored bytes {crc}",
                 {"tensor": _show(key), "file": shard.path},
@@ -949,8 +1006,10 @@ class BundleReader:
         np_type = np.dtype(dt.as_numpy_dtype)
         expected = math.prod(shape) * np_type.itemsize
         if entry.size != expected:
-            raise self._corrupt(key, f"Invalid size in bundle entry: stored size {entry.size}; "
-                                f"expected size {expected}")
+            raise self._corrupt(
+                key,
+                f"Invalid size in bundle entry: stored size {entry.size}; expected size {expected}",
+            )
         source = shard.view(entry.offset, entry.size, f"tensor {_show(key)}")
         out = np.empty(shape, np_type)
         flat = out.reshape(-1).view(np.uint8)
@@ -969,7 +1028,9 @@ class BundleReader:
             return _decode_strings(raw, count, self._swap)
         except Corrupt as e:
             raise DataLossError(
-                None, None, f"Tensor {_show(key)} in {path} is corrupt: {e}",
+                None,
+                None,
+                f"Tensor {_show(key)} in {path} is corrupt: {e}",
                 {"tensor": _show(key), "file": path},
             ) from None
 
@@ -984,16 +1045,23 @@ class BundleReader:
             if box is None:
                 continue
             piece = self._read_piece(key, stored, full_shape)
-            out[_relative(box, want.bounds(full_shape))] = piece[_relative(box, stored.bounds(full_shape))]
+            out[_relative(box, want.bounds(full_shape))] = piece[
+                _relative(box, stored.bounds(full_shape))
+            ]
             covered += math.prod(b - a for a, b in box)
         if covered != math.prod(out.shape):
             raise InvalidArgumentError(
-                None, None, f"Does not have sufficient slices for partitioned tensor {_show(key)} "
-                f"to restore in slice_spec: {want.to_string()}", {"tensor": _show(key)}
+                None,
+                None,
+                f"Does not have sufficient slices for partitioned tensor {_show(key)} "
+                f"to restore in slice_spec: {want.to_string()}",
+                {"tensor": _show(key)},
             )
         return out
 
-    def _read_piece(self, key: bytes, stored: TensorSlice, full_shape: tuple[int, ...]) -> np.ndarray:
+    def _read_piece(
+        self, key: bytes, stored: TensorSlice, full_shape: tuple[int, ...]
+    ) -> np.ndarray:
         try:
             stored.check(full_shape)
         except InvalidArgumentError as e:
@@ -1003,8 +1071,9 @@ class BundleReader:
             raise self._corrupt(key, f"missing the entry of its slice {stored.to_string()}")
         piece = self._read_entry(slice_key, self.entry(slice_key))
         if piece.shape != stored.shape(full_shape):
-            raise self._corrupt(key, f"slice {stored.to_string()} is stored with shape "
-                                f"{list(piece.shape)}")
+            raise self._corrupt(
+                key, f"slice {stored.to_string()} is stored with shape {list(piece.shape)}"
+            )
         return piece
 
 
@@ -1017,8 +1086,10 @@ def _decode_strings(raw: bytearray, count: int, swap: bool) -> tuple[list[bytes]
     crc = _length_crc([_swap_length(n) for n in lengths] if swap else lengths)
     stored = struct.unpack_from(">I" if swap else "<I", raw, pos)[0] if pos <= end else None
     if stored is None or unmask_crc(stored) != crc:
-        raise Corrupt(f"The length checksum does not match: expected "
-                      f"{unmask_crc(stored or 0):08d} but actual is {crc:08d}")
+        raise Corrupt(
+            f"The length checksum does not match: expected "
+            f"{unmask_crc(stored or 0):08d} but actual is {crc:08d}"
+        )
     crc = crc32c(raw[pos : pos + 4], crc)
     pos += 4
     if pos + sum(lengths) != len(raw):
@@ -1063,8 +1134,10 @@ def _check_version(version: Any, path: str) -> None:
         problem = "disallows consumer version 1"
     if problem:
         raise InvalidArgumentError(
-            None, None, f"Checkpoint {path}: {problem}; it was written by an incompatible "
-            "TensorFlow version", {"file": path}
+            None,
+            None,
+            f"Checkpoint {path}: {problem}; it was written by an incompatible TensorFlow version",
+            {"file": path},
         )
 
 
@@ -1074,15 +1147,22 @@ def _open_index(prefix: str) -> Table:
         return Table.open(path)
     if _looks_like_v1(prefix):
         raise UnimplementedError(
-            None, None, f"{prefix} is a V1 (legacy, pre-2017) TensorFlow checkpoint, which "
+            None,
+            None,
+            f"{prefix} is a V1 (legacy, pre-2017) TensorFlow checkpoint, which "
             "gpugraph does not read; re-save it with TensorFlow as a V2 checkpoint "
             "(tf.compat.v1.train.Saver(write_version=tf.compat.v1.train.SaverDef.V2))",
             {"prefix": prefix},
         )
-    hint = " (a directory: pass a checkpoint prefix such as dir/model-100)" if os.path.isdir(
-        prefix) else ""
+    hint = (
+        " (a directory: pass a checkpoint prefix such as dir/model-100)"
+        if os.path.isdir(prefix)
+        else ""
+    )
     raise NotFoundError(
-        None, None, f"No checkpoint found at prefix {prefix}{hint}: {path} does not exist",
+        None,
+        None,
+        f"No checkpoint found at prefix {prefix}{hint}: {path} does not exist",
         {"prefix": prefix, "file": path},
     )
 

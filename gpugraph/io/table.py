@@ -158,7 +158,9 @@ class Table:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            raise NotFoundError(None, None, f"{path}; No such file or directory", {"file": path}) from None
+            raise NotFoundError(
+                None, None, f"{path}; No such file or directory", {"file": path}
+            ) from None
         return cls.from_bytes(data, path)
 
     @classmethod
@@ -168,14 +170,20 @@ class Table:
             return cls(_parse_table(memoryview(data)), path)
         except Corrupt as e:
             raise DataLossError(
-                None, None, f"Unable to read table {path}: {e} (the file is corrupt or not a "
-                "TensorFlow checkpoint index)", {"file": path, "reason": str(e)}
+                None,
+                None,
+                f"Unable to read table {path}: {e} (the file is corrupt or not a "
+                "TensorFlow checkpoint index)",
+                {"file": path, "reason": str(e)},
             ) from None
         except _Snappy:
             raise UnimplementedError(
-                None, None, f"Unable to read table {path}: it holds snappy-compressed blocks, "
+                None,
+                None,
+                f"Unable to read table {path}: it holds snappy-compressed blocks, "
                 "which gpugraph does not support (TensorFlow's checkpoint writer never "
-                "compresses its index)", {"file": path}
+                "compresses its index)",
+                {"file": path},
             ) from None
 
     def get(self, key: bytes, default: bytes | None = None) -> bytes | None:

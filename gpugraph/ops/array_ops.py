@@ -143,7 +143,7 @@ def _concat_v1(ctx: BuildContext):
     return lambda axis, *values: _concat(xp, node, values, axis)
 
 
-@op("ConcatOffset", host_inputs=(0,), host_outputs=(-1,))
+@op("ConcatOffset", host_inputs=(0,), host_outputs="all")
 def _concat_offset(ctx: BuildContext):
     node = ctx.op
 
@@ -388,7 +388,7 @@ def _shape(ctx: BuildContext):
     return lambda x: np.asarray(x.shape, dtype=out)
 
 
-@op("ShapeN", host_outputs=(-1,))
+@op("ShapeN", host_outputs="all")
 def _shape_n(ctx: BuildContext):
     out = ctx.out_dtype()
     return lambda *xs: tuple(np.asarray(x.shape, dtype=out) for x in xs)

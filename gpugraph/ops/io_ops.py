@@ -31,7 +31,7 @@ def _host(ctx: BuildContext, value: Any) -> np.ndarray:
     return np.asarray(ctx.device.to_host(value))
 
 
-@op("SaveV2", host_inputs=(0, 1, 2))
+@op("SaveV2", host_inputs=(0, 1, 2), host_only=True)
 def _save_v2(ctx: BuildContext):
     node, types = ctx.op, ctx.attr("dtypes")
 
@@ -53,7 +53,7 @@ def _save_v2(ctx: BuildContext):
     return kernel
 
 
-@op("RestoreV2", host_inputs=(0, 1, 2))
+@op("RestoreV2", host_inputs=(0, 1, 2), host_only=True)
 def _restore_v2(ctx: BuildContext):
     node, types, device = ctx.op, ctx.attr("dtypes"), ctx.device
 
@@ -97,7 +97,7 @@ def _restore_one(reader: bundle.BundleReader, node: Any, name: str, spec: str,
     return reader.read_slice(name, slc)
 
 
-@op("MergeV2Checkpoints", host_inputs=(0, 1))
+@op("MergeV2Checkpoints", host_inputs=(0, 1), host_only=True)
 def _merge_v2(ctx: BuildContext):
     delete = ctx.attr_or("delete_old_dirs", True)
 
@@ -107,7 +107,7 @@ def _merge_v2(ctx: BuildContext):
     return kernel
 
 
-@op("ShardedFilename", host_inputs=(0, 1, 2), host_outputs=(0,))
+@op("ShardedFilename", host_inputs=(0, 1, 2), host_outputs=(0,), host_only=True)
 def _sharded_filename(ctx: BuildContext):
     def kernel(basename: Any, shard: Any, num_shards: Any) -> Any:
         name = f"{_text(basename)}-{int(shard):05d}-of-{int(num_shards):05d}"
@@ -116,7 +116,7 @@ def _sharded_filename(ctx: BuildContext):
     return kernel
 
 
-@op("StringJoin", host_inputs=(), host_outputs=(0,))
+@op("StringJoin", host_outputs=(0,), host_only=True)
 def _string_join(ctx: BuildContext):
     separator = ctx.attr_or("separator", b"")
 
@@ -132,7 +132,7 @@ def _string_join(ctx: BuildContext):
     return kernel
 
 
-@op("StaticRegexFullMatch", host_outputs=(0,))
+@op("StaticRegexFullMatch", host_outputs=(0,), host_only=True)
 def _static_regex_full_match(ctx: BuildContext):
     pattern = re.compile(ctx.attr("pattern"))
 
@@ -144,7 +144,7 @@ def _static_regex_full_match(ctx: BuildContext):
     return kernel
 
 
-@op("SaveSlices", "Save", "Restore", "RestoreSlice")
+@op("SaveSlices", "Save", "Restore", "RestoreSlice", host_only=True)
 def _v1_checkpoint_ops(ctx: BuildContext):
     node = ctx.op
 

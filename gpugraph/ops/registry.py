@@ -45,19 +45,23 @@ class KernelSpec:
     # first input unchanged (Identity), so the plan forwards the value without a call;
     # "noop": does nothing (NoOp), only its control edges matter.
     kind: str = "kernel"
+    host_only: bool = False  # runs on the CPU only (checkpoint I/O, string ops), as in TF
+    all_host_outputs: bool = False  # every output is host memory (ShapeN, ConcatOffset)
 
 
 _KERNELS: dict[str, KernelSpec] = {}
 
 
-def op(*op_types: str, host_inputs: tuple[int, ...] = (), host_outputs: tuple[int, ...] = (),
-       kind: str = "kernel"):
+def op(*op_types: str, host_inputs: tuple[int, ...] = (),
+       host_outputs: tuple[int, ...] | str = (), kind: str = "kernel", host_only: bool = False):
     """Registers a kernel builder for ``op_types`` (``@op("AddV2", "Add")``)."""
 
     def register(build: Builder) -> Builder:
         for op_type in op_types:
-            add_kernel(KernelSpec(op_type, build, frozenset(host_inputs), frozenset(host_outputs),
-                                  kind))
+            every = host_outputs == "all"
+            add_kernel(KernelSpec(op_type, build, frozenset(host_inputs),
+                                  frozenset(() if every else host_outputs), kind, host_only,
+                                  every))
         return build
 
     return register

@@ -1,0 +1,184 @@
+"""numpy-backed stand-ins for GPUs that fail like real ones when memory is used in the wrong place.
+
+A :class:`DeviceArray` is an ``ndarray`` bound to one virtual GPU.  Like CuPy, every numpy
+operation on device arrays checks that all of them live on the device the running op was
+placed on, and that no host (plain numpy) array sneaks in without a transfer; the result is
+bound to that device.  :class:`VirtualXp` is the array module kernels see on a virtual GPU:
+numpy's namespace, with every function's results bound to the device.  So CI on a CPU-only
+machine catches the bugs a multi-GPU run would hit: a missing copy step, a tensor consumed on
+the wrong device, a host value fed to a device kernel.
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+from typing import Any
+
+import numpy as np
+
+_state = threading.local()
+
+
+class DeviceMismatchError(ValueError):
+    """An array was used on a device it does not live on (what CuPy raises on real GPUs)."""
+
+
+def current_device() -> int | None:
+    """The virtual GPU whose op is running on this thread, or None."""
+    return getattr(_state, "device", None)
+
+
+class running_on:
+    """Context manager: ops in the block run on virtual GPU ``index`` (CuPy's Device(i))."""
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __enter__(self) -> None:
+        self.previous = current_device()
+        _state.device = self.index
+
+    def __exit__(self, *exc: Any) -> None:
+        _state.device = self.previous
+
+
+class DeviceArray(np.ndarray):
+    """An ndarray living on virtual GPU ``device``."""
+
+    device: int | None = None
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.device = getattr(obj, "device", None)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, out: Any = None,
+                        **kwargs: Any) -> Any:
+        device = _check(f"{ufunc.__name__}.{method}", (*inputs, *(out or ())))
+        if out is not None:
+            kwargs["out"] = tuple(_host_view(o) for o in out)
+        result = getattr(ufunc, method)(*(_host_view(i) for i in inputs), **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        return bind(result, device)
+
+    def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
+        device = _check(func.__name__, _leaves((args, kwargs)))
+        return bind(func(*_unwrap(args), **_unwrap(kwargs)), device)
+
+    def __repr__(self) -> str:
+        return f"{np.asarray(self).__repr__()[:-1]}, device=GPU:{self.device})"
+
+    def __reduce__(self):  # pickles as plain numpy (leaving the device)
+        return np.asarray(self).__reduce__()
+
+
+def bind(value: Any, device: int | None) -> Any:
+    """Binds arrays (and numpy scalars, as 0-d arrays) in ``value`` to ``device``."""
+    if device is None:
+        return value
+    if isinstance(value, DeviceArray):
+        if value.device is None:
+            value.device = device
+        return value
+    if isinstance(value, (np.ndarray, np.generic)) and not isinstance(value, np.void):
+        array = np.asarray(value).view(DeviceArray)
+        array.device = device
+        return array
+    if isinstance(value, tuple):
+        return tuple(bind(v, device) for v in value)
+    if isinstance(value, list):
+        return [bind(v, device) for v in value]
+    return value
+
+
+def _host_view(value: Any) -> Any:
+    return value.view(np.ndarray) if isinstance(value, DeviceArray) else value
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, DeviceArray):
+        return value.view(np.ndarray)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_unwrap(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    return value
+
+
+def _leaves(value: Any):
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _leaves(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def _check(what: str, values: Any) -> int | None:
+    """The device all arrays in ``values`` live on; raises if they don't agree."""
+    running = current_device()
+    found: set[int | None] = set()
+    for v in values:
+        if isinstance(v, DeviceArray):
+            found.add(v.device)
+        elif isinstance(v, np.ndarray) and v.ndim > 0 and running is not None:
+            raise DeviceMismatchError(
+                f"{what}: a host (numpy) array of shape {v.shape} was passed to an op running on "
+                f"virtual GPU:{running} without a transfer to the device.")
+    if running is not None and found - {running}:
+        others = ", ".join(f"GPU:{d}" for d in sorted(d for d in found - {running} if d is not None))
+        raise DeviceMismatchError(
+            f"{what}: an array on virtual {others} was used by an op running on virtual "
+            f"GPU:{running}; the device where the array resides is different from the current "
+            "device and no copy step moved it.")
+    if len(found) > 1:
+        raise DeviceMismatchError(
+            f"{what}: arrays on different virtual GPUs "
+            f"({', '.join(f'GPU:{d}' for d in sorted(found))}) were mixed in one operation.")
+    return running if running is not None else (found.pop() if found else None)
+
+
+class VirtualXp:
+    """numpy's namespace for one virtual GPU: results of every function live on the device."""
+
+    def __init__(self, device: int, module: Any = np):
+        self._device = device
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._module, name)
+        if isinstance(attr, types.ModuleType):
+            return VirtualXp(self._device, attr)
+        if callable(attr) and not isinstance(attr, type):
+            return self._wrap(attr)
+        return attr
+
+    def _wrap(self, fn: Any) -> Any:
+        device = self._device
+
+        def on_device(*args: Any, **kwargs: Any) -> Any:
+            with running_on(device):
+                _check(getattr(fn, "__name__", "op"), _leaves((args, kwargs)))
+                return bind(fn(*_unwrap(args), **_unwrap(kwargs)), device)
+
+        on_device.__name__ = getattr(fn, "__name__", "op")
+        return on_device
+
+    def __repr__(self) -> str:
+        return f"<numpy on virtual GPU:{self._device}>"
+
+
+def to_device(value: Any, device: int) -> Any:
+    """A host value copied onto virtual GPU ``device``."""
+    if isinstance(value, DeviceArray):
+        value = value.view(np.ndarray)
+    return bind(np.array(value, copy=True), device)
+
+
+def to_host(value: Any) -> Any:
+    """A device value copied to the host (plain numpy)."""
+    if isinstance(value, DeviceArray):
+        return np.array(value.view(np.ndarray), copy=True)
+    return value
