@@ -171,14 +171,34 @@ def _colocation_groups(ops: list[Operation]) -> dict[str, list[Operation]]:
         for target in op._colocation_targets():
             if target in names:
                 groups.union(op.name, target)
-        for t in op._inputs:
-            dtype = t.dtype
-            if dtype.is_ref_dtype or dtype.base_dtype.as_datatype_enum == _RESOURCE:
-                groups.union(op.name, t.op.name)  # a variable's readers/updaters live with it
+        # As TF's placer: an op taking a ref input *as a ref* (Assign, Apply*) or a resource
+        # handle lives with the variable; ops reading a ref's value (SaveV2) need not.
+        wants_ref = _ref_args(op)
+        for pos, t in enumerate(op._inputs):
+            by_ref = t.dtype.is_ref_dtype and pos < len(wants_ref) and wants_ref[pos]
+            if by_ref or t.dtype.base_dtype.as_datatype_enum == _RESOURCE:
+                groups.union(op.name, t.op.name)
     members: dict[str, list[Operation]] = defaultdict(list)
     for op in ops:
         members[groups.find(op.name)].append(op)
     return members
+
+
+def _ref_args(op: Operation) -> list[bool]:
+    """Per flat input: does the OpDef take it as a ref?"""
+    op_def = op.op_def
+    if op_def is None:
+        return []
+    flags: list[bool] = []
+    for arg in op_def.input_arg:
+        if arg.number_attr:
+            count = op.get_attr(arg.number_attr)
+        elif arg.type_list_attr:
+            count = len(op.get_attr(arg.type_list_attr))
+        else:
+            count = 1
+        flags.extend([arg.is_ref] * count)
+    return flags
 
 
 # --- placing ---------------------------------------------------------------------------------------
@@ -203,8 +223,11 @@ def _place_group(members: list[Operation], requests: dict[str, str], devices: De
     device, reason = _resolve(merged, devices, host_only, conflict)
     if device is None:
         if not soft:
+            group = merged.to_string()
             for op in members:
-                violations.append(Violation(op.name, op.type, requests[op.name], reason))
+                own = requests[op.name]
+                why = reason if own else f"colocated with nodes requesting {group}: {reason}"
+                violations.append(Violation(op.name, op.type, own or group, why))
             return
         device = devices.cpu if host_only or not devices.gpus else devices.gpus[0]
         reason = f"soft placement: {reason}"

@@ -212,6 +212,20 @@ class Session:
             values.append(spec.convert(value))
         return feeds, values
 
+    # --- variables and the restart rule ---------------------------------------------------
+    def _variable_devices(self) -> dict[str, str]:
+        """Variable op name -> the device this session places it on (global variables)."""
+        placement = self._placement()
+        out = {}
+        for var in self._graph.get_collection("variables"):
+            device = placement.get(var.op)
+            if device is not None:
+                out[var.op.name] = device.name
+        return out
+
+    def _device_change_allowed(self) -> bool:
+        return bool(self._config.allow_device_change or self._config.device_map)
+
     # --- variables --------------------------------------------------------------------------
     @property
     def _variable_slots(self) -> dict[tuple, resources.VarSlot]:

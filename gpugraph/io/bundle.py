@@ -64,8 +64,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gpugraph import _proto as pb
-from gpugraph import dtypes
-from gpugraph import errors
+from gpugraph import dtypes, errors
 from gpugraph.errors import DataLossError, InvalidArgumentError, NotFoundError, UnimplementedError
 from gpugraph.io.table import (
     FOOTER_SIZE,
@@ -85,6 +84,7 @@ HEADER_KEY = b""
 BUNDLE_VERSION = 1  # kTensorBundleVersion; readers accept producer >= 0, min_consumer <= 1
 _WRITE_BUFFER = 8 << 20  # like TF's FileOutputBuffer
 _U32 = 0xFFFFFFFF
+_LITTLE_HOST = struct.pack("=I", 1) == struct.pack("<I", 1)
 
 
 def index_filename(prefix: str | os.PathLike) -> str:
@@ -112,15 +112,16 @@ def _show(key: bytes) -> str:
     return key.decode("utf-8", "backslashreplace")
 
 
+def _err(cls: type[errors.OpError], message: str, **details: Any) -> errors.OpError:
+    return cls(None, None, message, details)
+
+
 def _os_error(e: OSError, path: str, doing: str) -> errors.OpError:
     """Maps an OSError to the gpugraph error TF would report for the same failure."""
-    if isinstance(e, FileNotFoundError):
-        cls = NotFoundError
-    elif isinstance(e, PermissionError):
-        cls = errors.PermissionDeniedError
-    else:
-        cls = errors.UnknownError
-    return cls(None, None, f"{path}: {doing}: {e.strerror or e}", {"file": path})
+    cls = {FileNotFoundError: NotFoundError, PermissionError: errors.PermissionDeniedError}.get(
+        type(e), errors.UnknownError
+    )
+    return _err(cls, f"{path}: {doing}: {e.strerror or e}", file=path)
 
 
 # --- tensor slices ------------------------------------------------------------------------------
@@ -145,18 +146,11 @@ class TensorSlice(NamedTuple):
         Raises:
             InvalidArgumentError: the string does not parse.
         """
-        if not spec:
-            return cls(())
         try:
-            return cls(tuple(_parse_extent(part) for part in spec.split(":")))
+            return cls(tuple(_parse_extent(part) for part in spec.split(":")) if spec else ())
         except ValueError:
-            raise InvalidArgumentError(
-                None,
-                None,
-                f"Invalid tensor slice specification {spec!r}: expected "
-                "'start,length' or '-' per dimension, separated by ':'",
-                {"slice": spec},
-            ) from None
+            msg = f"Invalid tensor slice specification {spec!r}: expected 'start,length' or '-'"
+            raise _err(InvalidArgumentError, msg + " per dimension, separated by ':'") from None
 
     @classmethod
     def from_proto(cls, proto: Any) -> TensorSlice:
@@ -175,10 +169,9 @@ class TensorSlice(NamedTuple):
         return proto
 
     def bounds(self, shape: Sequence[int]) -> tuple[tuple[int, int], ...]:
-        """``(start, stop)`` per dimension of a tensor of ``shape``."""
-        return tuple(
-            (s, dim) if n == -1 else (s, s + n) for (s, n), dim in zip(self.extents, shape)
-        )
+        """``(start, stop)`` per dimension of a tensor of ``shape`` (same rank)."""
+        pairs = zip(self.extents, shape, strict=True)
+        return tuple((s, dim) if n == -1 else (s, s + n) for (s, n), dim in pairs)
 
     def shape(self, full_shape: Sequence[int]) -> tuple[int, ...]:
         return tuple(stop - start for start, stop in self.bounds(full_shape))
@@ -189,18 +182,17 @@ class TensorSlice(NamedTuple):
 
     def check(self, full_shape: Sequence[int]) -> None:
         """Raises InvalidArgumentError unless the slice fits inside ``full_shape``."""
-        ok = len(self.extents) == len(full_shape) and all(
+        if len(self.extents) == len(full_shape) and all(
             s >= 0 and n >= -1 and (n == -1 or s + n <= dim)
-            for (s, n), dim in zip(self.extents, full_shape)
+            for (s, n), dim in zip(self.extents, full_shape, strict=True)
+        ):
+            return
+        raise _err(
+            InvalidArgumentError,
+            f"Tensor slice {self.to_string()!r} does not fit a tensor of shape {list(full_shape)}",
+            slice=self.to_string(),
+            shape=list(full_shape),
         )
-        if not ok:
-            raise InvalidArgumentError(
-                None,
-                None,
-                f"Tensor slice {self.to_string()!r} does not fit a tensor of shape "
-                f"{list(full_shape)}",
-                {"slice": self.to_string(), "shape": list(full_shape)},
-            )
 
 
 def _parse_extent(part: str) -> tuple[int, int]:
@@ -223,40 +215,25 @@ def parse_shape_and_slice(spec: str) -> tuple[tuple[int, ...], TensorSlice] | No
     if not spec:
         return None
     *dims, slice_spec = spec.split(" ")
-    try:
-        shape = tuple(int(d) for d in dims)
-    except ValueError:
-        shape = (-1,)
-    if any(d < 0 for d in shape):
-        raise InvalidArgumentError(
-            None, None, f"Invalid shape_and_slice {spec!r}: bad dimension", {"spec": spec}
-        )
+    if not all(d.isdigit() for d in dims):
+        raise _err(InvalidArgumentError, f"Invalid shape_and_slice {spec!r}: bad dimension")
+    shape = tuple(int(d) for d in dims)
     slc = TensorSlice.from_string(slice_spec)
     slc.check(shape)
     return shape, slc
 
 
 # OrderedCode's header bits for an encoding of 1..10 bytes, in its first two bytes.
-_SIGNED_HEADER = (
-    (0, 0),
-    (0x80, 0),
-    (0xC0, 0),
-    (0xE0, 0),
-    (0xF0, 0),
-    (0xF8, 0),
-    (0xFC, 0),
-    (0xFE, 0),
-    (0xFF, 0),
-    (0xFF, 0x80),
-    (0xFF, 0xC0),
-)
+_SIGNED_HEADER = ((0, 0), (0x80, 0), (0xC0, 0), (0xE0, 0), (0xF0, 0), (0xF8, 0), (0xFC, 0),
+                  (0xFE, 0), (0xFF, 0), (0xFF, 0x80), (0xFF, 0xC0))  # fmt: skip
+_ONE_BYTE_LIMIT = 64  # |value| < 64 fits the sign bit and 6 value bits
 
 
 def _signed_num_increasing(value: int) -> bytes:
     # OrderedCode::WriteSignedNumIncreasing: a sign bit, then one more bit equal to it per extra
     # byte, then the two's complement value, big-endian; order-preserving under memcmp.
     x = ~value if value < 0 else value
-    if x < 64:
+    if x < _ONE_BYTE_LIMIT:
         return bytes(((0x80 ^ value) & 0xFF,))
     length = x.bit_length() // 7 + 1
     buf = bytearray((value & ((1 << 80) - 1)).to_bytes(10, "big")[10 - length :])
@@ -284,7 +261,7 @@ class SavedSlice(NamedTuple):
     value: Any
 
 
-# --- encoding values ----------------------------------------------------------------------------
+# --- values <-> stored bytes ---------------------------------------------------------------------
 
 
 def _to_array(key: bytes, value: Any, dtype: Any) -> tuple[dtypes.DType, np.ndarray]:
@@ -292,24 +269,15 @@ def _to_array(key: bytes, value: Any, dtype: Any) -> tuple[dtypes.DType, np.ndar
     try:
         if dtype is not None:
             dt = dtypes.as_dtype(dtype).base_dtype
-            arr = value if dt == dtypes.string else np.asarray(value, dt.as_numpy_dtype)
-            arr = np.asarray(arr, dtype=object) if dt == dtypes.string else arr
+            arr = np.asarray(value, object if dt == dtypes.string else dt.as_numpy_dtype)
         else:
             arr = np.asarray(value)
-            is_text = arr.dtype.kind in "OSUT"
-            dt = dtypes.string if is_text else dtypes.as_dtype(arr.dtype)
+            dt = dtypes.string if arr.dtype.kind in "OSUT" else dtypes.as_dtype(arr.dtype)
     except (TypeError, ValueError) as e:
-        raise InvalidArgumentError(
-            None, None, f"Cannot save tensor {_show(key)!r}: {e}", {"tensor": _show(key)}
-        ) from None
+        raise _err(InvalidArgumentError, f"Cannot save tensor {_show(key)!r}: {e}") from None
     if not dt.is_numpy_compatible:
-        raise UnimplementedError(
-            None,
-            None,
-            f"Cannot save tensor {_show(key)!r} of dtype {dt.name}: gpugraph's "
-            "checkpoints hold values, not resource or variant handles",
-            {"tensor": _show(key)},
-        )
+        msg = f"Cannot save tensor {_show(key)!r} of dtype {dt.name}: gpugraph's checkpoints"
+        raise _err(UnimplementedError, msg + " hold values, not resource or variant handles")
     # Not np.ascontiguousarray: it turns a 0-d array into a 1-element 1-d one.
     return dt, arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
 
@@ -321,27 +289,16 @@ def _little_endian_bytes(arr: np.ndarray) -> np.ndarray:
     return arr.reshape(-1).view(np.uint8)
 
 
-_LITTLE_HOST = struct.pack("=I", 1) == struct.pack("<I", 1)
-
-
-def _string_items(key: bytes, arr: np.ndarray) -> list[bytes]:
-    items = []
-    for x in arr.reshape(-1):
-        if isinstance(x, str):
-            x = x.encode("utf-8")
-        elif not isinstance(x, bytes):
-            try:
-                x = bytes(memoryview(x))
-            except TypeError:
-                raise InvalidArgumentError(
-                    None,
-                    None,
-                    f"Cannot save tensor {_show(key)!r} as a string tensor: element "
-                    f"{x!r} is neither bytes nor str",
-                    {"tensor": _show(key)},
-                ) from None
-        items.append(x)
-    return items
+def _as_bytes(key: bytes, item: Any) -> bytes:
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, str):
+        return item.encode("utf-8")
+    try:
+        return bytes(memoryview(item))
+    except TypeError:
+        msg = f"Cannot save tensor {_show(key)!r} as a string tensor: element {item!r}"
+        raise _err(InvalidArgumentError, msg + " is neither bytes nor str") from None
 
 
 def _length_crc(lengths: Sequence[int]) -> int:
@@ -349,8 +306,7 @@ def _length_crc(lengths: Sequence[int]) -> int:
     # checkpoints only had uint32 lengths, and TF keeps reading them).
     if all(n <= _U32 for n in lengths):
         return crc32c(np.asarray(lengths, dtype="<u4").tobytes())
-    packed = b"".join(struct.pack("<I" if n <= _U32 else "<Q", n) for n in lengths)
-    return crc32c(packed)
+    return crc32c(b"".join(struct.pack("<I" if n <= _U32 else "<Q", n) for n in lengths))
 
 
 def encode_strings(items: Sequence[bytes]) -> tuple[list[bytes], int]:
@@ -364,21 +320,61 @@ def encode_strings(items: Sequence[bytes]) -> tuple[list[bytes], int]:
     return [b"".join(encode_varint(n) for n in lengths), length_crc, *items], crc
 
 
+def decode_strings(raw: bytes | bytearray, count: int, swap: bool = False) -> tuple[list, int]:
+    """Parses a stored string tensor: ``(elements, unmasked crc of all of raw)``.
+
+    ``swap``: the checkpoint comes from a machine of the other endianness.
+
+    Raises:
+        Corrupt: the length checksum does not match or the lengths do not add up.
+    """
+    end, pos, lengths = len(raw) - 4, 0, []
+    for _ in range(count):
+        n, pos = decode_varint(raw, pos, end)
+        lengths.append(n)
+    crc = _length_crc([_swap_length(n) for n in lengths] if swap else lengths)
+    stored = struct.unpack_from(">I" if swap else "<I", raw, pos)[0] if pos <= end else 0
+    if pos > end or unmask_crc(stored) != crc:
+        raise Corrupt(
+            f"The length checksum does not match: expected {unmask_crc(stored):08d} but actual "
+            f"is {crc:08d}"
+        )
+    pos += 4
+    if pos + sum(lengths) != len(raw):
+        raise Corrupt(f"string lengths add up to {pos + sum(lengths)} bytes, entry has {len(raw)}")
+    crc = crc32c(memoryview(raw)[pos - 4 :], crc)
+    items = []
+    for n in lengths:
+        items.append(bytes(raw[pos : pos + n]))
+        pos += n
+    return items, crc
+
+
+def _swap_length(n: int) -> int:
+    size = 4 if n <= _U32 else 8
+    return int.from_bytes(n.to_bytes(size, "little"), "big")
+
+
+def _byteswap(arr: np.ndarray) -> None:
+    item = arr.dtype.itemsize // (2 if arr.dtype.kind == "c" else 1)
+    if item > 1:
+        arr.reshape(-1).view(f"u{item}").byteswap(inplace=True)
+
+
 # --- checksums overlapped with I/O -------------------------------------------------------------
 
 _CHUNK = 16 << 20
-_crc_pool: ThreadPoolExecutor | None = None
+_crc_pool: list[ThreadPoolExecutor] = []  # created on first use
 _crc_pool_lock = threading.Lock()
 
 
 def _crc_worker() -> ThreadPoolExecutor:
     # One worker: it runs the chunk checksums of a tensor in submission order, so each can extend
-    # the previous one's result.  crc32c and the read/write syscalls all release the GIL.
-    global _crc_pool
+    # the previous one's result.  crc32c, numpy's copies and file writes all release the GIL.
     with _crc_pool_lock:
-        if _crc_pool is None:
-            _crc_pool = ThreadPoolExecutor(1, thread_name_prefix="gpugraph-crc32c")
-        return _crc_pool
+        if not _crc_pool:
+            _crc_pool.append(ThreadPoolExecutor(1, thread_name_prefix="gpugraph-crc32c"))
+        return _crc_pool[0]
 
 
 def _extend_crc(previous: Future | None, chunk: memoryview) -> int:
@@ -388,12 +384,13 @@ def _extend_crc(previous: Future | None, chunk: memoryview) -> int:
 def transfer_with_crc(buf: memoryview, transfer: Callable[[memoryview, int], object]) -> int:
     """Calls ``transfer(chunk, start)`` on consecutive chunks of ``buf``; returns its crc32c.
 
-    Why: checksumming 1 GiB takes ~0.08 s and copying it to or from the page cache ~0.25 s; done
+    Why: checksumming 1 GiB takes ~0.08 s and copying it to or from the page cache ~0.2 s; done
     one after the other the checksum adds a third.  Here the checksum of chunk i runs on a second
     core while chunk i+1 is transferred, and is taken of chunk i only after its transfer, so a
-    read's checksum covers the bytes actually read.  Small buffers skip the thread.
+    read's checksum covers the bytes actually read.  Small buffers, and one-core machines, skip
+    the thread.
     """
-    if len(buf) < 2 * _CHUNK:
+    if len(buf) < 2 * _CHUNK or (os.cpu_count() or 1) < 2:  # noqa: PLR2004
         transfer(buf, 0)
         return crc32c(buf)
     pool, pending = _crc_worker(), None
@@ -413,7 +410,9 @@ class BundleWriter:
     Tensors go to the data file in the order they are added; :meth:`finish` writes the index in
     key order and renames both files into place (see the module docstring for the protocol).
     Usable as a context manager: it finishes on a normal exit and removes its temporary files if
-    the block raises.
+    the block raises.  Arrays must not change while :meth:`add` writes them: their checksum is
+    taken of the caller's memory, not of a copy (TF copies first); a change shows up as a
+    checksum error on restore, never as torn values.
 
     Args:
         prefix: the checkpoint prefix; its directory is created if missing.
@@ -444,15 +443,15 @@ class BundleWriter:
         Raises:
             InvalidArgumentError: empty or duplicate key, or a value that has no TF dtype.
             UnimplementedError: resource/variant/quantized dtypes.
+            FailedPreconditionError: the writer was finished or aborted.
         """
         kb = self._new_key(key)
         dt, arr = _to_array(kb, value, dtype)
         entry = pb.BundleEntryProto(dtype=dt.as_datatype_enum, offset=self._size)
         entry.shape.CopyFrom(shape_to_proto(arr.shape))
-        size, crc = self._write_value(kb, dt, arr)
-        entry.size = size
+        entry.size, crc = self._write_value(kb, dt, arr)
         entry.crc32c = mask_crc(crc)
-        self._size += size
+        self._size += entry.size
         self._entries[kb] = entry
 
     def add_slice(
@@ -484,19 +483,19 @@ class BundleWriter:
             return self.add(kb, value, dtype)
         dt, arr = _to_array(kb, value, dtype)
         if arr.shape != slc.shape(full_shape):
-            raise InvalidArgumentError(
-                None,
-                None,
+            raise _err(
+                InvalidArgumentError,
                 f"Slice {slc.to_string()!r} of tensor {_show(kb)!r} has shape "
                 f"{list(slc.shape(full_shape))} but the value has shape {list(arr.shape)}",
-                {"tensor": _show(kb)},
+                tensor=_show(kb),
             )
-        full = self._check_full_entry(kb, dt, full_shape)
+        full = self._existing_full_entry(kb, dt, full_shape)
         self.add(encode_slice_key(kb, slc), arr, dt)
         if full is None:
             full = self._entries[kb] = pb.BundleEntryProto(dtype=dt.as_datatype_enum)
             full.shape.CopyFrom(shape_to_proto(full_shape))
         full.slices.add().CopyFrom(slc.to_proto())
+        return None
 
     def finish(self) -> None:
         """Closes the data file, writes the index and renames both into place."""
@@ -532,45 +531,35 @@ class BundleWriter:
 
     def _check_open(self) -> None:
         if self._done:
-            raise errors.FailedPreconditionError(
-                None, None, f"BundleWriter for {self.prefix} is closed", {"prefix": self.prefix}
-            )
+            raise _err(errors.FailedPreconditionError, f"BundleWriter for {self.prefix} is closed")
 
     def _new_key(self, key: str | bytes) -> bytes:
         self._check_open()
         kb = _key_bytes(key)
         if kb == HEADER_KEY:
-            raise InvalidArgumentError(
-                None, None, "The empty key is reserved for the checkpoint header", {"tensor": ""}
-            )
+            raise _err(InvalidArgumentError, "The empty key is reserved for the checkpoint header")
         if kb in self._entries:
-            raise InvalidArgumentError(
-                None, None, f"Adding duplicate key: {_show(kb)}", {"tensor": _show(kb)}
-            )
+            raise _err(InvalidArgumentError, f"Adding duplicate key: {_show(kb)}", tensor=_show(kb))
         return kb
 
-    def _check_full_entry(self, key: bytes, dt: dtypes.DType, full_shape: tuple[int, ...]) -> Any:
+    def _existing_full_entry(self, key: bytes, dt: dtypes.DType, full_shape: tuple) -> Any:
         entry = self._entries.get(key)
         if entry is None:
             return None
         old = tuple(d.size for d in entry.shape.dim)
         if not entry.slices or entry.dtype != dt.as_datatype_enum or old != full_shape:
-            raise InvalidArgumentError(
-                None,
-                None,
-                f"Slice of tensor {_show(key)!r} ({dt.name}, {list(full_shape)}) "
-                "conflicts with what was already added under that key",
-                {"tensor": _show(key)},
+            raise _err(
+                InvalidArgumentError,
+                f"Slice of tensor {_show(key)!r} ({dt.name}, {list(full_shape)}) conflicts with "
+                "what was already added under that key",
+                tensor=_show(key),
             )
         return entry
 
     def _write_value(self, key: bytes, dt: dtypes.DType, arr: np.ndarray) -> tuple[int, int]:
-        # The checksum is taken of the caller's array while it is written out, not of a copy (TF
-        # copies first): the array must not change during add(); if it does, the tensor fails its
-        # checksum on restore instead of restoring torn values.
         try:
             if dt == dtypes.string:
-                chunks, crc = encode_strings(_string_items(key, arr))
+                chunks, crc = encode_strings([_as_bytes(key, x) for x in arr.reshape(-1)])
                 for chunk in chunks:
                     self._file.write(chunk)
                 return sum(len(c) for c in chunks), crc
@@ -599,7 +588,7 @@ def write_bundle(
     *,
     dtypes: Mapping[str, Any] | None = None,
 ) -> None:
-    """Writes ``tensors`` as a one-shard V2 checkpoint, in the dict's order.
+    """Writes ``tensors`` as a one-shard V2 checkpoint, in the mapping's order.
 
     A value may be array-like, or a :class:`SavedSlice` (or a list of them) for a partitioned
     tensor.  ``dtypes`` optionally gives the TF dtype to save some keys as.
@@ -607,10 +596,9 @@ def write_bundle(
     with BundleWriter(prefix) as writer:
         for key, value in tensors.items():
             dtype = (dtypes or {}).get(key)
-            if isinstance(value, SavedSlice):
-                value = [value]
-            if isinstance(value, list) and value and isinstance(value[0], SavedSlice):
-                for piece in value:
+            pieces = [value] if isinstance(value, SavedSlice) else value
+            if isinstance(pieces, list) and pieces and isinstance(pieces[0], SavedSlice):
+                for piece in pieces:
                     writer.add_slice(key, piece.full_shape, piece.slice, piece.value, dtype)
             else:
                 writer.add(key, value, dtype)
@@ -623,9 +611,8 @@ def write_sharded_bundle(prefix: str | os.PathLike, shards: Sequence[Mapping[str
     moves the data files to ``<prefix>.data-*`` and writes ``<prefix>.index`` last.
     """
     prefix = os.fspath(prefix)
-    temp_dir = f"{prefix}_temp"
-    parts = [f"{temp_dir}/part-{i:05d}-of-{len(shards):05d}" for i in range(len(shards))]
-    for part, tensors in zip(parts, shards):
+    parts = [f"{prefix}_temp/part-{i:05d}-of-{len(shards):05d}" for i in range(len(shards))]
+    for part, tensors in zip(parts, shards, strict=True):
         write_bundle(part, tensors)
     merge_bundles(parts, prefix)
 
@@ -663,16 +650,16 @@ def merge_bundles(
     merge = _MergeState()
     for prefix in prefixes:
         _merge_one(os.fspath(prefix), merge)
+    header = pb.BundleHeaderProto(num_shards=merge.num_shards)
+    if merge.header is not None:
+        header.endianness = merge.header.endianness
+        header.version.CopyFrom(merge.header.version)
     try:
         os.makedirs(os.path.dirname(output_prefix) or ".", exist_ok=True)
         for old, shard_id in merge.data_files.items():
             os.replace(old, data_filename(output_prefix, shard_id, len(merge.data_files)))
-        header = pb.BundleHeaderProto(
-            num_shards=merge.num_shards, endianness=merge.header.endianness
-        )
-        header.version.CopyFrom(merge.header.version)
-        entries = _index_entries(header, merge.entries)
-        _write_atomically(index_filename(output_prefix), build_table(entries))
+        index = build_table(_index_entries(header, merge.entries))
+        _write_atomically(index_filename(output_prefix), index)
     except OSError as e:
         raise _os_error(e, output_prefix, "cannot merge checkpoint shards") from None
     _delete_inputs([os.fspath(p) for p in prefixes], output_prefix, delete_old_dirs)
@@ -684,19 +671,11 @@ def _merge_one(prefix: str, merge: _MergeState) -> None:
     if merge.header is None:
         merge.header = header
     elif header.endianness != merge.header.endianness:
-        raise InvalidArgumentError(
-            None,
-            None,
-            "Merging bundles with conflicting endianness; inputs corrupted?",
-            {"prefix": prefix},
-        )
+        msg = "Merging bundles with conflicting endianness; inputs corrupted?"
+        raise _err(InvalidArgumentError, msg, prefix=prefix)
     elif header.version.SerializeToString() != merge.header.version.SerializeToString():
-        raise InvalidArgumentError(
-            None,
-            None,
-            f"Merging bundles with different format versions: {prefix}",
-            {"prefix": prefix},
-        )
+        msg = f"Merging bundles with different format versions: {prefix}"
+        raise _err(InvalidArgumentError, msg, prefix=prefix)
     merge.num_shards += header.num_shards
     for key in reader.raw_keys():
         _merge_entry(prefix, key, reader.entry(key), reader.num_shards, merge)
@@ -706,13 +685,8 @@ def _merge_entry(prefix: str, key: bytes, entry: Any, num_shards: int, merge: _M
     existing = merge.entries.get(key)
     if existing is not None:
         if not existing.slices or not entry.slices:
-            raise InvalidArgumentError(
-                None,
-                None,
-                f"Duplicate tensor keyed by {_show(key)} encountered, when merging "
-                f"prefix: {prefix}",
-                {"tensor": _show(key), "prefix": prefix},
-            )
+            msg = f"Duplicate tensor keyed by {_show(key)} encountered, when merging prefix: "
+            raise _err(InvalidArgumentError, msg + prefix, tensor=_show(key), prefix=prefix)
         existing.slices.extend(entry.slices)
         return
     # Matches TF: every new entry, even a partitioned tensor's location-less full entry, gets the
@@ -726,12 +700,10 @@ def _delete_inputs(prefixes: list[str], output_prefix: str, delete_old_dirs: boo
     # Best effort, as in TF: a leftover input index or directory does not fail the merge.
     out_dir = os.path.dirname(output_prefix)
     for prefix in prefixes:
-        for path, remove in (
-            (index_filename(prefix), os.remove),
-            (os.path.dirname(prefix), os.rmdir),
-        ):
-            if remove is os.rmdir and (not delete_old_dirs or path == out_dir):
-                continue
+        doomed = [(os.remove, index_filename(prefix))]
+        if delete_old_dirs and os.path.dirname(prefix) != out_dir:
+            doomed.append((os.rmdir, os.path.dirname(prefix)))  # only once it is empty
+        for remove, path in doomed:
             try:
                 remove(path)
             except OSError:
@@ -757,19 +729,18 @@ class _Shard:
         """The bytes [offset, offset + size) of the file, as a uint8 array over the mapping.
 
         Why a mapping: copying out of it runs in user space (numpy's memcpy, into destination
-        arrays that get huge pages), twice as fast as read()/pread() into the same array, whose
-        copy_to_user is the bottleneck.  The file's size is checked on every call, before any
-        allocation, and the mapping redone if it changed: touching a mapping past the end of a
-        file that shrank would kill the process with SIGBUS instead of raising DataLossError.
+        arrays that get huge pages), measured twice as fast as read()/pread() into the same
+        arrays, whose kernel-side copy is the bottleneck.  The file's size is checked on every
+        call, before anything is allocated, and the mapping redone if it changed: touching a
+        mapping past the end of a file that shrank would kill the process with SIGBUS.
         """
         current = os.fstat(self._fd).st_size
         if offset < 0 or size < 0 or offset + size > current:
-            raise DataLossError(
-                None,
-                None,
-                f"{self.path} is truncated: {what} needs bytes [{offset}, "
-                f"{offset + size}) but the file has {current} bytes",
-                {"file": self.path},
+            raise _err(
+                DataLossError,
+                f"{self.path} is truncated: {what} needs bytes [{offset}, {offset + size}) but "
+                f"the file has {current} bytes",
+                file=self.path,
             )
         if size == 0:
             return np.empty(0, np.uint8)
@@ -786,9 +757,9 @@ class _Shard:
 class BundleReader:
     """Reads a V2 checkpoint: ``BundleReader(prefix)`` opens ``<prefix>.index``.
 
-    The index is read and checked when the reader is created; data files are opened on first use
-    and tensors are read with positioned reads, so fetching one tensor never reads a whole shard.
-    Every tensor read is checked against its crc32c.
+    The index is read and checked when the reader is created; data files are opened and
+    memory-mapped on first use, and a tensor is copied out of the mapping, so fetching one tensor
+    never reads a whole shard.  Every tensor read is checked against its crc32c.
 
     Raises (from the constructor):
         NotFoundError: no ``<prefix>.index`` (and no V1 checkpoint) exists.
@@ -814,15 +785,16 @@ class BundleReader:
         return [k for k in self._table.keys() if k != HEADER_KEY]
 
     def keys(self) -> list[str]:
-        """The names of the checkpoint's tensors, sorted; pieces of partitioned tensors excluded."""
+        """The names of the checkpoint's tensors, sorted; pieces of partitioned tensors excluded.
+
+        Names are decoded as UTF-8 (undecodable bytes as surrogate escapes, which the other
+        methods accept back).
+        """
         slice_keys = self._get_slice_keys()
         return [_key_str(k) for k in self.raw_keys() if k not in slice_keys]
 
     def __contains__(self, key: object) -> bool:
-        if not isinstance(key, (str, bytes)):
-            return False
-        kb = _key_bytes(key)
-        return kb != HEADER_KEY and kb in self._table
+        return isinstance(key, (str, bytes)) and _key_bytes(key) in self._table and bool(key)
 
     def __len__(self) -> int:
         return len(self.keys())
@@ -837,12 +809,8 @@ class BundleReader:
         kb = _key_bytes(key)
         value = self._table.get(kb)
         if value is None or kb == HEADER_KEY:
-            raise NotFoundError(
-                None,
-                None,
-                f"Key {_show(kb)} not found in checkpoint {self.prefix}",
-                {"tensor": _show(kb), "prefix": self.prefix},
-            )
+            msg = f"Key {_show(kb)} not found in checkpoint {self.prefix}"
+            raise _err(NotFoundError, msg, tensor=_show(kb), prefix=self.prefix)
         try:
             entry = pb.BundleEntryProto.FromString(value)
         except Exception:  # noqa: BLE001  (protobuf raises DecodeError or RuntimeError)
@@ -852,8 +820,9 @@ class BundleReader:
 
     def dtype_and_shape(self, key: str | bytes) -> tuple[dtypes.DType, tuple[int, ...]]:
         """The stored dtype and (full) shape of ``key``."""
-        entry = self.entry(key)
-        return self._dtype(_key_bytes(key), entry), self._shape(_key_bytes(key), entry)
+        kb = _key_bytes(key)
+        entry = self.entry(kb)
+        return self._dtype(kb, entry), self._shape(kb, entry)
 
     def slices(self, key: str | bytes) -> list[TensorSlice]:
         """The stored pieces of a partitioned tensor; ``[]`` for an ordinary one."""
@@ -891,7 +860,7 @@ class BundleReader:
         if entry.slices:
             return self._read_sliced(kb, entry, slc)
         full = self._read_entry(kb, entry)
-        return full[tuple(slice(a, b) for a, b in slc.bounds(full.shape))].copy()
+        return full[_index(slc.bounds(full.shape), (0,) * full.ndim)].copy()
 
     def close(self) -> None:
         """Closes the data files (the index was read at open time)."""
@@ -905,12 +874,6 @@ class BundleReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001, S110  (interpreter shutdown)
-            pass
-
     # -- internals --
 
     def _parse_header(self) -> Any:
@@ -922,9 +885,8 @@ class BundleReader:
         except Exception:  # noqa: BLE001
             raise self._corrupt(None, "unable to parse header") from None
         if header.num_shards < 1 or header.endianness not in (0, 1):
-            raise self._corrupt(
-                None, f"bad header ({header.num_shards} shards, endianness {header.endianness})"
-            )
+            what = f"{header.num_shards} shards, endianness {header.endianness}"
+            raise self._corrupt(None, f"bad header ({what})")
         _check_version(header.version, self.index_path)
         return header
 
@@ -932,20 +894,17 @@ class BundleReader:
         if self._slice_keys is None:
             self._slice_keys = set()
             for key in self.raw_keys():
-                if key[:1] == b"\x00":
-                    continue  # slice keys themselves never hold slices
-                for proto in self.entry(key).slices:
-                    self._slice_keys.add(encode_slice_key(key, TensorSlice.from_proto(proto)))
+                if key[:1] != b"\x00":  # slice keys themselves never hold slices
+                    for proto in self.entry(key).slices:
+                        slc = TensorSlice.from_proto(proto)
+                        self._slice_keys.add(encode_slice_key(key, slc))
         return self._slice_keys
 
     def _corrupt(self, key: bytes | None, what: str) -> DataLossError:
-        tensor = f" (tensor {_show(key)})" if key is not None else ""
-        return DataLossError(
-            None,
-            None,
-            f"Unable to read checkpoint index {self.index_path}{tensor}: {what}",
-            {"file": self.index_path, "tensor": None if key is None else _show(key)},
-        )
+        tensor = None if key is None else _show(key)
+        where = self.index_path + ("" if key is None else f" (tensor {tensor})")
+        msg = f"Unable to read checkpoint index {where}: {what}"
+        return _err(DataLossError, msg, file=self.index_path, tensor=tensor)
 
     def _shape(self, key: bytes, entry: Any) -> tuple[int, ...]:
         dims = tuple(d.size for d in entry.shape.dim)
@@ -961,13 +920,9 @@ class BundleReader:
         if dt is None or dt.is_ref_dtype:
             raise self._corrupt(key, f"invalid dtype enum {entry.dtype}")
         if not dt.is_numpy_compatible:
-            raise UnimplementedError(
-                None,
-                None,
-                f"Cannot read tensor {_show(key)} of dtype {dt.name} from "
-                f"{self.prefix}: gpugraph does not support {dt.name} tensors in checkpoints",
-                {"tensor": _show(key), "prefix": self.prefix},
-            )
+            msg = f"Cannot read tensor {_show(key)} of dtype {dt.name} from {self.prefix}: "
+            msg += f"gpugraph does not support {dt.name} tensors in checkpoints"
+            raise _err(UnimplementedError, msg, tensor=_show(key), prefix=self.prefix)
         return dt
 
     def _shard(self, key: bytes, entry: Any) -> _Shard:
@@ -982,21 +937,17 @@ class BundleReader:
         dt, shape = self._dtype(key, entry), self._shape(key, entry)
         shard = self._shard(key, entry)
         if dt == dtypes.string:
-            raw = bytearray(shard.view(entry.offset, entry.size, f"tensor {_show(key)}"))
-            items, crc = self._decode_strings(key, shard.path, raw, math.prod(shape))
-            out = np.empty(len(items), dtype=object)
-            out[:] = items
-            out = out.reshape(shape)
+            out, crc = self._read_strings(key, entry, shape, shard)
         else:
             out, crc = self._read_fixed(key, entry, dt, shape, shard)
         if crc != unmask_crc(entry.crc32c):
-            raise DataLossError(
-                None,
-                None,
-                f"Checksum does not match for tensor {_show(key)} in "
-                f"{shard.path} ({entry.size} bytes at offset {entry.offset}): stored "
-                f"{unmask_crc(entry.crc32c):08d} vs. calculated on the restored bytes {crc}",
-                {"tensor": _show(key), "file": shard.path},
+            raise _err(
+                DataLossError,
+                f"Checksum does not match for tensor {_show(key)} in {shard.path} ({entry.size} "
+                f"bytes at offset {entry.offset}): stored {unmask_crc(entry.crc32c):08d} vs. "
+                f"calculated on the restored bytes {crc}",
+                tensor=_show(key),
+                file=shard.path,
             )
         if self._swap and dt != dtypes.string:
             _byteswap(out)
@@ -1006,10 +957,8 @@ class BundleReader:
         np_type = np.dtype(dt.as_numpy_dtype)
         expected = math.prod(shape) * np_type.itemsize
         if entry.size != expected:
-            raise self._corrupt(
-                key,
-                f"Invalid size in bundle entry: stored size {entry.size}; expected size {expected}",
-            )
+            what = f"Invalid size in bundle entry: stored size {entry.size}; expected {expected}"
+            raise self._corrupt(key, what)
         source = shard.view(entry.offset, entry.size, f"tensor {_show(key)}")
         out = np.empty(shape, np_type)
         flat = out.reshape(-1).view(np.uint8)
@@ -1019,49 +968,43 @@ class BundleReader:
 
         return out, transfer_with_crc(memoryview(flat), copy_chunk)
 
-    def _decode_strings(self, key, path, raw: bytearray, count: int) -> tuple[list[bytes], int]:
-        if not raw:
-            if count:
-                raise self._corrupt(key, "Invalid size in bundle entry: 0 bytes for strings")
-            return [], 0
+    def _read_strings(self, key, entry, shape, shard) -> tuple[np.ndarray, int]:
+        count = math.prod(shape)
+        if entry.size == 0 and count:  # TF's writer stores at least the length crc
+            raise self._corrupt(key, "Invalid size in bundle entry: 0 bytes for strings")
+        raw = bytes(shard.view(entry.offset, entry.size, f"tensor {_show(key)}"))
         try:
-            return _decode_strings(raw, count, self._swap)
+            items, crc = decode_strings(raw, count, self._swap) if raw else ([], 0)
         except Corrupt as e:
-            raise DataLossError(
-                None,
-                None,
-                f"Tensor {_show(key)} in {path} is corrupt: {e}",
-                {"tensor": _show(key), "file": path},
-            ) from None
+            msg = f"Tensor {_show(key)} in {shard.path} is corrupt: {e}"
+            raise _err(DataLossError, msg, tensor=_show(key), file=shard.path) from None
+        out = np.empty(count, dtype=object)
+        out[:] = items
+        return out.reshape(shape), crc
 
     def _read_sliced(self, key: bytes, entry: Any, want: TensorSlice) -> np.ndarray:
-        full_shape = self._shape(key, entry)
-        dt = self._dtype(key, entry)
+        full_shape, dt = self._shape(key, entry), self._dtype(key, entry)
+        wanted = want.bounds(full_shape)
         out = np.empty(want.shape(full_shape), dtype=dt.as_numpy_dtype)
         covered = 0
         for proto in entry.slices:
             stored = TensorSlice.from_proto(proto)
-            box = _intersect(stored.bounds(full_shape), want.bounds(full_shape))
-            if box is None:
-                continue
-            piece = self._read_piece(key, stored, full_shape)
-            out[_relative(box, want.bounds(full_shape))] = piece[
-                _relative(box, stored.bounds(full_shape))
-            ]
-            covered += math.prod(b - a for a, b in box)
-        if covered != math.prod(out.shape):
-            raise InvalidArgumentError(
-                None,
-                None,
-                f"Does not have sufficient slices for partitioned tensor {_show(key)} "
-                f"to restore in slice_spec: {want.to_string()}",
-                {"tensor": _show(key)},
+            box = _intersect(stored.bounds(full_shape), wanted)
+            if box is not None:
+                piece = self._read_piece(key, stored, full_shape)
+                starts = [a for a, _ in stored.bounds(full_shape)]
+                out[_index(box, [a for a, _ in wanted])] = piece[_index(box, starts)]
+                covered += math.prod(b - a for a, b in box)
+        if covered != out.size:
+            raise _err(
+                InvalidArgumentError,
+                f"Does not have sufficient slices for partitioned tensor {_show(key)} to restore "
+                f"in slice_spec: {want.to_string()}",
+                tensor=_show(key),
             )
         return out
 
-    def _read_piece(
-        self, key: bytes, stored: TensorSlice, full_shape: tuple[int, ...]
-    ) -> np.ndarray:
+    def _read_piece(self, key: bytes, stored: TensorSlice, full_shape: tuple) -> np.ndarray:
         try:
             stored.check(full_shape)
         except InvalidArgumentError as e:
@@ -1071,56 +1014,19 @@ class BundleReader:
             raise self._corrupt(key, f"missing the entry of its slice {stored.to_string()}")
         piece = self._read_entry(slice_key, self.entry(slice_key))
         if piece.shape != stored.shape(full_shape):
-            raise self._corrupt(
-                key, f"slice {stored.to_string()} is stored with shape {list(piece.shape)}"
-            )
+            what = f"slice {stored.to_string()} is stored with shape {list(piece.shape)}"
+            raise self._corrupt(key, what)
         return piece
 
 
-def _decode_strings(raw: bytearray, count: int, swap: bool) -> tuple[list[bytes], int]:
-    end = len(raw) - 4
-    lengths, pos = [], 0
-    for _ in range(count):
-        n, pos = decode_varint(raw, pos, end)
-        lengths.append(n)
-    crc = _length_crc([_swap_length(n) for n in lengths] if swap else lengths)
-    stored = struct.unpack_from(">I" if swap else "<I", raw, pos)[0] if pos <= end else None
-    if stored is None or unmask_crc(stored) != crc:
-        raise Corrupt(
-            f"The length checksum does not match: expected "
-            f"{unmask_crc(stored or 0):08d} but actual is {crc:08d}"
-        )
-    crc = crc32c(raw[pos : pos + 4], crc)
-    pos += 4
-    if pos + sum(lengths) != len(raw):
-        raise Corrupt(f"string lengths add up to {pos + sum(lengths)} bytes, entry has {len(raw)}")
-    crc = crc32c(memoryview(raw)[pos:], crc)
-    items = []
-    for n in lengths:
-        items.append(bytes(raw[pos : pos + n]))
-        pos += n
-    return items, crc
-
-
-def _swap_length(n: int) -> int:
-    size = 4 if n <= _U32 else 8
-    return int.from_bytes(n.to_bytes(size, "little"), "big")
-
-
-def _byteswap(arr: np.ndarray) -> None:
-    item = arr.dtype.itemsize // (2 if arr.dtype.kind == "c" else 1)
-    if item > 1:
-        flat = arr.reshape(-1).view(f"u{item}")
-        flat.byteswap(inplace=True)
-
-
 def _intersect(a, b) -> tuple[tuple[int, int], ...] | None:
-    box = tuple((max(a0, b0), min(a1, b1)) for (a0, a1), (b0, b1) in zip(a, b))
+    box = tuple((max(a0, b0), min(a1, b1)) for (a0, a1), (b0, b1) in zip(a, b, strict=True))
     return None if any(lo >= hi for lo, hi in box) else box
 
 
-def _relative(box, outer) -> tuple[slice, ...]:
-    return tuple(slice(lo - o0, hi - o0) for (lo, hi), (o0, _) in zip(box, outer))
+def _index(box, origin) -> tuple[slice, ...]:
+    """Numpy index of ``box`` inside an array whose element 0 sits at ``origin``."""
+    return tuple(slice(lo - o, hi - o) for (lo, hi), o in zip(box, origin, strict=True))
 
 
 def _check_version(version: Any, path: str) -> None:
@@ -1133,12 +1039,8 @@ def _check_version(version: Any, path: str) -> None:
     elif BUNDLE_VERSION in version.bad_consumers:
         problem = "disallows consumer version 1"
     if problem:
-        raise InvalidArgumentError(
-            None,
-            None,
-            f"Checkpoint {path}: {problem}; it was written by an incompatible TensorFlow version",
-            {"file": path},
-        )
+        msg = f"Checkpoint {path}: {problem}; it was written by an incompatible TensorFlow"
+        raise _err(InvalidArgumentError, msg, file=path)
 
 
 def _open_index(prefix: str) -> Table:
@@ -1146,25 +1048,17 @@ def _open_index(prefix: str) -> Table:
     if os.path.exists(path):
         return Table.open(path)
     if _looks_like_v1(prefix):
-        raise UnimplementedError(
-            None,
-            None,
-            f"{prefix} is a V1 (legacy, pre-2017) TensorFlow checkpoint, which "
-            "gpugraph does not read; re-save it with TensorFlow as a V2 checkpoint "
-            "(tf.compat.v1.train.Saver(write_version=tf.compat.v1.train.SaverDef.V2))",
-            {"prefix": prefix},
+        raise _err(
+            UnimplementedError,
+            f"{prefix} is a V1 (legacy) TensorFlow checkpoint, which gpugraph does not read; "
+            "re-save it with TensorFlow in the V2 format (tf.compat.v1.train.Saver("
+            "write_version=tf.compat.v1.train.SaverDef.V2))",
+            prefix=prefix,
         )
-    hint = (
-        " (a directory: pass a checkpoint prefix such as dir/model-100)"
-        if os.path.isdir(prefix)
-        else ""
-    )
-    raise NotFoundError(
-        None,
-        None,
-        f"No checkpoint found at prefix {prefix}{hint}: {path} does not exist",
-        {"prefix": prefix, "file": path},
-    )
+    hint = " (a directory: pass a checkpoint prefix such as dir/model-100)"
+    hint = hint if os.path.isdir(prefix) else ""
+    msg = f"No checkpoint found at prefix {prefix}{hint}: {path} does not exist"
+    raise _err(NotFoundError, msg, prefix=prefix, file=path)
 
 
 def _looks_like_v1(prefix: str) -> bool:

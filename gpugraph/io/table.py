@@ -1,4 +1,4 @@
-"""The LevelDB-format sorted string table ("SSTable", ``tsl::table``) behind a checkpoint ``.index``.
+"""The LevelDB-format sorted string table ("SSTable", ``tsl::table``) of a checkpoint ``.index``.
 
 A table maps byte-string keys to byte-string values, sorted by key (memcmp order).  Layout::
 
@@ -48,6 +48,9 @@ _MASK_DELTA = 0xA282EAD8
 _NO_COMPRESSION = 0
 _SNAPPY_COMPRESSION = 1
 _U32 = 0xFFFFFFFF
+_CONTINUE = 0x80  # varint: more bytes follow
+_MAX_BYTE = 0xFF
+_FIXED32 = 4  # bytes in a fixed32
 
 
 # --- checksums and varints ----------------------------------------------------------------------
@@ -74,11 +77,11 @@ def unmask_crc(masked: int) -> int:
 
 def encode_varint(value: int) -> bytes:
     """LevelDB/protobuf base-128 varint of a non-negative integer."""
-    if value < 0x80:
+    if value < _CONTINUE:
         return bytes((value,))
     out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
+    while value >= _CONTINUE:
+        out.append((value & 0x7F) | _CONTINUE)
         value >>= 7
     out.append(value)
     return bytes(out)
@@ -99,7 +102,7 @@ def decode_varint(buf, pos: int, limit: int, max_bytes: int = 10) -> tuple[int, 
     for i in range(pos, min(limit, pos + max_bytes)):
         byte = buf[i]
         result |= (byte & 0x7F) << shift
-        if byte < 0x80:
+        if byte < _CONTINUE:
             return result, i + 1
         shift += 7
     raise Corrupt("bad varint")
@@ -255,10 +258,10 @@ def _read_block(data: memoryview, handle: BlockHandle) -> memoryview:
 
 
 def _parse_block(block: memoryview) -> list[tuple[bytes, bytes]]:
-    if len(block) < 4:
+    if len(block) < _FIXED32:
         raise Corrupt("bad block contents (shorter than its restart count)")
-    (num_restarts,) = struct.unpack_from("<I", block, len(block) - 4)
-    limit = len(block) - 4 - 4 * num_restarts
+    (num_restarts,) = struct.unpack_from("<I", block, len(block) - _FIXED32)
+    limit = len(block) - _FIXED32 * (1 + num_restarts)
     if limit < 0 or (num_restarts == 0 and limit > 0):
         raise Corrupt("bad block contents (bad restart count)")
     entries, pos, key = [], 0, b""
@@ -276,7 +279,7 @@ def _parse_block(block: memoryview) -> list[tuple[bytes, bytes]]:
 
 
 def _check_sorted(entries: list[tuple[bytes, bytes]]) -> None:
-    for (a, _), (b, _) in zip(entries, entries[1:]):
+    for (a, _), (b, _) in zip(entries, entries[1:], strict=False):
         if a >= b:
             raise Corrupt(f"keys out of order ({a[:40]!r} before {b[:40]!r})")
 
@@ -346,7 +349,7 @@ def shortest_separator(start: bytes, limit: bytes) -> bytes:
     if diff >= min(len(start), len(limit)):
         return start  # one is a prefix of the other
     byte = start[diff]
-    if byte < 0xFF and byte + 1 < limit[diff]:
+    if byte < _MAX_BYTE and byte + 1 < limit[diff]:
         return start[:diff] + bytes((byte + 1,))
     return start
 
@@ -354,7 +357,7 @@ def shortest_separator(start: bytes, limit: bytes) -> bytes:
 def short_successor(key: bytes) -> bytes:
     """A short key >= ``key`` (LevelDB ``FindShortSuccessor``): bump the first non-0xff byte."""
     for i, byte in enumerate(key):
-        if byte != 0xFF:
+        if byte != _MAX_BYTE:
             return key[:i] + bytes((byte + 1,))
     return key  # all 0xff: left alone
 

@@ -110,9 +110,11 @@ def meta_graph_filename(checkpoint_filename: str, meta_graph_suffix: str = "meta
 
 
 def remove_checkpoint(checkpoint_prefix: str, meta_graph_suffix: str = "meta") -> None:
-    """Deletes a checkpoint's files: ``.index``, ``.data-*``, ``.meta`` (missing ones ignored)."""
+    """Deletes a checkpoint's files: ``.index``, ``.data-*``, ``.meta`` and gpugraph's device
+    record (missing ones ignored)."""
     patterns = [checkpoint_prefix + ".index", checkpoint_prefix + ".data-?????-of-?????",
-                meta_graph_filename(checkpoint_prefix, meta_graph_suffix)]
+                meta_graph_filename(checkpoint_prefix, meta_graph_suffix),
+                checkpoint_prefix + ".gpugraph-devices.json"]
     for pattern in patterns:
         for path in glob.glob(glob.escape(pattern) if "?" not in pattern else pattern):
             try:

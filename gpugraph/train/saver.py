@@ -20,6 +20,7 @@ from gpugraph import errors
 from gpugraph.framework import names
 from gpugraph.framework.graph import get_default_graph
 from gpugraph.train import checkpoint_management as cm
+from gpugraph.train import device_record
 
 _NAME_FIELDS = ("filename_tensor_name", "save_tensor_name", "restore_op_name")
 
@@ -104,6 +105,9 @@ class Saver:
             raise ValueError(f"The passed save_path is not a valid checkpoint: {save_path}")
         from gpugraph.session import restore_all_or_nothing
 
+        recorded = device_record.read_record(save_path)
+        if recorded is not None and not sess._device_change_allowed():
+            device_record.check_restart(save_path, recorded, sess._variable_devices())
         with restore_all_or_nothing(sess, save_path):
             sess.run(self.saver_def.restore_op_name,
                      {self.saver_def.filename_tensor_name: save_path})
@@ -133,6 +137,7 @@ class Saver:
                           {self.saver_def.filename_tensor_name: checkpoint_file})
         result = result.item() if hasattr(result, "item") else result  # a 0-d string array
         model_path = result.decode() if isinstance(result, bytes) else str(result)
+        device_record.write_record(model_path, sess._variable_devices())
         if write_meta_graph:
             # Before the state file moves: latest_checkpoint never names a checkpoint whose
             # .meta is missing (TF writes the .meta last).

@@ -116,7 +116,8 @@ def test_kernel_failure_names_node_device_and_inputs(graph) -> None:
     a = gg.placeholder(gg.dtypes.float32, [None, None], name="a")
     b = gg.placeholder(gg.dtypes.float32, [None, None], name="b")
     m = out("MatMul", a, b, name="mm", T=gg.dtypes.float32, transpose_a=False, transpose_b=False)
-    with gg.Session() as sess, pytest.raises(errors.InvalidArgumentError) as e:
+    with gg.Session(config={"virtual_gpus": 0}) as sess, \
+            pytest.raises(errors.InvalidArgumentError) as e:
         sess.run(m, {a: np.ones((2, 3)), b: np.ones((4, 5))})
     text = str(e.value)
     assert "Matrix size-incompatible: In[0]: [2,3], In[1]: [4,5]" in text
