@@ -2,7 +2,14 @@
 
 ``gpugraph inspect MODEL.meta [--json]`` summarises a MetaGraphDef as gpugraph imports it: op
 counts by type, variables, placeholders to feed, collections, the saver_def and the device
-fields in use.  Exit status: 0 success, 1 bad input (a one-line message), 2 usage error.
+fields in use.
+
+``gpugraph devices MODEL.meta [--checkpoint PREFIX] [--gpus N] [--device-map A=B ...]
+[--allow-soft-placement] [--clear-devices] [--json]`` prints the placement report: requested
+-> assigned devices with counts, every node whose device can't be honoured, and the restart
+rule checked against a checkpoint.  Exit status 0 when everything can be honoured, 1 otherwise.
+
+Exit status in general: 0 success, 1 bad input (a one-line message), 2 usage error.
 """
 
 from __future__ import annotations
@@ -78,6 +85,77 @@ def _print_report(report: dict[str, Any]) -> None:
         print(f"  {count:6d}  {device or '(none)'}")
 
 
+def devices_report(args: argparse.Namespace) -> dict[str, Any]:
+    """The placement report of ``args.meta`` on the requested devices, as plain data."""
+    from gpugraph.train import device_record
+
+    device_map = dict(item.split("=", 1) for item in args.device_map or [])
+    config = {"virtual_gpus": args.gpus, "device_map": device_map or None,
+              "allow_soft_placement": args.allow_soft_placement}
+    graph = gg.Graph()
+    with graph.as_default():
+        gg.train.import_meta_graph(args.meta, clear_devices=args.clear_devices)
+        sess = gg.Session(config=config)
+        report = sess.placement_report()
+        data = report.to_json()
+        data["file"] = args.meta
+        data["restart"] = None
+        if args.checkpoint:
+            data["restart"] = _restart_check(sess, report, args.checkpoint, device_record)
+    return data
+
+
+def _restart_check(sess: Any, report: Any, prefix: str, device_record: Any) -> dict[str, Any]:
+    recorded = device_record.read_record(prefix)
+    variables = [v.op.name for v in sess.graph.get_collection("variables")]
+    current = {n: report.assignments[n].device for n in variables if n in report.assignments}
+    if recorded is None:
+        return {"checkpoint": prefix, "record": None, "moved": [],
+                "note": "no gpugraph device record (e.g. written by TF): the graph's device "
+                        "fields are the record"}
+    moved = [{"variable": n, "saved_on": old, "restored_on": current[n]}
+             for n, old in sorted(recorded.items()) if n in current and current[n] != old]
+    return {"checkpoint": prefix, "record": recorded, "moved": moved}
+
+
+def _print_devices(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=True)
+    console.print(f"{data['file']}: placement on {', '.join(data['devices'])}")
+    for note in data["notes"]:
+        console.print(f"  note: {note}")
+    table = Table(title="Requested -> assigned")
+    for column in ("requested", "assigned", "nodes"):
+        table.add_column(column, justify="right" if column == "nodes" else "left")
+    for requested, assigned in data["requested_to_assigned"].items():
+        for device, count in sorted(assigned.items()):
+            table.add_row(requested, device, str(count))
+    console.print(table)
+    if data["violations"]:
+        groups: dict[str, list[dict]] = collections.defaultdict(list)
+        for v in data["violations"]:
+            groups[v["requested"]].append(v)
+        bad = Table(title=f"{len(data['violations'])} node(s) cannot be placed")
+        for column in ("requested", "nodes", "examples", "why"):
+            bad.add_column(column, justify="right" if column == "nodes" else "left")
+        for requested, items in sorted(groups.items()):
+            examples = ", ".join(v["node"] for v in items[:3]) + (", ..." if len(items) > 3 else "")
+            bad.add_row(requested, str(len(items)), examples, items[0]["reason"])
+        console.print(bad)
+        console.print("Fixes: --clear-devices, --device-map FROM=TO, --allow-soft-placement, "
+                      "or --gpus N for virtual GPUs.")
+    restart = data.get("restart")
+    if restart:
+        console.print(f"Restart rule against {restart['checkpoint']}: "
+                      + ("OK" if not restart["moved"] else f"{len(restart['moved'])} moved"))
+        for m in restart["moved"]:
+            console.print(f"  {m['variable']}: {m['saved_on']} -> {m['restored_on']}")
+        if restart.get("note"):
+            console.print(f"  {restart['note']}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpugraph", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,13 +163,27 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("meta", help="path to a binary or text .meta file")
     inspect.add_argument("--json", action="store_true", help="print JSON for tools")
     inspect.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    devices = sub.add_parser("devices", help="placement report of a .meta on this machine")
+    devices.add_argument("meta", help="path to a binary or text .meta file")
+    devices.add_argument("--checkpoint", help="check the restart rule against this prefix")
+    devices.add_argument("--gpus", type=int, default=None,
+                         help="use N numpy-backed virtual GPUs (default: real CUDA GPUs)")
+    devices.add_argument("--device-map", action="append", metavar="FROM=TO",
+                         help="remap device requests, e.g. /job:ps/task:0=/cpu:0 (repeatable)")
+    devices.add_argument("--allow-soft-placement", action="store_true")
+    devices.add_argument("--clear-devices", action="store_true")
+    devices.add_argument("--json", action="store_true", help="print JSON for tools")
+    devices.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        report = inspect_meta(args.meta)
+        if args.command == "devices":
+            report = devices_report(args)
+        else:
+            report = inspect_meta(args.meta)
     except (errors.OpError, ValueError, KeyError) as e:
         if args.debug:
             raise
@@ -101,12 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.json:
             print(json.dumps(report, indent=2))
+        elif args.command == "devices":
+            _print_devices(report)
         else:
             _print_report(report)
         sys.stdout.flush()
     except BrokenPipeError:
         # `gpugraph inspect ... | head`: the reader left; exit quietly as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if args.command == "devices":
+        restart = report.get("restart") or {}
+        return 1 if report["violations"] or restart.get("moved") else 0
     return 0
 
 

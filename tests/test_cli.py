@@ -44,3 +44,30 @@ def test_bad_input_exits_1_with_one_line():
 def test_usage_error_exits_2():
     assert _gpugraph("frobnicate").returncode == 2
 
+
+
+DEVICES = ROOT / "tests" / "fixtures" / "devices"
+
+
+def test_devices_report_exit_status_and_json():
+    meta = str(DEVICES / "towers_2gpu" / "towers_2gpu-3.meta")
+    bad = _gpugraph("devices", meta, "--gpus", "1", "--json")
+    assert bad.returncode == 1
+    report = json.loads(bad.stdout)
+    assert {v["requested"] for v in report["violations"]} == {"/device:GPU:1"}
+    good = _gpugraph("devices", meta, "--gpus", "2", "--json")
+    assert good.returncode == 0 and json.loads(good.stdout)["violations"] == []
+    mapped = _gpugraph("devices", meta, "--gpus", "1", "--device-map", "/gpu:1=/gpu:0")
+    assert mapped.returncode == 0 and "Requested -> assigned" in mapped.stdout
+
+
+def test_devices_text_names_groups_and_fixes():
+    meta = str(DEVICES / "ps_worker" / "ps_worker-3.meta")
+    result = _gpugraph("devices", meta, "--gpus", "0")
+    assert result.returncode == 1
+    assert "/job:ps/task:0" in result.stdout and "--device-map" in result.stdout
+    ok = _gpugraph("devices", meta, "--gpus", "0", "--device-map", "/job:ps/task:0=/cpu:0",
+                   "--device-map", "/job:worker/task:0=/cpu:0",
+                   "--checkpoint", str(DEVICES / "ps_worker" / "ps_worker-3"))
+    assert ok.returncode == 0, ok.stdout
+    assert "Restart rule" in ok.stdout and "no gpugraph device record" in ok.stdout
