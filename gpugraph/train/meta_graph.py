@@ -65,6 +65,8 @@ def import_meta_graph(meta_graph_or_file: Any, clear_devices: bool = False,
             (gpugraph's or TensorFlow's). It is never modified.
         clear_devices: ignore the device fields stored in the graph.
         import_scope: name scope to import under (names, inputs, colocation, collections).
+        device_map: gpugraph's addition: rewrite the stored device fields on import, e.g.
+            ``{"/job:ps/task:0": "/cpu:0", "/gpu:1": "/gpu:0"}`` (see gpugraph.placement).
         input_map: original tensor names (``"x:0"``, ``"^x"``) -> Tensors of the destination
             graph that replace them.
         return_elements: original names of ops/tensors to return (see Returns).
@@ -81,6 +83,12 @@ def import_meta_graph(meta_graph_or_file: Any, clear_devices: bool = False,
         GraphDefError (a ValueError): the graph is malformed.
     """
     meta = meta_io.as_meta_graph_def(meta_graph_or_file)
+    device_map = kwargs.pop("device_map", None)
+    if device_map:
+        from gpugraph.placement import map_device
+
+        for node in meta.graph_def.node:  # `meta` is our private copy
+            node.device = map_device(node.device, device_map)
     var_list, elements = import_scoped_meta_graph_with_return_elements(
         meta, clear_devices=clear_devices, import_scope=import_scope, input_map=input_map,
         return_elements=return_elements, **kwargs)

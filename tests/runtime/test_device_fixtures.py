@@ -96,3 +96,8 @@ def test_one_virtual_gpu_names_only_the_gpu1_nodes(case: str) -> None:
 
 def test_device_map_moves_tower1_onto_one_gpu() -> None:
     _continue("towers_2gpu", {"virtual_gpus": 1, "device_map": {"/gpu:1": "/gpu:0"}})
+
+
+def test_device_map_at_import() -> None:
+    config, _ = _load("ps_worker")
+    _continue("ps_worker", {"virtual_gpus": 0}, device_map=config["device_map"])
