@@ -27,6 +27,7 @@ import numpy as np
 
 from gpugraph import dtypes, errors
 from gpugraph._fpenv import flush_denormals
+from gpugraph.fusion import fuse_elementwise
 from gpugraph.devices import Device
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.ops import registry
@@ -308,6 +309,7 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
     steps.extend(builder.pending)
     num_slots = _mark_dead_regions(steps, builder.num_slots)
     _memoize_shape_math(steps, _fold_constants(steps))
+    steps = fuse_elementwise(steps, set(fetch_slots) | set(feed_slots), _fused_step)
     _plan_frees(steps, set(fetch_slots) | set(feed_slots))
     return Plan(steps, num_slots, feed_slots, fetch_slots, list(fetches))
 
@@ -413,6 +415,12 @@ class _StepBuilder:
                 tensor.dtype.base_dtype == dtypes.resource:
             return slot
         return self._copy(tensor, slot, have, self.host, self.pending)
+
+
+def _fused_step(root: Step, inputs: tuple[int, ...], fn: Any) -> Step:
+    step = Step(root.op, "kernel", fn, inputs, root.outputs, root.device)
+    step.label = f"fused elementwise ops ending at node {root.op.name} ({root.op.type})"
+    return step
 
 
 def _in_context(fn: Any, context: Any) -> Any:
