@@ -19,6 +19,7 @@ import collections
 import json
 import os
 import sys
+import time
 from typing import Any
 
 import gpugraph as gg
@@ -156,6 +157,50 @@ def _print_devices(data: dict[str, Any]) -> None:
             console.print(f"  {restart['note']}")
 
 
+def run_resume(args: argparse.Namespace) -> int:
+    """``gpugraph resume``: train on from a checkpoint with a progress bar."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from gpugraph import resume as rs
+
+    device_map = dict(item.split("=", 1) for item in args.device_map or [])
+    options = rs.ResumeOptions(
+        checkpoint=args.checkpoint, steps=args.steps,
+        feeds=[rs.FeedSource.parse(f) for f in args.feed or []], batch_size=args.batch_size,
+        seed=args.seed, meta=args.meta, train_op=args.train_op, loss=args.loss,
+        save_every=args.save_every, out=args.out, clear_devices=args.clear_devices,
+        session_config={"virtual_gpus": args.gpus, "device_map": device_map or None,
+                        "allow_soft_placement": args.allow_soft_placement})
+    columns = [TextColumn("step {task.fields[step]}"), BarColumn(),
+               TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} steps/s"),
+               TimeRemainingColumn()]
+    bar = Progress(*columns, disable=args.no_progress)
+    state: dict[str, Any] = {}
+
+    def progress(done: int, loss: float | None) -> None:
+        if not state:  # the bar appears with the first step, after all checks passed
+            bar.start()
+            state["task"] = bar.add_task("resume", total=args.steps, step="-", loss="-", rate="-")
+            state["started"] = time.perf_counter()
+        rate = done / max(time.perf_counter() - state["started"], 1e-9)
+        bar.update(state["task"], completed=done, step=str(done), rate=f"{rate:.1f}",
+                   loss="-" if loss is None else f"{loss:.4f}")
+
+    try:
+        result = rs.resume(options, progress)
+    finally:
+        if state:
+            bar.stop()
+    first_loss = f"{result.losses[0]:.4f}" if result.losses else "-"
+    last_loss = f"{result.losses[-1]:.4f}" if result.losses else "-"
+    print(f"restored {result.restored} (global_step {result.first_step})")
+    print(f"trained to global_step {result.last_step}: loss {first_loss} -> {last_loss}")
+    if result.interrupted:
+        print("interrupted: saved a final checkpoint")
+    print(f"saved {result.saved[-1]}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpugraph", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,11 +219,40 @@ def _parser() -> argparse.ArgumentParser:
     devices.add_argument("--clear-devices", action="store_true")
     devices.add_argument("--json", action="store_true", help="print JSON for tools")
     devices.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    resume = sub.add_parser("resume", help="continue training from a TF checkpoint")
+    resume.add_argument("checkpoint", help="a checkpoint prefix or a directory with a "
+                        "'checkpoint' state file")
+    resume.add_argument("--steps", type=int, default=100)
+    resume.add_argument("--feed", action="append", metavar="TENSOR=FILE[:KEY]",
+                        help="feed a placeholder from .npy/.npz data, batched (repeatable)")
+    resume.add_argument("--batch-size", type=int, help="rows per step (default: all)")
+    resume.add_argument("--seed", type=int, default=0, help="shuffling seed")
+    resume.add_argument("--meta", help="the .meta file (default: <checkpoint>.meta)")
+    resume.add_argument("--train-op", help="op to run (default: the train_op collection)")
+    resume.add_argument("--loss", help="tensor to report (default: the loss collection)")
+    resume.add_argument("--save-every", type=int, help="also save every N steps")
+    resume.add_argument("--out", help="directory for new checkpoints (default: the run's)")
+    resume.add_argument("--gpus", type=int, default=None,
+                        help="use N numpy-backed virtual GPUs (default: real CUDA GPUs)")
+    resume.add_argument("--device-map", action="append", metavar="FROM=TO")
+    resume.add_argument("--allow-soft-placement", action="store_true")
+    resume.add_argument("--clear-devices", action="store_true")
+    resume.add_argument("--no-progress", action="store_true", help="no progress bar")
+    resume.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "resume":
+        try:
+            return run_resume(args)
+        except (errors.OpError, ValueError, KeyError, OSError) as e:
+            if args.debug:
+                raise
+            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            print(f"gpugraph: error: {type(e).__name__}: {message}", file=sys.stderr)
+            return 1
     try:
         if args.command == "devices":
             report = devices_report(args)

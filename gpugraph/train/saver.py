@@ -56,6 +56,10 @@ class Saver:
         self._settings = {"max_to_keep": max_to_keep, "sharded": sharded,
                           "keep_checkpoint_every_n_hours": keep_checkpoint_every_n_hours,
                           "write_version": write_version}
+        if self.saver_def is not None:  # as TF: a SaverDef's own settings win
+            max_to_keep = self.saver_def.max_to_keep
+            keep_checkpoint_every_n_hours = self.saver_def.keep_checkpoint_every_n_hours
+            self._settings["sharded"] = self.saver_def.sharded
         self._max_to_keep = max_to_keep
         self._keep_every = keep_checkpoint_every_n_hours * 3600.0
         self._next_keep_time = time.time() + self._keep_every

@@ -1,0 +1,279 @@
+"""Resuming a training run from its checkpoint: what ``gpugraph resume`` does.
+
+:func:`resume` finds the ``.meta`` and the latest checkpoint, restores, runs the train op with
+batches from data files, reports progress, and saves checkpoints TF can read (global_step
+continues, the Saver's ``max_to_keep`` is honoured across runs).  An interrupt (Ctrl-C) saves
+a final checkpoint before returning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import gpugraph as gg
+from gpugraph import errors
+from gpugraph.train import checkpoint_management as cm
+from gpugraph.train import device_record
+
+
+class ResumeError(errors.InvalidArgumentError):
+    """Bad input to :func:`resume` (missing files, unknown tensors, mismatched feeds)."""
+
+
+@dataclasses.dataclass
+class FeedSource:
+    """A tensor fed from an array: ``images:0`` <- ``data.npz`` key ``train_images``."""
+
+    tensor: str
+    path: str
+    key: str | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> FeedSource:
+        """``TENSOR=FILE[:KEY]`` as given on the command line."""
+        if "=" not in spec:
+            raise ResumeError(None, None, f"--feed {spec!r}: expected TENSOR=FILE[:KEY]")
+        tensor, path = spec.split("=", 1)
+        key = None
+        if ":" in path and path.rsplit(":", 1)[0].endswith(".npz"):
+            path, key = path.rsplit(":", 1)
+        return cls(tensor if ":" in tensor else f"{tensor}:0", path, key)
+
+    def load(self) -> np.ndarray:
+        if not os.path.exists(self.path):
+            raise ResumeError(None, None, f"--feed {self.tensor}: no such file {self.path!r}")
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                if isinstance(data, np.ndarray):
+                    return data
+                key = self.key or (data.files[0] if len(data.files) == 1 else None)
+                if key is None or key not in data.files:
+                    raise ResumeError(None, None, f"--feed {self.tensor}: {self.path} holds "
+                                      f"{', '.join(data.files)}; name one as FILE:KEY")
+                return data[key]
+        except (OSError, ValueError) as e:
+            raise ResumeError(None, None, f"--feed {self.tensor}: cannot read {self.path}: "
+                              f"{e}") from None
+
+
+@dataclasses.dataclass
+class ResumeOptions:
+    """Everything :func:`resume` needs (the CLI's flags)."""
+
+    checkpoint: str
+    steps: int = 100
+    feeds: list[FeedSource] = dataclasses.field(default_factory=list)
+    batch_size: int | None = None
+    seed: int = 0
+    meta: str | None = None
+    train_op: str | None = None
+    loss: str | None = None
+    save_every: int | None = None
+    out: str | None = None
+    session_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    clear_devices: bool = False
+
+
+@dataclasses.dataclass
+class ResumeResult:
+    restored: str
+    saved: list[str]
+    first_step: int
+    last_step: int
+    losses: list[float]
+    interrupted: bool
+
+
+def find_checkpoint(path: str) -> str:
+    """A checkpoint prefix from a prefix or a directory with a ``checkpoint`` state file."""
+    if os.path.isdir(path):
+        latest = cm.latest_checkpoint(path)
+        if latest is None:
+            raise ResumeError(None, None, f"{path} has no checkpoint (no 'checkpoint' state file "
+                              "naming an existing .index)")
+        return latest
+    if not cm.checkpoint_exists(path):
+        raise ResumeError(None, None, f"{path} is neither a directory nor a checkpoint prefix "
+                          f"({path}.index does not exist)")
+    return path
+
+
+class _Batches:
+    """Shuffled mini-batches over equally long arrays; epochs cycle, reshuffled by the seed."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int | None, seed: int):
+        sizes = {name: len(a) for name, a in arrays.items()}
+        if len(set(sizes.values())) > 1:
+            raise ResumeError(None, None, "--feed arrays differ in length: " + ", ".join(
+                f"{n} has {s}" for n, s in sizes.items()))
+        self.arrays = arrays
+        self.n = next(iter(sizes.values()), 0)
+        self.batch = batch_size or self.n
+        self.rng = np.random.default_rng(seed)
+        self.order = np.arange(0)
+
+    def next(self) -> dict[str, np.ndarray]:
+        if not self.arrays:
+            return {}
+        if len(self.order) < self.batch:
+            self.order = np.concatenate([self.order, self.rng.permutation(self.n)])
+        pick, self.order = self.order[:self.batch], self.order[self.batch:]
+        return {name: a[pick] for name, a in self.arrays.items()}
+
+
+def resume(options: ResumeOptions, progress: Callable[[int, float | None], None] | None = None
+           ) -> ResumeResult:
+    """Restores ``options.checkpoint`` and trains ``options.steps`` steps (see module doc)."""
+    prefix = find_checkpoint(options.checkpoint)
+    meta = options.meta or cm.meta_graph_filename(prefix)
+    if not os.path.exists(meta):
+        raise ResumeError(None, None, f"no meta graph {meta} next to the checkpoint (use --meta)")
+    out_dir = options.out or os.path.dirname(prefix) or "."
+    os.makedirs(out_dir, exist_ok=True)
+    graph = gg.Graph()
+    with graph.as_default(), gg.Session(graph=graph, config=options.session_config) as sess:
+        saver = gg.train.import_meta_graph(meta, clear_devices=options.clear_devices)
+        if saver is None:
+            raise ResumeError(None, None, f"{meta} has no variables to restore")
+        _adopt_existing(saver, out_dir)
+        saver.restore(sess, prefix)
+        train_op = _element(graph, options.train_op, "train_op", "--train-op")
+        loss = _loss_tensor(graph, options.loss)
+        batches = _Batches(_load_feeds(graph, options.feeds), options.batch_size, options.seed)
+        step_tensor = _global_step(graph)
+        return _loop(sess, saver, prefix, out_dir, train_op, loss, batches, step_tensor,
+                     options, progress)
+
+
+def _loop(sess: Any, saver: Any, prefix: str, out_dir: str, train_op: Any, loss: Any,
+          batches: _Batches, step_tensor: Any, options: ResumeOptions,
+          progress: Callable | None) -> ResumeResult:
+    first = _step(sess, step_tensor, prefix)
+    saved: list[str] = []
+    losses: list[float] = []
+    interrupted = False
+    fetches = [train_op] + ([loss] if loss is not None else [])
+    with _deferred_interrupt() as stop:
+        for k in range(options.steps):
+            if stop.requested:  # between steps, so no step is left half-applied
+                interrupted = True
+                break
+            values = sess.run(fetches, batches.next())
+            value = float(values[1]) if loss is not None else None
+            if value is not None:
+                losses.append(value)
+            if progress:
+                progress(k + 1, value)
+            if options.save_every and (k + 1) % options.save_every == 0 and k + 1 < options.steps:
+                saved.append(_save(sess, saver, out_dir, step_tensor, first + k + 1))
+        interrupted = interrupted or stop.requested
+    last = _step(sess, step_tensor, None, default=first + len(losses))
+    saved.append(_save(sess, saver, out_dir, step_tensor, last))
+    return ResumeResult(prefix, saved, first, last, losses, interrupted)
+
+
+class _Stop:
+    requested = False
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """Turns SIGINT into a flag checked between steps (main thread only)."""
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _save(sess: Any, saver: Any, out_dir: str, step_tensor: Any, step: int) -> str:
+    return saver.save(sess, os.path.join(out_dir, "model"), global_step=step)
+
+
+def _adopt_existing(saver: Any, out_dir: str) -> None:
+    """Continues the output directory's checkpoint list, so max_to_keep spans runs."""
+    state = cm.get_checkpoint_state(out_dir)
+    if state is not None:  # only gpugraph's own: never delete the checkpoint TF wrote
+        ours = [p for p in state.all_model_checkpoint_paths
+                if os.path.exists(device_record.record_path(p))]
+        saver.recover_last_checkpoints(ours)
+
+
+def _element(graph: Any, name: str | None, collection: str, flag: str) -> Any:
+    if name:
+        try:
+            return graph.as_graph_element(name)
+        except (KeyError, ValueError) as e:
+            raise ResumeError(None, None, f"{flag} {name!r}: {e}") from None
+    items = graph.get_collection(collection)
+    if not items:
+        raise ResumeError(None, None, f"the graph has no {collection!r} collection; name the op "
+                          f"to run with {flag}")
+    return items[0]
+
+
+def _loss_tensor(graph: Any, name: str | None) -> Any:
+    if name:
+        return _element(graph, name, "loss", "--loss")
+    items = [t for t in graph.get_collection("loss") if isinstance(t, gg.Tensor)]
+    if items:
+        return items[0]
+    try:
+        return graph.get_tensor_by_name("loss:0")
+    except KeyError:
+        return None
+
+
+def _global_step(graph: Any) -> Any:
+    items = graph.get_collection("global_step")
+    if items:
+        return items[0]
+    try:
+        return graph.get_tensor_by_name("global_step:0")
+    except KeyError:
+        return None
+
+
+def _step(sess: Any, tensor: Any, prefix: str | None, default: int = 0) -> int:
+    if tensor is not None:
+        return int(sess.run(tensor))
+    if prefix is not None and "-" in prefix and prefix.rsplit("-", 1)[1].isdigit():
+        return int(prefix.rsplit("-", 1)[1])
+    return default
+
+
+def _load_feeds(graph: Any, feeds: list[FeedSource]) -> dict[str, np.ndarray]:
+    arrays = {}
+    for feed in feeds:
+        try:
+            tensor = graph.get_tensor_by_name(feed.tensor)
+        except (KeyError, ValueError):
+            placeholders = [op.outputs[0].name for op in graph.get_operations()
+                            if op.type in ("Placeholder", "PlaceholderWithDefault")]
+            raise ResumeError(None, None, f"--feed {feed.tensor}: no such tensor; the graph's "
+                              f"placeholders are {', '.join(placeholders)}") from None
+        array = feed.load()
+        want = tensor.shape
+        if want.rank is not None and (array.ndim != want.rank or not want[1:].is_compatible_with(
+                array.shape[1:])):
+            raise ResumeError(None, None, f"--feed {feed.tensor}: {feed.path} rows have shape "
+                              f"{list(array.shape[1:])} but the tensor takes rows of "
+                              f"{want.as_list()[1:]}")
+        arrays[feed.tensor] = array
+    return arrays

@@ -1,0 +1,87 @@
+"""`gpugraph resume`, run as a user runs it (a subprocess) on copies of TF-written runs."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import gpugraph as gg
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CASE = "mlp_sparse_adam_resource"
+SOURCE = ROOT / "tests" / "fixtures" / "train" / CASE
+
+
+def _run_dir(tmp_path: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    run = tmp_path / "run"
+    shutil.copytree(SOURCE, run)
+    data = np.load(SOURCE / "continue.npz")
+    np.savez(tmp_path / "data.npz", x=data["feed/x"].reshape(-1, 20), y=data["feed/y"].reshape(-1))
+    return run, tmp_path / "data.npz"
+
+
+def _resume(*args: str, **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "gpugraph.cli", "resume", *args]
+    if kwargs.pop("background", False):
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=ROOT)
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def _feeds(data: pathlib.Path) -> list[str]:
+    return ["--feed", f"x:0={data}:x", "--feed", f"y={data}:y", "--batch-size", "8"]
+
+
+def test_resume_trains_saves_and_moves_latest_checkpoint(tmp_path) -> None:
+    run, data = _run_dir(tmp_path)
+    result = _resume(str(run), "--steps", "40", "--save-every", "20", "--no-progress",
+                     *_feeds(data))
+    assert result.returncode == 0, result.stderr
+    assert "trained to global_step 43" in result.stdout
+    first, last = (float(v) for v in result.stdout.split("loss ")[1].split()[0:3:2])
+    assert last < first
+    assert gg.train.latest_checkpoint(str(run)) == str(run / "model-43")
+    for suffix in (".index", ".data-00000-of-00001", ".meta"):
+        assert (run / f"model-43{suffix}").exists() and (run / f"model-23{suffix}").exists()
+    assert (run / f"{CASE}-3.index").exists()  # TF's checkpoint is never deleted
+    again = _resume(str(run), "--steps", "5", "--no-progress", *_feeds(data))
+    assert "restored" in again.stdout and "model-43 (global_step 43)" in again.stdout
+
+
+def test_sigint_saves_a_final_valid_checkpoint(tmp_path) -> None:
+    run, data = _run_dir(tmp_path)
+    proc = _resume(str(run), "--steps", "100000000", "--no-progress", *_feeds(data),
+                   background=True)
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "interrupted" in out
+    latest = gg.train.latest_checkpoint(str(run))
+    step = int(latest.rsplit("-", 1)[1])
+    assert step > 3
+    with gg.Graph().as_default(), gg.Session() as sess:
+        saver = gg.train.import_meta_graph(latest + ".meta")
+        saver.restore(sess, latest)
+        assert sess.run("global_step:0") == step
+
+
+def test_bad_inputs_exit_1_with_one_line(tmp_path) -> None:
+    run, data = _run_dir(tmp_path)
+    cases = [
+        [str(tmp_path / "missing")],
+        [str(run), "--feed", f"x:0={tmp_path / 'nope.npz'}"],
+        [str(run), "--feed", f"z:0={data}:x"],
+        [str(run), "--feed", f"x:0={data}:y"],  # rows of the wrong shape
+    ]
+    for args in cases:
+        result = _resume(*args, "--steps", "2", "--no-progress")
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert result.stderr.startswith("gpugraph: error:")
