@@ -27,6 +27,8 @@ import numpy as np
 
 from gpugraph import dtypes, errors
 from gpugraph._fpenv import flush_denormals
+from gpugraph import frames
+from gpugraph.codegen import compile_plan, flatten
 from gpugraph.fusion import fuse_elementwise
 from gpugraph.devices import Device
 from gpugraph.framework.ops import Operation, Tensor
@@ -71,14 +73,15 @@ class Plan:
     kernel, and constants, variable handles, identities and NoOps cost nothing.
     """
 
-    def __init__(self, steps: list[Step], num_slots: int, feed_slots: list[int],
+    def __init__(self, items: list[Any], num_slots: int, feed_slots: list[int],
                  fetch_slots: list[int], fetches: list[Tensor]):
-        self.steps = steps
+        self.items = items  # steps and while loops (LoopNode)
+        self.steps = flatten(items)
         self.num_slots = num_slots
         self.feed_slots = feed_slots
         self.fetch_slots = fetch_slots
         self.fetches = fetches
-        self.source, self._fn, self._line_steps = _compile(steps, feed_slots, fetch_slots)
+        self.source, self._fn, self._line_steps = compile_plan(items, feed_slots, fetch_slots)
         self._code = self._fn.__code__
 
     def run(self, feed_values: Sequence[Any]) -> list[Any]:
@@ -127,124 +130,6 @@ class Plan:
                          f"out={s.outputs} free={s.frees}" for i, s in enumerate(self.steps))
 
 
-# --- code generation --------------------------------------------------------------------------
-def _compile(steps: list[Step], feed_slots: list[int], fetch_slots: list[int]):
-    """Generates ``run(feeds) -> [fetched values]``; returns (source, function, line -> step)."""
-    namespace: dict[str, Any] = {"DEAD": DEAD}
-    lines = ["def run(feeds):"]
-    if feed_slots:
-        lines.append(f"    {', '.join(f'v{s}' for s in feed_slots)}, = feeds")
-    read = {i for s in steps for i in (*s.inputs, *s.tokens)} | set(fetch_slots)
-    reuse = _in_place_inputs(steps, feed_slots, fetch_slots)
-    line_steps: dict[int, Step] = {}
-    for index, step in enumerate(steps):
-        for line in _step_lines(index, step, namespace, read, reuse.get(index)):
-            lines.append(line)
-            line_steps[len(lines)] = step
-        lines.extend(f"    del v{slot}" for slot in step.frees if slot in read)
-    lines.append(f"    return [{', '.join(f'v{s}' for s in fetch_slots)}]")
-    source = "\n".join(lines) + "\n"
-    code = compile(source, "<gpugraph plan>", "exec")
-    exec(code, namespace)  # noqa: S102  (generated from the plan's own steps)
-    return source, namespace["run"], line_steps
-
-
-def _targets(step: Step, read: set[int]) -> str:
-    """Assignment targets for a step's outputs ("_" for outputs nobody reads)."""
-    names = [f"v{s}" if s >= 0 and s in read else "_" for s in step.outputs]
-    info = step.op._info
-    if len(names) == 1 and step.kind != "copy" and (info is None or info.fixed_num_outputs is None):
-        return names[0] + ","  # a list-output op (Split, IdentityN, ...) returns a sequence
-    return names[0] if len(names) == 1 else ", ".join(names)
-
-
-def _in_place_inputs(steps: list[Step], feed_slots: list[int],
-                     fetch_slots: list[int]) -> dict[int, int]:
-    """Steps that may write their output into an input's buffer: step index -> input slot.
-
-    Allowed when the kernel is a ufunc (it takes ``out=``), the input was made by another ufunc
-    in this run (a fresh array nobody else holds), this step is its only reader, and TF's
-    static shapes say input and output have the same fully known shape and dtype.  Chains of
-    elementwise ops then run in one buffer instead of allocating per op.
-    """
-    readers = Counter(i for s in steps for i in (*s.inputs, *s.tokens))
-    readers.update(fetch_slots)
-    readers.update(feed_slots)
-    fresh = {slot for s in steps if _is_ufunc(s) for slot in s.outputs}
-    reuse = {}
-    for index, step in enumerate(steps):
-        if not _is_ufunc(step) or step.deref or len(step.outputs) != 1:
-            continue
-        out = step.op.outputs[0]
-        for pos, slot in enumerate(step.inputs):
-            tensor = step.op.inputs[pos]
-            if (slot in fresh and readers[slot] == 1 and step.inputs.count(slot) == 1
-                    and _same_static(tensor, out)):
-                reuse[index] = slot
-                break
-    return reuse
-
-
-def _is_ufunc(step: Step) -> bool:
-    return step.kind == "kernel" and step.token < 0 and type(step.fn).__name__ == "ufunc"
-
-
-def _same_static(a: Tensor, b: Tensor) -> bool:
-    shape = a.shape
-    return (a.dtype == b.dtype and shape.rank is not None and shape.rank > 0
-            and shape.is_fully_defined() and shape == b.shape)
-
-
-def _step_lines(index: int, step: Step, namespace: dict[str, Any], read: set[int],
-                reuse: int | None = None) -> list[str]:
-    args = []
-    for pos, slot in enumerate(step.inputs):
-        if pos in step.deref:
-            namespace[f"o{index}"] = step.op
-            args.append(f"v{slot}.read(o{index})")
-        else:
-            args.append(f"v{slot}")
-    if reuse is not None:
-        args.append(f"v{reuse}")  # positional out= (faster to parse than the keyword)
-    call = _call(index, step, namespace, args, read)
-    if step.token < 0:
-        return [f"    {call}"] if call else []
-    # Dead-aware: a dead input (or dead control input) makes this node dead without running.
-    checks = [f"v{t} is DEAD" for t in step.tokens]
-    merge = step.op.type in DEAD_INPUT_OPS
-    if not merge and step.dead_aware:
-        checks += [f"v{slot} is DEAD" for slot in step.inputs]
-    live = [f"        {call}"] if call else []
-    if merge and step.outputs:
-        live.append(f"        v{step.token} = DEAD if v{step.outputs[0]} is DEAD else True")
-    else:
-        live.append(f"        v{step.token} = True")
-    if not checks:
-        return ["    if True:", *live]
-    dead = [f"        v{s} = DEAD" for s in step.outputs if s >= 0 and s in read]
-    return [f"    if {' or '.join(checks)}:", *dead, f"        v{step.token} = DEAD",
-            "    else:", *live]
-
-
-def _call(index: int, step: Step, namespace: dict[str, Any], args: list[str],
-          read: set[int]) -> str:
-    """The statement that runs one step (empty when there is nothing to do)."""
-    targets = _targets(step, read) if step.outputs else ""
-    wanted = bool(targets.replace("_", "").replace(",", "").strip())
-    if step.kind == "alias" and targets.endswith(","):
-        targets = targets[:-1]
-    if step.kind == "noop":
-        return ""
-    if step.kind == "alias" and args:
-        return f"{targets} = {args[0]}" if wanted else ""
-    if step.kind == "constant":
-        namespace[f"c{index}"] = step.fn()
-        return f"{targets} = c{index}" if wanted else ""
-    namespace[f"k{index}"] = step.fn
-    call = f"k{index}({', '.join(args)})"
-    return f"{targets} = {call}" if wanted else call
-
-
 # --- errors -----------------------------------------------------------------------------------
 def _describe_value(value: Any) -> str:
     if isinstance(value, VarSlot):
@@ -287,7 +172,7 @@ def _kernel_failure(e: Exception, step: Step, args: list[Any]) -> errors.OpError
 # --- building ---------------------------------------------------------------------------------
 def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tensor],
                state: SessionState, placement: Mapping[Operation, Device],
-               host: Device) -> Plan:
+               host: Device, max_iterations: int = frames.DEFAULT_MAX_ITERATIONS) -> Plan:
     """Compiles the subgraph that computes ``fetches`` and runs ``targets`` given ``feeds``.
 
     Args:
@@ -296,22 +181,62 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
 
     Raises:
         UnimplementedError: some needed op types have no kernel (all are listed), or the
-            subgraph contains a cycle (a v1 while loop).
+            subgraph has a cycle that is not a tf.compat.v1 while loop.
     """
     fed = {(t.op, t.value_index) for t in feeds}
     roots = [t.op for t in fetches if (t.op, t.value_index) not in fed] + list(targets)
-    order = _toposort(roots, fed)
-    _check_kernels(order)
+    needed = _needed(roots, fed)
+    _check_kernels(needed)
     builder = _StepBuilder(fed, placement, host, state)
     feed_slots = [builder.slot_of(t.op, t.value_index, host) for t in feeds]
-    steps = [step for op in order for step in builder.steps_for(op)]
+    if frames.has_frames(needed):
+        items = _loop_items(needed, builder, max_iterations)
+    else:
+        items = [step for op in _toposort(roots, fed) for step in builder.steps_for(op)]
     fetch_slots = [builder.fetch_slot(t) for t in fetches]
-    steps.extend(builder.pending)
+    items.extend(builder.pending)
+    steps = flatten(items)
     num_slots = _mark_dead_regions(steps, builder.num_slots)
     _memoize_shape_math(steps, _fold_constants(steps))
-    steps = fuse_elementwise(steps, set(fetch_slots) | set(feed_slots), _fused_step)
-    _plan_frees(steps, set(fetch_slots) | set(feed_slots))
-    return Plan(steps, num_slots, feed_slots, fetch_slots, list(fetches))
+    if len(steps) == len(items):  # no loops: whole-plan fusion is safe
+        items = fuse_elementwise(items, set(fetch_slots) | set(feed_slots), _fused_step)
+    _plan_frees(items, set(fetch_slots) | set(feed_slots))
+    return Plan(items, num_slots, feed_slots, fetch_slots, list(fetches))
+
+
+def _needed(roots: list[Operation], fed: set) -> list[Operation]:
+    """Every op the roots need, loop back edges included (graph order)."""
+    seen: set[Operation] = set()
+    stack = list(roots)
+    while stack:
+        op = stack.pop()
+        if op in seen:
+            continue
+        seen.add(op)
+        stack.extend(t._op for t in op._inputs if (t._op, t._value_index) not in fed)
+        stack.extend(op._control_inputs)
+    return sorted(seen, key=lambda op: op._id)
+
+
+def _loop_items(needed: list[Operation], builder: _StepBuilder, cap: int) -> list[Any]:
+    """Steps for a subgraph with v1 while loops: frames become LoopNodes (gpugraph.frames)."""
+    frame_of, top = frames.assign_frames(needed)
+
+    def level(frame: frames.Frame | None) -> list[Any]:
+        return frames.schedule(needed, frame, top, frame_of)
+
+    def build_item(item: Any) -> list[Any]:
+        if isinstance(item, frames.Frame):
+            return [frames.build_loop(item, level(item), build_item, builder.slot_of, cap)]
+        steps = builder.steps_for(item)
+        if item.type in ("Merge", "RefMerge") and any(
+                frames.is_back_edge(item, t.op) for t in item._inputs):
+            steps[-1].kind = "loop_merge"
+        elif item.type in ("Switch", "RefSwitch") and item._inputs[1].op.type == "LoopCond":
+            steps[-1].kind = "loop_switch"
+        return steps
+
+    return [x for item in level(None) for x in build_item(item)]
 
 
 class _StepBuilder:
@@ -363,7 +288,7 @@ class _StepBuilder:
             slot = self.slot_of(t._op, t._value_index)
             dtype = t.dtype
             by_reference = (dtype.is_ref_dtype and pos < len(wants_ref) and wants_ref[pos]) or \
-                dtype.base_dtype == dtypes.resource
+                dtype.base_dtype == dtypes.resource or frames.is_back_edge(op, t._op)
             if not by_reference:
                 want = self.host if (pos in host_in or device.is_host) else device
                 have = self.where.get(slot, self.host)
@@ -529,6 +454,8 @@ def _mark_dead_regions(steps: list[Step], num_slots: int) -> int:
                 dead_slots.update(step.outputs)
             continue
         op = step.op
+        if step.kind in ("loop_merge", "loop_switch") or op.type == "ControlTrigger":
+            continue  # loop structure is generated; a ControlTrigger is never dead (as in TF)
         if (op.type in _SWITCH_OPS or any(i in dead_slots for i in step.inputs)
                 or any(c in region for c in op._control_inputs)):
             region[op] = step
@@ -641,20 +568,33 @@ def _memo_by_identity(fn: Any):
     return kernel
 
 
-def _plan_frees(steps: list[Step], keep: set[int]) -> None:
-    """Each slot is freed by the last step that reads it (fetched and fed slots are kept)."""
+def _plan_frees(items: list[Any], keep: set[int]) -> None:
+    """Each slot is freed by the last top-level item reading it (fetched and fed slots are kept).
+
+    A while loop counts as one item reading and writing everything its steps do, so values
+    it reads survive all its iterations.
+    """
     last: dict[int, int] = {}
-    for index, step in enumerate(steps):
-        for slot in step.inputs:
+    for index, item in enumerate(items):
+        reads, writes = _item_slots(item)
+        for slot in reads:
             last[slot] = index
-        for slot in step.outputs:
+        for slot in writes:
             last.setdefault(slot, index)  # produced but never read: free right away
     frees: dict[int, list[int]] = {}
     for slot, index in last.items():
         if slot >= 0 and slot not in keep:
             frees.setdefault(index, []).append(slot)
     for index, slots in frees.items():
-        steps[index].frees = tuple(slots)
+        items[index].frees = tuple(slots)
+
+
+def _item_slots(item: Any) -> tuple[list[int], list[int]]:
+    if isinstance(item, frames.LoopNode):
+        steps = flatten(item.items())
+        reads = [i for s in steps for i in (*s.inputs, *s.tokens)] + [item.pred]
+        return reads, [o for s in steps for o in s.outputs]
+    return list(item.inputs), list(item.outputs)
 
 
 def as_host(value: Any) -> Any:

@@ -41,6 +41,8 @@ class SessionConfig:
         virtual_gpus: stand in this many numpy-backed GPUs (default: ``GPUGRAPH_VIRTUAL_GPUS``,
             else real CUDA GPUs through CuPy when present).
         allow_device_change: restore checkpoints whose variables were saved from other devices.
+        max_loop_iterations: a while loop running longer raises ResourceExhaustedError naming
+            its frame (instead of hanging).
     """
 
     allow_soft_placement: bool = False
@@ -48,6 +50,7 @@ class SessionConfig:
     device_map: dict[str, str] | None = None
     virtual_gpus: int | None = None
     allow_device_change: bool = False
+    max_loop_iterations: int = 10_000_000
 
     @classmethod
     def from_any(cls, config: Any) -> SessionConfig:
@@ -184,7 +187,8 @@ class Session:
         plan = self._plans.get(key)
         if plan is None:
             plan = build_plan(spec.tensors, spec.targets, feeds, self._state,
-                              self._placement(), self._devices.cpu)
+                              self._placement(), self._devices.cpu,
+                              self._config.max_loop_iterations)
             self._plans[key] = plan
         return spec.rebuild(plan.run(feed_values))
 

@@ -9,10 +9,12 @@ from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     control_ops,
     core_ops,
     io_ops,
+    loop_ops,
     math_ops,
     nn_ops,
     random_ops,
     reduction_ops,
     state_ops,
+    tensor_array_ops,
     training_ops,
 )

@@ -1,0 +1,69 @@
+"""v1 control flow (while loops, dynamic_rnn, conds in loops) against TF's own continuation.
+
+The fixtures (scripts/make_control_flow_fixtures.py, real TF 2.21 with control flow v1) are
+checkpoints at step 3 plus TF's next 10 steps: losses and every variable at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+import gpugraph as gg
+from gpugraph import errors
+
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "control_flow"
+CASES = json.loads((FIXTURES / "index.json").read_text())["cases"]
+V1 = [c for c in CASES if c.endswith("_v1")]
+V2 = [c for c in CASES if c.endswith("_v2")]
+
+
+def _load(case: str):
+    config = json.loads((FIXTURES / case / f"{case}.json").read_text())
+    with np.load(FIXTURES / case / "continue.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    return config, arrays
+
+
+@pytest.mark.parametrize("case", V1)
+def test_v1_control_flow_continues_as_tf(case: str) -> None:
+    config, arrays = _load(case)
+    with gg.Graph().as_default(), gg.Session() as sess:
+        saver = gg.train.import_meta_graph(str(FIXTURES / case / config["meta"]))
+        saver.restore(sess, str(FIXTURES / case / config["checkpoint"]))
+        train_op = gg.get_collection(config["train_op_collection"])[0]
+        losses = []
+        for k in range(config["steps"]):
+            feeds = {name: arrays[f"feed/{key}"][k] for key, name in config["feeds"].items()}
+            losses.append(sess.run([config["loss"], train_op], feeds)[0])
+        values = sess.run({v.op.name: v for v in gg.global_variables()})
+    np.testing.assert_allclose(losses, arrays["loss"], rtol=1e-5, atol=1e-6)
+    for name, value in values.items():
+        np.testing.assert_allclose(value, arrays[f"end/{name}"], rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("case", ["rnn_basic_gd_v1", "nested_while_v1"])
+def test_loop_iteration_cap_names_the_frame(case: str) -> None:
+    config, arrays = _load(case)
+    with gg.Graph().as_default(), gg.Session(config={"max_loop_iterations": 2}) as sess:
+        saver = gg.train.import_meta_graph(str(FIXTURES / case / config["meta"]))
+        saver.restore(sess, str(FIXTURES / case / config["checkpoint"]))
+        feeds = {name: arrays[f"feed/{key}"][0] for key, name in config["feeds"].items()}
+        with pytest.raises(errors.ResourceExhaustedError, match="while_context.*more than 2"):
+            sess.run(config["loss"], feeds)
+
+
+@pytest.mark.parametrize("case", V2)
+def test_v2_control_flow_is_reported_not_run(case: str) -> None:
+    """Functional While over a FunctionDefLibrary is not supported yet: one clear error."""
+    config, arrays = _load(case)
+    with gg.Graph().as_default(), gg.Session() as sess:
+        saver = gg.train.import_meta_graph(str(FIXTURES / case / config["meta"]))
+        with pytest.raises(errors.UnimplementedError, match="StatelessWhile"):
+            saver.restore(sess, str(FIXTURES / case / config["checkpoint"]))
+            sess.run(config["loss"], {name: arrays[f"feed/{key}"][0]
+                                      for key, name in config["feeds"].items()})
