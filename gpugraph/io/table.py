@@ -37,7 +37,13 @@ from typing import NamedTuple
 
 import crc32c as _crc32c
 
-from gpugraph.errors import DataLossError, NotFoundError, UnimplementedError
+from gpugraph.errors import (
+    DataLossError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnimplementedError,
+    UnknownError,
+)
 
 BLOCK_SIZE = 262144  # tsl::table::Options::block_size; BundleWriter keeps the default
 RESTART_INTERVAL = 16  # data blocks; the index block uses 1
@@ -151,7 +157,8 @@ class Table:
         """Reads and decodes the table file at ``path``.
 
         Raises:
-            NotFoundError: no file at ``path``.
+            NotFoundError: no file at ``path`` (PermissionDeniedError, UnknownError: other
+                failures to read it).
             DataLossError: the file is not a valid table (too short, bad magic, bad block
                 checksum, malformed block, keys out of order); the message names the file.
             UnimplementedError: a block is snappy-compressed.
@@ -160,10 +167,10 @@ class Table:
         try:
             with open(path, "rb") as f:
                 data = f.read()
-        except FileNotFoundError:
-            raise NotFoundError(
-                None, None, f"{path}; No such file or directory", {"file": path}
-            ) from None
+        except OSError as e:
+            cls_ = {FileNotFoundError: NotFoundError, PermissionError: PermissionDeniedError}
+            error = cls_.get(type(e), UnknownError)
+            raise error(None, None, f"{path}: {e.strerror or e}", {"file": path}) from None
         return cls.from_bytes(data, path)
 
     @classmethod
