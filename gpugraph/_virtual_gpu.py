@@ -29,18 +29,25 @@ def current_device() -> int | None:
     return getattr(_state, "device", None)
 
 
-class running_on:
-    """Context manager: ops in the block run on virtual GPU ``index`` (CuPy's Device(i))."""
+class RunningOn:
+    """Context manager: ops in the block run on virtual GPU ``index`` (CuPy's Device(i)).
+
+    Reusable and re-entrant, like CuPy's device context: the plan enters one per kernel call.
+    """
 
     def __init__(self, index: int):
         self.index = index
+        self._previous: list[int | None] = []
 
     def __enter__(self) -> None:
-        self.previous = current_device()
+        self._previous.append(current_device())
         _state.device = self.index
 
     def __exit__(self, *exc: Any) -> None:
-        _state.device = self.previous
+        _state.device = self._previous.pop()
+
+
+running_on = RunningOn
 
 
 class DeviceArray(np.ndarray):
@@ -128,7 +135,8 @@ def _check(what: str, values: Any) -> int | None:
                 f"{what}: a host (numpy) array of shape {v.shape} was passed to an op running on "
                 f"virtual GPU:{running} without a transfer to the device.")
     if running is not None and found - {running}:
-        others = ", ".join(f"GPU:{d}" for d in sorted(d for d in found - {running} if d is not None))
+        elsewhere = sorted(d for d in found - {running} if d is not None)
+        others = ", ".join(f"GPU:{d}" for d in elsewhere)
         raise DeviceMismatchError(
             f"{what}: an array on virtual {others} was used by an op running on virtual "
             f"GPU:{running}; the device where the array resides is different from the current "

@@ -16,6 +16,7 @@ from gpugraph.frames import LoopNode
 from gpugraph.framework.ops import Tensor
 from gpugraph.ops.registry import DEAD, DEAD_INPUT_OPS
 
+
 def compile_plan(items: list[Any], feed_slots: list[int], fetch_slots: list[int]):
     """Generates ``run(feeds) -> [fetched values]``; returns (source, function, line -> step).
 

@@ -201,7 +201,7 @@ def _ref_args(op: Operation) -> list[bool]:
     return flags
 
 
-# --- placing ---------------------------------------------------------------------------------------
+# --- placing ------------------------------------------------------------------------------
 def place_graph(ops: Iterable[Operation], devices: DeviceSet, *, allow_soft_placement: bool = False,
                 device_map: Mapping[str, str] | None = None) -> PlacementReport:
     """Places every op; violations are collected, not raised (see :meth:`PlacementReport.error`)."""

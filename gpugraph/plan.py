@@ -25,13 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from gpugraph import dtypes, errors
+from gpugraph import dtypes, errors, frames
 from gpugraph._fpenv import flush_denormals
-from gpugraph import frames
 from gpugraph.codegen import compile_plan, flatten
-from gpugraph.fusion import fuse_elementwise
 from gpugraph.devices import Device
 from gpugraph.framework.ops import Operation, Tensor
+from gpugraph.fusion import fuse_elementwise
 from gpugraph.ops import registry
 from gpugraph.ops.registry import DEAD, DEAD_INPUT_OPS, BuildContext, dims_text
 from gpugraph.ops.resources import SessionState, VarSlot
@@ -420,7 +419,8 @@ def _check_kernels(order: list[Operation]) -> None:
     lines = [f"  {t}: {n} node{'s' if n > 1 else ''} (e.g. {example[t]!r})"
              for t, n in sorted(missing.items())]
     raise errors.UnimplementedError(
-        None, None, f"No gpugraph kernel for {len(missing)} op type{'s' if len(missing) > 1 else ''} "
+        None, None, f"No gpugraph kernel for {len(missing)} op "
+        f"type{'s' if len(missing) > 1 else ''} "
         "needed by this run:\n" + "\n".join(lines), {"missing": dict(missing)})
 
 

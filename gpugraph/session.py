@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from gpugraph import _host_memory, dtypes, errors
+from gpugraph import ops as _ops  # noqa: F401  (registers every kernel)
 from gpugraph.devices import Device, discover
 from gpugraph.framework.graph import Graph, get_default_graph
 from gpugraph.framework.ops import Operation, Tensor
-from gpugraph import ops as _ops  # noqa: F401  (registers every kernel)
 from gpugraph.ops import resources
 from gpugraph.placement import PlacementReport, place_graph, placement_map
 from gpugraph.plan import Plan, as_host, build_plan
@@ -291,7 +291,8 @@ def _check_restored_shapes(slots: dict, before: dict) -> None:
             raise errors.InvalidArgumentError(
                 None, None, f"Variable {slot.name!r} has shape {want} but the checkpoint holds "
                 f"shape {got} (gpugraph refuses to reshape a variable on restore)",
-                {"variable": slot.name, "shape": list(static), "checkpoint_shape": list(value.shape)})
+                {"variable": slot.name, "shape": list(static),
+                 "checkpoint_shape": list(value.shape)})
 
 
 def get_default_session() -> Session | None:
@@ -442,8 +443,9 @@ def _castable(source: np.dtype, target: np.dtype) -> bool:
     if np.can_cast(source, target, casting="same_kind"):
         return True
     order = "biufc"
-    return source.kind in order and target.kind in order and order.index(source.kind) <= order.index(
-        target.kind) and target.kind != "u"
+    if source.kind not in order or target.kind not in order or target.kind == "u":
+        return False
+    return order.index(source.kind) <= order.index(target.kind)
 
 
 def _string_array(tensor: Tensor, value: Any) -> np.ndarray:

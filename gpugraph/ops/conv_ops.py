@@ -8,7 +8,6 @@ gradient is the transpose: one GEMM into patch space, then a strided add per ker
 from __future__ import annotations
 
 import dataclasses
-
 from typing import Any
 
 import numpy as np

@@ -231,7 +231,8 @@ def _select(ctx: BuildContext):
 def _cast(ctx: BuildContext):
     src, dst = ctx.attr("SrcT"), ctx.attr("DstT")
     xp = ctx.xp
-    if ctx.attr_or("Truncate", False) and src.kind == dst.kind == "f" and dst.itemsize < src.itemsize:
+    narrowing = src.kind == dst.kind == "f" and dst.itemsize < src.itemsize
+    if ctx.attr_or("Truncate", False) and narrowing:
         return lambda x: _truncating_cast(xp, x, dst)
     if src.kind == "c" and dst.kind != "c":
         return lambda x: xp.real(x).astype(dst)

@@ -281,7 +281,7 @@ def _fused_batch_norm(ctx: BuildContext):
 @op("FusedBatchNormGrad", "FusedBatchNormGradV2", "FusedBatchNormGradV3")
 def _fused_batch_norm_grad(ctx: BuildContext):
     eps, training = ctx.attr("epsilon"), ctx.attr("is_training")
-    fmt, xp, v3 = ctx.attr_or("data_format", b"NHWC"), ctx.xp, ctx.op.type.endswith("V3")
+    fmt, xp = ctx.attr_or("data_format", b"NHWC"), ctx.xp
 
     def kernel(dy: Any, x: Any, scale: Any, mean: Any, var: Any, *reserve: Any) -> tuple:
         axes, vec = _bn_layout(fmt, x.ndim)

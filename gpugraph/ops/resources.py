@@ -100,7 +100,7 @@ class SessionState:
             slot = self.variables[key] = make()
         return slot
 
-    def rng(self, op_name: str, seed: int, seed2: int, graph_seed: int | None = None) -> np.random.Generator:
+    def rng(self, op_name: str, seed: int, seed2: int) -> np.random.Generator:
         """The random stream of one random op; it advances from run to run, as TF's does.
 
         ``seed == seed2 == 0`` means "no seed" in TF: a nondeterministic stream.
