@@ -45,7 +45,16 @@ def inspect_meta(path: str) -> dict[str, Any]:
         "collections": {k: len(graph.get_collection(k)) for k in sorted(graph.get_all_collection_keys())},
         "saver_def": None if saver is None else _saver_def(saver.saver_def),
         "devices": dict(sorted(collections.Counter(op.device for op in ops).items())),
+        "ops_without_kernel": _missing_kernels(ops),
     }
+
+
+def _missing_kernels(ops: list) -> dict[str, int]:
+    """Op types in the graph gpugraph has no kernel for, with node counts."""
+    from gpugraph.ops import registry
+
+    missing = collections.Counter(op.type for op in ops if registry.lookup(op.type) is None)
+    return dict(sorted(missing.items()))
 
 
 def _variable(v: gg.Variable) -> dict[str, Any]:
@@ -84,6 +93,9 @@ def _print_report(report: dict[str, Any]) -> None:
     print("\nDevice fields in use:")
     for device, count in report["devices"].items():
         print(f"  {count:6d}  {device or '(none)'}")
+    missing = report["ops_without_kernel"]
+    print("\nOp types without a gpugraph kernel: " + (", ".join(
+        f"{t} ({n})" for t, n in missing.items()) if missing else "none"))
 
 
 def devices_report(args: argparse.Namespace) -> dict[str, Any]:

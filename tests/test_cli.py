@@ -71,3 +71,11 @@ def test_devices_text_names_groups_and_fixes():
                    "--checkpoint", str(DEVICES / "ps_worker" / "ps_worker-3"))
     assert ok.returncode == 0, ok.stdout
     assert "Restart rule" in ok.stdout and "no gpugraph device record" in ok.stdout
+
+
+def test_inspect_lists_ops_without_kernels():
+    meta = ROOT / "tests" / "fixtures" / "control_flow" / "rnn_basic_gd_v1" / "rnn_basic_gd_v1-3.meta"
+    report = json.loads(_gpugraph("inspect", str(meta), "--json").stdout)
+    assert report["ops_without_kernel"] == {}
+    text = _gpugraph("inspect", str(META)).stdout
+    assert "Op types without a gpugraph kernel: none" in text

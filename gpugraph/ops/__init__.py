@@ -15,6 +15,7 @@ from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     random_ops,
     reduction_ops,
     state_ops,
+    summary_ops,
     tensor_array_ops,
     training_ops,
 )

@@ -206,3 +206,17 @@ def test_denormals_flush_to_zero_inside_runs_only(graph) -> None:
     if platform.machine() in ("x86_64", "AMD64"):
         assert got[0] == 0 and got[1] == 0.5
     assert (tiny * np.float32(0.5))[0] != 0  # outside a run, numpy keeps denormals
+
+
+def test_scalar_and_merged_summaries_are_tf_summary_protos(graph) -> None:
+    loss = gg.constant(np.float32(1.5), name="loss")
+    tag = gg.constant(b"loss", name="tag")
+    summary = out("ScalarSummary", tag, loss, name="s", T=gg.dtypes.float32)
+    tag2 = gg.constant(b"lr", name="tag2")
+    lr = gg.constant(np.float32(0.25), name="lr")
+    summary2 = out("ScalarSummary", tag2, lr, name="s2", T=gg.dtypes.float32)
+    merged = out("MergeSummary", summary, summary2, name="m", N=2)
+    with gg.Session() as sess:
+        blob = sess.run(merged)
+    # Summary{value{tag:"loss" simple_value:1.5} value{tag:"lr" simple_value:0.25}}
+    assert blob == (b"\n\x0b\n\x04loss\x15\x00\x00\xc0?" + b"\n\t\n\x02lr\x15\x00\x00\x80>")
