@@ -182,3 +182,27 @@ def test_restart_rule_catches_a_machine_without_the_gpus(tmp_path) -> None:
         saver = gg.train.import_meta_graph(prefix + ".meta")
         with pytest.raises(errors.DevicePlacementError, match="GPU:0  ->  .*CPU:0"):
             saver.restore(sess, prefix)
+
+
+def test_cupy_without_a_cuda_device_falls_back_cleanly(monkeypatch) -> None:
+    """CuPy installed but CUDA broken (what CI with the cuda extra but no GPU looks like)."""
+    import sys
+    import types
+
+    class CUDARuntimeError(RuntimeError):
+        pass
+
+    def no_device() -> int:
+        raise CUDARuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=no_device))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.delenv("GPUGRAPH_VIRTUAL_GPUS", raising=False)
+    found = discover()
+    assert [d.short_name for d in found] == ["CPU:0"]
+    assert any("cudaErrorNoDevice" in n for n in found.notes)
+    with gg.Graph().as_default():
+        x = gg.placeholder(gg.dtypes.float32, [2], name="x")
+        with gg.Session() as sess:
+            assert sess.run(x, {x: [1.0, 2.0]}).tolist() == [1.0, 2.0]
