@@ -85,3 +85,26 @@ def test_bad_inputs_exit_1_with_one_line(tmp_path) -> None:
         assert result.returncode == 1, (args, result.stdout, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert result.stderr.startswith("gpugraph: error:")
+
+
+def test_resume_the_bundled_example_lowers_the_loss(tmp_path) -> None:
+    example = ROOT / "tests" / "fixtures" / "example" / "digits"
+    data = example / "digits.npz"
+    result = _resume(str(example), "--steps", "150", "--batch-size", "64", "--no-progress",
+                     "--feed", f"images:0={data}:train_images",
+                     "--feed", f"labels:0={data}:train_labels", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "restored" in result.stdout and "(global_step 300)" in result.stdout
+    assert gg.train.latest_checkpoint(str(tmp_path / "out")) == str(tmp_path / "out" / "model-450")
+    before = _test_loss(str(example / "model-300"), data)
+    after = _test_loss(str(tmp_path / "out" / "model-450"), data)
+    assert after < before
+
+
+def _test_loss(prefix: str, data: pathlib.Path) -> float:
+    digits = np.load(data)
+    with gg.Graph().as_default(), gg.Session() as sess:
+        saver = gg.train.import_meta_graph(prefix + ".meta")
+        saver.restore(sess, prefix)
+        return float(sess.run("loss:0", {"images:0": digits["test_images"],
+                                         "labels:0": digits["test_labels"]}))
