@@ -8,6 +8,7 @@ from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     conv_ops,
     control_ops,
     core_ops,
+    functional_ops,
     io_ops,
     loop_ops,
     math_ops,
@@ -17,5 +18,6 @@ from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     state_ops,
     summary_ops,
     tensor_array_ops,
+    tensor_list_ops,
     training_ops,
 )

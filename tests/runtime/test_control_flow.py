@@ -1,7 +1,9 @@
-"""v1 control flow (while loops, dynamic_rnn, conds in loops) against TF's own continuation.
+"""Control flow (while loops, dynamic_rnn, conds in loops) against TF's own continuation.
 
-The fixtures (scripts/make_control_flow_fixtures.py, real TF 2.21 with control flow v1) are
-checkpoints at step 3 plus TF's next 10 steps: losses and every variable at the end.
+The fixtures (scripts/make_control_flow_fixtures.py, real TF 2.21) are checkpoints at step 3
+plus TF's next 10 steps: losses and every variable at the end.  ``*_v1`` cases use v1 frames
+(Enter/Exit/Switch/Merge, TensorArrays); ``*_v2`` cases use StatelessWhile over the graph's
+FunctionDefLibrary with TensorList loop state, for the forward loop and its gradient.
 """
 
 from __future__ import annotations
@@ -28,8 +30,7 @@ def _load(case: str):
     return config, arrays
 
 
-@pytest.mark.parametrize("case", V1)
-def test_v1_control_flow_continues_as_tf(case: str) -> None:
+def _continue_as_tf(case: str) -> None:
     config, arrays = _load(case)
     with gg.Graph().as_default(), gg.Session() as sess:
         saver = gg.train.import_meta_graph(str(FIXTURES / case / config["meta"]))
@@ -41,9 +42,20 @@ def test_v1_control_flow_continues_as_tf(case: str) -> None:
             losses.append(sess.run([config["loss"], train_op], feeds)[0])
         values = sess.run({v.op.name: v for v in gg.global_variables()})
     np.testing.assert_allclose(losses, arrays["loss"], rtol=1e-5, atol=1e-6)
+    assert set(values) == set(config["variables"])
     for name, value in values.items():
         np.testing.assert_allclose(value, arrays[f"end/{name}"], rtol=1e-5, atol=1e-6,
                                    err_msg=name)
+
+
+@pytest.mark.parametrize("case", V1)
+def test_v1_control_flow_continues_as_tf(case: str) -> None:
+    _continue_as_tf(case)
+
+
+@pytest.mark.parametrize("case", V2)
+def test_v2_control_flow_continues_as_tf(case: str) -> None:
+    _continue_as_tf(case)
 
 
 @pytest.mark.parametrize("case", ["rnn_basic_gd_v1", "nested_while_v1"])
@@ -58,12 +70,21 @@ def test_loop_iteration_cap_names_the_frame(case: str) -> None:
 
 
 @pytest.mark.parametrize("case", V2)
-def test_v2_control_flow_is_reported_not_run(case: str) -> None:
-    """Functional While over a FunctionDefLibrary is not supported yet: one clear error."""
+def test_v2_loop_iteration_cap_names_the_while_node(case: str) -> None:
     config, arrays = _load(case)
-    with gg.Graph().as_default(), gg.Session() as sess:
+    with gg.Graph().as_default(), gg.Session(config={"max_loop_iterations": 2}) as sess:
         saver = gg.train.import_meta_graph(str(FIXTURES / case / config["meta"]))
-        with pytest.raises(errors.UnimplementedError, match="StatelessWhile"):
-            saver.restore(sess, str(FIXTURES / case / config["checkpoint"]))
-            sess.run(config["loss"], {name: arrays[f"feed/{key}"][0]
-                                      for key, name in config["feeds"].items()})
+        saver.restore(sess, str(FIXTURES / case / config["checkpoint"]))
+        feeds = {name: arrays[f"feed/{key}"][0] for key, name in config["feeds"].items()}
+        with pytest.raises(errors.ResourceExhaustedError,
+                           match=r"While loop 'rnn/while' \(StatelessWhile\) ran more than 2"):
+            sess.run(config["loss"], feeds)
+
+
+def test_v2_cases_are_control_flow_v2() -> None:
+    """The v2 fixtures really are functional loops over a library (not lowered v1 frames)."""
+    for case in V2:
+        config, _ = _load(case)
+        assert config["control_flow"] == "v2"
+        assert "StatelessWhile" in config["op_types"] and "Enter" not in config["op_types"]
+        assert "TensorListPopBack" in config["function_op_types"]
