@@ -72,6 +72,12 @@ class DeviceArray(np.ndarray):
         device = _check(func.__name__, _leaves((args, kwargs)))
         return bind(func(*_unwrap(args), **_unwrap(kwargs)), device)
 
+    def __getitem__(self, key: Any) -> Any:
+        # Integer indexing yields a numpy scalar, which would leave the device; CuPy returns a
+        # 0-d device array instead, and so do virtual GPUs.
+        value = super().__getitem__(key)
+        return bind(value, self.device) if isinstance(value, np.generic) else value
+
     def __repr__(self) -> str:
         return f"{np.asarray(self).__repr__()[:-1]}, device=GPU:{self.device})"
 

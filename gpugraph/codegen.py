@@ -132,7 +132,8 @@ def _targets(step: Any, read: set[int]) -> str:
     """Assignment targets for a step's outputs ("_" for outputs nobody reads)."""
     names = [f"v{s}" if s >= 0 and s in read else "_" for s in step.outputs]
     info = step.op._info
-    if len(names) == 1 and step.kind != "copy" and (info is None or info.fixed_num_outputs is None):
+    copy = step.kind == "copy" or getattr(step, "label", "").startswith("copy of")
+    if len(names) == 1 and not copy and (info is None or info.fixed_num_outputs is None):
         return names[0] + ","  # a list-output op (Split, IdentityN, ...) returns a sequence
     return names[0] if len(names) == 1 else ", ".join(names)
 

@@ -275,6 +275,12 @@ def build_loop(frame: Frame, items: list[Any], build_item: Callable[[Any], list[
     """A LoopNode for ``frame``; ``build_item`` turns an op or child frame into plan items."""
     parts = classify(frame, items)
     built = {key: [x for item in parts[key] for x in build_item(item)] for key in parts}
+    # Copy steps made for the structural ops (a device transfer of an Enter's value, or of the
+    # merged value into a Switch on another device) run before the loop, resp. every iteration.
+    built["pre"] += [s for s in built["merges"] if s.kind != "loop_merge"]
+    built["merges"] = [s for s in built["merges"] if s.kind == "loop_merge"]
+    built["cond"] += [s for s in built["switches"] if s.kind != "loop_switch"]
+    built["switches"] = [s for s in built["switches"] if s.kind == "loop_switch"]
     cond_op = next(op for op in parts["cond"] if isinstance(op, Operation)
                    and op.type == "LoopCond")
     return LoopNode(frame.name, built["pre"], built["merges"], built["cond"],

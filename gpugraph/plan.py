@@ -507,7 +507,8 @@ def _fold_constants(steps: list[Step]) -> set[int]:
         except Exception:  # noqa: BLE001  (it will fail again, with context, when run)
             continue
         step.kind, step.fn = "constant", _constant(value)
-        outputs = (value,) if len(step.outputs) == 1 else tuple(value)
+        listed = info.fixed_num_outputs is None  # a list-output kernel returns a sequence
+        outputs = (value,) if len(step.outputs) == 1 and not listed else tuple(value)
         constants.update(zip(step.outputs, outputs))
     # Variable storage is state, not a constant: nothing reading it may be cached.
     return {slot for slot, value in constants.items() if not isinstance(value, VarSlot)}

@@ -88,3 +88,19 @@ def test_v2_cases_are_control_flow_v2() -> None:
         assert config["control_flow"] == "v2"
         assert "StatelessWhile" in config["op_types"] and "Enter" not in config["op_types"]
         assert "TensorListPopBack" in config["function_op_types"]
+
+
+@pytest.mark.parametrize("case", ["rnn_basic_gd_v1", "rnn_lstm_adam_v2", "nested_while_v1",
+                                  "cond_in_loop_v1"])
+def test_control_flow_on_virtual_gpus(case: str) -> None:
+    """Loops and function bodies placed on a (virtual) GPU, with host shapes copied over."""
+    config, arrays = _load(case)
+    with gg.Graph().as_default(), gg.Session(config={"virtual_gpus": 2}) as sess:
+        saver = gg.train.import_meta_graph(str(FIXTURES / case / config["meta"]))
+        saver.restore(sess, str(FIXTURES / case / config["checkpoint"]))
+        train_op = gg.get_collection(config["train_op_collection"])[0]
+        losses = []
+        for k in range(3):
+            feeds = {name: arrays[f"feed/{key}"][k] for key, name in config["feeds"].items()}
+            losses.append(sess.run([config["loss"], train_op], feeds)[0])
+    np.testing.assert_allclose(losses, arrays["loss"][:3], rtol=1e-5, atol=1e-6)
