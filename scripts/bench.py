@@ -7,6 +7,8 @@ initialize variables, and time ``sess.run`` on the same random batches):
   W2  20-16-3 MLP, GradientDescent, batch 32 (per-run overhead)
   W3  CNN 28x28x1: conv5x5x32+pool, conv5x5x64+pool, fc1024, fc10, Momentum, batch 64
   W4  one run of a 2,000-node elementwise chain (Add/Mul/Tanh on a [16] vector)
+  W5  dynamic_rnn LSTM training step, control flow v1 (tests/fixtures/control_flow)
+  W6  the same LSTM with control flow v2 (StatelessWhile over functions)
 
 Usage::
 
@@ -39,10 +41,25 @@ WORKLOADS = {
     "W2": ({"x": ([32, 20], "float32"), "y": ([32], "int64", 3)}, 2000, "MLP 20-16-3 GD b32"),
     "W3": ({"x": ([64, 28, 28, 1], "float32"), "y": ([64], "int64", 10)}, 5, "CNN Momentum b64"),
     "W4": ({"x": ([16], "float32")}, 300, "2000-node elementwise chain"),
+    "W5": ({}, 50, "LSTM dynamic_rnn Adam, cf v1"),
+    "W6": ({}, 50, "LSTM dynamic_rnn Adam, cf v2"),
 }
+FIXTURE_CASES = {"W5": "rnn_lstm_adam_v1", "W6": "rnn_lstm_adam_v2"}
+CONTROL_FLOW = ROOT / "tests" / "fixtures" / "control_flow"
+
+
+def meta_path(workload: str) -> pathlib.Path:
+    case = FIXTURE_CASES.get(workload)
+    if case:
+        return CONTROL_FLOW / case / f"{case}-3.meta"
+    return GRAPHS / f"{workload.lower()}.meta"
 
 
 def make_feeds(workload: str) -> dict[str, np.ndarray]:
+    case = FIXTURE_CASES.get(workload)
+    if case:  # the fixture's first recorded batch
+        with np.load(CONTROL_FLOW / case / "continue.npz") as data:
+            return {"x:0": data["feed/x"][0], "y:0": data["feed/y"][0]}
     rng = np.random.default_rng(0)
     feeds = {}
     for name, spec in WORKLOADS[workload][0].items():
@@ -55,6 +72,8 @@ def make_feeds(workload: str) -> dict[str, np.ndarray]:
 
 
 def fetch_of(workload: str) -> str:
+    if workload in FIXTURE_CASES:
+        return "Adam"  # the fixture's train op (the train_op collection's element)
     return "chain_end:0" if workload == "W4" else "train_op"
 
 
@@ -136,7 +155,7 @@ def tf_worker() -> None:  # pragma: no cover - needs TensorFlow
         if workload not in sessions:
             graph = tf.Graph()
             with graph.as_default():
-                v1.train.import_meta_graph(str(GRAPHS / f"{workload.lower()}.meta"))
+                v1.train.import_meta_graph(str(meta_path(workload)))
                 sess = v1.Session(graph=graph)
                 sess.run(v1.global_variables_initializer())
             sessions[workload] = sess
@@ -164,7 +183,7 @@ class GpugraphRunner:
         if workload not in self.sessions:
             graph = gg.Graph()
             with graph.as_default():
-                gg.train.import_meta_graph(str(GRAPHS / f"{workload.lower()}.meta"))
+                gg.train.import_meta_graph(str(meta_path(workload)))
                 sess = gg.Session(graph=graph)
                 sess.run(gg.global_variables_initializer())
             self.sessions[workload] = sess
@@ -200,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tf-python", help="a Python with TensorFlow, for side-by-side ratios")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--workloads", default="W1,W2,W3,W4")
+    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the graphs (needs TF)")
     parser.add_argument("--tf-worker", action="store_true", help=argparse.SUPPRESS)
