@@ -4,6 +4,14 @@ The state file is a text-format ``CheckpointState`` naming the latest checkpoint
 kept.  It is replaced atomically (written under a temporary name, then renamed), so a reader
 sees either the old or the new state, never a partial one.  As TF's Saver does, it stores no
 timestamps, and paths are relative when the save directory was given as a relative path.
+
+Durability.  Atomic renames protect against a *process* crash: a killed save leaves the old
+state file naming complete checkpoints.  They do not protect against a power loss or kernel
+crash, after which a renamed file may be empty or missing blocks that were still in the page
+cache.  ``durable=True`` (see :func:`sync_checkpoint` and :func:`update_checkpoint_state`)
+fsyncs a checkpoint's files and directory before the state file names it, and the state file
+and its directory before older checkpoints are deleted, so after a power loss the state file
+names a checkpoint whose bytes are on disk.  TF never fsyncs; neither does gpugraph by default.
 """
 
 from __future__ import annotations
@@ -18,6 +26,15 @@ from typing import Any
 from google.protobuf import text_format
 
 from gpugraph import _proto as pb
+from gpugraph import errors
+
+
+class CheckpointNotFoundError(errors.NotFoundError, ValueError):
+    """No checkpoint exists at a path given to restore.
+
+    TF's ``Saver.restore`` raises ``ValueError`` here; this class is also a
+    :class:`~gpugraph.errors.NotFoundError`, so either ``except`` clause catches it.
+    """
 
 
 def _state_path(save_dir: str, latest_filename: str | None) -> str:
@@ -47,8 +64,12 @@ def _relative(path: str, save_dir: str, always: bool) -> str:
 def update_checkpoint_state(save_dir: str, model_checkpoint_path: str,
                             all_model_checkpoint_paths: Sequence[str] | None = None,
                             latest_filename: str | None = None,
-                            save_relative_paths: bool = False) -> None:
-    """Atomically writes the state file in ``save_dir``."""
+                            save_relative_paths: bool = False, durable: bool = False) -> None:
+    """Atomically writes the state file in ``save_dir``.
+
+    With ``durable``, the new file's bytes are fsync'ed before the rename and the directory
+    after it, so the rename is on disk when this returns.
+    """
     state = generate_checkpoint_state_proto(save_dir, model_checkpoint_path,
                                             all_model_checkpoint_paths, save_relative_paths)
     path = _state_path(save_dir, latest_filename)
@@ -59,7 +80,12 @@ def update_checkpoint_state(save_dir: str, model_checkpoint_path: str,
     tmp = f"{path}.tmp{random.getrandbits(64):016x}"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
+    if durable:
+        fsync_directory(os.path.dirname(path))
 
 
 def get_checkpoint_state(checkpoint_dir: str | os.PathLike,
@@ -86,6 +112,17 @@ def get_checkpoint_state(checkpoint_dir: str | os.PathLike,
         if not os.path.isabs(p):
             state.all_model_checkpoint_paths[i] = os.path.join(checkpoint_dir, p)
     return state
+
+
+def checkpoint_not_found(save_path: str) -> CheckpointNotFoundError:
+    """The error ``Saver.restore`` raises for a path with no checkpoint (TF's message)."""
+    hint = ""
+    if os.path.isdir(save_path):
+        hint = (" (a directory: pass a checkpoint prefix, e.g. "
+                "gpugraph.train.latest_checkpoint(directory))")
+    return CheckpointNotFoundError(
+        None, None, f"The passed save_path is not a valid checkpoint: {save_path}{hint}",
+        {"path": save_path})
 
 
 def checkpoint_exists(checkpoint_prefix: str | os.PathLike) -> bool:
@@ -121,3 +158,48 @@ def remove_checkpoint(checkpoint_prefix: str, meta_graph_suffix: str = "meta") -
                 os.remove(path)
             except FileNotFoundError:
                 pass
+
+
+# --- durability -------------------------------------------------------------------------------
+def checkpoint_files(checkpoint_prefix: str) -> list[str]:
+    """The V2 files of a checkpoint that exist: ``.index`` and every ``.data-?????-of-?????``."""
+    escaped = glob.escape(checkpoint_prefix)
+    data = sorted(glob.glob(escaped + ".data-?????-of-?????"))
+    index = checkpoint_prefix + ".index"
+    return ([index] if os.path.exists(index) else []) + data
+
+
+def fsync_file(path: str) -> None:
+    """Flushes a file's data and metadata to disk (on POSIX any descriptor of it will do;
+    Windows needs one open for writing)."""
+    mode = os.O_RDONLY if os.name == "posix" else os.O_RDWR | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, mode)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_directory(path: str) -> None:
+    """Flushes a directory's entries (new names, renames, deletions) to disk.
+
+    A no-op where directories cannot be opened (Windows).
+    """
+    if os.name != "posix":
+        return
+    fd = os.open(path or ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_checkpoint(checkpoint_prefix: str, extra_files: Sequence[str] = ()) -> None:
+    """fsyncs a checkpoint's ``.index`` and data files, ``extra_files`` that exist (its
+    ``.meta``, say) and the directories holding them."""
+    files = checkpoint_files(checkpoint_prefix)
+    files += [f for f in extra_files if f not in files and os.path.exists(f)]
+    for path in files:
+        fsync_file(path)
+    for directory in sorted({os.path.dirname(os.path.abspath(p)) for p in files}):
+        fsync_directory(directory)

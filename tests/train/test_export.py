@@ -75,8 +75,14 @@ def test_export_writes_a_file_that_reimports(tmp_path, as_text):
         assert path.read_text().startswith("meta_info_def {")
     again = gg.Graph()
     with again.as_default():
-        gg.train.import_meta_graph(str(path))
-    assert [op.name for op in again.get_operations()] == [op.name for op in graph.get_operations()]
+        saver = gg.train.import_meta_graph(str(path))
+    names = [op.name for op in again.get_operations()]
+    original = [op.name for op in graph.get_operations()]
+    # The exported file carries no saver_def (export_meta_graph without a Saver), so the
+    # import adds a default Saver after the original ops, exactly as TF 2.21 does.
+    assert names[:len(original)] == original
+    assert all(name.startswith("save") for name in names[len(original):])
+    assert saver.saver_def.restore_op_name == "save/restore_all_1"
 
 
 def test_import_never_mutates_the_callers_proto():
@@ -116,7 +122,7 @@ def test_strip_default_attrs_matches_tf_stripped_file():
 
 def test_meta_without_saver_def_exports_without_one(tmp_path):
     # tf.train.export_meta_graph() of a graph with variables has no saver_def; re-exporting must
-    # not invent a SaverDef without op names (TF rejects such a file on import).
+    # never write a SaverDef without op names (TF rejects such a file on import).
     graph = gg.Graph()
     with graph.as_default():
         gg.train.import_meta_graph(str(_meta_file("mlp_ref_sgd")))
@@ -126,5 +132,7 @@ def test_meta_without_saver_def_exports_without_one(tmp_path):
     with again.as_default():
         saver = gg.train.import_meta_graph(str(path))
         meta = saver.export_meta_graph()
-    assert saver.saver_def is None
-    assert not meta.HasField("saver_def")
+    # As TF: importing variables without a saver_def builds a default Saver (named after the
+    # file's own save/ scope, which is taken); its SaverDef is complete, never name-less.
+    assert saver.saver_def.restore_op_name == "save/restore_all_1"
+    assert meta.saver_def.save_tensor_name == "save/control_dependency_1:0"
