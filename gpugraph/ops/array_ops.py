@@ -15,7 +15,7 @@ from gpugraph.ops.registry import BuildContext, dims_text, op
 
 
 def _ints(value: Any) -> list[int]:
-    return [int(v) for v in np.asarray(value).reshape(-1)]
+    return np.asarray(value).reshape(-1).tolist()
 
 
 def _axis(value: Any, rank: int, node: Any, what: str = "axis") -> int:
@@ -33,6 +33,10 @@ def _reshape(ctx: BuildContext):
 
     def kernel(x: Any, shape: Any) -> Any:
         dims = _ints(shape)
+        try:
+            return x.reshape(dims)  # numpy agrees with TF except on the errors and 0-sized -1
+        except ValueError:
+            pass
         known = int(np.prod([d for d in dims if d != -1], dtype=np.int64))
         if dims.count(-1) > 1:
             raise errors.InvalidArgumentError(None, node, f"Only one input size may be -1, not "
