@@ -7,8 +7,10 @@ Usage:
     /work/tfenv/bin/python scripts/bench_import.py
 
 META defaults to bench_data/bench_50k.meta, written by ``scripts/make_bench_meta.py``.  Each
-repeat starts from a fresh graph (and a ``gc.collect()``, outside the timed region); the table
-gives the first (cold) run, the best and the median of N repeats of:
+repeat starts from a fresh graph (and a ``gc.collect()``, outside the timed region), and the
+rows take turns (one run of each per round), so a change in the machine's load during the
+benchmark hits every row alike.  The table gives the first (cold) run, the best and the median
+of N repeats of:
 
 * ``protobuf parse``: ``pb.MetaGraphDef.FromString`` of the file's bytes with gpugraph's proto
   classes (the floor: what any importer pays before doing anything);
@@ -58,33 +60,24 @@ def load_tensorflow() -> Any | None:
     return tf
 
 
-def time_runs(setup: Callable[[], Any], run: Callable[[Any], Any], repeat: int,
-              gc_off: bool = False) -> tuple[list[float], Any]:
-    """Seconds of ``run(setup())`` for ``repeat`` runs, and the last run's result.
+def time_once(setup: Callable[[], Any], run: Callable[[Any], Any],
+              gc_off: bool = False) -> tuple[float, Any]:
+    """Seconds of ``run(setup())``, and its result.
 
-    Setup and a ``gc.collect()`` (which frees the previous run's graph) stay out of the timings.
-    ``gc_off`` disables Python's cyclic garbage collector during each timed run.
+    Setup and a ``gc.collect()`` (which frees the previous run's graph) stay out of the timing.
+    ``gc_off`` disables Python's cyclic garbage collector during the timed run.
     """
-    times, result = [], None
-    for _ in range(repeat):
-        result = None
-        gc.collect()
-        state = setup()
-        if gc_off:
-            gc.disable()
-        start = time.perf_counter()
-        try:
-            result = run(state)
-        finally:
-            times.append(time.perf_counter() - start)
-            gc.enable()
-        del state
-    return times, result
-
-
-def bench_parse(data: bytes, repeat: int) -> list[float]:
-    """Raw ``MetaGraphDef`` parse of ``data`` with gpugraph's proto classes."""
-    return time_runs(lambda: None, lambda _: pb.MetaGraphDef.FromString(data), repeat)[0]
+    gc.collect()
+    state = setup()
+    if gc_off:
+        gc.disable()
+    start = time.perf_counter()
+    try:
+        result = run(state)
+    finally:
+        seconds = time.perf_counter() - start
+        gc.enable()
+    return seconds, result
 
 
 def import_into(graph: Any, importer: Callable[[str], Any], path: str) -> Any:
@@ -94,18 +87,31 @@ def import_into(graph: Any, importer: Callable[[str], Any], path: str) -> Any:
     return graph
 
 
-def bench_gpugraph(path: str, repeat: int, gc_off: bool = False) -> tuple[list[float], int]:
-    """gpugraph's ``import_meta_graph`` into fresh graphs; also the op count of the last one."""
-    times, graph = time_runs(gg.Graph, lambda g: import_into(g, gg.train.import_meta_graph, path),
-                             repeat, gc_off)
-    return times, len(graph.get_operations())
+Row = Callable[[], tuple[float, Any]]  # one timed run: (seconds, op count or None)
 
 
-def bench_tensorflow(tf: Any, path: str, repeat: int) -> tuple[list[float], int]:
-    """TensorFlow's ``tf.compat.v1.train.import_meta_graph`` into fresh ``tf.Graph()``s."""
-    importer = tf.compat.v1.train.import_meta_graph
-    times, graph = time_runs(tf.Graph, lambda g: import_into(g, importer, path), repeat)
-    return times, len(graph.get_operations())
+def benchmarks(data: bytes, path: str, tf: Any | None) -> dict[str, Row]:
+    """The rows of the table, by name."""
+    def gpugraph_import(gc_off: bool) -> tuple[float, Any]:
+        seconds, graph = time_once(
+            gg.Graph, lambda g: import_into(g, gg.train.import_meta_graph, path), gc_off)
+        return seconds, len(graph.get_operations())
+
+    rows = {
+        "parse": lambda: (time_once(lambda: None, lambda _: pb.MetaGraphDef.FromString(data))[0],
+                          None),
+        "gpugraph": lambda: gpugraph_import(False),
+        "gpugraph_gc_off": lambda: gpugraph_import(True),
+    }
+    if tf is not None:
+        importer = tf.compat.v1.train.import_meta_graph
+
+        def tensorflow_import() -> tuple[float, Any]:
+            seconds, graph = time_once(tf.Graph, lambda g: import_into(g, importer, path))
+            return seconds, len(graph.get_operations())
+
+        rows["tensorflow"] = tensorflow_import
+    return rows
 
 
 def summarize(times: list[float]) -> dict[str, Any]:
@@ -136,14 +142,18 @@ def run_all(path: pathlib.Path, repeat: int) -> dict[str, Any]:
     tf = load_tensorflow()
     result: dict[str, Any] = {"meta": str(path), "bytes": len(data), "nodes": nodes,
                               "repeat": repeat, "env": environment(tf)}
-    result["parse"] = summarize(bench_parse(data, repeat))
-    times, ops = bench_gpugraph(str(path), repeat)
-    result["gpugraph"] = {**summarize(times), "ops": ops}
-    times, ops = bench_gpugraph(str(path), repeat, gc_off=True)
-    result["gpugraph_gc_off"] = {**summarize(times), "ops": ops}
+    rows = benchmarks(data, str(path), tf)
+    times: dict[str, list[float]] = {key: [] for key in rows}
+    ops: dict[str, Any] = {}
+    for _ in range(repeat):  # round-robin, so load changes hit every row alike
+        for key, run in rows.items():
+            seconds, ops[key] = run()
+            times[key].append(seconds)
+    for key in rows:
+        result[key] = summarize(times[key])
+        if ops[key] is not None:
+            result[key]["ops"] = ops[key]
     if tf is not None:
-        times, ops = bench_tensorflow(tf, str(path), repeat)
-        result["tensorflow"] = {**summarize(times), "ops": ops}
         result["ratio_best"] = result["tensorflow"]["best_s"] / result["gpugraph"]["best_s"]
         result["ratio_median"] = result["tensorflow"]["median_s"] / result["gpugraph"]["median_s"]
     return result

@@ -8,8 +8,12 @@ order (the GraphDef order when it is topological, else the smallest ready index 
 devices recomputed from outer ``device`` scopes merged under each node's own device, or copied
 from a colocation target.
 
-Speed matters here (a real graph has 10^4..10^5 nodes): one pass builds the ops, attrs stay in
-their NodeDef protos until asked for, and per-op-type facts come from a cache.
+Speed matters here (a real graph has 10^4..10^5 nodes, and reading protobuf fields from Python
+is the largest cost): one pass over the NodeDefs creates the ops, reading each field once;
+attrs and input Tensors stay in the NodeDefs until asked for; per-op-type facts come from a
+cache.  Problems TF reports before creating anything are confirmed by the plain reference code
+in :mod:`~gpugraph.framework.import_checks`, which runs only when the pass fails; colocation
+and devices follow TF's rules in :mod:`~gpugraph.framework.import_devices`.
 """
 
 from __future__ import annotations
@@ -17,19 +21,22 @@ from __future__ import annotations
 import contextlib
 import gc
 import heapq
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gpugraph import _proto as pb
 from gpugraph.errors import GraphDefError, NotFoundError
 from gpugraph.framework import names
-from gpugraph.framework.device_spec import DeviceSpec
 from gpugraph.framework.graph import GRAPH_DEF_VERSION, Graph
+from gpugraph.framework.import_checks import InputMap, check_graph_def, merge_pending
+from gpugraph.framework.import_devices import Colocation, assign_devices
 from gpugraph.framework.ops import Operation, Tensor
 
 TF_VERSION = "2.21.0"  # the TF release whose import rules (and version window) gpugraph follows
 MIN_PRODUCER = 0
 _REF = 100
+_op_name = operator.attrgetter("_name")
 
 
 def check_versions(versions: Any) -> None:
@@ -46,66 +53,6 @@ def check_versions(versions: Any) -> None:
         raise GraphDefError(None, None, (
             f"GraphDef disallows consumer version {GRAPH_DEF_VERSION}.  Please upgrade "
             "TensorFlow: this version is likely buggy."))
-
-
-class _InputMap:
-    """``input_map`` parsed: original-name keys -> destination Tensors/Operations."""
-
-    def __init__(self, graph: Graph, input_map: Mapping[str, Any] | None):
-        self.data: dict[tuple[str, int], Tensor] = {}
-        self.control: dict[str, Operation] = {}
-        self.used: set[str] = set()
-        self.keys: dict[tuple[str, int], str] = {}
-        for key, value in (input_map or {}).items():
-            self._add(graph, key, value)
-
-    def _add(self, graph: Graph, key: str, value: Any) -> None:
-        if not isinstance(key, str):
-            raise TypeError(f"input_map keys must be strings, got {key!r}")
-        if key.startswith("^"):
-            element = graph.as_graph_element(value)
-            self.control[key[1:]] = element.op if isinstance(element, Tensor) else element
-            self.keys[(key[1:], -1)] = key
-            return
-        op_name, index = names.split_input(key)
-        tensor = graph.as_graph_element(value, allow_tensor=True, allow_operation=False)
-        self.data[(op_name, index)] = tensor
-        self.keys[(op_name, index)] = key
-
-    def __bool__(self) -> bool:
-        return bool(self.data or self.control)
-
-    def unused(self) -> list[str]:
-        return [k for k in self.keys.values() if k not in self.used]
-
-
-class _Nodes:
-    """The GraphDef's nodes after the parsing pass, as parallel lists (one entry per node).
-
-    Plain lists and tuples rather than an object per node: a 50k-node import spent a quarter
-    of its time building and reading per-node objects.
-    """
-
-    __slots__ = ("defs", "names", "data", "controls", "index_of", "forward")
-
-    def __init__(self, defs: list) -> None:
-        self.defs = defs  # the NodeDef protos
-        self.names: list[str] = []  # original names
-        # (source original name, output index), or a Tensor from input_map
-        self.data: list[Sequence[Any]] = []
-        # source original names, or Operations from input_map
-        self.controls: list[Sequence[Any]] = []
-        self.index_of: dict[str, int] = {}  # original name -> position in the GraphDef
-        # (node position, source name) for sources not before the node in the GraphDef
-        # (later nodes, unknown names, the node itself), in node then input order
-        self.forward: list[tuple[int, str]] = []
-
-    def reorder(self, order: list[int]) -> None:
-        """Puts the per-node lists in creation order (``index_of`` keeps GraphDef positions)."""
-        self.defs = [self.defs[i] for i in order]
-        self.names = [self.names[i] for i in order]
-        self.data = [self.data[i] for i in order]
-        self.controls = [self.controls[i] for i in order]
 
 
 def import_graph_def(
@@ -141,9 +88,13 @@ def import_graph_def(
 
 @contextlib.contextmanager
 def _gc_paused():
-    # An import allocates ~10 objects per node and frees none of them, so Python's cyclic
-    # collector runs dozens of full passes over a growing heap for nothing: that was 35-50% of
-    # a 50k-node import (scripts/bench_import.py).  Pause it; restore whatever state it had.
+    # An import allocates a few objects per node and frees none of them, so Python's cyclic
+    # collector runs dozens of passes over a growing heap for nothing: that was 35-50% of a
+    # 50k-node import (scripts/bench_import.py).  Pause it; restore whatever state it had.
+    # When a collection is due anyway (more new objects than the young generation's
+    # threshold), collect the middle generation too: that walks the new objects once and moves
+    # them to the oldest generation, so the collections the caller's next allocations trigger
+    # don't walk them again (that was ~20 ms after a 50k-node import).
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -151,6 +102,8 @@ def _gc_paused():
     finally:
         if was_enabled:
             gc.enable()
+            if gc.get_count()[0] > gc.get_threshold()[0]:
+                gc.collect(1)
 
 
 def _import(graph: Graph, graph_def: Any, prefix: str, input_map: Mapping[str, Any] | None,
@@ -160,22 +113,20 @@ def _import(graph: Graph, graph_def: Any, prefix: str, input_map: Mapping[str, A
     if op_list is not None:
         graph._op_defs.add_op_list(op_list)
     _add_library(graph, graph_def)
-    imap = _InputMap(graph, input_map)
-    nodes = _parse_nodes(graph_def, imap)
-    _check_sources(nodes)
-    order = _creation_order(nodes)
-    if order is not None:
-        nodes.reorder(order)
+    imap = InputMap(graph, input_map)
+    nodes = _Nodes(graph_def, imap)
+    if len(nodes.known) < len(nodes.names):
+        check_graph_def(graph_def, imap)  # raises: a duplicate name, or an error TF finds first
     renames = _new_names(graph, nodes, prefix)
-    created, devices = _create_ops(graph, nodes, renames)
+    created, devices = _create_ops_as_tf(graph, graph_def, nodes, renames, imap)
     if imap.unused():
         missing = ", ".join(imap.unused())
         raise GraphDefError(None, None, (
             f"Attempted to map inputs that were not found in graph_def: [{missing}]"))
-    _assign_devices(graph, created, devices)
+    assign_devices(graph, created, devices)
     if return_elements is None:
         return None
-    return [_return_element(graph, renames, name) for name in return_elements]
+    return [_return_element(graph, nodes, renames, name) for name in return_elements]
 
 
 def _add_library(graph: Graph, graph_def: Any) -> None:
@@ -189,157 +140,50 @@ def _add_library(graph: Graph, graph_def: Any) -> None:
         graph._library.gradient.add().CopyFrom(gradient)
 
 
-# --- pass 1: names and inputs ---------------------------------------------------------------
-def _parse_nodes(graph_def: Any, imap: _InputMap) -> _Nodes:
-    """Reads every node's name and inputs once; notes sources not yet seen in GraphDef order."""
-    nodes = _Nodes(list(graph_def.node))
-    names_, datas, controls, index_of = nodes.names, nodes.data, nodes.controls, nodes.index_of
-    for index, node_def in enumerate(nodes.defs):
-        name = node_def.name
-        if name in index_of:
-            raise GraphDefError(None, None, f"Node '{name}' is not unique")
-        texts = node_def.input
-        if texts:
-            data, control = _parse_inputs(index, name, texts, imap, index_of, nodes.forward)
-        else:
-            data = control = ()
-        names_.append(name)
-        datas.append(data)
-        controls.append(control)
-        index_of[name] = index  # after the inputs, so a self-reference counts as forward
-    return nodes
+class _Nodes:
+    """The GraphDef's NodeDefs, their names, and how to read their inputs."""
+
+    __slots__ = ("defs", "names", "known", "parse", "_index_of")
+
+    def __init__(self, graph_def: Any, imap: InputMap) -> None:
+        self.defs = list(graph_def.node)
+        self.names: list[str] = [node_def.name for node_def in self.defs]
+        self.known = set(self.names)
+        self._index_of: dict[str, int] | None = None
+        # Inputs are used as written ("x", "x:1", "^x"), so the plain name of a created node
+        # needs no parsing, unless input_map may replace them or node names themselves look
+        # like input syntax: then each input is parsed first (InputMap.parse).
+        self.parse = imap.parse if imap or _odd_names(self.names) else None
+
+    def op_type(self, name: str) -> str:
+        """The op type of the node called ``name`` (a known one)."""
+        if self._index_of is None:  # only waiting nodes need it
+            self._index_of = {node: index for index, node in enumerate(self.names)}
+        return self.defs[self._index_of[name]].op
 
 
-def _parse_inputs(index: int, name: str, texts: Any, imap: _InputMap, index_of: dict[str, int],
-                  forward: list[tuple[int, str]]) -> tuple[Sequence[Any], Sequence[Any]]:
-    data: list[Any] = []
-    controls: list[Any] = []
-    for text in texts:
-        if text.startswith("^"):
-            src = text[1:]
-            mapped = imap.control.get(src) if imap.control else None
-            if mapped is not None:
-                imap.used.add(imap.keys[(src, -1)])
-                controls.append(mapped)
-                continue
-            controls.append(src)
-        else:
-            if controls:
-                raise GraphDefError(None, None, (
-                    f"Node '{name}': Control dependencies must come after regular dependencies"))
-            src, key = _split_data_input(name, text)
-            mapped = imap.data.get(key) if imap.data else None
-            if mapped is not None:
-                imap.used.add(imap.keys[key])
-                data.append(mapped)
-                continue
-            data.append(key)
-        if src not in index_of:
-            forward.append((index, src))
-    return data or (), controls or ()
-
-
-def _split_data_input(node_name: str, text: str) -> tuple[str, tuple[str, int]]:
-    if ":" not in text:
-        return text, (text, 0)
-    try:
-        key = names.split_input(text)
-    except ValueError as e:
-        raise GraphDefError(None, None, f"Node '{node_name}': {e}") from None
-    return key[0], key
-
-
-# --- creation order -------------------------------------------------------------------------
-def _check_sources(nodes: _Nodes) -> None:
-    index_of = nodes.index_of
-    for index, src in nodes.forward:
-        if src not in index_of:
-            raise GraphDefError(None, None, (
-                f"Node '{nodes.names[index]}': Unknown input node '{src}'"))
-
-
-def _creation_order(nodes: _Nodes) -> list[int] | None:
-    """TF's GraphConstructor order: the smallest-index ready node first; None for file order.
-
-    Every TF-written GraphDef is nearly topological: only v1 control flow puts a node before an
-    input (a cond's Switch after its consumers, a loop's NextIteration after its Merge).  So
-    this walks the nodes in file order and only tracks those that had to wait: when nothing
-    waits, a node whose inputs all come earlier is ready, and a waiting node that becomes
-    ready goes next (it has a smaller index than anything not yet visited).  The result is
-    the same as a heap over all nodes, for a fraction of the work.
-    """
-    if not nodes.forward:
-        return None
-    forward = {index for index, _ in nodes.forward}
-    done = bytearray(len(nodes.names))
-    waiting: dict[int, int] = {}  # node -> how many more of its inputs must be created first
-    waiters: dict[int, list[int]] = {}  # source -> waiting nodes, once per edge
-    order: list[int] = []
-    for index in range(len(done)):
-        if waiting or index in forward:
-            sources = _source_indices(nodes, index)
-            unmet = [src for src in sources if not done[src]]
-            count = _pending_count(nodes, index, sources) - (len(sources) - len(unmet))
-            if count > 0:
-                waiting[index] = count
-                for src in unmet:
-                    waiters.setdefault(src, []).append(index)
-                continue
-        _emit(index, order, done, waiting, waiters)
-    if len(order) < len(done):
-        raise GraphDefError(None, None, f"{len(done) - len(order)} nodes in a cycle")
-    return order
-
-
-def _emit(index: int, order: list[int], done: bytearray, waiting: dict[int, int],
-          waiters: dict[int, list[int]]) -> None:
-    """Creates ``index`` next, then any waiting nodes that become ready, smallest first."""
-    ready = [index]
-    while ready:
-        node = heapq.heappop(ready)
-        order.append(node)
-        done[node] = 1
-        for consumer in waiters.pop(node, ()):
-            count = waiting.get(consumer)
-            if count is None:
-                continue  # already ready (a loop Merge needs only one data input)
-            if count == 1:
-                del waiting[consumer]
-                heapq.heappush(ready, consumer)
-            else:
-                waiting[consumer] = count - 1
-
-
-def _source_indices(nodes: _Nodes, index: int) -> list[int]:
-    """Positions of the node's imported sources, once per edge (data then control)."""
-    index_of = nodes.index_of
-    data = [index_of[src[0]] for src in nodes.data[index] if isinstance(src, tuple)]
-    return data + [index_of[src] for src in nodes.controls[index] if isinstance(src, str)]
-
-
-def _pending_count(nodes: _Nodes, index: int, sources: list[int]) -> int:
-    # Matches TF: a while-loop Merge (fed back by a NextIteration) is ready once its control
-    # inputs and any one data input are done, otherwise loops could never start.
-    if nodes.defs[index].op in ("Merge", "RefMerge"):
-        data = [nodes.index_of[src[0]] for src in nodes.data[index] if isinstance(src, tuple)]
-        if any(nodes.defs[src].op in ("NextIteration", "RefNextIteration") for src in data):
-            return len([c for c in nodes.controls[index] if isinstance(c, str)]) + 1
-    return len(sources)
+def _odd_names(node_names: list[str]) -> bool:
+    # Over-approximates (a "^" anywhere), which only costs speed.
+    joined = "\n".join(node_names)
+    return ":" in joined or "^" in joined
 
 
 # --- names ----------------------------------------------------------------------------------
-def _new_names(graph: Graph, nodes: _Nodes, prefix: str) -> dict[str, str]:
-    """Original name -> name in ``graph``: prefixed, then renamed where it clashes (TF C++)."""
+def _new_names(graph: Graph, nodes: _Nodes, prefix: str) -> dict[str, str] | None:
+    """Original name -> name in ``graph``: prefixed, then renamed where it clashes (TF C++).
+
+    None when every node keeps its name (no prefix, an empty graph).
+    """
     scope = prefix + "/" if prefix else ""
     existing = graph._by_name
     if not existing:
-        return {name: scope + name for name in nodes.names}
+        return {name: scope + name for name in nodes.names} if scope else None
     renames: dict[str, str] = {}
     prefixes = _existing_prefixes(graph)
     for name in nodes.names:
         new_name = scope + name
         if new_name in existing or new_name in prefixes:
-            new_name = _unique_import_name(new_name, existing, prefixes, nodes.index_of)
+            new_name = _unique_import_name(new_name, existing, prefixes, nodes.known)
         renames[name] = new_name
     return renames
 
@@ -366,136 +210,308 @@ def _unique_import_name(name: str, existing: Any, prefixes: set[str], nodes: Any
     return candidate
 
 
-# --- pass 2: operations ---------------------------------------------------------------------
-def _create_ops(graph: Graph, nodes: _Nodes, renames: dict[str, str],
-                ) -> tuple[list[Operation], list[tuple[Operation, list[str]]]]:
-    """Creates the ops in order; returns them and (op, colocation targets) for device work.
+# --- creating the ops -----------------------------------------------------------------------
+_Created = tuple[list[Operation], list[tuple[Operation, Sequence[str]]]]  # ops, device work
 
-    The hot loop of an import.  Device work lists only the ops whose device can change: those
-    with a device in their NodeDef or a colocation target.
+
+def _create_ops_as_tf(graph: Graph, graph_def: Any, nodes: _Nodes, renames: dict[str, str] | None,
+                      imap: InputMap) -> _Created:
+    """:func:`_create_ops`, failing as TF does.
+
+    TF checks the whole GraphDef before it creates anything; the single pass meets problems in
+    node order instead.  So on a failure, ask the reference checks whether TF would have
+    reported something first: if so, undo the new ops and raise that.  Otherwise the failure
+    is one TF meets while creating ops, and the ops created before it stay, as in TF.
     """
-    created: dict[str, Operation] = {}
-    back_edges: list[tuple[Operation, str, Sequence[Any]]] = []
-    devices: list[tuple[Operation, list[str]]] = []
-    info_of = graph._op_defs.info
-    colocation = _Colocation(nodes.index_of, renames)
     ops, by_name, names_in_use = graph._ops, graph._by_name, graph._names_in_use
+    first, names_before = len(ops), len(names_in_use)
+    try:
+        return _create_ops(graph, nodes, renames)
+    except (GraphDefError, NotFoundError, KeyError):
+        try:
+            check_graph_def(graph_def, imap)
+        except GraphDefError as first_problem:
+            for op in ops[first:]:
+                del by_name[op._name]
+            del ops[first:]
+            for key in list(names_in_use)[names_before:]:  # names only ever get added
+                del names_in_use[key]
+            raise first_problem from None
+        raise
+
+
+def _create_ops(graph: Graph, nodes: _Nodes, renames: dict[str, str] | None) -> _Created:
+    """Creates the ops in TF's order; returns them and (op, colocation targets) for devices.
+
+    Device work lists only the ops whose device can change: those with a NodeDef device or a
+    colocation target.  The new names are marked used even when creation fails half-way.
+    """
+    ops = graph._ops
     first = len(ops)
-    for node_def, orig, data, controls in zip(nodes.defs, nodes.names, nodes.data, nodes.controls):
-        op_type = node_def.op
-        info = info_of(op_type)
-        if info is None:
-            raise _unregistered(orig, op_type)
-        inputs = _resolve_inputs(orig, data, created) if data else ()
-        control_ops = [c if isinstance(c, Operation) else created[c] for c in controls]
-        name = renames[orig]
-        attr = node_def.attr
-        targets: list[str] = []
-        if "_class" in attr:
-            classes = colocation.rewrite(node_def, attr["_class"].list.s, name, targets)
+    try:
+        return _create_ops_in_order(graph, nodes, renames)
+    finally:
+        _mark_names_used(graph, ops[first:])
+
+
+def _create_ops_in_order(  # noqa: PLR0912, PLR0915  (the hot loop, flat on purpose)
+        graph: Graph, nodes: _Nodes, renames: dict[str, str] | None) -> _Created:
+    """The hot loop of an import: its body is kept flat, as each call per node costs ~2%.
+
+    TF's order is the GraphDef's where it is topological, else the smallest-index node whose
+    inputs are all created.  TF-written GraphDefs are nearly topological (a v1 cond's Switch
+    comes right after its consumers, a loop's NextIteration after its Merge), so this walks
+    the nodes in GraphDef order: a node with an input not created yet waits, and one that
+    stops waiting is created next (it has a smaller index than any node not yet visited).
+    That is the order of a heap over all nodes, for the cost of the few that wait.
+    """
+    defs, node_names, known, parse = nodes.defs, nodes.names, nodes.known, nodes.parse
+    ops, by_name = graph._ops, graph._by_name
+    # Original name -> op.  Without renames that is the (empty before) graph's own index.
+    created: dict[str, Operation] = by_name if renames is None else {}
+    waits = _Waits()
+    back_edges: list[tuple[Operation, str, Any]] = []
+    devices: list[tuple[Operation, Sequence[str]]] = []
+    infos: dict[str, Any] = {}
+    colocation = Colocation(known, renames)
+    first, visited, count = len(ops), 0, len(defs)
+    while True:
+        if waits.ready:
+            index = heapq.heappop(waits.ready)
+        elif visited < count:
+            index = visited
+            visited += 1
         else:
-            classes = None
-        if name in by_name:
+            break
+        node_def, orig = defs[index], node_names[index]
+        texts = node_def.input
+        if parse is not None:
+            texts = [parse(orig, text) for text in texts]
+        if texts:
+            got, control_ops, unmet, bad_input = _connect(orig, texts, created, known)
+            if unmet and waits.must_wait(nodes, index, texts, unmet):
+                continue
+        else:
+            got, control_ops, unmet, bad_input = (), None, (), None
+        op_type = node_def.op
+        info = infos.get(op_type)
+        if info is None:
+            info = infos[op_type] = _op_info(graph, orig, op_type)
+        if bad_input is not None:
+            raise bad_input
+        if unmet:
+            _check_back_edges(orig, texts, created)
+        name = orig if renames is None else renames[orig]
+        attr = node_def.attr
+        classes, targets = (colocation.rewrite(node_def, attr, name) if "_class" in attr
+                            else (None, ()))
+        if renames is not None and name in by_name:  # without renames, names are unique
             raise GraphDefError(None, None, f"Node '{name}' is not unique")
         device = node_def.device
-        op = Operation(graph, node_def, name, op_type, inputs, control_ops, device, classes, info)
-        if inputs:
-            _check_inputs(op, info, attr, inputs, orig, data, back_edges)
+        signature = info.signature(attr)
+        types = signature[1] if signature is not None else []  # what _output_type_enum reads
+        if got and parse is None and not unmet:  # Tensors made on first use, from the NodeDef
+            op = Operation(graph, node_def, name, op_type, None, control_ops or None, device,
+                           classes, info, created, types)
+        else:
+            inputs = _input_tensors(texts, created) if got else ()
+            op = Operation(graph, node_def, name, op_type, inputs, control_ops or None, device,
+                           classes, info, None, types)
+        if unmet:
+            back_edges.append((op, orig, texts))
+        elif got and signature is not None and got != signature[0]:
+            _check_input_types(op, signature[0])  # raises, unless only ref-ness differs
         ops.append(op)
         op._id = len(ops)
         by_name[name] = op
-        names_in_use.setdefault(name.lower(), 1)
-        created[orig] = op
+        if renames is not None:
+            created[orig] = op
         if device or targets:
             devices.append((op, targets))
+        if waits.waiters and orig in waits.waiters:
+            waits.created(orig)
+    if waits.needed:
+        raise GraphDefError(None, None, f"{len(waits.needed)} nodes in a cycle")
     graph._version += len(ops) - first
-    for op, orig, data in back_edges:
+    for op, orig, texts in back_edges:
         # A while loop's Merge is created before the NextIteration that feeds it (TF's order).
-        op._inputs = _resolve_inputs(orig, data, created)
+        bad_input = _connect(orig, texts, created, known)[3]
+        if bad_input is not None:
+            raise bad_input
+        op._inputs = _input_tensors(texts, created)
         signature = op._info.signature(op._node_def.attr)
         if signature is not None:
             _check_input_types(op, signature[0])
     return ops[first:], devices
 
 
-def _unregistered(name: str, op_type: str) -> NotFoundError:
-    return NotFoundError(None, None, (
-        f"Op type not registered '{op_type}' in binary running on gpugraph. Make sure the Op "
-        f"and Kernel are registered in the binary running in this process (node '{name}')."),
-        {"node": name, "op": op_type})
+def _mark_names_used(graph: Graph, ops: list[Operation]) -> None:
+    # Graph.unique_name must not hand out imported names (TF marks the names only, not their
+    # scopes).  Done once after the loop; into an empty registry, as one C-level update.
+    names_in_use = graph._names_in_use
+    lowered = map(str.lower, map(_op_name, ops))
+    if not names_in_use:
+        names_in_use.update(dict.fromkeys(lowered, 1))
+        return
+    for key in lowered:
+        names_in_use.setdefault(key, 1)
 
 
-def _resolve_inputs(node_name: str, data: Sequence[Any], created: dict[str, Operation],
-                    ) -> tuple[Tensor | None, ...]:
-    """The Tensors of a node's data inputs; None for a loop back edge whose source comes later."""
-    inputs: list[Tensor | None] = []
-    for src in data:
-        if not isinstance(src, tuple):
-            inputs.append(src)  # from input_map
-            continue
-        op = created.get(src[0])
+def _op_info(graph: Graph, name: str, op_type: str) -> Any:
+    info = graph._op_defs.info(op_type)
+    if info is None:
+        raise NotFoundError(None, None, (
+            f"Op type not registered '{op_type}' in binary running on gpugraph. Make sure the Op "
+            f"and Kernel are registered in the binary running in this process (node '{name}')."),
+            {"node": name, "op": op_type})
+    return info
+
+
+def _connect(  # noqa: PLR0912  (one pass over the inputs, on the hot path)
+        node_name: str, texts: Any, created: dict[str, Operation], known: set[str],
+        ) -> tuple[list[int | None], list[Operation], list[str], GraphDefError | None]:
+    """Checks a node's inputs against the ops created so far.
+
+    Returns the dtype enums of its data inputs (None where unknown), its control input ops,
+    the sources not created yet (once per edge), and TF's error for the first input naming an
+    output its source doesn't have (not raised: a node that must wait reports it only when TF
+    would create it).  ``texts`` are the NodeDef's inputs, or what :meth:`InputMap.parse`
+    made of them.
+    """
+    types: list[int | None] = []
+    controls: list[Operation] = []
+    unmet: list[str] = []
+    bad_input = None
+    data_before_controls = -1  # number of data inputs when the first control input came
+    for text in texts:
+        op = created.get(text)  # the plain name of a created op: its output 0
+        index = 0
         if op is None:
-            inputs.append(None)
+            if text.__class__ is str and text.startswith("^"):
+                src, index = text[1:], -1
+            else:
+                src, index = _parse_input(node_name, text)
+            if index < 0:  # a control input
+                if data_before_controls < 0:
+                    data_before_controls = len(types)
+                op = created.get(src) if src is not None else text
+                if op is None:
+                    unmet.append(_known_source(node_name, src, known))
+                else:
+                    controls.append(op)
+                continue
+            if src is None:  # a Tensor from input_map
+                types.append(text._op._output_type_enum(text._value_index))
+                continue
+            op = created.get(src)
+            if op is None:
+                unmet.append(_known_source(node_name, src, known))
+                types.append(None)
+                continue
+        num_outputs = op._info.fixed_num_outputs
+        if num_outputs is None:
+            num_outputs = len(op.outputs)
+        if index < num_outputs:
+            op_types = op._types  # set for every op of this import
+            types.append(op_types[index] if index < len(op_types) else None)
             continue
-        outputs = op._outputs
-        if outputs is None:
-            outputs = op.outputs
-        if src[1] >= len(outputs):
-            raise GraphDefError(None, None, (
-                f"Node '{node_name}': Connecting to invalid output {src[1]} of source node "
-                f"{src[0]} which has {len(outputs)} outputs."))
-        inputs.append(outputs[src[1]])
+        if bad_input is None:
+            bad_input = GraphDefError(None, None, (
+                f"Node '{node_name}': Connecting to invalid output {index} of source node "
+                f"{_parse_input(node_name, text)[0]} which has {num_outputs} outputs."))
+        types.append(None)
+    if 0 <= data_before_controls < len(types):
+        raise GraphDefError(None, None, (
+            f"Node '{node_name}': Control dependencies must come after regular dependencies"))
+    return types, controls, unmet, bad_input
+
+
+def _input_tensors(texts: Any, created: dict[str, Operation]) -> tuple[Tensor | None, ...]:
+    """A node's data input Tensors now (None for a source not created yet: a loop back edge)."""
+    inputs: list[Tensor | None] = []
+    for text in texts:
+        src, index = _parse_input("", text)  # checked by _connect already
+        if index < 0:
+            continue
+        if src is None:
+            inputs.append(text)  # from input_map
+            continue
+        op = created.get(src)
+        inputs.append(op.outputs[index] if op is not None else None)
     return tuple(inputs)
 
 
-def _check_inputs(op: Operation, info: Any, attr: Any, inputs: tuple, orig: str,
-                  data: Sequence[Any], back_edges: list) -> None:
-    # The signature's output types are kept (ops without inputs get theirs on demand); input
-    # types are checked now, or after the loop for a Merge whose back edge isn't created yet.
-    signature = info.signature(attr)
-    if signature is not None:
-        op._types = signature[1]
-    if None in inputs:
-        back_edges.append((op, orig, data))
-    elif signature is not None:
-        _check_input_types(op, signature[0])
+def _parse_input(node_name: str, text: Any) -> tuple[str | None, int]:
+    """``(source, output index)`` of an input, index -1 for a control input; source None for
+    a Tensor or Operation from input_map."""
+    if isinstance(text, str):
+        try:
+            return names.split_input(text)
+        except ValueError as e:
+            raise GraphDefError(None, None, f"Node '{node_name}': {e}") from None
+    if isinstance(text, tuple):
+        return text
+    return None, -1 if isinstance(text, Operation) else 0
 
 
-class _Colocation:
-    """Rewrites ``_class`` entries as nodes were renamed; one lookup per distinct entry.
+def _known_source(node_name: str, src: str, known: set[str]) -> str:
+    if src not in known:
+        raise GraphDefError(None, None, f"Node '{node_name}': Unknown input node '{src}'")
+    return src
 
-    Many ops share a colocation target (every op touching a variable), so each distinct
-    ``loc:@name`` is decoded, checked and renamed once per import.
-    """
 
-    def __init__(self, index_of: dict[str, int], renames: dict[str, str]) -> None:
-        self._index_of = index_of
-        self._renames = renames
-        self._cache: dict[bytes, tuple[bytes, str | None]] = {}  # entry -> (new entry, target)
+def _sources(node_name: str, texts: Any) -> tuple[list[str], list[str]]:
+    """Source names of a node's data inputs and of its control inputs (input_map's excluded)."""
+    data: list[str] = []
+    controls: list[str] = []
+    for text in texts:
+        src, index = _parse_input(node_name, text)
+        if src is not None:
+            (controls if index < 0 else data).append(src)
+    return data, controls
 
-    def rewrite(self, node_def: Any, entries: Any, name: str, targets: list[str]) -> list[bytes]:
-        """New ``_class`` values; appends the op's new colocation targets (not itself) to ``targets``."""
-        out = []
-        cache = self._cache
-        for entry in entries:
-            hit = cache.get(entry)
-            if hit is None:
-                hit = cache[entry] = self._rewrite_entry(node_def, entry)
-            out.append(hit[0])
-            target = hit[1]
-            if target is not None and target != name:
-                targets.append(target)
-        return out
 
-    def _rewrite_entry(self, node_def: Any, entry: bytes) -> tuple[bytes, str | None]:
-        target = names.colocation_target(entry)
-        if target is None:
-            return entry, None
-        if target not in self._index_of:
-            raise GraphDefError(None, None, (
-                f"Node '{node_def.name}' expects to be colocated with unknown node '{target}'"))
-        new_target = self._renames[target]
-        return f"{names.COLOCATION_PREFIX}{new_target}".encode(), new_target
+class _Waits:
+    """The nodes that wait for inputs not created yet, and those that stopped waiting."""
+
+    __slots__ = ("needed", "waiters", "ready")
+
+    def __init__(self) -> None:
+        self.needed: dict[int, int] = {}  # node position -> inputs it still needs
+        self.waiters: dict[str, list[int]] = {}  # source name -> waiting nodes, once per edge
+        self.ready: list[int] = []  # heap of positions that stopped waiting
+
+    def must_wait(self, nodes: _Nodes, index: int, texts: Any, unmet: list[str]) -> bool:
+        """Whether a node with inputs not created yet must wait for them; if so, it waits."""
+        data, controls = _sources(nodes.names[index], texts)
+        total = len(data) + len(controls)
+        rule = merge_pending(nodes.defs[index].op, map(nodes.op_type, data), len(controls))
+        needed = (total if rule is None else rule) - (total - len(unmet))
+        if needed <= 0:
+            return False
+        self.needed[index] = needed
+        for src in unmet:
+            self.waiters.setdefault(src, []).append(index)
+        return True
+
+    def created(self, name: str) -> None:
+        """Node ``name`` exists now; the nodes that need nothing more become ready."""
+        for consumer in self.waiters.pop(name):
+            needed = self.needed.get(consumer)
+            if needed is None:
+                continue  # ready already (a loop Merge needs only one data input)
+            if needed == 1:
+                del self.needed[consumer]
+                heapq.heappush(self.ready, consumer)
+            else:
+                self.needed[consumer] = needed - 1
+
+
+def _check_back_edges(node_name: str, texts: Any, created: dict[str, Operation]) -> None:
+    # A loop Merge ready before some of its inputs exist: TF fails (KeyError) when one of them
+    # is a control input; its data inputs are connected after the other ops are created.
+    for src in _sources(node_name, texts)[1]:
+        created[src]  # noqa: B018  (raises KeyError like TF's lookup)
 
 
 def _check_input_types(op: Operation, expected: list[int]) -> None:
@@ -514,54 +530,12 @@ def _type_name(enum: int) -> str:
     return pb.DataType.Name(enum)[3:].lower()
 
 
-# --- devices --------------------------------------------------------------------------------
-def _assign_devices(graph: Graph, ops: list[Operation],
-                    devices: list[tuple[Operation, list[str]]]) -> None:
-    """TF's ``importer._ProcessNewOps`` device rules.
-
-    Without outer device scopes only ``devices`` (ops with a NodeDef device or a colocation
-    target, in creation order) can change; the others keep their empty device.
-    """
-    if graph._device_stack:
-        _assign_devices_under_scopes(graph, ops)
-        return
-    for op, targets in devices:
-        if targets:
-            op._device = ""
-        else:
-            op._device = DeviceSpec.from_string(op._device).to_string()
-    for op, targets in devices:
-        if targets:
-            _copy_colocated_device(graph, op, targets)
-
-
-def _assign_devices_under_scopes(graph: Graph, ops: list[Operation]) -> None:
-    colocated: list[tuple[Operation, list[str]]] = []
-    for op in ops:
-        original = op._device
-        op._device = ""
-        targets = op._colocation_targets() if op._colocation else ()
-        if targets:
-            colocated.append((op, targets))
-        else:
-            if original:
-                op._device = DeviceSpec.from_string(original).to_string()
-            graph._apply_device_scopes(op)
-    for op, targets in colocated:
-        _copy_colocated_device(graph, op, targets)
-
-
-def _copy_colocated_device(graph: Graph, op: Operation, targets: list[str]) -> None:
-    for target in targets:
-        other = graph._by_name.get(target)
-        if other is not None and other._device:
-            op._device = DeviceSpec.from_string(other._device).to_string()
-            return
-
-
-def _return_element(graph: Graph, renames: dict[str, str], name: str) -> Any:
+def _return_element(graph: Graph, nodes: _Nodes, renames: dict[str, str] | None, name: str) -> Any:
     op_name, index = names.split_tensor_name(name)
-    new_name = renames.get(op_name)
+    if renames is None:
+        new_name = op_name if op_name in nodes.known else None
+    else:
+        new_name = renames.get(op_name)
     if new_name is None:
         raise GraphDefError(None, None, f"Requested return node '{name}' not found in graph def")
     if index is None:

@@ -37,7 +37,7 @@ class OpInfo:
 
     __slots__ = (
         "op_def", "name", "fixed_num_outputs", "_inputs", "_outputs", "defaults", "is_stateful",
-        "type_attrs", "_signature_key", "_signatures",
+        "type_attrs", "_type_attr", "_signature_key", "_signatures",
     )
 
     def __init__(self, op_def: Any):
@@ -55,6 +55,9 @@ class OpInfo:
                   for name, kind in ((arg.type_attr, "type"), (arg.number_attr, "i"),
                                      (arg.type_list_attr, "list")) if name}
         self.type_attrs = tuple(sorted({name for name, _ in fields}))
+        # Most ops have exactly one such attr, a type ("T", "dtype"): its enum is the key.
+        only = next(iter(fields)) if len(fields) == 1 else None
+        self._type_attr = only[0] if only is not None and only[1] == "type" else None
         self._signature_key = _key_function(tuple(sorted(fields)))
         self._signatures: dict[Any, tuple[list[int], list[int]] | None] = {}
 
@@ -63,7 +66,11 @@ class OpInfo:
 
         None when an attr the types depend on is missing (TF would reject the node later).
         """
-        key = self._signature_key(attr_map)
+        name = self._type_attr
+        if name is not None:  # inline: this runs once per node of an import
+            key = attr_map[name].type if name in attr_map else None
+        else:
+            key = self._signature_key(attr_map)
         try:
             return self._signatures[key]
         except KeyError:
@@ -87,25 +94,23 @@ def _key_function(fields: tuple[tuple[str, str], ...]) -> Callable[[Any], Any]:
 
     The signature reads only ``.type`` of type attrs, ``.i`` of number attrs and ``.list.type``
     of type-list attrs (absent ones fall back to OpDef defaults), so those fields, with None for
-    an absent attr, are an exact key.  Reading them directly is several times cheaper than
-    serializing the AttrValues, and most ops have one such attr ("T" or "dtype"): a
-    specialised one-field key for them keeps the per-node cost to two upb lookups.
+    an absent attr, are an exact key, several times cheaper to read than serializing the
+    AttrValues.
     """
-    if not fields:
-        return lambda attr_map: ()
-    if len(fields) == 1 and fields[0][1] == "type":
-        name = fields[0][0]
-        return lambda attr_map: attr_map[name].type if name in attr_map else None
-    readers = tuple((name, _FIELD_READERS[kind]) for name, kind in fields)
-    return lambda attr_map: tuple(
-        read(attr_map[name]) if name in attr_map else None for name, read in readers)
+    def key(attr_map: Any) -> tuple:
+        values = []
+        for name, kind in fields:
+            if name not in attr_map:
+                values.append(None)
+            elif kind == "type":
+                values.append(attr_map[name].type)
+            elif kind == "i":
+                values.append(attr_map[name].i)
+            else:
+                values.append(tuple(attr_map[name].list.type))
+        return tuple(values)
 
-
-_FIELD_READERS: dict[str, Callable[[Any], Any]] = {
-    "type": lambda value: value.type,
-    "i": lambda value: value.i,
-    "list": lambda value: tuple(value.list.type),
-}
+    return key
 
 
 def _flat_types(args: tuple, attr: AttrGetter) -> list[int]:
