@@ -56,7 +56,12 @@ class Variable:
 
     def __init__(self, graph: Graph, variable_def: Any, import_scope: str | None = None):
         def element(name: str) -> Any:
-            return graph.as_graph_element(names.prepend_name_scope(name, import_scope))
+            name = names.prepend_name_scope(name, import_scope)
+            if ":" not in name:  # an op: a direct lookup (thousands per import of a big model)
+                op = graph._by_name.get(name)
+                if op is not None:
+                    return op
+            return graph.as_graph_element(name)
 
         self._graph = graph
         self._variable: Tensor = element(variable_def.variable_name)
