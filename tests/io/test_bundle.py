@@ -28,7 +28,7 @@ from gpugraph.errors import (
     NotFoundError,
     UnimplementedError,
 )
-from gpugraph.io import bundle
+from gpugraph.io import bundle, bundle_format
 from gpugraph.io.bundle import (
     BundleReader,
     BundleWriter,
@@ -261,7 +261,7 @@ def test_write_bundle_matches_tf_savev2(tf_dir, tmp_path):
 @pytest.fixture
 def tiny_chunks(monkeypatch):
     """Makes every tensor of more than a few bytes take the chunked, pipelined, tofile paths."""
-    monkeypatch.setattr(bundle, "_CHUNK", 24)
+    monkeypatch.setattr(bundle_format, "_CHUNK", 24)
     monkeypatch.setattr(bundle, "_TOFILE_MIN", 16)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
 
