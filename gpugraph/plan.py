@@ -32,10 +32,10 @@ from gpugraph.devices import Device
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.fusion import fuse_elementwise
 from gpugraph.ops import registry
-from gpugraph.ops.registry import DEAD, DEAD_INPUT_OPS, BuildContext, dims_text
+from gpugraph.ops.registry import DEAD, BuildContext, dims_text
 from gpugraph.ops.resources import SessionState, VarSlot
+from gpugraph.plan_passes import fold_constants, mark_dead_regions, memoize_shape_math, plan_frees
 
-_SWITCH_OPS = frozenset({"Switch", "RefSwitch"})
 _TensorKey = tuple  # (Operation, output index)
 
 
@@ -195,11 +195,11 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
     fetch_slots = [builder.fetch_slot(t) for t in fetches]
     items.extend(builder.pending)
     steps = flatten(items)
-    num_slots = _mark_dead_regions(steps, builder.num_slots)
-    _memoize_shape_math(steps, _fold_constants(steps))
+    num_slots = mark_dead_regions(steps, builder.num_slots)
+    memoize_shape_math(steps, fold_constants(steps))
     if len(steps) == len(items):  # no loops: whole-plan fusion is safe
         items = fuse_elementwise(items, set(fetch_slots) | set(feed_slots), _fused_step)
-    _plan_frees(items, set(fetch_slots) | set(feed_slots))
+    plan_frees(items, set(fetch_slots) | set(feed_slots))
     return Plan(items, num_slots, feed_slots, fetch_slots, list(fetches))
 
 
@@ -439,163 +439,6 @@ def _ref_inputs(op: Operation) -> list[bool]:
             count = 1
         flags.extend([arg.is_ref] * count)
     return flags
-
-
-def _mark_dead_regions(steps: list[Step], num_slots: int) -> int:
-    """Makes every step downstream of a Switch dead-aware; returns the new slot count.
-
-    Copy steps pass dead values through unchanged, so they need no liveness token.
-    """
-    dead_slots: set[int] = set()
-    region: dict[Operation, Step] = {}
-    for step in steps:
-        if step.kind == "copy":
-            if step.inputs[0] in dead_slots:
-                dead_slots.update(step.outputs)
-            continue
-        op = step.op
-        if step.kind in ("loop_merge", "loop_switch") or op.type == "ControlTrigger":
-            continue  # loop structure is generated; a ControlTrigger is never dead (as in TF)
-        if (op.type in _SWITCH_OPS or any(i in dead_slots for i in step.inputs)
-                or any(c in region for c in op._control_inputs)):
-            region[op] = step
-            dead_slots.update(s for s in step.outputs if s >= 0)
-    for step in region.values():
-        step.token = num_slots
-        num_slots += 1
-    for op, step in region.items():
-        step.dead_aware = any(i in dead_slots for i in step.inputs) or any(
-            c in region for c in op._control_inputs)
-        step.tokens = tuple(region[c].token for c in op._control_inputs if c in region)
-    return num_slots
-
-
-def _fold_constants(steps: list[Step]) -> set[int]:
-    """Runs, once at build time, every stateless kernel whose inputs are all constants.
-
-    The gradient of a mean, for instance, computes shapes and counts from Const nodes; folding
-    them makes those steps free on every later run.  A kernel that fails is left alone, so the
-    error surfaces when the plan runs, with its node context.
-    """
-    constants: dict[int, Any] = {}
-    for step in steps:
-        if step.token >= 0 or step.deref:
-            continue
-        if step.kind == "constant":
-            value = step.fn()
-            step.fn = _constant(value)
-            if len(step.outputs) == 1:
-                constants[step.outputs[0]] = value
-            continue
-        info = step.op._info
-        if step.kind == "copy":
-            source = constants.get(step.inputs[0], VarSlot)
-            if source is not VarSlot and not isinstance(source, VarSlot):
-                value = step.fn(source)  # a constant needed on another device: copy it once
-                step.kind, step.fn = "constant", _constant(value)
-                constants[step.outputs[0]] = value
-            continue
-        if (step.kind != "kernel" or info is None or info.is_stateful or not step.inputs
-                or step.op.type in _SWITCH_OPS or step.op.type in DEAD_INPUT_OPS
-                or any(i not in constants for i in step.inputs)):
-            continue
-        args = [constants[i] for i in step.inputs]
-        if any(isinstance(a, VarSlot) for a in args):
-            continue
-        try:
-            value = step.fn(*args)
-        except Exception:  # noqa: BLE001  (it will fail again, with context, when run)
-            continue
-        step.kind, step.fn = "constant", _constant(value)
-        listed = info.fixed_num_outputs is None  # a list-output kernel returns a sequence
-        outputs = (value,) if len(step.outputs) == 1 and not listed else tuple(value)
-        constants.update(zip(step.outputs, outputs))
-    # Variable storage is state, not a constant: nothing reading it may be cached.
-    return {slot for slot, value in constants.items() if not isinstance(value, VarSlot)}
-
-
-def _constant(value: Any):
-    return lambda: value
-
-
-_SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank"})
-
-
-def _memoize_shape_math(steps: list[Step], constants: set[int]) -> None:
-    """Caches the shape arithmetic of gradient graphs between runs.
-
-    ``Shape`` of a tensor and the stateless ops computing only from shapes and constants
-    (Prod, GatherV2, Fill, BroadcastGradientArgs, ...) return the previous run's outputs when
-    the shapes (respectively the input objects) are unchanged, which they are from one training
-    step to the next.  Their outputs are never updated in place, so sharing them is safe.
-    """
-    derived = set(constants)
-    for step in steps:
-        if step.kind != "kernel" or step.token >= 0 or step.deref or not step.inputs:
-            continue
-        info = step.op._info
-        if info is None or info.is_stateful:
-            continue
-        if step.op.type in _SHAPE_OPS:
-            step.fn = _memo_by_shape(step.fn)
-        elif all(i in derived for i in step.inputs):
-            step.fn = _memo_by_identity(step.fn)
-        else:
-            continue
-        derived.update(step.outputs)
-
-
-def _memo_by_shape(fn: Any):
-    last: list[Any] = [None, None]
-
-    def kernel(*args: Any) -> Any:
-        key = tuple(a.shape for a in args)
-        if key != last[0]:
-            last[0], last[1] = key, fn(*args)
-        return last[1]
-
-    return kernel
-
-
-def _memo_by_identity(fn: Any):
-    last: list[Any] = [(), None]
-
-    def kernel(*args: Any) -> Any:
-        previous = last[0]
-        if len(previous) != len(args) or any(a is not b for a, b in zip(args, previous)):
-            last[0], last[1] = args, fn(*args)
-        return last[1]
-
-    return kernel
-
-
-def _plan_frees(items: list[Any], keep: set[int]) -> None:
-    """Each slot is freed by the last top-level item reading it (fetched and fed slots are kept).
-
-    A while loop counts as one item reading and writing everything its steps do, so values
-    it reads survive all its iterations.
-    """
-    last: dict[int, int] = {}
-    for index, item in enumerate(items):
-        reads, writes = _item_slots(item)
-        for slot in reads:
-            last[slot] = index
-        for slot in writes:
-            last.setdefault(slot, index)  # produced but never read: free right away
-    frees: dict[int, list[int]] = {}
-    for slot, index in last.items():
-        if slot >= 0 and slot not in keep:
-            frees.setdefault(index, []).append(slot)
-    for index, slots in frees.items():
-        items[index].frees = tuple(slots)
-
-
-def _item_slots(item: Any) -> tuple[list[int], list[int]]:
-    if isinstance(item, frames.LoopNode):
-        steps = flatten(item.items())
-        reads = [i for s in steps for i in (*s.inputs, *s.tokens)] + [item.pred]
-        return reads, [o for s in steps for o in s.outputs]
-    return list(item.inputs), list(item.outputs)
 
 
 def as_host(value: Any) -> Any:
