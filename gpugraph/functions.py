@@ -19,7 +19,6 @@ session's variables.
 
 from __future__ import annotations
 
-import sys
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -449,21 +448,8 @@ def _placement(body: Body, device: Device, host: Device) -> dict[Operation, Devi
 
 
 def plan_settings(ctx: Any) -> tuple[Device, int]:
-    """The host device and while-loop cap of the plan being built around ``ctx``.
-
-    The BuildContext does not carry them (yet), so they are read from the innermost
-    :func:`~gpugraph.plan.build_plan` call on the stack; outside one, the defaults.
-    """
-    host = getattr(ctx, "host", None)
-    cap = getattr(ctx, "max_iterations", None)
-    if host is None or cap is None:
-        frame = sys._getframe(1)
-        code = build_plan.__code__
-        while frame is not None and frame.f_code is not code:
-            frame = frame.f_back
-        if frame is not None:
-            host = host or frame.f_locals.get("host")
-            cap = cap or frame.f_locals.get("max_iterations")
-    if host is None:
-        host = ctx.device if ctx.device.is_host else CpuDevice(0)
-    return host, int(cap or frames.DEFAULT_MAX_ITERATIONS)
+    """The host device and while-loop cap of the plan being built around ``ctx``."""
+    host = ctx.host if ctx.host is not None else (
+        ctx.device if ctx.device.is_host else CpuDevice(0))
+    cap = ctx.max_iterations if ctx.max_iterations is not None else frames.DEFAULT_MAX_ITERATIONS
+    return host, int(cap)

@@ -186,7 +186,7 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
     roots = [t.op for t in fetches if (t.op, t.value_index) not in fed] + list(targets)
     needed = _needed(roots, fed)
     _check_kernels(needed)
-    builder = _StepBuilder(fed, placement, host, state)
+    builder = _StepBuilder(fed, placement, host, state, max_iterations)
     feed_slots = [builder.slot_of(t.op, t.value_index, host) for t in feeds]
     if frames.has_frames(needed):
         items = _loop_items(needed, builder, max_iterations)
@@ -249,11 +249,12 @@ class _StepBuilder:
     """
 
     def __init__(self, fed: set, placement: Mapping[Operation, Device], host: Device,
-                 state: SessionState):
+                 state: SessionState, max_iterations: int = frames.DEFAULT_MAX_ITERATIONS):
         self.fed = fed
         self.placement = placement
         self.host = host
         self.state = state
+        self.max_iterations = max_iterations
         self.slots: dict[tuple, int] = {}
         self.where: dict[int, Device] = {}
         self.copies: dict[tuple[int, str], int] = {}
@@ -312,7 +313,7 @@ class _StepBuilder:
             slot = self.slot_of(op, i)
             self.where[slot] = self.host if i in host_out else self._location(device)
             outputs.append(slot)
-        fn = spec.build(BuildContext(op, device, self.state))
+        fn = spec.build(BuildContext(op, device, self.state, self.host, self.max_iterations))
         context = device.run_context()
         if context is not None and spec.kind in ("kernel", "constant"):
             fn = _in_context(fn, context)

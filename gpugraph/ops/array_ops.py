@@ -411,6 +411,8 @@ def _rank(ctx: BuildContext):
 
 @op("ZerosLike")
 def _zeros_like(ctx: BuildContext):
+    if not isinstance(ctx.attr("T"), np.dtype):  # a variant (TensorList): numpy's hook on it
+        return np.zeros_like
     return ctx.xp.zeros_like
 
 

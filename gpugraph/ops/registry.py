@@ -96,11 +96,14 @@ class BuildContext:
         state: the session's per-run-independent state (variables, random streams).
     """
 
-    def __init__(self, op: Operation, device: Device, state: SessionState):
+    def __init__(self, op: Operation, device: Device, state: SessionState,
+                 host: Device | None = None, max_iterations: int | None = None):
         self.op = op
         self.device = device
         self.xp = device.xp
         self.state = state
+        self.host = host  # the plan's CPU device (function bodies build sub-plans with it)
+        self.max_iterations = max_iterations  # the plan's while-loop cap
 
     @property
     def name(self) -> str:
