@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpugraph import _proto as pb
 from gpugraph import dtypes
+from gpugraph.framework.attrs import to_attr_value
 from gpugraph.framework.builders import constant, group, no_op
 from gpugraph.framework.graph import get_collection, get_default_graph
 from gpugraph.framework.graph_keys import GraphKeys
@@ -49,17 +49,10 @@ def local_variables_initializer() -> Operation:
     return variables_initializer(local_variables())
 
 
-def _attr(value: Any) -> Any:
-    if isinstance(value, dtypes.DType):
-        return pb.AttrValue(type=value.as_datatype_enum)
-    if isinstance(value, bool):
-        return pb.AttrValue(b=value)
-    return pb.AttrValue(i=value)
-
-
 def _create(op_type: str, inputs: list[Tensor], name: str, **attrs: Any) -> Operation:
     graph = get_default_graph()
-    return graph.create_op(op_type, inputs, name=name, attrs={k: _attr(v) for k, v in attrs.items()})
+    attr_values = {k: to_attr_value(v) for k, v in attrs.items()}
+    return graph.create_op(op_type, inputs, name=name, attrs=attr_values)
 
 
 def _is_initialized(var: Any) -> Tensor:

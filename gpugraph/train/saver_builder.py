@@ -30,6 +30,7 @@ from typing import Any
 
 from gpugraph import _proto as pb
 from gpugraph import dtypes, errors
+from gpugraph.framework.attrs import to_attr_value
 from gpugraph.framework.builders import constant
 from gpugraph.framework.device_spec import DeviceSpec, canonical_name
 from gpugraph.framework.graph import get_default_graph
@@ -44,21 +45,6 @@ _SCALAR = TensorShape([])
 
 
 # --- small graph-building helpers (the default graph is the Saver's) ----------------------------
-def _attr(value: Any) -> Any:
-    if isinstance(value, dtypes.DType):
-        return pb.AttrValue(type=value.as_datatype_enum)
-    if isinstance(value, bool):
-        return pb.AttrValue(b=value)
-    if isinstance(value, int):
-        return pb.AttrValue(i=value)
-    if isinstance(value, (str, bytes)):
-        return pb.AttrValue(s=value.encode() if isinstance(value, str) else value)
-    if isinstance(value, TensorShape):
-        return pb.AttrValue(shape=value.as_proto())
-    types = [t.as_datatype_enum for t in value]
-    return pb.AttrValue(list=pb.AttrValue.ListValue(type=types))
-
-
 def _op(op_type: str, inputs: Sequence[Tensor], name: str, attrs: dict | None = None,
         shapes: Sequence[TensorShape] = (), control: Sequence[Operation] = ()) -> Operation:
     """Adds an op; ``control`` ops become its control inputs (sorted by name, as TF writes them)."""
@@ -69,7 +55,7 @@ def _op(op_type: str, inputs: Sequence[Tensor], name: str, attrs: dict | None = 
         contextlib.nullcontext())
     with deps:
         op = graph.create_op(op_type, list(inputs), name=name,
-                             attrs={k: _attr(v) for k, v in (attrs or {}).items()})
+                             attrs={k: to_attr_value(v) for k, v in (attrs or {}).items()})
     for tensor, shape in zip(op.outputs, shapes, strict=False):
         tensor._shape = TensorShape(shape)
     return op

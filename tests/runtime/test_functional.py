@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import attr as plain_attr
 
 import gpugraph as gg
 from gpugraph import _proto as pb
 from gpugraph import errors
+from gpugraph.framework.attrs import to_attr_value
 from gpugraph.io.tensor import make_tensor_proto
 
 f32, i32, b = gg.dtypes.float32, gg.dtypes.int32, gg.dtypes.bool
@@ -32,7 +32,7 @@ def _attr(value: Any) -> Any:
         return pb.AttrValue(**{wrap: value})
     if isinstance(value, (np.ndarray, np.generic)):
         return pb.AttrValue(tensor=make_tensor_proto(value))
-    return plain_attr(value)
+    return to_attr_value(value)
 
 
 def _list_value(values: list) -> Any:
