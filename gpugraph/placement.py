@@ -173,7 +173,7 @@ def _colocation_groups(ops: list[Operation]) -> dict[str, list[Operation]]:
                 groups.union(op.name, target)
         # As TF's placer: an op taking a ref input *as a ref* (Assign, Apply*) or a resource
         # handle lives with the variable; ops reading a ref's value (SaveV2) need not.
-        wants_ref = _ref_args(op)
+        wants_ref = op._ref_input_flags()
         for pos, t in enumerate(op._inputs):
             by_ref = t.dtype.is_ref_dtype and pos < len(wants_ref) and wants_ref[pos]
             if by_ref or t.dtype.base_dtype.as_datatype_enum == _RESOURCE:
@@ -182,23 +182,6 @@ def _colocation_groups(ops: list[Operation]) -> dict[str, list[Operation]]:
     for op in ops:
         members[groups.find(op.name)].append(op)
     return members
-
-
-def _ref_args(op: Operation) -> list[bool]:
-    """Per flat input: does the OpDef take it as a ref?"""
-    op_def = op.op_def
-    if op_def is None:
-        return []
-    flags: list[bool] = []
-    for arg in op_def.input_arg:
-        if arg.number_attr:
-            count = op.get_attr(arg.number_attr)
-        elif arg.type_list_attr:
-            count = len(op.get_attr(arg.type_list_attr))
-        else:
-            count = 1
-        flags.extend([arg.is_ref] * count)
-    return flags
 
 
 # --- placing ------------------------------------------------------------------------------

@@ -281,7 +281,7 @@ class _StepBuilder:
         spec = registry.lookup(op.type)
         n_in = len(op._inputs)
         host_in = {i % n_in if n_in else 0 for i in spec.host_inputs}
-        wants_ref = _ref_inputs(op)
+        wants_ref = op._ref_input_flags()
         copies: list[Step] = []
         inputs, deref = [], []
         for pos, t in enumerate(op._inputs):
@@ -423,23 +423,6 @@ def _check_kernels(order: list[Operation]) -> None:
         None, None, f"No gpugraph kernel for {len(missing)} op "
         f"type{'s' if len(missing) > 1 else ''} "
         "needed by this run:\n" + "\n".join(lines), {"missing": dict(missing)})
-
-
-def _ref_inputs(op: Operation) -> list[bool]:
-    """Per flat input: does the OpDef take it as a reference (``Ref(T)``)?"""
-    op_def = op.op_def
-    if op_def is None:
-        return [False] * len(op._inputs)
-    flags: list[bool] = []
-    for arg in op_def.input_arg:
-        if arg.number_attr:
-            count = op.get_attr(arg.number_attr)
-        elif arg.type_list_attr:
-            count = len(op.get_attr(arg.type_list_attr))
-        else:
-            count = 1
-        flags.extend([arg.is_ref] * count)
-    return flags
 
 
 def as_host(value: Any) -> Any:

@@ -282,6 +282,22 @@ class Operation:
         """A fresh NodeDef proto describing this op as it is now (TF returns a copy too)."""
         return self._graph._node_def_for(self, add_shapes=False)
 
+    def _ref_input_flags(self) -> list[bool]:
+        """Per flat input: does the OpDef take it as a reference (``Ref(T)``)? [] if unknown."""
+        op_def = self.op_def
+        if op_def is None:
+            return []
+        flags: list[bool] = []
+        for arg in op_def.input_arg:
+            if arg.number_attr:
+                count = self.get_attr(arg.number_attr)
+            elif arg.type_list_attr:
+                count = len(self.get_attr(arg.type_list_attr))
+            else:
+                count = 1
+            flags.extend([arg.is_ref] * count)
+        return flags
+
     def colocation_groups(self) -> list[bytes]:
         """The ``loc:@`` names this op is colocated with (its own name when unconstrained)."""
         groups = [c for c in (self._colocation or ()) if c.startswith(b"loc:@")]
