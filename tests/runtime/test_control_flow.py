@@ -13,6 +13,7 @@ import pathlib
 
 import numpy as np
 import pytest
+from helpers import assert_continues_as_tf, continue_fixture, load_fixture
 
 import gpugraph as gg
 from gpugraph import errors
@@ -24,28 +25,13 @@ V2 = [c for c in CASES if c.endswith("_v2")]
 
 
 def _load(case: str):
-    config = json.loads((FIXTURES / case / f"{case}.json").read_text())
-    with np.load(FIXTURES / case / "continue.npz") as data:
-        arrays = {k: data[k] for k in data.files}
-    return config, arrays
+    return load_fixture(FIXTURES, case)
 
 
 def _continue_as_tf(case: str) -> None:
-    config, arrays = _load(case)
-    with gg.Graph().as_default(), gg.Session() as sess:
-        saver = gg.train.import_meta_graph(str(FIXTURES / case / config["meta"]))
-        saver.restore(sess, str(FIXTURES / case / config["checkpoint"]))
-        train_op = gg.get_collection(config["train_op_collection"])[0]
-        losses = []
-        for k in range(config["steps"]):
-            feeds = {name: arrays[f"feed/{key}"][k] for key, name in config["feeds"].items()}
-            losses.append(sess.run([config["loss"], train_op], feeds)[0])
-        values = sess.run({v.op.name: v for v in gg.global_variables()})
-    np.testing.assert_allclose(losses, arrays["loss"], rtol=1e-5, atol=1e-6)
+    config, arrays, losses, values = continue_fixture(FIXTURES, case)
     assert set(values) == set(config["variables"])
-    for name, value in values.items():
-        np.testing.assert_allclose(value, arrays[f"end/{name}"], rtol=1e-5, atol=1e-6,
-                                   err_msg=name)
+    assert_continues_as_tf(arrays, losses, values)
 
 
 @pytest.mark.parametrize("case", V1)

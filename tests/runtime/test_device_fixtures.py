@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import pathlib
 
-import numpy as np
 import pytest
+from helpers import assert_continues_as_tf, continue_fixture, load_fixture
 
 import gpugraph as gg
 from gpugraph import errors
@@ -23,27 +23,12 @@ GPU_CASES = [c for c in CASES if c != "ps_worker"]
 
 
 def _load(case: str):
-    config = json.loads((FIXTURES / case / f"{case}.json").read_text())
-    with np.load(FIXTURES / case / "continue.npz") as data:
-        arrays = {k: data[k] for k in data.files}
-    return config, arrays
+    return load_fixture(FIXTURES, case)
 
 
 def _continue(case: str, session_config: dict, **import_kwargs) -> None:
-    config, arrays = _load(case)
-    with gg.Graph().as_default(), gg.Session(config=session_config) as sess:
-        saver = gg.train.import_meta_graph(str(FIXTURES / case / config["meta"]), **import_kwargs)
-        saver.restore(sess, str(FIXTURES / case / config["checkpoint"]))
-        train_op = gg.get_collection(config["train_op_collection"])[0]
-        losses = []
-        for k in range(config["steps"]):
-            feeds = {name: arrays[f"feed/{key}"][k] for key, name in config["feeds"].items()}
-            losses.append(sess.run([config["loss"], train_op], feeds)[0])
-        values = sess.run({v.op.name: v for v in gg.global_variables()})
-    np.testing.assert_allclose(losses, arrays["loss"], rtol=1e-5, atol=1e-6)
-    for name, value in values.items():
-        np.testing.assert_allclose(value, arrays[f"end/{name}"], rtol=1e-5, atol=1e-6,
-                                   err_msg=name)
+    _, arrays, losses, values = continue_fixture(FIXTURES, case, session_config, **import_kwargs)
+    assert_continues_as_tf(arrays, losses, values)
 
 
 @pytest.mark.parametrize("case", GPU_CASES)
