@@ -254,28 +254,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bad_input(e: Exception, debug: bool) -> int:
+    """Exit status 1 with a one-line message (the traceback with ``--debug``)."""
+    if debug:
+        raise e
+    message = str(e).splitlines()[0] if str(e) else type(e).__name__
+    print(f"gpugraph: error: {type(e).__name__}: {message}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "resume":
         try:
             return run_resume(args)
         except (errors.OpError, ValueError, KeyError, OSError) as e:
-            if args.debug:
-                raise
-            message = str(e).splitlines()[0] if str(e) else type(e).__name__
-            print(f"gpugraph: error: {type(e).__name__}: {message}", file=sys.stderr)
-            return 1
+            return _bad_input(e, args.debug)
     try:
         if args.command == "devices":
             report = devices_report(args)
         else:
             report = inspect_meta(args.meta)
     except (errors.OpError, ValueError, KeyError) as e:
-        if args.debug:
-            raise
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"gpugraph: error: {type(e).__name__}: {message}", file=sys.stderr)
-        return 1
+        return _bad_input(e, args.debug)
     try:
         if args.json:
             print(json.dumps(report, indent=2))
