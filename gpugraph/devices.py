@@ -205,8 +205,3 @@ def discover(virtual_gpus: int | None = None) -> DeviceSet:
     for note in notes:
         _log.info("%s", note)
     return DeviceSet(devices, notes)
-
-
-def local_devices() -> list[Device]:
-    """The devices found by :func:`discover` with default settings."""
-    return discover().devices

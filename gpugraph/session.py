@@ -230,11 +230,6 @@ class Session:
     def _device_change_allowed(self) -> bool:
         return bool(self._config.allow_device_change or self._config.device_map)
 
-    # --- variables --------------------------------------------------------------------------
-    @property
-    def _variable_slots(self) -> dict[tuple, resources.VarSlot]:
-        return self._state.variables
-
 
 @contextlib.contextmanager
 def restore_all_or_nothing(sess: Session, save_path: str) -> Iterator[None]:
