@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
+from gpugraph.ops import cpu_loops
 from gpugraph.ops.registry import BuildContext, op
 
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -31,8 +32,16 @@ def _relu(ctx: BuildContext):
 
 @op("ReluGrad")
 def _relu_grad(ctx: BuildContext):
-    xp = ctx.xp
-    return lambda g, features: xp.where(features > 0, g, _scalar(g, 0))
+    xp, loop = ctx.xp, cpu_loops.get("relu_grad", ctx.xp)
+
+    def kernel(g: Any, features: Any) -> Any:
+        if loop is not None and cpu_loops.fits(g, features):
+            out = np.empty_like(g)
+            loop(*map(cpu_loops.flat, (out, g, features)), _scalar(g, 0))
+            return out
+        return xp.where(features > 0, g, _scalar(g, 0))
+
+    return kernel
 
 
 @op("Relu6")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpugraph import errors
+from gpugraph.ops import cpu_loops
 from gpugraph.ops.registry import BuildContext
 from gpugraph.ops.registry import op as register
 from gpugraph.ops.resources import VarSlot
@@ -51,8 +52,13 @@ def _gradient_descent(ctx: BuildContext):
 @register("ApplyMomentum", "ResourceApplyMomentum")
 def _momentum(ctx: BuildContext):
     nesterov = ctx.attr_or("use_nesterov", False)
+    loop = cpu_loops.get("momentum", ctx.xp)
 
     def update(xp, one, var, accum, lr, grad, momentum):
+        if loop is not None and cpu_loops.fits(var, accum, grad):
+            scalar = var.dtype.type
+            loop(*map(cpu_loops.flat, (var, accum, grad)), scalar(lr), scalar(momentum), nesterov)
+            return
         accum *= momentum
         accum += grad
         if nesterov:
@@ -66,9 +72,15 @@ def _momentum(ctx: BuildContext):
 @register("ApplyAdam", "ResourceApplyAdam")
 def _adam(ctx: BuildContext):
     nesterov = ctx.attr_or("use_nesterov", False)
+    loop = cpu_loops.get("adam", ctx.xp)
 
     def update(xp, one, var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad):
         alpha = lr * xp.sqrt(one - beta2_power) / (one - beta1_power)
+        if loop is not None and cpu_loops.fits(var, m, v, grad):
+            scalar = var.dtype.type
+            loop(*map(cpu_loops.flat, (var, m, v, grad)), scalar(alpha), scalar(one - beta1),
+                 scalar(one - beta2), scalar(epsilon), scalar(beta1), nesterov)
+            return
         # TF's formulas, evaluated in the same order, through one scratch buffer (Adam runs
         # over every parameter each step: temporaries cost memory bandwidth).
         t = xp.empty_like(var)

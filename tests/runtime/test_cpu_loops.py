@@ -1,0 +1,153 @@
+"""The numba CPU loops (gpugraph/ops/cpu_loops.py) give the array-module bodies' exact bits.
+
+Each op runs twice on the same inputs, once through its loop (a spy checks the loop really
+ran) and once with ``GPUGRAPH_CPU_LOOPS=0``; every output and updated slot must be bit-identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import node, out
+
+import gpugraph as gg
+from gpugraph.framework.tensor_shape import TensorShape
+from gpugraph.ops import cpu_loops
+
+pytestmark = pytest.mark.skipif(cpu_loops._import_numba() is None, reason="numba unavailable")
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Counts calls of every loop handed out by cpu_loops.get."""
+    calls: dict[str, int] = {}
+    real_get = cpu_loops.get
+
+    def get(name, xp):
+        loop = real_get(name, xp)
+        if loop is None:
+            return None
+
+        def counted(*args):
+            calls[name] = calls.get(name, 0) + 1
+            return loop(*args)
+
+        return counted
+
+    monkeypatch.setattr(cpu_loops, "get", get)
+    return calls
+
+
+def _variable(name: str, value: np.ndarray):
+    dtype = gg.dtypes.as_dtype(value.dtype)
+    var = out("VariableV2", name=name, shape=TensorShape(value.shape), dtype=dtype)
+    init = node("Assign", var, gg.constant(value), T=dtype)
+    return var, init
+
+
+def _run(build, monkeypatch, loops: bool) -> list[np.ndarray]:
+    """Builds a fresh graph with ``build()`` -> (fetches, initializers) and runs it once."""
+    monkeypatch.setenv("GPUGRAPH_CPU_LOOPS", "1" if loops else "0")
+    with gg.Graph().as_default():
+        fetches, inits = build()
+        with gg.Session(config={"virtual_gpus": 0}) as sess:
+            sess.run(inits)
+            return [np.array(v) for v in sess.run(fetches)]
+
+
+def _assert_same_bits(a: list[np.ndarray], b: list[np.ndarray]) -> None:
+    for x, y in zip(a, b, strict=True):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        np.testing.assert_array_equal(x.view(np.uint8), y.view(np.uint8))
+
+
+def _values(dtype, shape, seed, positive=False):
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal(shape).astype(dtype)
+    v.flat[:3] = (0, -0.0, 1e-30)  # zeros and a denormal-range value (flushed during runs)
+    return np.abs(v) if positive else v
+
+
+def _optimizer_graph(op_type, slots, scalars, grad, **attrs):
+    """A graph updating variables ``slots`` once; fetches every slot after the update."""
+
+    def build():
+        dtype = gg.dtypes.as_dtype(grad.dtype)
+        pairs = [_variable(f"s{i}", v) for i, v in enumerate(slots)]
+        consts = [gg.constant(grad.dtype.type(s)) for s in scalars]
+        inputs = [var for var, _ in pairs]
+        if op_type == "ApplyMomentum":  # (var, accum, lr, grad, momentum)
+            inputs += [consts[0], gg.constant(grad), consts[1]]
+        else:  # (slots..., scalars..., grad)
+            inputs += [*consts, gg.constant(grad)]
+        update = node(op_type, *inputs, T=dtype, **attrs)
+        with gg.get_default_graph().control_dependencies([update]):
+            reads = [out("Identity", var, T=dtype) for var, _ in pairs]
+        return reads, [init for _, init in pairs]
+
+    return build
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_adam_loop_matches_array_body(dtype, nesterov, spy, monkeypatch) -> None:
+    shape = (33, 17)
+    slots = [_values(dtype, shape, 1), _values(dtype, shape, 2),
+             _values(dtype, shape, 3, positive=True)]
+    scalars = [0.9 ** 3, 0.999 ** 3, 0.01, 0.9, 0.999, 1e-7]  # beta powers, lr, betas, eps
+    build = _optimizer_graph("ApplyAdam", slots, scalars, _values(dtype, shape, 4),
+                             use_nesterov=nesterov)
+    looped = _run(build, monkeypatch, loops=True)
+    assert spy.get("adam") == 1
+    _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
+    assert spy.get("adam") == 1  # the second run did not use the loop
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_loop_matches_array_body(dtype, nesterov, spy, monkeypatch) -> None:
+    shape = (5, 7, 3)
+    slots = [_values(dtype, shape, 5), _values(dtype, shape, 6)]
+    build = _optimizer_graph("ApplyMomentum", slots, [0.05, 0.9], _values(dtype, shape, 7),
+                             use_nesterov=nesterov)
+    looped = _run(build, monkeypatch, loops=True)
+    assert spy.get("momentum") == 1
+    _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
+
+
+def _relu_grad_graph(g: np.ndarray, features: np.ndarray):
+    def build():
+        dtype = gg.dtypes.as_dtype(g.dtype)
+        return [out("ReluGrad", gg.constant(g), gg.constant(features), T=dtype)], []
+
+    return build
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_grad_loop_matches_array_body(dtype, spy, monkeypatch) -> None:
+    g, features = _values(dtype, (64, 9), 8), _values(dtype, (64, 9), 9)
+    features.flat[5:8] = (np.nan, np.inf, -np.inf)
+    g.flat[10] = np.nan
+    build = _relu_grad_graph(g, features)
+    looped = _run(build, monkeypatch, loops=True)
+    assert spy.get("relu_grad", 0) >= 1
+    _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
+
+
+def test_loops_skip_what_they_cannot_take(spy, monkeypatch) -> None:
+    # float16 is not a loop dtype: the array body runs, and still gives TF's formula.
+    g, features = _values(np.float16, (4, 4), 10), _values(np.float16, (4, 4), 11)
+    (got,) = _run(_relu_grad_graph(g, features), monkeypatch, loops=True)
+    assert "relu_grad" not in spy
+    np.testing.assert_array_equal(got, np.where(features > 0, g, np.float16(0)))
+    assert not cpu_loops.fits(np.zeros((4, 4), np.float32), np.zeros((4, 4), np.float32).T)
+    assert not cpu_loops.fits(np.zeros(3, np.float32), np.zeros(3, np.float64))
+    assert not cpu_loops.fits(np.zeros(3, np.float32), np.zeros(4, np.float32))
+
+
+def test_virtual_gpus_and_missing_numba_use_the_array_bodies(monkeypatch) -> None:
+    assert cpu_loops.get("adam", np) is not None
+    assert cpu_loops.get("adam", object()) is None  # a virtual GPU's array module
+    monkeypatch.setattr(cpu_loops, "_numba", False)
+    monkeypatch.setattr(cpu_loops, "_compiled", {})
+    assert cpu_loops.get("adam", np) is None
