@@ -1,8 +1,11 @@
 """Conv2D with both backprops, MaxPool/AvgPool with their gradients (NHWC; NCHW transposed).
 
-Convolutions are im2col + one GEMM: a strided *view* of the padded input gives every patch
-without copying, one reshape materialises the patch matrix, and BLAS does the rest.  The input
-gradient is the transpose: one GEMM into patch space, then a strided add per kernel tap.
+Convolutions are im2col + GEMM: a strided *view* of the padded input gives every patch without
+copying, a reshape materialises the patch matrix, and BLAS does the rest.  The input gradient is
+the transpose: a GEMM into patch space, then a strided add per kernel tap (a numba loop on the
+CPU).  Patch matrices are 25-100x the size of the input, so all three work through the batch a
+few images at a time: each block of patches is built and consumed while it is still in cache,
+instead of a round trip through memory (2-3x faster for a 5x5 convolution on the CPU).
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
+from gpugraph.ops import cpu_loops
 from gpugraph.ops.registry import BuildContext, op
+
+_PATCH_BLOCK_BYTES = 4 << 20  # patches built per GEMM: about the size of a core's L2 + share of L3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +105,13 @@ def _patches(xp: Any, x: Any, a: _ConvAttrs, kh: int, kw: int) -> tuple[Any, _Ge
     return _windows(xp, xpad, a, gh, gw, kh, kw), gh, gw
 
 
+def _blocks(n: int, bytes_per_image: int) -> list[slice]:
+    """The batch in runs of images whose patch matrices fit one ``_PATCH_BLOCK_BYTES`` block
+    (one empty run for an empty batch)."""
+    step = max(1, _PATCH_BLOCK_BYTES // max(bytes_per_image, 1))
+    return [slice(s, min(n, s + step)) for s in range(0, max(n, 1), step)]
+
+
 @op("Conv2D")
 def _conv2d(ctx: BuildContext):
     a, xp = _ConvAttrs(ctx), ctx.xp
@@ -111,9 +124,11 @@ def _conv2d(ctx: BuildContext):
                 None, a.node, f"input depth must be evenly divisible by filter depth: "
                 f"{x.shape[3]} vs {cin}")
         cols, gh, gw = _patches(xp, x, a, kh, kw)
-        n = x.shape[0]
-        out = xp.matmul(cols.reshape(n * gh.out * gw.out, kh * kw * cin),
-                        w.reshape(kh * kw * cin, cout))
+        n, rows, depth = x.shape[0], gh.out * gw.out, kh * kw * cin
+        w2 = w.reshape(depth, cout)
+        parts = [xp.matmul(cols[b].reshape(-1, depth), w2)
+                 for b in _blocks(n, rows * depth * x.dtype.itemsize)]
+        out = parts[0] if len(parts) == 1 else xp.concatenate(parts)
         return _from_nhwc(xp, out.reshape(n, gh.out, gw.out, cout), a.nchw)
 
     return kernel
@@ -127,8 +142,11 @@ def _conv2d_backprop_filter(ctx: BuildContext):
         kh, kw, cin, cout = (int(v) for v in np.asarray(filter_sizes))
         x, dy = _to_nhwc(xp, x, a.nchw), _to_nhwc(xp, dy, a.nchw)
         cols, gh, gw = _patches(xp, x, a, kh, kw)
-        rows = x.shape[0] * gh.out * gw.out
-        dw = xp.matmul(cols.reshape(rows, kh * kw * cin).T, dy.reshape(rows, cout))
+        depth = kh * kw * cin
+        dw = None
+        for b in _blocks(x.shape[0], gh.out * gw.out * depth * x.dtype.itemsize):
+            part = xp.matmul(cols[b].reshape(-1, depth).T, dy[b].reshape(-1, cout))
+            dw = part if dw is None else xp.add(dw, part, out=dw)
         return dw.reshape(kh, kw, cin, cout)
 
     return kernel
@@ -137,6 +155,7 @@ def _conv2d_backprop_filter(ctx: BuildContext):
 @op("Conv2DBackpropInput", host_inputs=(0,))
 def _conv2d_backprop_input(ctx: BuildContext):
     a, xp = _ConvAttrs(ctx), ctx.xp
+    col2im = cpu_loops.get("col2im", xp)
 
     def kernel(input_sizes: Any, w: Any, dy: Any) -> Any:
         sizes = [int(v) for v in np.asarray(input_sizes)]
@@ -144,20 +163,28 @@ def _conv2d_backprop_input(ctx: BuildContext):
         dy = _to_nhwc(xp, dy, a.nchw)
         kh, kw, cin, cout = w.shape
         gh, gw = a.geometry(h, wd, kh, kw)
-        cols = xp.matmul(dy.reshape(-1, cout), w.reshape(kh * kw * cin, cout).T)
-        cols = cols.reshape(n, gh.out, gw.out, kh, kw, cin)
+        wt = w.reshape(kh * kw * cin, cout).T
         dx = xp.zeros((n, h + gh.pad_before + gh.pad_after, wd + gw.pad_before + gw.pad_after, c),
                       dtype=dy.dtype)
-        sh, sw = a.strides
-        dh, dw_ = a.dilations
-        for i in range(kh):
-            for j in range(kw):
-                dx[:, i * dh:i * dh + (gh.out - 1) * sh + 1:sh,
-                   j * dw_:j * dw_ + (gw.out - 1) * sw + 1:sw, :] += cols[:, :, :, i, j, :]
+        for b in _blocks(n, gh.out * gw.out * kh * kw * cin * dy.dtype.itemsize):
+            cols = xp.matmul(dy[b].reshape(-1, cout), wt).reshape(-1, gh.out, gw.out, kh * kw * cin)
+            if col2im is not None and cpu_loops.fits(cols, dx, same_shape=False):
+                col2im(cols, dx[b], kh, kw, *a.strides, *a.dilations)
+            else:
+                _add_taps(dx[b], cols.reshape(*cols.shape[:3], kh, kw, cin), a, gh, gw)
         dx = dx[:, gh.pad_before:gh.pad_before + h, gw.pad_before:gw.pad_before + wd, :]
         return _from_nhwc(xp, xp.ascontiguousarray(dx), a.nchw)
 
     return kernel
+
+
+def _add_taps(dx: Any, cols: Any, a: _ConvAttrs, gh: _Geometry, gw: _Geometry) -> None:
+    """dx[n, oh*stride + i*dilation, ow*stride + j*dilation, :] += cols[n, oh, ow, i, j, :]."""
+    (sh, sw), (dh, dw_) = a.strides, a.dilations
+    for i in range(cols.shape[3]):
+        for j in range(cols.shape[4]):
+            dx[:, i * dh:i * dh + (gh.out - 1) * sh + 1:sh,
+               j * dw_:j * dw_ + (gw.out - 1) * sw + 1:sw, :] += cols[:, :, :, i, j, :]
 
 
 # --- pooling ----------------------------------------------------------------------------------
@@ -234,12 +261,18 @@ def _scatter_windows(xp: Any, shape: tuple, a: _ConvAttrs, gh: _Geometry, gw: _G
 @op("MaxPoolGrad")
 def _max_pool_grad(ctx: BuildContext):
     a, xp = _ConvAttrs(ctx, pool=True), ctx.xp
+    loop = cpu_loops.get("max_pool_grad_tiles", xp)
 
     def kernel(x: Any, y: Any, dy: Any) -> Any:
         x, dy = _to_nhwc(xp, x, a.nchw), _to_nhwc(xp, dy, a.nchw)
         blocks = _tiles(x, a)
         if blocks is not None:
             y = _to_nhwc(xp, y, a.nchw)
+            if loop is not None and cpu_loops.fits(x, y, dy, same_shape=False) and \
+                    y.shape == dy.shape == blocks.shape[:2] + blocks.shape[3:4] + blocks.shape[5:]:
+                out = np.empty_like(x)
+                loop(x, y, dy, out, *a.ksize, np.empty(x.shape[3], dtype=bool))
+                return _from_nhwc(xp, out, a.nchw)
             return _from_nhwc(xp, _tiled_max_grad(xp, blocks, y, dy), a.nchw)
         win, gh, gw = _pool_windows(xp, x, a, _lowest(x.dtype))
         n, oh, ow, kh, kw, c = win.shape

@@ -57,8 +57,41 @@ def _relu_grad(out, g, features, zero):
         out[i] = g[i] if features[i] > zero else zero
 
 
+def _col2im(cols, dxpad, kh, kw, sh, sw, dh, dw):
+    # Conv2DBackpropInput's scatter of patch gradients cols[n, oh, ow, (i, j, c)] into the padded
+    # input gradient, tap by tap as the array body adds them (so every element sums in the same
+    # order), one image at a time (its patches stay in cache).
+    n, oh, ow, _ = cols.shape
+    c = dxpad.shape[3]
+    for b in range(n):
+        for i in range(kh):
+            for j in range(kw):
+                base = (i * kw + j) * c
+                for y in range(oh):
+                    for x in range(ow):
+                        for k in range(c):
+                            dxpad[b, y * sh + i * dh, x * sw + j * dw, k] += cols[b, y, x, base + k]
+
+
+def _max_pool_grad_tiles(x, y, dy, out, kh, kw, taken):
+    # MaxPoolGrad where the windows tile the input: each window's first tap (row-major) equal
+    # to the pooled value gets the gradient, every other input position gets zero.
+    n, oh, ow, c = y.shape
+    for b in range(n):
+        for p in range(oh):
+            for q in range(ow):
+                taken[:] = False
+                for i in range(kh):
+                    for j in range(kw):
+                        for k in range(c):
+                            hit = not taken[k] and x[b, p * kh + i, q * kw + j, k] == y[b, p, q, k]
+                            out[b, p * kh + i, q * kw + j, k] = dy[b, p, q, k] if hit else 0
+                            taken[k] = taken[k] or hit
+
+
 _SOURCES: dict[str, Callable[..., None]] = {
-    "adam": _adam, "momentum": _momentum, "relu_grad": _relu_grad}
+    "adam": _adam, "momentum": _momentum, "relu_grad": _relu_grad, "col2im": _col2im,
+    "max_pool_grad_tiles": _max_pool_grad_tiles}
 
 
 # --- selection ---------------------------------------------------------------------------------
@@ -77,13 +110,14 @@ def get(name: str, xp: Any) -> Callable[..., None] | None:
     return fn
 
 
-def fits(*arrays: Any) -> bool:
-    """Whether a loop can take ``arrays``: numpy, C-contiguous, one float dtype and one shape."""
+def fits(*arrays: Any, same_shape: bool = True) -> bool:
+    """Whether a loop can take ``arrays``: numpy, C-contiguous, one float dtype (and, unless
+    ``same_shape`` is False, one shape)."""
     first = arrays[0]
     if type(first) is not np.ndarray or first.dtype not in _FLOATS:
         return False
-    return all(type(a) is np.ndarray and a.dtype == first.dtype and a.shape == first.shape
-               and a.flags.c_contiguous for a in arrays)
+    return all(type(a) is np.ndarray and a.dtype == first.dtype and a.flags.c_contiguous
+               and (a.shape == first.shape or not same_shape) for a in arrays)
 
 
 def flat(array: np.ndarray) -> np.ndarray:

@@ -151,3 +151,53 @@ def test_virtual_gpus_and_missing_numba_use_the_array_bodies(monkeypatch) -> Non
     monkeypatch.setattr(cpu_loops, "_numba", False)
     monkeypatch.setattr(cpu_loops, "_compiled", {})
     assert cpu_loops.get("adam", np) is None
+
+
+def _conv_input_grad_graph(dy: np.ndarray, w: np.ndarray, input_sizes, **attrs):
+    def build():
+        dtype = gg.dtypes.as_dtype(dy.dtype)
+        sizes = gg.constant(np.array(input_sizes, np.int32))
+        return [out("Conv2DBackpropInput", sizes, gg.constant(w), gg.constant(dy), T=dtype,
+                    **attrs)], []
+
+    return build
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("strides", "dilations", "padding"), [
+    ([1, 1, 1, 1], [1, 1, 1, 1], b"SAME"),
+    ([1, 2, 3, 1], [1, 1, 1, 1], b"VALID"),
+    ([1, 1, 1, 1], [1, 2, 2, 1], b"SAME"),
+])
+def test_col2im_loop_matches_array_body(dtype, strides, dilations, padding, spy,
+                                        monkeypatch) -> None:
+    n, h, w, cin, cout, k = 3, 11, 10, 4, 5, 3
+    span = 2 * dilations[1] + 1
+    oh = -(-h // strides[1]) if padding == b"SAME" else (h - span) // strides[1] + 1
+    ow = -(-w // strides[2]) if padding == b"SAME" else (w - span) // strides[2] + 1
+    dy, filt = _values(dtype, (n, oh, ow, cout), 12), _values(dtype, (k, k, cin, cout), 13)
+    build = _conv_input_grad_graph(dy, filt, [n, h, w, cin], strides=strides,
+                                   dilations=dilations, padding=padding)
+    looped = _run(build, monkeypatch, loops=True)
+    assert spy.get("col2im") == 1
+    _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_grad_loop_matches_array_body(dtype, spy, monkeypatch) -> None:
+    x = _values(dtype, (2, 6, 8, 3), 14)
+    x[0, :2, :2, 0] = 7  # a tie: the first tap in row-major order takes the gradient
+    x[1, 2, 3, 2] = np.nan  # a window whose max is NaN: no tap equals it
+    pooled = x.reshape(2, 3, 2, 4, 2, 3).max(axis=(2, 4))
+    dy = _values(dtype, pooled.shape, 15)
+    dy[0, 0, 0, 0] = 1.5
+
+    def build():
+        t = gg.dtypes.as_dtype(x.dtype)
+        return [out("MaxPoolGrad", gg.constant(x), gg.constant(pooled), gg.constant(dy), T=t,
+                    ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding=b"VALID")], []
+
+    looped = _run(build, monkeypatch, loops=True)
+    assert spy.get("max_pool_grad_tiles") == 1
+    assert looped[0][0, 0, 0, 0] == dy[0, 0, 0, 0] and looped[0][0, :2, :2, 0].sum() == dy[0, 0, 0, 0]
+    _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
