@@ -215,6 +215,15 @@ class TfRunner:
         self.proc.wait(timeout=60)
 
 
+def settle(seconds: float) -> None:
+    """Waits before the other side's round.  Both BLAS libraries keep their worker threads
+    spinning for a while after a call (OpenBLAS, Eigen/oneDNN); on a small machine a round that
+    starts right after the other process's round shares the cores with those spinning threads
+    (measured: W3 75 ms alone, 92 ms straight after a TF round)."""
+    if seconds > 0:
+        time.sleep(seconds)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tf-python", help="a Python with TensorFlow, for side-by-side ratios")
@@ -222,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the graphs (needs TF)")
+    parser.add_argument("--settle", type=float, default=0.5,
+                        help="idle seconds between the two sides' rounds (see settle())")
     parser.add_argument("--tf-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.tf_worker:
@@ -240,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.rounds):
             if theirs:
                 tf_times.append(theirs.time(workload, runs))
+                settle(args.settle)
             gg_times.append(ours.time(workload, runs))
+            settle(args.settle if theirs else 0)
         results[workload] = {"gpugraph_s": statistics.median(gg_times),
                              "tf_s": statistics.median(tf_times) if tf_times else None}
     if theirs:
