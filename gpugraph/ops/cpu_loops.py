@@ -52,6 +52,39 @@ def _momentum(var, accum, g, lr, momentum, nesterov):
         var[i] -= g[i] * lr + a * momentum * lr if nesterov else a * lr
 
 
+def _rms_prop(var, ms, mom, g, lr, one_minus_rho, momentum, epsilon):
+    # ms += (g*g - ms) * (1 - rho); mom = mom * momentum + (g * lr) / sqrt(ms + epsilon); var -= mom
+    for i in range(var.size):
+        gi = g[i]
+        s = ms[i] + (gi * gi - ms[i]) * one_minus_rho
+        ms[i] = s
+        m = mom[i] * momentum + (gi * lr) / math.sqrt(s + epsilon)
+        mom[i] = m
+        var[i] -= m
+
+
+def _centered_rms_prop(var, mg, ms, mom, g, lr, one_minus_rho, momentum, epsilon):
+    # As RMSProp, with mg += (g - mg) * (1 - rho) and ms - mg*mg under the square root.
+    for i in range(var.size):
+        gi = g[i]
+        s = ms[i] + (gi * gi - ms[i]) * one_minus_rho
+        a = mg[i] + (gi - mg[i]) * one_minus_rho
+        ms[i] = s
+        mg[i] = a
+        m = mom[i] * momentum + (gi * lr) / math.sqrt((s - a * a) + epsilon)
+        mom[i] = m
+        var[i] -= m
+
+
+def _adagrad(var, accum, g, lr, one, update_slots):
+    # accum += g*g (when update_slots); var -= g * lr * (1 / sqrt(accum)).
+    for i in range(var.size):
+        gi = g[i]
+        a = accum[i] + gi * gi if update_slots else accum[i]
+        accum[i] = a
+        var[i] -= gi * lr * (one / math.sqrt(a))
+
+
 def _relu_grad(out, g, features, zero):
     for i in range(out.size):
         out[i] = g[i] if features[i] > zero else zero
@@ -90,7 +123,9 @@ def _max_pool_grad_tiles(x, y, dy, out, kh, kw, taken):
 
 
 _SOURCES: dict[str, Callable[..., None]] = {
-    "adam": _adam, "momentum": _momentum, "relu_grad": _relu_grad, "col2im": _col2im,
+    "adam": _adam, "momentum": _momentum, "rms_prop": _rms_prop,
+    "centered_rms_prop": _centered_rms_prop, "adagrad": _adagrad, "relu_grad": _relu_grad,
+    "col2im": _col2im,
     "max_pool_grad_tiles": _max_pool_grad_tiles}
 
 

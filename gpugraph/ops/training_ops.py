@@ -107,7 +107,14 @@ def _adam(ctx: BuildContext):
 
 @register("ApplyRMSProp", "ResourceApplyRMSProp")
 def _rms_prop(ctx: BuildContext):
+    loop = cpu_loops.get("rms_prop", ctx.xp)
+
     def update(xp, one, var, ms, mom, lr, rho, momentum, epsilon, grad):
+        if loop is not None and cpu_loops.fits(var, ms, mom, grad):
+            scalar = var.dtype.type
+            loop(*map(cpu_loops.flat, (var, ms, mom, grad)), scalar(lr), scalar(one - rho),
+                 scalar(momentum), scalar(epsilon))
+            return
         ms += (xp.square(grad) - ms) * (one - rho)
         mom *= momentum
         mom += (grad * lr) / xp.sqrt(ms + epsilon)
@@ -118,7 +125,14 @@ def _rms_prop(ctx: BuildContext):
 
 @register("ApplyCenteredRMSProp", "ResourceApplyCenteredRMSProp")
 def _centered_rms_prop(ctx: BuildContext):
+    loop = cpu_loops.get("centered_rms_prop", ctx.xp)
+
     def update(xp, one, var, mg, ms, mom, lr, rho, momentum, epsilon, grad):
+        if loop is not None and cpu_loops.fits(var, mg, ms, mom, grad):
+            scalar = var.dtype.type
+            loop(*map(cpu_loops.flat, (var, mg, ms, mom, grad)), scalar(lr), scalar(one - rho),
+                 scalar(momentum), scalar(epsilon))
+            return
         ms += (xp.square(grad) - ms) * (one - rho)
         mg += (grad - mg) * (one - rho)
         denom = (ms - xp.square(mg)) + epsilon
@@ -132,8 +146,13 @@ def _centered_rms_prop(ctx: BuildContext):
 @register("ApplyAdagrad", "ResourceApplyAdagrad")
 def _adagrad(ctx: BuildContext):
     update_slots = ctx.attr_or("update_slots", True)
+    loop = cpu_loops.get("adagrad", ctx.xp)
 
     def update(xp, one, var, accum, lr, grad):
+        if loop is not None and cpu_loops.fits(var, accum, grad):
+            loop(*map(cpu_loops.flat, (var, accum, grad)), var.dtype.type(lr), one,
+                 bool(update_slots))
+            return
         if update_slots:
             accum += xp.square(grad)
         var -= grad * lr * (one / xp.sqrt(accum))

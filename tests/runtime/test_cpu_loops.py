@@ -115,6 +115,26 @@ def test_momentum_loop_matches_array_body(dtype, nesterov, spy, monkeypatch) -> 
     _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("op_type", "loop", "num_slots", "scalars", "attrs"), [
+    ("ApplyRMSProp", "rms_prop", 3, [0.01, 0.9, 0.5, 1e-7], {}),  # lr, rho, momentum, epsilon
+    ("ApplyCenteredRMSProp", "centered_rms_prop", 4, [0.01, 0.9, 0.5, 1e-7], {}),
+    ("ApplyAdagrad", "adagrad", 2, [0.1], {}),
+    ("ApplyAdagrad", "adagrad", 2, [0.1], {"update_slots": False}),
+])
+def test_rms_prop_and_adagrad_loops_match_array_bodies(dtype, op_type, loop, num_slots, scalars,
+                                                       attrs, spy, monkeypatch) -> None:
+    shape = (9, 13)
+    # var and momentum-like slots any sign; accumulators positive (one zero: 1/sqrt(0) = inf)
+    slots = [_values(dtype, shape, 20 + i, positive=i > 0) for i in range(num_slots)]
+    if op_type == "ApplyCenteredRMSProp":
+        slots[1] = _values(dtype, shape, 30)  # mg: any sign
+    build = _optimizer_graph(op_type, slots, scalars, _values(dtype, shape, 31), **attrs)
+    looped = _run(build, monkeypatch, loops=True)
+    assert spy.get(loop) == 1
+    _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
+
+
 def _relu_grad_graph(g: np.ndarray, features: np.ndarray):
     def build():
         dtype = gg.dtypes.as_dtype(g.dtype)
