@@ -34,7 +34,13 @@ from gpugraph.fusion import fuse_elementwise
 from gpugraph.ops import registry
 from gpugraph.ops.registry import DEAD, BuildContext, dims_text
 from gpugraph.ops.resources import SessionState, VarSlot
-from gpugraph.plan_passes import fold_constants, mark_dead_regions, memoize_shape_math, plan_frees
+from gpugraph.plan_passes import (
+    fold_constants,
+    mark_dead_regions,
+    memoize_shape_math,
+    plan_frees,
+    unused_pure_ops,
+)
 
 _TensorKey = tuple  # (Operation, output index)
 
@@ -43,7 +49,7 @@ class Step:
     """One node of a plan: its kernel and the value slots it reads and writes."""
 
     __slots__ = ("op", "kind", "fn", "inputs", "outputs", "frees", "deref", "device",
-                 "dead_aware", "tokens", "token", "label")
+                 "dead_aware", "tokens", "token", "label", "after")
 
     def __init__(self, op: Operation, kind: str, fn: Any, inputs: tuple[int, ...],
                  outputs: tuple[int, ...], device: Device):
@@ -59,6 +65,7 @@ class Step:
         self.tokens: tuple[int, ...] = ()  # liveness slots of dead-aware control inputs
         self.token = -1  # this node's own liveness slot
         self.label = ""  # what a copy step copies (empty for op steps)
+        self.after: tuple[Operation, ...] = ()  # ops it follows besides its control inputs
 
     def __repr__(self) -> str:
         return f"<Step {self.op.name} ({self.op.type}) in={self.inputs} out={self.outputs}>"
@@ -185,8 +192,9 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
     fed = {(t.op, t.value_index) for t in feeds}
     roots = [t.op for t in fetches if (t.op, t.value_index) not in fed] + list(targets)
     needed = _needed(roots, fed)
-    _check_kernels(needed)
-    builder = _StepBuilder(fed, placement, host, state, max_iterations)
+    dropped = unused_pure_ops(needed, set(roots))
+    _check_kernels([op for op in needed if op not in dropped])
+    builder = _StepBuilder(fed, placement, host, state, max_iterations, dropped)
     feed_slots = [builder.slot_of(t.op, t.value_index, host) for t in feeds]
     if frames.has_frames(needed):
         items = _loop_items(needed, builder, max_iterations)
@@ -249,8 +257,10 @@ class _StepBuilder:
     """
 
     def __init__(self, fed: set, placement: Mapping[Operation, Device], host: Device,
-                 state: SessionState, max_iterations: int = frames.DEFAULT_MAX_ITERATIONS):
+                 state: SessionState, max_iterations: int = frames.DEFAULT_MAX_ITERATIONS,
+                 dropped: set[Operation] = frozenset()):
         self.fed = fed
+        self.dropped = dropped  # ops that run as NoOps (plan_passes.unused_pure_ops)
         self.placement = placement
         self.host = host
         self.state = state
@@ -278,6 +288,16 @@ class _StepBuilder:
 
     def steps_for(self, op: Operation) -> list[Step]:
         device = self.placement[op]
+        if op in self.dropped:
+            # As in TF, its data inputs become control inputs: a dead one makes it dead.  It
+            # reads the values of kept producers; dropped ones never write theirs.
+            kept = [t for t in op._inputs if t._op not in self.dropped]
+            inputs = tuple(self.slot_of(t._op, t._value_index) for t in kept)
+            outputs = tuple(-1 if (op, i) in self.fed else self.slot_of(op, i)
+                            for i in range(len(op.outputs)))
+            step = Step(op, "noop", None, inputs, outputs, device)
+            step.after = tuple(t._op for t in op._inputs if t._op in self.dropped)
+            return [step]
         spec = registry.lookup(op.type)
         n_in = len(op._inputs)
         host_in = {i % n_in if n_in else 0 for i in spec.host_inputs}

@@ -1,5 +1,6 @@
 """Whole-plan passes run once a plan's steps exist (see :func:`gpugraph.plan.build_plan`).
 
+* :func:`unused_pure_ops` (on ops, before steps exist): what TF's Grappler turns into NoOps;
 * :func:`mark_dead_regions`: steps downstream of a Switch become dead-aware;
 * :func:`fold_constants`: stateless kernels of constants run once, at build time;
 * :func:`memoize_shape_math`: gradient graphs' shape arithmetic is reused between runs;
@@ -20,6 +21,60 @@ if TYPE_CHECKING:
     from gpugraph.plan import Step
 
 _SWITCH_OPS = frozenset({"Switch", "RefSwitch"})
+# Never turned into NoOps (Grappler's SafeToConvertToNoOp and IsFreeOfSideEffect): checks,
+# placeholders (keep the graph feedable), control flow and frame ops, function boundaries.
+_KEEP_OPS = frozenset({
+    "Assert", "CheckNumerics", "_Retval", "_Arg", "_ParallelConcatUpdate", "TPUExecute",
+    "TPUCompile", "ControlTrigger", "Placeholder", "PlaceholderV2", "PlaceholderWithDefault",
+    "Merge", "RefMerge", "Switch", "RefSwitch", "Enter", "RefEnter", "Exit", "RefExit",
+    "NextIteration", "RefNextIteration", "_Send", "_HostSend"})
+_VARIABLE_OPS = frozenset({"Variable", "VariableV2", "AutoReloadVariable", "VarHandleOp",
+                           "ReadVariableOp", "_VarHandlesOp"})
+
+
+def unused_pure_ops(needed: list[Operation], preserved: set[Operation]) -> set[Operation]:
+    """The needed ops that TF does not run: side-effect-free ops whose outputs nothing reads.
+
+    Before a session runs a graph, Grappler's DependencyOptimizer turns every op that is not
+    fetched, has no side effects and whose outputs no needed op reads (only control edges lead
+    on from it) into a NoOp, then looks again at the ops that fed it.  Gradient graphs are
+    full of such ops: ``tf.gradients`` groups each op's input gradients with control edges,
+    so the gradient with respect to a placeholder (a first layer's input, a first convolution's
+    input) is computed for nobody.  Those ops keep their place and control edges in the plan,
+    as NoOps, and never run, exactly as in TF (their errors, too, never happen).
+
+    Args:
+        needed: the plan's ops in graph order (producers before consumers, but for loop
+            back edges, whose NextIteration sources are never dropped).
+        preserved: fetched ops and targets.
+    """
+    readers: dict[Operation, int] = {}
+    for op in needed:
+        for t in op._inputs:
+            readers[t._op] = readers.get(t._op, 0) + 1
+    dropped: set[Operation] = set()
+    for op in reversed(needed):  # consumers first: a chain of unused ops goes in one pass
+        if readers.get(op, 0) == 0 and op not in preserved and _free_of_side_effects(op):
+            dropped.add(op)
+            for t in op._inputs:
+                readers[t._op] -= 1
+    return dropped
+
+
+def _free_of_side_effects(op: Operation) -> bool:
+    info = op._info
+    if (op.type in _KEEP_OPS or info is None or info.is_stateful or not info._outputs
+            or any(arg.is_ref for arg in info._inputs) or "Queue" in op.type
+            or "inplace" in op.type.lower()):
+        return False
+    attr = op._node_def.attr
+    if any(key in attr and attr[key].b for key in ("in_place", "inplace")):
+        return False
+    if op.type in ("Identity", "IdentityN") and op._inputs:
+        # SafeToRemoveIdentity: keep the identities that read variables or follow a Switch.
+        source = op._inputs[0]._op.type
+        return source not in _VARIABLE_OPS and source not in _SWITCH_OPS
+    return True
 
 
 def mark_dead_regions(steps: list[Step], num_slots: int) -> int:
@@ -38,16 +93,17 @@ def mark_dead_regions(steps: list[Step], num_slots: int) -> int:
         if step.kind in ("loop_merge", "loop_switch") or op.type == "ControlTrigger":
             continue  # loop structure is generated; a ControlTrigger is never dead (as in TF)
         if (op.type in _SWITCH_OPS or any(i in dead_slots for i in step.inputs)
-                or any(c in region for c in op._control_inputs)):
+                or any(c in region for c in (*op._control_inputs, *step.after))):
             region[op] = step
             dead_slots.update(s for s in step.outputs if s >= 0)
     for step in region.values():
         step.token = num_slots
         num_slots += 1
     for op, step in region.items():
+        controls = (*op._control_inputs, *step.after)
         step.dead_aware = any(i in dead_slots for i in step.inputs) or any(
-            c in region for c in op._control_inputs)
-        step.tokens = tuple(region[c].token for c in op._control_inputs if c in region)
+            c in region for c in controls)
+        step.tokens = tuple(region[c].token for c in controls if c in region)
     return num_slots
 
 

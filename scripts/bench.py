@@ -37,7 +37,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 GRAPHS = ROOT / "scripts" / "bench_graphs"
 WORKLOADS = {
     # name: (feeds shapes/dtypes, timed runs per round, description)
-    "W1": ({"x": ([256, 784], "float32"), "y": ([256], "int64", 10)}, 10, "MLP 784-1024-1024-10 Adam b256"),
+    "W1": ({"x": ([256, 784], "float32"), "y": ([256], "int64", 10)}, 30, "MLP 784-1024-1024-10 Adam b256"),
     "W2": ({"x": ([32, 20], "float32"), "y": ([32], "int64", 3)}, 2000, "MLP 20-16-3 GD b32"),
     "W3": ({"x": ([64, 28, 28, 1], "float32"), "y": ([64], "int64", 10)}, 5, "CNN Momentum b64"),
     "W4": ({"x": ([16], "float32")}, 300, "2000-node elementwise chain"),

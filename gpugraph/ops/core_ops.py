@@ -55,3 +55,28 @@ def _print(ctx: BuildContext):
         return x
 
     return kernel if ctx.op.type == "Print" else (lambda x: None)
+
+
+@op("CheckNumerics", "CheckNumericsV2")
+def _check_numerics(ctx: BuildContext):
+    # check_numerics_op.cc: passes the tensor through, or fails naming what it found.
+    message, xp, node = ctx.attr("message"), ctx.xp, ctx.op
+    v2 = ctx.op.type == "CheckNumericsV2"
+
+    def kernel(x: Any) -> Any:
+        if x.dtype.kind in "biu" or bool(xp.isfinite(x).all()):
+            return x
+        nan = bool(xp.isnan(x).any())
+        if v2:
+            found = [name for name, hit in (("-Inf", bool(xp.isneginf(x).any())),
+                                            ("+Inf", bool(xp.isposinf(x).any())),
+                                            ("NaN", nan)) if hit]
+            text = found[0] if len(found) == 1 else (
+                " and ".join(found) if len(found) == 2 else f"{found[0]}, {found[1]}, and NaN")
+        else:
+            inf = bool(xp.isinf(x).any())
+            text = "Inf and NaN" if inf and nan else ("Inf" if inf else "NaN")
+        raise errors.InvalidArgumentError(
+            None, node, f"{message.decode(errors='replace')} : Tensor had {text} values")
+
+    return kernel
