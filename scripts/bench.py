@@ -39,7 +39,7 @@ WORKLOADS = {
     # name: (feeds shapes/dtypes, timed runs per round, description)
     "W1": ({"x": ([256, 784], "float32"), "y": ([256], "int64", 10)}, 30, "MLP 784-1024-1024-10 Adam b256"),
     "W2": ({"x": ([32, 20], "float32"), "y": ([32], "int64", 3)}, 2000, "MLP 20-16-3 GD b32"),
-    "W3": ({"x": ([64, 28, 28, 1], "float32"), "y": ([64], "int64", 10)}, 5, "CNN Momentum b64"),
+    "W3": ({"x": ([64, 28, 28, 1], "float32"), "y": ([64], "int64", 10)}, 10, "CNN Momentum b64"),
     "W4": ({"x": ([16], "float32")}, 300, "2000-node elementwise chain"),
     "W5": ({}, 50, "LSTM dynamic_rnn Adam, cf v1"),
     "W6": ({}, 50, "LSTM dynamic_rnn Adam, cf v2"),
@@ -217,9 +217,9 @@ class TfRunner:
 
 def settle(seconds: float) -> None:
     """Waits before the other side's round.  Both BLAS libraries keep their worker threads
-    spinning for a while after a call (OpenBLAS, Eigen/oneDNN); on a small machine a round that
-    starts right after the other process's round shares the cores with those spinning threads
-    (measured: W3 75 ms alone, 92 ms straight after a TF round)."""
+    spinning for a while after a call (OpenBLAS, Eigen/oneDNN), and on a 2-core machine a round
+    that starts right away shares the cores with the other process's spinning threads; with
+    short rounds that favoured whichever side ran second."""
     if seconds > 0:
         time.sleep(seconds)
 
