@@ -178,6 +178,13 @@ class VirtualXp:
                 return bind(fn(*_unwrap(args), **_unwrap(kwargs)), device)
 
         on_device.__name__ = getattr(fn, "__name__", "op")
+        if isinstance(fn, np.ufunc):  # ufunc.at: an unbuffered in-place update of the device array
+            def at(target: Any, *args: Any) -> None:
+                with running_on(device):
+                    _check(f"{fn.__name__}.at", _leaves((target, args)))
+                    fn.at(*_unwrap((target, *args)))
+
+            on_device.at = at
         return on_device
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     nn_ops,
     random_ops,
     reduction_ops,
+    sparse_ops,
     state_ops,
     summary_ops,
     tensor_array_ops,

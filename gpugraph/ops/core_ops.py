@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from gpugraph import dtypes, errors
 from gpugraph.io.tensor import make_ndarray
 from gpugraph.ops.registry import BuildContext, op
@@ -80,3 +82,27 @@ def _check_numerics(ctx: BuildContext):
             None, node, f"{message.decode(errors='replace')} : Tensor had {text} values")
 
     return kernel
+
+
+@op("Assert")
+def _assert(ctx: BuildContext):
+    # TF's AssertOp: fails with "assertion failed: " and each data tensor summarized in
+    # brackets (at most `summarize` values each).
+    node, summarize, device = ctx.op, ctx.attr_or("summarize", 3), ctx.device
+
+    def kernel(condition: Any, *data: Any) -> None:
+        if bool(condition):
+            return
+        parts = [f"[{_summary(device.to_host(value), summarize)}]" for value in data]
+        raise errors.InvalidArgumentError(None, node, "assertion failed: " + " ".join(parts))
+
+    return kernel
+
+
+def _summary(value: Any, summarize: int) -> str:
+    flat = [v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+            for v in np.asarray(value).reshape(-1).tolist()]
+    if np.ndim(value) == 0:
+        return flat[0]
+    limit = len(flat) if summarize < 0 else summarize
+    return " ".join(flat[:limit]) + ("..." if len(flat) > limit else "")

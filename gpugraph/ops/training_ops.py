@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from gpugraph import errors
 from gpugraph.ops import cpu_loops
 from gpugraph.ops.registry import BuildContext
@@ -19,26 +21,71 @@ from gpugraph.ops.resources import VarSlot
 
 def _kernel(ctx: BuildContext, num_state: int, update: Callable[..., None], grad_pos: int = -1):
     """A kernel reading ``num_state`` variable slots, then scalars and the gradient (at
-    ``grad_pos`` among the non-state inputs), updating the slots in place."""
+    ``grad_pos`` among the non-state inputs), updating the slots in place.
+
+    The ``SparseApply*`` forms of an op take ``indices`` right after the gradient and update
+    only those rows of every slot: the same formula runs on the gathered rows.
+    """
     node = ctx.op
     resource = node.type.startswith("Resource")
-    xp = ctx.xp
+    sparse = "Sparse" in node.type
+    xp, device = ctx.xp, ctx.device
 
     def kernel(*args: Any) -> Any:
         slots: tuple[VarSlot, ...] = args[:num_state]
         arrays = [slot.writable(node) for slot in slots]
-        rest = args[num_state:]
-        grad = rest[grad_pos]
-        for slot, array in zip(slots, arrays):
-            if array.shape != grad.shape:
-                raise errors.InvalidArgumentError(
-                    None, node, f"{slot.name!r} and grad do not have the same shape"
-                    f"{list(array.shape)} {list(grad.shape)}")
-        one = arrays[0].dtype.type(1)
-        update(xp, one, *arrays, *rest)
+        rest = list(args[num_state:])
+        if sparse:
+            position = grad_pos % (len(rest) - 1)
+            indices = rest.pop(position + 1)
+            _sparse_update(xp, node, update, slots, arrays, rest, position, indices,
+                           np.asarray(device.to_host(indices)))
+        else:
+            _check_shapes(node, slots, arrays, rest[grad_pos].shape)
+            update(xp, arrays[0].dtype.type(1), *arrays, *rest)
         return None if resource else slots[0]
 
     return kernel
+
+
+def _check_shapes(node: Any, slots: Any, arrays: list, grad_shape: tuple) -> None:
+    for slot, array in zip(slots, arrays):
+        if array.shape != grad_shape:
+            raise errors.InvalidArgumentError(
+                None, node, f"{slot.name!r} and grad do not have the same shape"
+                f"{list(array.shape)} {list(grad_shape)}")
+
+
+def _sparse_update(xp: Any, node: Any, update: Callable[..., None], slots: Any, arrays: list,
+                   rest: list, position: int, indices: Any, host: np.ndarray) -> None:
+    """Runs ``update`` on rows ``indices`` of every slot (TF's SparseApply* kernels)."""
+    grad, first = rest[position], arrays[0]
+    if indices.ndim != 1:
+        raise errors.InvalidArgumentError(None, node, "indices must be one-dimensional")
+    if first.ndim < 1:
+        raise errors.InvalidArgumentError(None, node, "var must be at least 1 dimensional")
+    _check_shapes(node, slots, arrays, first.shape)
+    if grad.shape != (indices.shape[0], *first.shape[1:]):
+        raise errors.InvalidArgumentError(
+            None, node, f"grad must be the same shape as var except for the first dimension, "
+            f"which must match the size of indices: grad {list(grad.shape)}, var "
+            f"{list(first.shape)}, indices {list(indices.shape)}")
+    bad = np.flatnonzero((host < 0) | (host >= first.shape[0]))
+    if bad.size:
+        raise errors.InvalidArgumentError(
+            None, node, f"Index {int(host[bad[0]])} at offset {int(bad[0])} in indices is out "
+            "of range")
+    one = first.dtype.type(1)
+    if np.unique(host).size == host.size:  # the usual case: optimizers deduplicate first
+        rows = [a[indices] for a in arrays]
+        update(xp, one, *rows, *rest)
+        for array, row in zip(arrays, rows):
+            array[indices] = row
+        return
+    for i, index in enumerate(host.tolist()):  # repeated rows: one at a time, in order, as TF
+        row_rest = list(rest)
+        row_rest[position] = grad[i:i + 1]
+        update(xp, one, *(a[index:index + 1] for a in arrays), *row_rest)
 
 
 @register("ApplyGradientDescent", "ResourceApplyGradientDescent")
@@ -49,7 +96,8 @@ def _gradient_descent(ctx: BuildContext):
     return _kernel(ctx, 1, update)
 
 
-@register("ApplyMomentum", "ResourceApplyMomentum")
+@register("ApplyMomentum", "ResourceApplyMomentum", "SparseApplyMomentum",
+          "ResourceSparseApplyMomentum")
 def _momentum(ctx: BuildContext):
     nesterov = ctx.attr_or("use_nesterov", False)
     loop = cpu_loops.get("momentum", ctx.xp)
@@ -105,7 +153,8 @@ def _adam(ctx: BuildContext):
     return _kernel(ctx, 3, update)
 
 
-@register("ApplyRMSProp", "ResourceApplyRMSProp")
+@register("ApplyRMSProp", "ResourceApplyRMSProp", "SparseApplyRMSProp",
+          "ResourceSparseApplyRMSProp")
 def _rms_prop(ctx: BuildContext):
     loop = cpu_loops.get("rms_prop", ctx.xp)
 
@@ -123,7 +172,8 @@ def _rms_prop(ctx: BuildContext):
     return _kernel(ctx, 3, update)
 
 
-@register("ApplyCenteredRMSProp", "ResourceApplyCenteredRMSProp")
+@register("ApplyCenteredRMSProp", "ResourceApplyCenteredRMSProp", "SparseApplyCenteredRMSProp",
+          "ResourceSparseApplyCenteredRMSProp")
 def _centered_rms_prop(ctx: BuildContext):
     loop = cpu_loops.get("centered_rms_prop", ctx.xp)
 
@@ -143,7 +193,8 @@ def _centered_rms_prop(ctx: BuildContext):
     return _kernel(ctx, 4, update)
 
 
-@register("ApplyAdagrad", "ResourceApplyAdagrad")
+@register("ApplyAdagrad", "ResourceApplyAdagrad", "SparseApplyAdagrad",
+          "ResourceSparseApplyAdagrad")
 def _adagrad(ctx: BuildContext):
     update_slots = ctx.attr_or("update_slots", True)
     loop = cpu_loops.get("adagrad", ctx.xp)
@@ -160,7 +211,8 @@ def _adagrad(ctx: BuildContext):
     return _kernel(ctx, 2, update)
 
 
-@register("ApplyAdagradV2", "ResourceApplyAdagradV2")
+@register("ApplyAdagradV2", "ResourceApplyAdagradV2", "SparseApplyAdagradV2",
+          "ResourceSparseApplyAdagradV2")
 def _adagrad_v2(ctx: BuildContext):
     update_slots = ctx.attr_or("update_slots", True)
 
@@ -172,7 +224,8 @@ def _adagrad_v2(ctx: BuildContext):
     return _kernel(ctx, 2, update)
 
 
-@register("ApplyAdadelta", "ResourceApplyAdadelta")
+@register("ApplyAdadelta", "ResourceApplyAdadelta", "SparseApplyAdadelta",
+          "ResourceSparseApplyAdadelta")
 def _adadelta(ctx: BuildContext):
     def update(xp, one, var, accum, accum_update, lr, rho, epsilon, grad):
         accum *= rho
@@ -193,3 +246,62 @@ def _ada_max(ctx: BuildContext):
         var -= lr / (one - beta1_power) * (m / (v + epsilon))
 
     return _kernel(ctx, 3, update)
+
+
+@register("ApplyFtrl", "ResourceApplyFtrl", "SparseApplyFtrl", "ResourceSparseApplyFtrl",
+          "ApplyFtrlV2", "ResourceApplyFtrlV2", "SparseApplyFtrlV2", "ResourceSparseApplyFtrlV2")
+def _ftrl(ctx: BuildContext):
+    # training_ops.cc ApplyFtrl / ApplyFtrlV2 (and their MultiplyLinearByLr forms).
+    by_lr = ctx.attr_or("multiply_linear_by_lr", False)
+    v2 = ctx.op.type.endswith("V2")
+
+    def update(xp, one, var, accum, linear, grad, lr, l1, l2, *shrink_and_power):
+        l2_shrinkage, lr_power = shrink_and_power if v2 else (None, shrink_and_power[0])
+        two = one + one
+        shrunk = grad + two * l2_shrinkage * var if v2 else grad
+        new_accum = accum + grad * grad
+        half = lr_power == var.dtype.type(-0.5)
+        power = (lambda a: xp.sqrt(a)) if half else (lambda a: a ** -lr_power)
+        if by_lr:
+            linear += shrunk * lr - (power(new_accum) - power(accum)) * var
+            x = l1 * lr * xp.sign(linear) - linear
+            y = power(new_accum) + two * l2 * lr
+            threshold = l1 * lr
+        else:
+            linear += shrunk - (power(new_accum) - power(accum)) / lr * var
+            x = l1 * xp.sign(linear) - linear
+            y = power(new_accum) / lr + two * l2
+            threshold = l1
+        var[...] = xp.where(xp.abs(linear) > threshold, x / y, var.dtype.type(0))
+        accum += grad * grad
+
+    return _kernel(ctx, 3, update, grad_pos=0)  # inputs: (var, accum, linear, grad, lr, ...)
+
+
+def _proximal(xp, var, prox, rate, l1, l2, one):
+    # sign(prox) * max(|prox| - rate * l1, 0) / (1 + l2 * rate), or prox / (1 + l2 * rate).
+    if l1 > 0:
+        var[...] = xp.sign(prox) * xp.maximum(xp.abs(prox) - rate * l1, var.dtype.type(0)) / (
+            one + l2 * rate)
+    else:
+        var[...] = prox / (one + l2 * rate)
+
+
+@register("ApplyProximalAdagrad", "ResourceApplyProximalAdagrad", "SparseApplyProximalAdagrad",
+          "ResourceSparseApplyProximalAdagrad")
+def _proximal_adagrad(ctx: BuildContext):
+    def update(xp, one, var, accum, lr, l1, l2, grad):
+        accum += xp.square(grad)
+        rate = lr * (one / xp.sqrt(accum))
+        _proximal(xp, var, var - grad * rate, rate, l1, l2, one)
+
+    return _kernel(ctx, 2, update)
+
+
+@register("ApplyProximalGradientDescent", "ResourceApplyProximalGradientDescent",
+          "SparseApplyProximalGradientDescent", "ResourceSparseApplyProximalGradientDescent")
+def _proximal_gradient_descent(ctx: BuildContext):
+    def update(xp, one, var, alpha, l1, l2, grad):
+        _proximal(xp, var, var - grad * alpha, alpha, l1, l2, one)
+
+    return _kernel(ctx, 1, update)

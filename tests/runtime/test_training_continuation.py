@@ -16,14 +16,18 @@ import pytest
 
 import gpugraph as gg
 
-FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "train"
-CASES = json.loads((FIXTURES / "index.json").read_text())["cases"]
-TRAINING = [c for c in CASES if c != "no_vars"]
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
+# train/: MLPs, CNNs, dropout, batch norm (scripts/make_train_fixtures.py); train_sparse/:
+# embedding lookups whose row gradients reach the optimizers' sparse updates
+# (scripts/make_embedding_fixtures.py).
+DIRECTORIES = {case: FIXTURES / kind / case for kind in ("train", "train_sparse")
+               for case in json.loads((FIXTURES / kind / "index.json").read_text())["cases"]}
+TRAINING = [c for c in DIRECTORIES if c != "no_vars"]
 RTOL, ATOL = 1e-5, 1e-6
 
 
 def _load(case: str) -> tuple[dict, dict]:
-    directory = FIXTURES / case
+    directory = DIRECTORIES[case]
     config = json.loads((directory / f"{case}.json").read_text())
     with np.load(directory / "continue.npz") as data:
         arrays = {k: data[k] for k in data.files}
@@ -31,13 +35,13 @@ def _load(case: str) -> tuple[dict, dict]:
 
 
 def _import(case: str, config: dict):
-    return gg.train.import_meta_graph(str(FIXTURES / case / config["meta"]),
+    return gg.train.import_meta_graph(str(DIRECTORIES[case] / config["meta"]),
                                       import_scope=config["import_scope"])
 
 
 def _restore_from_fixture(sess: gg.Session, saver, case: str, arrays: dict) -> None:
     """Restores TF's checkpoint through the graph's own Saver ops; checks it bit for bit."""
-    prefix = gg.train.latest_checkpoint(str(FIXTURES / case))
+    prefix = gg.train.latest_checkpoint(str(DIRECTORIES[case]))
     assert prefix is not None and prefix.endswith("-3")
     saver.restore(sess, prefix)
     values = sess.run({v.op.name: v for v in gg.global_variables()})
