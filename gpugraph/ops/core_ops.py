@@ -100,9 +100,52 @@ def _assert(ctx: BuildContext):
 
 
 def _summary(value: Any, summarize: int) -> str:
-    flat = [v.decode(errors="replace") if isinstance(v, bytes) else str(v)
-            for v in np.asarray(value).reshape(-1).tolist()]
-    if np.ndim(value) == 0:
-        return flat[0]
-    limit = len(flat) if summarize < 0 else summarize
-    return " ".join(flat[:limit]) + ("..." if len(flat) > limit else "")
+    """TF's Tensor::SummarizeValue: at most ``summarize`` values, nested brackets per row."""
+    array = np.asarray(value)
+    flat = [_element_text(v, array.dtype) for v in array.reshape(-1).tolist()]
+    limit = len(flat) if summarize < 0 else min(summarize, len(flat))
+    if array.ndim == 0:
+        text = " ".join(flat[:limit])
+    else:
+        parts: list[str] = []
+        _print_dim(0, array.shape, limit, flat, [0], parts)
+        text = "".join(parts)
+    return text + ("..." if len(flat) > limit else "")
+
+
+def _print_dim(dim: int, shape: tuple, limit: int, flat: list, index: list, out: list) -> None:
+    # tensor.cc PrintOneDim, which this follows step for step (index[0]: values printed).
+    if index[0] >= limit:
+        return
+    if dim == len(shape) - 1:
+        for i in range(shape[dim]):
+            if index[0] >= limit:
+                if dim != 0:
+                    out.append("...")
+                return
+            if i > 0:
+                out.append(" ")
+            out.append(flat[index[0]])
+            index[0] += 1
+        return
+    for _ in range(shape[dim]):
+        opened = index[0] < limit
+        if opened:
+            out.append("[")
+        _print_dim(dim + 1, shape, limit, flat, index, out)
+        if index[0] < limit or opened:
+            out.append("]")
+
+
+def _element_text(value: Any, dtype: np.dtype) -> str:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, float):  # TF's FloatToBuffer: the shortest %g that reads back
+        single = dtype.itemsize <= 4
+        digits = 6 if single else 15
+        text = "%.*g" % (digits, value)
+        cast = np.float32 if single else np.float64
+        if cast(float(text)) != cast(value):
+            text = "%.*g" % (digits + (3 if single else 2), value)
+        return text
+    return str(value)

@@ -103,3 +103,21 @@ def test_check_numerics_fails_as_tf(graph, values, v1_text, v2_text, dtype) -> N
             with pytest.raises(errors.InvalidArgumentError) as e:
                 sess.run(check, {x: np.array(values, dtype)})
             assert f"msg : Tensor had {text} values" in str(e.value)
+
+
+def test_assert_fails_with_tfs_summary_and_passes_when_true(graph) -> None:
+    # Messages recorded from TF 2.21: tf.raw_ops.Assert(condition=False, data=..., summarize=N).
+    cond = gg.placeholder(gg.dtypes.bool, [], name="cond")
+    data = [gg.constant(b"x is bad:"), gg.constant(np.arange(1, 6, dtype=np.int32)),
+            gg.constant(np.float32(2.5)), gg.constant(np.array([[1.5, 2], [3, 4]], np.float32))]
+    check = node("Assert", cond, *data, T=[t.dtype for t in data], summarize=3)
+    check2 = node("Assert", cond, data[1], gg.constant([b"a", b"b"]),
+                  T=[gg.dtypes.int32, gg.dtypes.string], summarize=10)
+    with gg.Session() as sess:
+        sess.run(check, {cond: True})
+        with pytest.raises(errors.InvalidArgumentError) as e:
+            sess.run(check, {cond: False})
+        assert "assertion failed: [x is bad:] [1 2 3...] [2.5] [[1.5 2][3...]...]" in str(e.value)
+        with pytest.raises(errors.InvalidArgumentError) as e:
+            sess.run(check2, {cond: False})
+        assert "assertion failed: [1 2 3 4 5] [a b]" in str(e.value)
