@@ -11,7 +11,7 @@ Format
 ======
 
 For every op family ``<family>`` (``math``, ``nn``, ``array``, ``reduce``,
-``optim``, ``random``) there are three files:
+``optim``, ``random``, ``segment``) there are three files:
 
 ``<family>.pb``
     One serialized ``GraphDef`` (``SerializeToString(deterministic=True)``)
@@ -29,9 +29,10 @@ For every op family ``<family>`` (``math``, ``nn``, ``array``, ``reduce``,
     * the op under test is the single node ``c<i>/op``, built with
       ``tf.raw_ops.<Op>(...)`` (so its attrs are exactly the raw op's,
       defaults included); its outputs are ``c<i>/op:<k>``.
-    * stateful optimizer cases (family ``optim``) additionally have variable
-      nodes ``c<i>/var<j>``: ``VariableV2`` for the ``Apply*`` ops and
-      ``VarHandleOp`` for the ``ResourceApply*`` ops, each with TF's usual
+    * stateful cases (family ``optim``: optimizer and scatter ops)
+      additionally have variable nodes ``c<i>/var<j>``: ``VariableV2`` for
+      the ``Apply*``, ``SparseApply*`` and ``Scatter*`` ops and
+      ``VarHandleOp`` for the ``Resource*`` ops, each with TF's usual
       initializer sub-graph (``c<i>/var<j>/Assign`` from a ``Const``; the
       ``Const`` holds the same initial value as the npz).
 
@@ -89,11 +90,13 @@ For every op family ``<family>`` (``math``, ``nn``, ``array``, ``reduce``,
     * optim only: ``"state"``: the variable node names (also the npz keys of
       their initial values), ``"state_out"``: npz keys of their values after
       one application (same order), ``"scalars"``: the placeholder names
-      (hyper-parameters and the gradient), ``"resource"``: true for
-      ResourceApply* cases.
+      (hyper-parameters, gradient, indices, scatter updates: every
+      placeholder), ``"resource"``: true for ``Resource*`` cases.  Stateful
+      cases are never ``"check": "error"`` (no out-of-range scatter cases).
 
-The ``Apply*`` op's own ref output (== the updated ``var``) is not recorded
-separately; ``ResourceApply*`` ops have no outputs.
+The ``Apply*``/``SparseApply*``/``Scatter*`` op's own ref output (== the
+updated ``var``/``ref``) is not recorded separately; ``Resource*`` ops have
+no outputs.
 
 Notes on TF 2.21 CPU behaviour the cases rely on or avoid
 ---------------------------------------------------------
@@ -116,6 +119,16 @@ Notes on TF 2.21 CPU behaviour the cases rely on or avoid
   shapes return a scalar False/True.
 * Out-of-range GatherV2 indices / sparse labels raise on CPU (GPU kernels
   return zeros / NaN instead).
+* SparseApply* cases use unique indices (TF applies duplicates one after
+  the other; TF's optimizers deduplicate first).  Scatter* with duplicate
+  indices applies every update.  Integer ScatterDiv truncates toward zero.
+* UnsortedSegmentMax/Min fill empty segments with the dtype's lowest/highest
+  finite value (float: -+FLT_MAX, not -+inf), UnsortedSegmentProd with 1,
+  Sum with 0; negative segment ids are dropped.  Unique returns values in
+  first-occurrence order.  TopKV2 breaks ties by the lower index.  InTopKV2
+  counts strictly greater predictions (ties at the boundary are in the top
+  k) and is false for a whole row if ANY of its predictions is non-finite
+  or the target is out of range.
 
 Determinism: fixed numpy seeds (one per family), fixed op seeds for random
 ops, single-threaded sessions, no graph optimizations, npz written by
@@ -167,6 +180,9 @@ EXACT_OPS = {
     "Tile", "Fill", "BroadcastTo", "GatherV2", "OneHot", "Pad", "PadV2",
     "ZerosLike", "OnesLike", "StopGradient", "PreventGradient", "Identity",
     "IdentityN", "Snapshot", "DynamicStitch",
+    "ScatterUpdate", "ScatterMax", "ScatterMin", "ResourceScatterUpdate",
+    "Unique", "UniqueWithCounts", "UnsortedSegmentMax", "UnsortedSegmentMin",
+    "TopKV2",
 }
 SHORT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32",
          "int64": "i64", "bool": "bool"}
@@ -1254,6 +1270,225 @@ def build_optim(F):
           beta2=f32(0.999), epsilon=f32(1e-8), grad=F.u([4]))
     F.add("ApplyGradientDescent", "scalar variable", var=State(f32(1.5)),
           alpha=f32(0.5), delta=f32(-2.0))
+    # ---- appended cases: keep them after the ones above so that the case
+    # ids and random inputs of the older cases stay the same ----------------
+    build_optim_ftrl_proximal(F)
+    build_optim_sparse(F)
+    build_optim_scatter(F)
+
+
+FTRL_DESC = ("accum_new = accum + grad^2; linear += g - (accum_new^-lr_power"
+             " - accum^-lr_power)/lr*var; quadratic = accum_new^-lr_power/lr"
+             " + 2*l2; var = |linear| > l1 ? (sign(linear)*l1 - linear)/"
+             "quadratic : 0; accum = accum_new")
+FTRL_V1 = "g = grad; " + FTRL_DESC
+FTRL_V2 = "g = grad + 2*l2_shrinkage*var; " + FTRL_DESC
+FTRL_MUL = (" (multiply_linear_by_lr: linear += g*lr - (accum_new^-lr_power -"
+            " accum^-lr_power)*var; var = |linear| > l1*lr ? (sign(linear)"
+            "*l1*lr - linear)/(accum_new^-lr_power + 2*l2*lr) : 0)")
+PROX_ADAGRAD = ("accum += grad^2; lr_t = lr/sqrt(accum); prox = var - "
+                "lr_t*grad; var = sign(prox)*max(|prox| - lr_t*l1, 0)/"
+                "(1 + lr_t*l2)")
+PROX_GD = ("prox = var - alpha*delta; var = sign(prox)*max(|prox| - alpha*l1,"
+           " 0)/(1 + alpha*l2)")
+
+
+def build_optim_ftrl_proximal(F):
+    """Dense ApplyFtrl/FtrlV2/ProximalAdagrad/ProximalGradientDescent."""
+    shape = [2, 3]
+    for prefix in ("", "Resource"):
+        F.add(prefix + "ApplyFtrl", FTRL_V1,
+              var=State(F.u(shape)), accum=State(F.pos(shape, F32, 0.1, 1.0)),
+              linear=State(F.u(shape)), grad=F.u(shape), lr=f32(0.1),
+              l1=f32(0.3), l2=f32(0.1), lr_power=f32(-0.5))
+        F.add(prefix + "ApplyFtrlV2", FTRL_V2,
+              var=State(F.u(shape)), accum=State(F.pos(shape, F32, 0.1, 1.0)),
+              linear=State(F.u(shape)), grad=F.u(shape), lr=f32(0.1),
+              l1=f32(0.3), l2=f32(0.1), l2_shrinkage=f32(0.05),
+              lr_power=f32(-0.5))
+        F.add(prefix + "ApplyProximalAdagrad", PROX_ADAGRAD,
+              var=State(F.u(shape)), accum=State(F.pos(shape)), lr=f32(0.1),
+              l1=f32(0.05), l2=f32(0.1), grad=F.u(shape))
+        F.add(prefix + "ApplyProximalGradientDescent", PROX_GD,
+              var=State(F.u(shape)), alpha=f32(0.1), l1=f32(0.5),
+              l2=f32(0.1), delta=F.u(shape))
+    F.add("ApplyFtrl", FTRL_V1 + FTRL_MUL + "; lr_power != -0.5",
+          var=State(F.u(shape, F64)),
+          accum=State(F.pos(shape, F64, 0.1, 1.0)),
+          linear=State(F.u(shape, F64)), grad=F.u(shape, F64), lr=f64(0.1),
+          l1=f64(0.02), l2=f64(0.1), lr_power=f64(-0.3),
+          multiply_linear_by_lr=True)
+    F.add("ResourceApplyFtrlV2", FTRL_V2 + FTRL_MUL,
+          var=State(F.u(shape)), accum=State(F.pos(shape, F32, 0.1, 1.0)),
+          linear=State(F.u(shape)), grad=F.u(shape), lr=f32(0.1),
+          l1=f32(0.02), l2=f32(0.1), l2_shrinkage=f32(0.05),
+          lr_power=f32(-0.5), multiply_linear_by_lr=True)
+    F.add("ApplyProximalAdagrad", "l1 = 0: " + PROX_ADAGRAD,
+          var=State(F.u(shape, F64)), accum=State(F.pos(shape, F64)),
+          lr=f64(0.1), l1=f64(0.0), l2=f64(0.2), grad=F.u(shape, F64))
+    F.add("ResourceApplyProximalGradientDescent",
+          "l1 = l2 = 0 (plain gradient descent): " + PROX_GD,
+          var=State(F.u(shape, F64)), alpha=f64(0.1), l1=f64(0.0),
+          l2=f64(0.0), delta=F.u(shape, F64))
+
+
+def build_optim_sparse(F):
+    """SparseApply* / ResourceSparseApply*: only the rows var[indices[i]] are
+    updated, with grad[i] (unique indices, as TF's optimizers dedup first)."""
+    shape, gshape = [6, 3], [3, 3]
+
+    def cases(prefix, dt):
+        sc = lambda v: np.array(v, dt)  # noqa: E731
+        rows = "rows var[indices] only; "
+        st = lambda lo=None, hi=None: State(  # noqa: E731
+            F.u(shape, dt) if lo is None else F.pos(shape, dt, lo, hi))
+        g = lambda: F.u(gshape, dt)  # noqa: E731
+        return [
+            lambda idx: F.add(prefix + "SparseApplyMomentum", rows +
+                          "accum = accum*momentum + grad; var -= lr*accum",
+                          var=st(), accum=st(), lr=sc(0.1), grad=g(),
+                          indices=idx, momentum=sc(0.9),
+                          use_nesterov=False),
+            lambda idx: F.add(prefix + "SparseApplyMomentum", rows +
+                          "accum = accum*momentum + grad; "
+                          "var -= grad*lr + accum*momentum*lr",
+                          var=st(), accum=st(), lr=sc(0.1), grad=g(),
+                          indices=idx, momentum=sc(0.9), use_nesterov=True),
+            lambda idx: F.add(prefix + "SparseApplyAdagrad", rows +
+                          "accum += grad^2; var -= lr*grad/sqrt(accum)",
+                          var=st(), accum=st(0.5, 2.0), lr=sc(0.1), grad=g(),
+                          indices=idx, update_slots=True),
+            lambda idx: F.add(prefix + "SparseApplyAdagrad", rows +
+                          "accum unchanged; var -= lr*grad/sqrt(accum)",
+                          var=st(), accum=st(0.5, 2.0), lr=sc(0.1), grad=g(),
+                          indices=idx, update_slots=False),
+            lambda idx: F.add(prefix + "SparseApplyAdagradV2", rows +
+                          "accum += grad^2; var -= lr*grad/(sqrt(accum) + "
+                          "epsilon)",
+                          var=st(), accum=st(0.5, 2.0), lr=sc(0.1),
+                          epsilon=sc(0.1), grad=g(), indices=idx),
+            lambda idx: F.add(prefix + "SparseApplyRMSProp", rows +
+                          "ms = rho*ms + (1-rho)*grad^2; mom = momentum*mom +"
+                          " lr*grad/sqrt(ms+epsilon); var -= mom",
+                          var=st(), ms=st(0.5, 2.0), mom=st(), lr=sc(0.01),
+                          rho=sc(0.9), momentum=sc(0.5), epsilon=sc(1e-7),
+                          grad=g(), indices=idx),
+            lambda idx: F.add(prefix + "SparseApplyCenteredRMSProp", rows +
+                          "mg = rho*mg + (1-rho)*grad; ms = rho*ms + (1-rho)*"
+                          "grad^2; mom = momentum*mom + lr*grad/sqrt(ms - "
+                          "mg^2 + epsilon); var -= mom",
+                          var=st(), mg=State(F.u(shape, dt, -.2, .2)),
+                          ms=st(0.5, 2.0), mom=st(), lr=sc(0.01), rho=sc(0.9),
+                          momentum=sc(0.5), epsilon=sc(1e-7), grad=g(),
+                          indices=idx),
+            lambda idx: F.add(prefix + "SparseApplyFtrl", rows + FTRL_V1,
+                          var=st(), accum=st(0.1, 1.0), linear=st(), grad=g(),
+                          indices=idx, lr=sc(0.1), l1=sc(0.3), l2=sc(0.1),
+                          lr_power=sc(-0.5)),
+            lambda idx: F.add(prefix + "SparseApplyFtrlV2", rows + FTRL_V2,
+                          var=st(), accum=st(0.1, 1.0), linear=st(), grad=g(),
+                          indices=idx, lr=sc(0.1), l1=sc(0.3), l2=sc(0.1),
+                          l2_shrinkage=sc(0.05), lr_power=sc(-0.5)),
+            lambda idx: F.add(prefix + "SparseApplyAdadelta", rows +
+                          "accum = rho*accum + (1-rho)*grad^2; update = "
+                          "sqrt(accum_update+epsilon)/sqrt(accum+epsilon)*"
+                          "grad; accum_update = rho*accum_update + (1-rho)*"
+                          "update^2; var -= lr*update",
+                          var=st(), accum=st(0.1, 1.0),
+                          accum_update=st(0.1, 1.0), lr=sc(1.0), rho=sc(0.95),
+                          epsilon=sc(1e-6), grad=g(), indices=idx),
+            lambda idx: F.add(prefix + "SparseApplyProximalAdagrad",
+                          rows + PROX_ADAGRAD,
+                          var=st(), accum=st(0.5, 2.0), lr=sc(0.1),
+                          l1=sc(0.05), l2=sc(0.1), grad=g(), indices=idx),
+        ]
+
+    # int32 / int64 indices alternate, the other way round for Resource*
+    for prefix, first, other in (("", I32, I64), ("Resource", I64, I32)):
+        for k, make in enumerate(cases(prefix, F32)):
+            make(np.array([4, 0, 2], first if k % 2 == 0 else other))
+    # float64 (other index orders)
+    f64_cases = cases("", F64)
+    f64_cases[2](i64([1, 5, 3]))   # SparseApplyAdagrad
+    f64_cases[7](i32([5, 3, 1]))   # SparseApplyFtrl
+    cases("Resource", F64)[0](i64([3, 5, 0]))  # ResourceSparseApplyMomentum
+    # 1-D variable, no rows at all
+    F.add("SparseApplyAdagrad", "1-D variable: rows are elements; "
+          "accum += grad^2; var -= lr*grad/sqrt(accum)",
+          var=State(F.u([5])), accum=State(F.pos([5])), lr=f32(0.1),
+          grad=F.u([2]), indices=i32([3, 1]))
+    F.add("ResourceSparseApplyFtrl", "1-D variable; " + FTRL_V1,
+          var=State(F.u([5])), accum=State(F.pos([5], F32, 0.1, 1.0)),
+          linear=State(F.u([5])), grad=F.u([2]), indices=i64([0, 4]),
+          lr=f32(0.1), l1=f32(0.3), l2=f32(0.1), lr_power=f32(-0.5))
+    F.add("ResourceSparseApplyAdagrad", "no indices: nothing changes",
+          var=State(F.u(shape)), accum=State(F.pos(shape)), lr=f32(0.1),
+          grad=np.zeros([0, 3], F32), indices=np.zeros([0], I32))
+
+
+def build_optim_scatter(F):
+    """Scatter* on ref variables, ResourceScatter* on resource variables:
+    var[indices[...]] op= updates[...]; duplicate indices all apply."""
+    shape = [5, 3]
+    for op, fn in (("ScatterAdd", "+="), ("ScatterSub", "-="),
+                   ("ScatterUpdate", "="), ("ScatterMul", "*="),
+                   ("ScatterDiv", "/="), ("ScatterMax", "max="),
+                   ("ScatterMin", "min=")):
+        desc = "var[indices] %s updates" % fn
+        upd = F.nz if op == "ScatterDiv" else F.u
+        F.add(op, desc, ref=State(F.u(shape)), indices=i32([1, 3, 0]),
+              updates=upd([3, 3]))
+        if op != "ScatterUpdate":  # ScatterUpdate with duplicates: any wins
+            F.add(op, desc + "; duplicate indices (each one applies)",
+                  ref=State(F.u(shape)), indices=i64([1, 3, 1, 1]),
+                  updates=upd([4, 3]))
+    F.add("ScatterAdd", "1-D variable, one scalar update per index "
+          "(updates.shape == indices.shape + var.shape[1:] == [4]), "
+          "duplicates", ref=State(F.u([6])), indices=i32([5, 2, 5, 0]),
+          updates=F.u([4]))
+    F.add("ScatterAdd", "2-D indices: updates.shape = indices.shape + "
+          "var.shape[1:]", ref=State(F.u(shape)),
+          indices=i64([[0, 4], [2, 4]]), updates=F.u([2, 2, 3]))
+    F.add("ScatterAdd", "scalar index: updates.shape = var.shape[1:]",
+          ref=State(F.u(shape)), indices=i32(2), updates=F.u([3]))
+    F.add("ScatterAdd", "int32, duplicates", ref=State(F.ri(shape, -9, 9)),
+          indices=i32([4, 4, 1]), updates=F.ri([3, 3], -9, 9))
+    F.add("ScatterAdd", "float64", ref=State(F.u(shape, F64)),
+          indices=i64([2, 0]), updates=F.u([2, 3], F64))
+    F.add("ScatterSub", "1-D variable, scalar update per index",
+          ref=State(F.u([4], F64)), indices=i64([3, 0, 3]),
+          updates=F.u([3], F64))
+    F.add("ScatterUpdate", "scalar updates (shape []) broadcast to every "
+          "indexed row", ref=State(F.u(shape)), indices=i32([0, 2]),
+          updates=f32(7.5))
+    F.add("ScatterDiv", "int32: truncating division (C++ '/')",
+          ref=State(i32([[7, -7, 9], [-9, 5, 1], [3, 3, 3]])),
+          indices=i32([0, 1]), updates=i32([[2, 2, -4], [4, -2, 3]]))
+    F.add("ScatterMax", "int32, duplicates",
+          ref=State(i32([[0, 5, -3], [2, 2, 2], [-7, 0, 9]])),
+          indices=i32([2, 0, 2]),
+          updates=i32([[1, -1, 4], [3, 5, -8], [-9, 6, 10]]))
+    for op, fn in (("ResourceScatterAdd", "+="), ("ResourceScatterSub", "-="),
+                   ("ResourceScatterUpdate", "=")):
+        desc = "var[indices] %s updates" % fn
+        F.add(op, desc, resource=State(F.u(shape)), indices=i32([1, 3, 0]),
+              updates=F.u([3, 3]))
+        if op != "ResourceScatterUpdate":
+            F.add(op, desc + "; duplicate indices", resource=State(
+                F.u(shape, F64)), indices=i64([2, 4, 2]),
+                updates=F.u([3, 3], F64))
+        else:
+            F.add(op, desc + "; int64 indices, 1-D variable",
+                  resource=State(F.u([6])), indices=i64([5, 1]),
+                  updates=F.u([2]))
+    F.add("ResourceScatterAdd", "int32, 1-D variable, duplicates",
+          resource=State(F.ri([4], -9, 9)), indices=i32([0, 0, 3]),
+          updates=F.ri([3], -9, 9))
+    F.add("ResourceScatterAdd", "2-D indices",
+          resource=State(F.u(shape)), indices=i32([[4, 1], [1, 0]]),
+          updates=F.u([2, 2, 3]))
+    F.add("ResourceScatterUpdate", "scalar index",
+          resource=State(F.u(shape)), indices=i32(3), updates=F.u([3]))
 
 
 # ---------------------------------------------------------------------------
@@ -1300,6 +1535,102 @@ def build_random(F):
         minval=i32(lo), maxval=i32(hi))
 
 
+# ---------------------------------------------------------------------------
+# segment (segment reductions, Unique, top-k)
+# ---------------------------------------------------------------------------
+
+def build_segment(F):
+    F.add("Unique", "unique values in first-occurrence order; idx[i] = "
+          "position of x[i] in y", x=i32([3, 1, 3, 7, 1, 1, -2]))
+    F.add("Unique", x=i64([5, 5, -1, 0, 9, -1]), out_idx=tf.int64)
+    F.add("Unique", x=i64([2, 8, 2]), out_idx=tf.int32)
+    F.add("Unique", x=i32([4, 0, 0, 4]), out_idx=tf.int64)
+    F.add("Unique", "float values", x=f32([0.5, -1.0, 0.5, 2.0, -1.0]))
+    F.add("Unique", "empty", x=np.zeros([0], I32))
+    F.add("UniqueWithCounts", "count[j] = occurrences of y[j]",
+          x=i32([3, 1, 3, 7, 1, 1, -2]))
+    F.add("UniqueWithCounts", x=i64([9, 9, 9, 0]), out_idx=tf.int64)
+
+    F.add("UnsortedSegmentSum", "", data=F.u([6]),
+          segment_ids=i32([2, 0, 2, 1, 0, 2]), num_segments=i32(3))
+    F.add("UnsortedSegmentSum", "num_segments > max id + 1 (empty segments "
+          "are 0); negative ids are dropped", data=F.u([5, 3]),
+          segment_ids=i64([3, -1, 0, 3, -1]), num_segments=i32(6))
+    F.add("UnsortedSegmentSum", "int64 num_segments", data=F.u([4, 2], F64),
+          segment_ids=i32([1, 1, 0, 1]), num_segments=i64(2))
+    F.add("UnsortedSegmentSum", "int32 data",
+          data=F.ri([5, 2], -9, 9), segment_ids=i64([0, 2, 0, 2, 1]),
+          num_segments=i64(4))
+    F.add("UnsortedSegmentSum", "2-D segment ids: out.shape = "
+          "[num_segments] + data.shape[ids.ndim:]", data=F.u([2, 3, 2]),
+          segment_ids=i32([[0, 2, 0], [-1, 2, 1]]), num_segments=i32(4))
+    F.add("UnsortedSegmentSum", "ids.shape == data.shape (scalar segments)",
+          data=F.u([2, 2]), segment_ids=i32([[1, 0], [1, 1]]),
+          num_segments=i32(2))
+    for op, empty in (("UnsortedSegmentMax", "lowest (float: -FLT_MAX, "
+                       "not -inf)"),
+                      ("UnsortedSegmentMin", "highest (float: FLT_MAX, "
+                       "not inf)"),
+                      ("UnsortedSegmentProd", "1")):
+        desc = "empty segments are the dtype's " + empty
+        F.add(op, desc, data=F.u([5, 2]), segment_ids=i32([3, 0, 3, -1, 0]),
+              num_segments=i32(5))
+        F.add(op, desc, data=F.ri([6], -9, 9),
+              segment_ids=i64([1, 1, 0, 1, 0, 0]), num_segments=i32(3))
+        F.add(op, desc, data=F.u([4], F64), segment_ids=i32([0, 2, 2, 0]),
+              num_segments=i64(4))
+
+    F.add("SegmentSum", "sorted ids; out has max(id)+1 rows, skipped ids "
+          "give 0", data=F.u([5, 3]), segment_ids=i32([0, 0, 1, 3, 3]))
+    F.add("SegmentSum", data=F.ri([4], -9, 9), segment_ids=i64([1, 1, 1, 2]))
+    F.add("SegmentSum", data=F.u([3, 2], F64), segment_ids=i32([0, 1, 1]))
+    F.add("SegmentMean", "sorted ids; skipped ids give 0",
+          data=F.u([5, 3]), segment_ids=i32([0, 0, 1, 3, 3]))
+    F.add("SegmentMean", data=F.u([4, 2], F64),
+          segment_ids=i64([0, 0, 0, 2]))
+
+    F.add("InTopKV2", "k=1", predictions=F.u([3, 4]),
+          targets=i32([0, 3, 2]), k=i32(1))
+    F.add("InTopKV2", "k=2 with ties: true iff fewer than k predictions are "
+          "strictly greater than the target's (ties at the boundary are all "
+          "in)", predictions=f32([[0.9, 0.5, 0.5, 0.1],
+                                  [0.9, 0.5, 0.5, 0.1],
+                                  [0.2, 0.7, 0.7, 0.7],
+                                  [0.3, 0.3, 0.3, 0.3]]),
+          targets=i64([2, 3, 3, 1]), k=i64(2))
+    F.add("InTopKV2", "k=1 with ties", predictions=f32([[0.5, 0.5, 0.1],
+                                                        [0.1, 0.5, 0.5]]),
+          targets=i32([1, 1]), k=i32(1))
+    F.add("InTopKV2", "false whenever ANY prediction in the row is "
+          "non-finite (not only the target's), or the target is out of range",
+          predictions=f32([[0.1, np.inf, 0.3], [0.1, np.nan, 0.3],
+                           [0.1, 0.2, 0.3], [0.1, 0.2, 0.3],
+                           [np.nan, 0.2, 0.3], [np.inf, 0.2, 0.1],
+                           [-np.inf, 0.2, 0.1]]),
+          targets=i32([1, 1, 3, -1, 2, 1, 1]), k=i32(1))
+
+    F.add("TopKV2", "k=3; ties: the lower index comes first",
+          input=f32([0.5, 2.0, -1.0, 2.0, 0.5, 0.5]), k=i32(3))
+    F.add("TopKV2", "k=1 per row; ties: the lower index",
+          input=f32([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0]]), k=i32(1))
+    F.add("TopKV2", "k=3; int32 with ties", input=i32([[4, 1, 4, 7, 1],
+                                                        [0, 0, 0, 5, 5]]),
+          k=i32(3))
+    F.add("TopKV2", "3-D input, top-k along the last axis",
+          input=F.u([2, 2, 5], F64), k=i32(2))
+    F.add("TopKV2", "int64 k, int64 indices", input=F.u([2, 4]), k=i64(4),
+          index_type=tf.int64)
+    F.add("TopKV2", "k=0: empty outputs", input=F.u([2, 3]), k=i32(0))
+
+    F.add("UnsortedSegmentSum", "segment id >= num_segments",
+          data=F.u([3]), segment_ids=i32([0, 3, 1]), num_segments=i32(3),
+          _error=True)
+    F.add("SegmentSum", "ids not sorted", data=F.u([3]),
+          segment_ids=i32([1, 0, 1]), _error=True)
+    F.add("TopKV2", "k > last dimension", input=F.u([2, 3]), k=i32(4),
+          _error=True)
+
+
 FAMILIES = {
     "math": (build_math, 101),
     "nn": (build_nn, 202),
@@ -1307,6 +1638,7 @@ FAMILIES = {
     "reduce": (build_reduce, 404),
     "optim": (build_optim, 505),
     "random": (build_random, 606),
+    "segment": (build_segment, 707),
 }
 
 
