@@ -9,6 +9,7 @@ from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     control_ops,
     core_ops,
     functional_ops,
+    image_ops,
     io_ops,
     loop_ops,
     math_ops,

@@ -10,6 +10,7 @@ instead of a round trip through memory (2-3x faster for a 5x5 convolution on the
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -53,17 +54,25 @@ def _geometry(node: Any, size: int, k: int, stride: int, dilation: int, padding:
 class _ConvAttrs:
     """Conv2D-family attrs, normalised to NHWC order."""
 
-    def __init__(self, ctx: BuildContext, pool: bool = False):
+    def __init__(self, ctx: BuildContext, pool: bool = False, windows_as_inputs: bool = False):
         self.nchw = ctx.attr_or("data_format", b"NHWC").startswith(b"NC")
-        pick = (lambda v: (v[2], v[3])) if self.nchw else (lambda v: (v[1], v[2]))
-        self.strides = pick(ctx.attr("strides"))
+        pick = self._pick = (lambda v: (v[2], v[3])) if self.nchw else (lambda v: (v[1], v[2]))
+        # MaxPoolV2 and its gradient take ksize and strides as (host) inputs: with_windows().
+        self.strides = None if windows_as_inputs else pick(ctx.attr("strides"))
         self.dilations = (1, 1) if pool else pick(ctx.attr_or("dilations", [1, 1, 1, 1]))
-        self.ksize = pick(ctx.attr("ksize")) if pool else None
+        self.ksize = pick(ctx.attr("ksize")) if pool and not windows_as_inputs else None
         self.padding = ctx.attr("padding")
         explicit = ctx.attr_or("explicit_paddings", []) or [0] * 8
         pairs = [tuple(explicit[i:i + 2]) for i in range(0, 8, 2)]
         self.explicit = (pairs[2], pairs[3]) if self.nchw else (pairs[1], pairs[2])
         self.node = ctx.op
+
+    def with_windows(self, ksize: Any, strides: Any) -> _ConvAttrs:
+        """A copy with the window sizes and strides given as 4-element vectors."""
+        other = copy.copy(self)
+        other.ksize = self._pick([int(v) for v in np.asarray(ksize)])
+        other.strides = self._pick([int(v) for v in np.asarray(strides)])
+        return other
 
     def geometry(self, h: int, w: int, kh: int, kw: int) -> tuple[_Geometry, _Geometry]:
         return (_geometry(self.node, h, kh, self.strides[0], self.dilations[0], self.padding,
@@ -187,6 +196,80 @@ def _add_taps(dx: Any, cols: Any, a: _ConvAttrs, gh: _Geometry, gw: _Geometry) -
                j * dw_:j * dw_ + (gw.out - 1) * sw + 1:sw, :] += cols[:, :, :, i, j, :]
 
 
+# --- depthwise convolutions (MobileNet) -------------------------------------------------------
+# Channel c with multiplier m writes output channel c * M + m.  Per channel the convolution is a
+# small GEMM over the window taps, so each op is a patch matrix plus one batched matmul over C.
+def _depthwise_patches(xp: Any, x: Any, a: _ConvAttrs, kh: int, kw: int) -> tuple:
+    cols, gh, gw = _patches(xp, x, a, kh, kw)
+    n, c = x.shape[0], x.shape[3]
+    rows = n * gh.out * gw.out
+    return xp.transpose(cols.reshape(rows, kh * kw, c), (2, 0, 1)), gh, gw  # [C, rows, taps]
+
+
+@op("DepthwiseConv2dNative")
+def _depthwise_conv2d(ctx: BuildContext):
+    a, xp = _ConvAttrs(ctx), ctx.xp
+
+    def kernel(x: Any, w: Any) -> Any:
+        x = _to_nhwc(xp, x, a.nchw)
+        kh, kw, c, m = w.shape
+        if x.shape[3] != c:
+            raise errors.InvalidArgumentError(
+                None, a.node, f"input and filter must have the same depth: {x.shape[3]} vs {c}")
+        cols, gh, gw = _depthwise_patches(xp, x, a, kh, kw)
+        out = xp.matmul(cols, xp.transpose(w.reshape(kh * kw, c, m), (1, 0, 2)))  # [C, rows, M]
+        out = xp.transpose(out, (1, 0, 2)).reshape(x.shape[0], gh.out, gw.out, c * m)
+        return _from_nhwc(xp, xp.ascontiguousarray(out), a.nchw)
+
+    return kernel
+
+
+def _dy_by_channel(xp: Any, dy: Any, c: int, m: int) -> Any:
+    """dy [N, OH, OW, C*M] as [C, rows, M]."""
+    return xp.transpose(dy.reshape(-1, c, m), (1, 0, 2))
+
+
+@op("DepthwiseConv2dNativeBackpropFilter", host_inputs=(1,))
+def _depthwise_backprop_filter(ctx: BuildContext):
+    a, xp = _ConvAttrs(ctx), ctx.xp
+
+    def kernel(x: Any, filter_sizes: Any, dy: Any) -> Any:
+        kh, kw, c, m = (int(v) for v in np.asarray(filter_sizes))
+        x, dy = _to_nhwc(xp, x, a.nchw), _to_nhwc(xp, dy, a.nchw)
+        cols, _, _ = _depthwise_patches(xp, x, a, kh, kw)
+        dw = xp.matmul(xp.swapaxes(cols, 1, 2), _dy_by_channel(xp, dy, c, m))  # [C, taps, M]
+        return xp.ascontiguousarray(xp.transpose(dw, (1, 0, 2))).reshape(kh, kw, c, m)
+
+    return kernel
+
+
+@op("DepthwiseConv2dNativeBackpropInput", host_inputs=(0,))
+def _depthwise_backprop_input(ctx: BuildContext):
+    a, xp = _ConvAttrs(ctx), ctx.xp
+    col2im = cpu_loops.get("col2im", xp)
+
+    def kernel(input_sizes: Any, w: Any, dy: Any) -> Any:
+        sizes = [int(v) for v in np.asarray(input_sizes)]
+        n, h, wd, c = (sizes[0], sizes[2], sizes[3], sizes[1]) if a.nchw else sizes
+        dy = _to_nhwc(xp, dy, a.nchw)
+        kh, kw, _, m = w.shape
+        gh, gw = a.geometry(h, wd, kh, kw)
+        taps = xp.matmul(_dy_by_channel(xp, dy, c, m),
+                         xp.transpose(w.reshape(kh * kw, c, m), (1, 2, 0)))  # [C, rows, taps]
+        cols = xp.ascontiguousarray(xp.transpose(taps, (1, 2, 0))).reshape(
+            n, gh.out, gw.out, kh * kw * c)
+        dx = xp.zeros((n, h + gh.pad_before + gh.pad_after, wd + gw.pad_before + gw.pad_after, c),
+                      dtype=dy.dtype)
+        if col2im is not None and cpu_loops.fits(cols, dx, same_shape=False):
+            col2im(cols, dx, kh, kw, *a.strides, *a.dilations)
+        else:
+            _add_taps(dx, cols.reshape(n, gh.out, gw.out, kh, kw, c), a, gh, gw)
+        dx = dx[:, gh.pad_before:gh.pad_before + h, gw.pad_before:gw.pad_before + wd, :]
+        return _from_nhwc(xp, xp.ascontiguousarray(dx), a.nchw)
+
+    return kernel
+
+
 # --- pooling ----------------------------------------------------------------------------------
 def _pool_windows(xp: Any, x: Any, a: _ConvAttrs, fill: float) -> tuple[Any, _Geometry, _Geometry]:
     kh, kw = a.ksize
@@ -229,16 +312,22 @@ def _lowest(dtype: np.dtype) -> Any:
 @op("MaxPool")
 def _max_pool(ctx: BuildContext):
     a, xp = _ConvAttrs(ctx, pool=True), ctx.xp
+    return lambda x: _max_pool_value(xp, a, x)
 
-    def kernel(x: Any) -> Any:
-        x = _to_nhwc(xp, x, a.nchw)
-        blocks = _tiles(x, a)
-        if blocks is not None:  # windows tile the input exactly: a reshape, no gather
-            return _from_nhwc(xp, blocks.max(axis=(2, 4)), a.nchw)
-        win, _, _ = _pool_windows(xp, x, a, _lowest(x.dtype))
-        return _from_nhwc(xp, win.max(axis=(3, 4)), a.nchw)
 
-    return kernel
+@op("MaxPoolV2", host_inputs=(1, 2))
+def _max_pool_v2(ctx: BuildContext):
+    a, xp = _ConvAttrs(ctx, pool=True, windows_as_inputs=True), ctx.xp
+    return lambda x, ksize, strides: _max_pool_value(xp, a.with_windows(ksize, strides), x)
+
+
+def _max_pool_value(xp: Any, a: _ConvAttrs, x: Any) -> Any:
+    x = _to_nhwc(xp, x, a.nchw)
+    blocks = _tiles(x, a)
+    if blocks is not None:  # windows tile the input exactly: a reshape, no gather
+        return _from_nhwc(xp, blocks.max(axis=(2, 4)), a.nchw)
+    win, _, _ = _pool_windows(xp, x, a, _lowest(x.dtype))
+    return _from_nhwc(xp, win.max(axis=(3, 4)), a.nchw)
 
 
 def _scatter_windows(xp: Any, shape: tuple, a: _ConvAttrs, gh: _Geometry, gw: _Geometry,
@@ -262,26 +351,34 @@ def _scatter_windows(xp: Any, shape: tuple, a: _ConvAttrs, gh: _Geometry, gw: _G
 def _max_pool_grad(ctx: BuildContext):
     a, xp = _ConvAttrs(ctx, pool=True), ctx.xp
     loop = cpu_loops.get("max_pool_grad_tiles", xp)
+    return lambda x, y, dy: _max_pool_grad_value(xp, a, loop, x, y, dy)
 
-    def kernel(x: Any, y: Any, dy: Any) -> Any:
-        x, dy = _to_nhwc(xp, x, a.nchw), _to_nhwc(xp, dy, a.nchw)
-        blocks = _tiles(x, a)
-        if blocks is not None:
-            y = _to_nhwc(xp, y, a.nchw)
-            if loop is not None and cpu_loops.fits(x, y, dy, same_shape=False) and \
-                    y.shape == dy.shape == blocks.shape[:2] + blocks.shape[3:4] + blocks.shape[5:]:
-                out = np.empty_like(x)
-                loop(x, y, dy, out, *a.ksize, np.empty(x.shape[3], dtype=bool))
-                return _from_nhwc(xp, out, a.nchw)
-            return _from_nhwc(xp, _tiled_max_grad(xp, blocks, y, dy), a.nchw)
-        win, gh, gw = _pool_windows(xp, x, a, _lowest(x.dtype))
-        n, oh, ow, kh, kw, c = win.shape
-        # The first maximum in row-major window order gets the gradient, as in TF's CPU kernel.
-        flat = xp.moveaxis(win, 5, 3).reshape(n, oh, ow, c, kh * kw)
-        tap = xp.argmax(flat, axis=-1)
-        return _from_nhwc(xp, _scatter_windows(xp, x.shape, a, gh, gw, tap, dy), a.nchw)
 
-    return kernel
+@op("MaxPoolGradV2", host_inputs=(3, 4))
+def _max_pool_grad_v2(ctx: BuildContext):
+    a, xp = _ConvAttrs(ctx, pool=True, windows_as_inputs=True), ctx.xp
+    loop = cpu_loops.get("max_pool_grad_tiles", xp)
+    return lambda x, y, dy, ksize, strides: _max_pool_grad_value(
+        xp, a.with_windows(ksize, strides), loop, x, y, dy)
+
+
+def _max_pool_grad_value(xp: Any, a: _ConvAttrs, loop: Any, x: Any, y: Any, dy: Any) -> Any:
+    x, dy = _to_nhwc(xp, x, a.nchw), _to_nhwc(xp, dy, a.nchw)
+    blocks = _tiles(x, a)
+    if blocks is not None:
+        y = _to_nhwc(xp, y, a.nchw)
+        if loop is not None and cpu_loops.fits(x, y, dy, same_shape=False) and \
+                y.shape == dy.shape == blocks.shape[:2] + blocks.shape[3:4] + blocks.shape[5:]:
+            out = np.empty_like(x)
+            loop(x, y, dy, out, *a.ksize, np.empty(x.shape[3], dtype=bool))
+            return _from_nhwc(xp, out, a.nchw)
+        return _from_nhwc(xp, _tiled_max_grad(xp, blocks, y, dy), a.nchw)
+    win, gh, gw = _pool_windows(xp, x, a, _lowest(x.dtype))
+    n, oh, ow, kh, kw, c = win.shape
+    # The first maximum in row-major window order gets the gradient, as in TF's CPU kernel.
+    flat = xp.moveaxis(win, 5, 3).reshape(n, oh, ow, c, kh * kw)
+    tap = xp.argmax(flat, axis=-1)
+    return _from_nhwc(xp, _scatter_windows(xp, x.shape, a, gh, gw, tap, dy), a.nchw)
 
 
 def _window_counts(xp: Any, a: _ConvAttrs, h: int, w: int, dtype: Any) -> tuple:

@@ -85,6 +85,12 @@ def _adagrad(var, accum, g, lr, one, update_slots):
         var[i] -= gi * lr * (one / math.sqrt(a))
 
 
+def _erf(out, x, complement):
+    # numba compiles math.erf/erfc for float32 and float64 (numpy has neither).
+    for i in range(out.size):
+        out[i] = math.erfc(x[i]) if complement else math.erf(x[i])
+
+
 def _relu_grad(out, g, features, zero):
     for i in range(out.size):
         out[i] = g[i] if features[i] > zero else zero
@@ -125,7 +131,7 @@ def _max_pool_grad_tiles(x, y, dy, out, kh, kw, taken):
 _SOURCES: dict[str, Callable[..., None]] = {
     "adam": _adam, "momentum": _momentum, "rms_prop": _rms_prop,
     "centered_rms_prop": _centered_rms_prop, "adagrad": _adagrad, "relu_grad": _relu_grad,
-    "col2im": _col2im,
+    "col2im": _col2im, "erf": _erf,
     "max_pool_grad_tiles": _max_pool_grad_tiles}
 
 

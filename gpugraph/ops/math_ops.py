@@ -9,12 +9,14 @@ error), the kernel says so.
 from __future__ import annotations
 
 import functools
+import math
 import operator
 from typing import Any
 
 import numpy as np
 
 from gpugraph import errors
+from gpugraph.ops import cpu_loops
 from gpugraph.ops.registry import BuildContext, dims_text, op
 
 # --- ufunc-backed ops: TF op type -> numpy function name ---------------------------------------
@@ -303,5 +305,75 @@ def _batch_matmul(ctx: BuildContext):
             raise errors.InvalidArgumentError(
                 None, ctx.op, f"In[0] and In[1] must have compatible batch dimensions: "
                 f"{dims_text(x.shape)} vs. {dims_text(y.shape)}") from None
+
+    return kernel
+
+
+# --- erf, einsum, band parts ---------------------------------------------------------------------
+@op("Erf", "Erfc")
+def _erf(ctx: BuildContext):
+    # numpy has no erf: a numba loop on the CPU, cupyx.scipy.special on CUDA, else math.erf
+    # element by element on the host (virtual GPUs; slow but exact).
+    complement, xp, device = ctx.op.type == "Erfc", ctx.xp, ctx.device
+    loop = cpu_loops.get("erf", xp)
+    special = _cupy_special(xp)
+
+    def kernel(x: Any) -> Any:
+        if special is not None:
+            return (special.erfc if complement else special.erf)(x)
+        wide = x if x.dtype.itemsize >= 4 else x.astype(np.float32)
+        if loop is not None and cpu_loops.fits(wide):
+            out = np.empty_like(wide)
+            loop(cpu_loops.flat(out), cpu_loops.flat(np.ascontiguousarray(wide)), complement)
+        else:
+            fn = math.erfc if complement else math.erf
+            host = np.asarray(device.to_host(wide))
+            out = device.to_device(np.vectorize(fn, otypes=[host.dtype])(host))
+        return out.astype(x.dtype, copy=False)
+
+    return kernel
+
+
+def _cupy_special(xp: Any) -> Any:
+    if getattr(xp, "__name__", "") != "cupy":
+        return None
+    import cupyx.scipy.special  # noqa: PLC0415  (only with CuPy)
+
+    return cupyx.scipy.special
+
+
+@op("Einsum")
+def _einsum(ctx: BuildContext):
+    equation, xp, node = ctx.attr("equation").decode(), ctx.xp, ctx.op
+
+    def kernel(*inputs: Any) -> Any:
+        try:
+            return xp.einsum(equation, *inputs, optimize=len(inputs) > 1)
+        except ValueError as e:
+            raise errors.InvalidArgumentError(None, node, f"Einsum {equation!r}: {e}") from None
+
+    return kernel
+
+
+@op("MatrixBandPart", host_inputs=(1, 2))
+def _matrix_band_part(ctx: BuildContext):
+    xp, node = ctx.xp, ctx.op
+
+    def kernel(x: Any, num_lower: Any, num_upper: Any) -> Any:
+        lower, upper = int(num_lower), int(num_upper)
+        if x.ndim < 2:
+            raise errors.InvalidArgumentError(None, node, "input must be at least 2-dim, received "
+                                              f"shape: {dims_text(x.shape)}")
+        rows, cols = x.shape[-2:]
+        if lower > rows or upper > cols:
+            raise errors.InvalidArgumentError(
+                None, node, f"num_lower must be negative or less or equal to number of rows "
+                f"({rows}) got: {lower}" if lower > rows else
+                f"num_upper must be negative or less or equal to number of columns ({cols}) "
+                f"got: {upper}")
+        i = xp.arange(rows).reshape(-1, 1)
+        j = xp.arange(cols).reshape(1, -1)
+        keep = ((lower < 0) | (i - j <= lower)) & ((upper < 0) | (j - i <= upper))
+        return xp.where(keep, x, xp.zeros((), dtype=x.dtype))
 
     return kernel

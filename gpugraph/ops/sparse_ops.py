@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops.registry import BuildContext, op
+from gpugraph.ops.registry import BuildContext, dims_text, op
 from gpugraph.ops.resources import VarSlot
 
 
@@ -253,3 +253,89 @@ def _in_top_k(ctx: BuildContext):
         return inside & finite & (higher < k)
 
     return kernel
+
+
+# --- n-dimensional indices: GatherNd, ScatterNd, TensorScatter* --------------------------------
+def _nd_index(xp: Any, device: Any, node: Any, indices: Any, shape: tuple, verb: str) -> tuple:
+    """The index tuple of ``indices[..., depth]`` into an array of ``shape``, checked."""
+    depth = indices.shape[-1] if indices.ndim else 0
+    if depth > len(shape):
+        raise errors.InvalidArgumentError(
+            None, node, f"index innermost dimension length must be <= params rank; saw: "
+            f"{depth} vs. {len(shape)}")
+    host = _host(device, indices).reshape(-1, depth) if depth else np.zeros((0, 0), np.int64)
+    bad = np.flatnonzero(((host < 0) | (host >= np.asarray(shape[:depth], np.int64))).any(axis=1))
+    if bad.size:
+        where = np.unravel_index(bad[0], indices.shape[:-1]) if indices.ndim > 1 else ()
+        values = ", ".join(str(int(v)) for v in host[bad[0]])
+        raise errors.InvalidArgumentError(
+            None, node, f"indices{_where(where)} = [{values}] does not {verb} "
+            f"{'[' + ','.join(map(str, shape)) + ']'}")
+    return tuple(indices[..., k] for k in range(depth))
+
+
+@op("GatherNd")
+def _gather_nd(ctx: BuildContext):
+    node, xp, device = ctx.op, ctx.xp, ctx.device
+
+    def kernel(params: Any, indices: Any) -> Any:
+        index = _nd_index(xp, device, node, indices, tuple(params.shape), "index into param shape")
+        if not index:  # depth 0: every index selects the whole of params
+            return xp.broadcast_to(params, (*indices.shape[:-1], *params.shape)).copy()
+        return params[index]
+
+    return kernel
+
+
+_ND_UPDATES: dict[str, Callable[[Any, Any, tuple, Any], None]] = {
+    "Add": lambda xp, out, index, updates: xp.add.at(out, index, updates),
+    "Sub": lambda xp, out, index, updates: xp.subtract.at(out, index, updates),
+    "Max": lambda xp, out, index, updates: xp.maximum.at(out, index, updates),
+    "Min": lambda xp, out, index, updates: xp.minimum.at(out, index, updates),
+    "Update": lambda xp, out, index, updates: out.__setitem__(index, updates),
+}
+
+
+def _check_updates(node: Any, indices: Any, updates: Any, shape: tuple) -> None:
+    depth = indices.shape[-1] if indices.ndim else 0
+    want = (*indices.shape[:-1], *shape[depth:])
+    if tuple(updates.shape) != want:
+        raise errors.InvalidArgumentError(
+            None, node, f"Dimensions [0,{indices.ndim - 1}) of indices[shape="
+            f"{dims_text(indices.shape)}] = {dims_text(indices.shape[:-1])} must match "
+            f"dimensions [0,{updates.ndim - len(shape) + depth}) of updates[shape="
+            f"{dims_text(updates.shape)}]")
+
+
+@op("ScatterNd", host_inputs=(2,))
+def _scatter_nd(ctx: BuildContext):
+    node, xp, device = ctx.op, ctx.xp, ctx.device
+
+    def kernel(indices: Any, updates: Any, shape_value: Any) -> Any:
+        shape = tuple(int(d) for d in np.asarray(shape_value))
+        _check_updates(node, indices, updates, shape)
+        out = xp.zeros(shape, dtype=updates.dtype)
+        xp.add.at(out, _nd_index(xp, device, node, indices, shape, "index into output shape"),
+                  updates)
+        return out
+
+    return kernel
+
+
+def _tensor_scatter(ctx: BuildContext, how: str):
+    node, xp, device = ctx.op, ctx.xp, ctx.device
+    apply = _ND_UPDATES[how]
+
+    def kernel(tensor: Any, indices: Any, updates: Any) -> Any:
+        shape = tuple(tensor.shape)
+        _check_updates(node, indices, updates, shape)
+        index = _nd_index(xp, device, node, indices, shape, "index into shape")
+        out = tensor.copy()
+        apply(xp, out, index, updates)
+        return out
+
+    return kernel
+
+
+for _how in ("Add", "Sub", "Max", "Min", "Update"):
+    op(f"TensorScatter{_how}")(lambda ctx, how=_how: _tensor_scatter(ctx, how))

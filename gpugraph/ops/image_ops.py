@@ -1,0 +1,206 @@
+"""Image ops in training graphs: local response normalization and resizing, with gradients.
+
+Formulas and conventions are TF's CPU kernels': LRN sums squares over a depth window without
+dividing alpha by its size (lrn_op.cc); resize coordinates are computed in float32 with TF's
+align_corners / half_pixel_centers scalers (image_resizer_state.h).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gpugraph import errors
+from gpugraph.ops.registry import BuildContext, op
+
+
+# --- LRN ---------------------------------------------------------------------------------------
+def _window_sum(xp: Any, a: Any, radius: int) -> Any:
+    """Per depth d, the sum of ``a[..., d - radius : d + radius + 1]`` (clipped at the edges)."""
+    total = a.copy()
+    depth = a.shape[-1]
+    for offset in range(1, min(radius, depth - 1) + 1):
+        total[..., :depth - offset] += a[..., offset:]
+        total[..., offset:] += a[..., :depth - offset]
+    return total
+
+
+class _LrnAttrs:
+    def __init__(self, ctx: BuildContext):
+        self.radius = ctx.attr_or("depth_radius", 5)
+        self.bias = ctx.attr_or("bias", 1.0)
+        self.alpha = ctx.attr_or("alpha", 1.0)
+        self.beta = ctx.attr_or("beta", 0.5)
+
+    def norm(self, xp: Any, x: Any) -> Any:
+        """bias + alpha * (window sum of squares), in x's dtype."""
+        t = x.dtype.type
+        return t(self.bias) + t(self.alpha) * _window_sum(xp, x * x, self.radius)
+
+
+def _check_4d(node: Any, *arrays: Any) -> None:
+    for array in arrays:
+        if array.ndim != 4:
+            raise errors.InvalidArgumentError(None, node, "input must be 4-dimensional")
+
+
+@op("LRN")
+def _lrn(ctx: BuildContext):
+    a, xp, node = _LrnAttrs(ctx), ctx.xp, ctx.op
+
+    def kernel(x: Any) -> Any:
+        _check_4d(node, x)
+        return x * a.norm(xp, x) ** x.dtype.type(-a.beta)
+
+    return kernel
+
+
+@op("LRNGrad")
+def _lrn_grad(ctx: BuildContext):
+    # d out[j] / d x[k] = [k == j] N[j]^-beta - 2 alpha beta x[k] out[j] / N[j] over the window,
+    # so dx = dy N^-beta - 2 alpha beta x (window sum of dy out / N).
+    a, xp, node = _LrnAttrs(ctx), ctx.xp, ctx.op
+
+    def kernel(dy: Any, x: Any, y: Any) -> Any:
+        _check_4d(node, dy, x, y)
+        if not dy.shape == x.shape == y.shape:
+            raise errors.InvalidArgumentError(
+                None, node, "input_grads, input_image, and out_image should have the same shape")
+        t = x.dtype.type
+        norm = a.norm(xp, x)
+        spread = _window_sum(xp, dy * y / norm, a.radius)
+        return dy * norm ** t(-a.beta) - t(2 * a.alpha * a.beta) * x * spread
+
+    return kernel
+
+
+# --- resizing ------------------------------------------------------------------------------------
+def _scale(in_size: int, out_size: int, align_corners: bool) -> np.float32:
+    if align_corners and out_size > 1:
+        return np.float32(in_size - 1) / np.float32(out_size - 1)
+    return np.float32(in_size) / np.float32(out_size)
+
+
+def _source(out_size: int, scale: np.float32, half_pixel: bool, nearest: bool) -> np.ndarray:
+    """The float32 source coordinate of every output position."""
+    i = np.arange(out_size, dtype=np.float32)
+    if not half_pixel:
+        return i * scale
+    return (i + np.float32(0.5)) * scale - (np.float32(0) if nearest else np.float32(0.5))
+
+
+def _linear(out_size: int, in_size: int, scale: np.float32, half_pixel: bool) -> tuple:
+    """(lower index, upper index, lerp) per output position (compute_interpolation_weights)."""
+    source = _source(out_size, scale, half_pixel, nearest=False)
+    floor = np.floor(source)
+    lower = np.maximum(floor.astype(np.int64), 0)
+    upper = np.minimum(np.ceil(source).astype(np.int64), in_size - 1)
+    return lower, upper, (source - floor).astype(np.float32)
+
+
+def _nearest(out_size: int, in_size: int, scale: np.float32, align_corners: bool,
+             half_pixel: bool) -> np.ndarray:
+    source = _source(out_size, scale, half_pixel, nearest=True)
+    # roundf: halves away from zero (coordinates here are >= 0 or clamped below)
+    index = np.floor(source + np.float32(0.5)) if align_corners else np.floor(source)
+    index = np.minimum(index.astype(np.int64), in_size - 1)
+    return np.maximum(index, 0) if half_pixel else index
+
+
+class _ResizeAttrs:
+    def __init__(self, ctx: BuildContext):
+        self.align = ctx.attr_or("align_corners", False)
+        self.half = ctx.attr_or("half_pixel_centers", False)
+        self.node = ctx.op
+        if self.align and self.half:
+            raise errors.InvalidArgumentError(
+                None, ctx.op, "If half_pixel_centers is True, align_corners must be False.")
+
+    def size(self, value: Any) -> tuple[int, int]:
+        size = np.asarray(value)
+        if size.shape != (2,) or (size <= 0).any():
+            raise errors.InvalidArgumentError(
+                None, self.node, f"size must be a 1-D int32 Tensor of 2 elements with positive "
+                f"values, got {size.tolist()}")
+        return int(size[0]), int(size[1])
+
+
+def _to(device: Any, array: np.ndarray) -> Any:
+    return device.to_device(array)
+
+
+@op("ResizeBilinear", host_inputs=(1,))
+def _resize_bilinear(ctx: BuildContext):
+    a, xp, device = _ResizeAttrs(ctx), ctx.xp, ctx.device
+
+    def kernel(images: Any, size: Any) -> Any:
+        _check_4d(a.node, images)
+        (out_h, out_w), (_, in_h, in_w, _) = a.size(size), images.shape
+        y0, y1, ly = _linear(out_h, in_h, _scale(in_h, out_h, a.align), a.half)
+        x0, x1, lx = _linear(out_w, in_w, _scale(in_w, out_w, a.align), a.half)
+        x = images.astype(np.float32, copy=False)
+        y0, y1, x0, x1 = (_to(device, v) for v in (y0, y1, x0, x1))
+        ly = _to(device, ly).reshape(1, -1, 1, 1)
+        lx = _to(device, lx).reshape(1, 1, -1, 1)
+        rows_top, rows_bottom = x[:, y0], x[:, y1]
+        top = rows_top[:, :, x0] + (rows_top[:, :, x1] - rows_top[:, :, x0]) * lx
+        bottom = rows_bottom[:, :, x0] + (rows_bottom[:, :, x1] - rows_bottom[:, :, x0]) * lx
+        return top + (bottom - top) * ly
+
+    return kernel
+
+
+@op("ResizeBilinearGrad")
+def _resize_bilinear_grad(ctx: BuildContext):
+    a, xp, device = _ResizeAttrs(ctx), ctx.xp, ctx.device
+
+    def kernel(grads: Any, original: Any) -> Any:
+        _check_4d(a.node, grads, original)
+        n, in_h, in_w, c = original.shape
+        out_h, out_w = grads.shape[1:3]
+        y0, y1, ly = _linear(out_h, in_h, _scale(in_h, out_h, a.align), a.half)
+        x0, x1, lx = _linear(out_w, in_w, _scale(in_w, out_w, a.align), a.half)
+        one = np.float32(1)
+        out = xp.zeros((n, in_h, in_w, c), dtype=np.float32)
+        g = grads.astype(np.float32, copy=False)
+        for rows, wy in ((y0, one - ly), (y1, ly)):
+            for cols, wx in ((x0, one - lx), (x1, lx)):
+                weight = _to(device, np.outer(wy, wx).astype(np.float32))[None, :, :, None]
+                index = (slice(None), _to(device, rows)[:, None], _to(device, cols)[None, :])
+                xp.add.at(out, index, g * weight)
+        return out.astype(original.dtype, copy=False)
+
+    return kernel
+
+
+@op("ResizeNearestNeighbor", host_inputs=(1,))
+def _resize_nearest(ctx: BuildContext):
+    a, device = _ResizeAttrs(ctx), ctx.device
+
+    def kernel(images: Any, size: Any) -> Any:
+        _check_4d(a.node, images)
+        (out_h, out_w), (_, in_h, in_w, _) = a.size(size), images.shape
+        rows = _nearest(out_h, in_h, _scale(in_h, out_h, a.align), a.align, a.half)
+        cols = _nearest(out_w, in_w, _scale(in_w, out_w, a.align), a.align, a.half)
+        return images[:, _to(device, rows)][:, :, _to(device, cols)]
+
+    return kernel
+
+
+@op("ResizeNearestNeighborGrad", host_inputs=(1,))
+def _resize_nearest_grad(ctx: BuildContext):
+    a, xp, device = _ResizeAttrs(ctx), ctx.xp, ctx.device
+
+    def kernel(grads: Any, size: Any) -> Any:
+        _check_4d(a.node, grads)
+        (out_h, out_w), (n, in_h, in_w, c) = a.size(size), grads.shape
+        # The forward map from the gradient's positions (the resized image) to the original.
+        rows = _nearest(in_h, out_h, _scale(out_h, in_h, a.align), a.align, a.half)
+        cols = _nearest(in_w, out_w, _scale(out_w, in_w, a.align), a.align, a.half)
+        out = xp.zeros((n, out_h, out_w, c), dtype=grads.dtype)
+        index = (slice(None), _to(device, rows)[:, None], _to(device, cols)[None, :])
+        xp.add.at(out, index, grads)
+        return out
+
+    return kernel
