@@ -11,7 +11,7 @@ Format
 ======
 
 For every op family ``<family>`` (``math``, ``nn``, ``array``, ``reduce``,
-``optim``, ``random``, ``segment``) there are three files:
+``optim``, ``random``, ``segment``, ``models``) there are three files:
 
 ``<family>.pb``
     One serialized ``GraphDef`` (``SerializeToString(deterministic=True)``)
@@ -129,6 +129,25 @@ Notes on TF 2.21 CPU behaviour the cases rely on or avoid
   counts strictly greater predictions (ties at the boundary are in the top
   k) and is false for a whole row if ANY of its predictions is non-finite
   or the target is out of range.
+* DepthwiseConv2dNative and its backprops reject NCHW on CPU
+  (UnimplementedError), the forward op rejects dilations > 1
+  (UnimplementedError) and unequal row/column strides
+  (InvalidArgumentError); the backprops accept dilations but silently
+  ignore them (result == undilated), so no dilation case is recorded.
+* LRN: sqr_sum = sum of x^2 over channels |c' - c| <= depth_radius,
+  out = x / (bias + alpha * sqr_sum)^beta (alpha not divided by the window
+  size).  LRN/LRNGrad have no float64 kernels.
+* ResizeBilinear always outputs float32 (any input dtype);
+  ResizeBilinearGrad outputs original_image's dtype from float32 grads.
+  align_corners=True with half_pixel_centers=True is rejected
+  (InvalidArgumentError) by every resize op except
+  ResizeNearestNeighborGrad (not covered).  ResizeNearestNeighbor's source
+  index: floor(i * scale) (scale = in/out), align_corners: roundf(i *
+  scale) (half away from zero, scale = (in-1)/(out-1)), half_pixel_centers:
+  floor((i + 0.5) * scale), clamped to [0, in-1]; scales are float32.
+* Out-of-range GatherNd indices raise on CPU (GPU returns zeros).  Erfc is
+  computed directly (accurate in the positive tail), half Erf/Erfc are the
+  correctly rounded values.
 
 Determinism: fixed numpy seeds (one per family), fixed op seeds for random
 ops, single-threaded sessions, no graph optimizations, npz written by
@@ -183,6 +202,8 @@ EXACT_OPS = {
     "ScatterUpdate", "ScatterMax", "ScatterMin", "ResourceScatterUpdate",
     "Unique", "UniqueWithCounts", "UnsortedSegmentMax", "UnsortedSegmentMin",
     "TopKV2",
+    "GatherNd", "TensorScatterUpdate", "MatrixBandPart", "MaxPoolV2",
+    "ResizeNearestNeighbor",
 }
 SHORT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32",
          "int64": "i64", "bool": "bool"}
@@ -1631,6 +1652,304 @@ def build_segment(F):
           _error=True)
 
 
+# ---------------------------------------------------------------------------
+# models (ops of common model architectures: depthwise convs, attention,
+# detection/segmentation heads)
+# ---------------------------------------------------------------------------
+
+def build_models(F):
+    # DepthwiseConv2dNative and backprops (NHWC only: TF CPU rejects NCHW
+    # for all three (UnimplementedError), dilations > 1 in the forward op
+    # (UnimplementedError) and unequal row/column strides
+    # (InvalidArgumentError); the backprops accept dilations but ignore
+    # them, so no dilation case is recorded).  filter: [kh, kw, C, M],
+    # output channel c*M + m.
+    dw_cfgs = [
+        ("VALID 3x3, multiplier 1", [2, 5, 5, 3], [3, 3, 3, 1],
+         dict(strides=[1, 1, 1, 1], padding="VALID")),
+        ("SAME 3x3, multiplier 2", [1, 5, 5, 2], [3, 3, 2, 2],
+         dict(strides=[1, 1, 1, 1], padding="SAME")),
+        ("SAME 3x3 stride 2, odd size, multiplier 2", [1, 7, 6, 2],
+         [3, 3, 2, 2], dict(strides=[1, 2, 2, 1], padding="SAME")),
+        ("VALID 3x3 stride 2, multiplier 1", [2, 7, 7, 3], [3, 3, 3, 1],
+         dict(strides=[1, 2, 2, 1], padding="VALID")),
+        ("SAME 5x5, multiplier 1", [1, 6, 6, 2], [5, 5, 2, 1],
+         dict(strides=[1, 1, 1, 1], padding="SAME")),
+        ("VALID 5x5 stride 2, multiplier 2", [1, 9, 8, 2], [5, 5, 2, 2],
+         dict(strides=[1, 2, 2, 1], padding="VALID")),
+        ("SAME 5x5 stride 2, even size, multiplier 1", [1, 8, 8, 3],
+         [5, 5, 3, 1], dict(strides=[1, 2, 2, 1], padding="SAME")),
+        ("EXPLICIT padding, multiplier 2", [1, 5, 5, 2], [3, 3, 2, 2],
+         dict(strides=[1, 1, 1, 1], padding="EXPLICIT",
+              explicit_paddings=[0, 0, 1, 2, 0, 1, 0, 0])),
+    ]
+    ctol = dict(_atol=1e-5)
+    cdesc = " (atol 1e-5: summation order)"
+    for desc, xs, ws, attrs in dw_cfgs:
+        F.add("DepthwiseConv2dNative", desc + cdesc, input=F.u(xs),
+              filter=F.u(ws), **attrs, **ctol)
+    for desc, xs, ws, attrs in dw_cfgs[1:3]:
+        F.add("DepthwiseConv2dNative", desc, input=F.u(xs, F64),
+              filter=F.u(ws, F64), **attrs)
+    F.add("DepthwiseConv2dNative", "(f16 tol 1e-2: accumulation)",
+          input=F.u([1, 4, 4, 2], F16), filter=F.u([3, 3, 2, 2], F16),
+          strides=[1, 1, 1, 1], padding="SAME", _rtol=1e-2, _atol=1e-2)
+    for dt in (F32, F64):
+        for desc, xs, ws, attrs in (dw_cfgs if dt == F32 else dw_cfgs[1:3]):
+            x, w = F.u(xs, dt), F.u(ws, dt)
+            y = ev("DepthwiseConv2dNative", input=x, filter=w, **attrs)
+            dy = F.u(y.shape, dt)
+            extra = ctol if dt == F32 else {}
+            d = desc + (cdesc if dt == F32 else "")
+            F.add("DepthwiseConv2dNativeBackpropInput", d,
+                  input_sizes=i32(xs), filter=w, out_backprop=dy, **attrs,
+                  **extra)
+            F.add("DepthwiseConv2dNativeBackpropFilter", d, input=x,
+                  filter_sizes=i32(ws), out_backprop=dy, **attrs, **extra)
+
+    # Erf / Erfc
+    spread = f32([-5.0, -3.0, -2.0, -1.0, -0.5, -1e-3, 0.0, 1e-3, 0.5, 1.0,
+                  1.5, 2.0, 3.0, 4.0, 5.0])
+    for op in ["Erf", "Erfc"]:
+        F.add(op, "spread over [-5, 5] with 0, +-0.5", x=spread)
+        F.add(op, x=F.u([3, 4], F32, -5, 5))
+        F.add(op, "large magnitudes, inf, nan",
+              x=f32([-30.0, -10.0, -6.0, 6.0, 10.0, 30.0, np.inf, -np.inf,
+                     np.nan, -0.0]))
+        F.add(op, x=spread.astype(F64))
+        F.add(op, x=F.u([2, 3], F64, -5, 5))
+        F.add(op, "(TF's half results are the exactly rounded values)",
+              x=spread.astype(F16))
+        F.add(op, x=F.u([2, 3], F16, -3, 3))
+        F.add(op, "empty", x=F.u([0, 2]))
+    F.add("Erfc", "positive tail: TF computes erfc directly, not 1 - erf "
+          "(atol 0: relative accuracy down to erfc(9) = 4.1e-37)",
+          x=f32([0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]),
+          _atol=0.0)
+
+    # Einsum (atol 1e-5 where something is summed: summation order)
+    etol = dict(_atol=1e-5)
+    F.add("Einsum", "matmul" + cdesc, inputs=[F.u([2, 3]), F.u([3, 4])],
+          equation="ij,jk->ik", **etol)
+    F.add("Einsum", "batch matmul" + cdesc,
+          inputs=[F.u([2, 2, 3]), F.u([2, 3, 2])], equation="bij,bjk->bik",
+          **etol)
+    F.add("Einsum", "attention scores q.k^T" + cdesc,
+          inputs=[F.u([1, 2, 3, 4]), F.u([1, 2, 5, 4])],
+          equation="bhqd,bhkd->bhqk", **etol)
+    F.add("Einsum", "attention weights x values" + cdesc,
+          inputs=[F.u([1, 2, 3, 5]), F.u([1, 2, 5, 4])],
+          equation="bhqk,bhkd->bhqd", **etol)
+    F.add("Einsum", "transpose", inputs=[F.u([2, 3])], equation="ij->ji")
+    F.add("Einsum", "diagonal", inputs=[F.u([3, 3])], equation="ii->i")
+    F.add("Einsum", "sum of all elements" + cdesc, inputs=[F.u([3, 4])],
+          equation="ij->", **etol)
+    F.add("Einsum", "outer product", inputs=[F.u([3]), F.u([4])],
+          equation="i,j->ij")
+    F.add("Einsum", "broadcast batch dims [2,1] x [3]" + cdesc,
+          inputs=[F.u([2, 1, 2, 3]), F.u([3, 3, 2])],
+          equation="...ij,...jk->...ik", **etol)
+    F.add("Einsum", "no batch dims on one side" + cdesc,
+          inputs=[F.u([2, 3]), F.u([2, 3, 2])],
+          equation="...ij,...jk->...ik", **etol)
+    F.add("Einsum", inputs=[F.u([2, 3], F64), F.u([3, 2], F64)],
+          equation="ij,jk->ik")
+    F.add("Einsum", "int32", inputs=[F.ri([2, 2, 3], -5, 5),
+                                     F.ri([2, 3, 2], -5, 5)],
+          equation="bij,bjk->bik")
+
+    # MatrixBandPart: keep in[i, j] where (lower < 0 or i - j <= lower) and
+    # (upper < 0 or j - i <= upper)
+    x2, x3 = F.u([4, 5]), F.u([2, 3, 4])
+    for lo, up, what in ((0, -1, "upper triangle"),
+                         (-1, 0, "lower triangle"), (1, 1, "tridiagonal"),
+                         (0, 0, "diagonal")):
+        F.add("MatrixBandPart", what, input=x2, num_lower=i32(lo),
+              num_upper=i32(up))
+        F.add("MatrixBandPart", what + ", batched", input=x3,
+              num_lower=i32(lo), num_upper=i32(up))
+    F.add("MatrixBandPart", "int64 bounds", input=F.u([5, 4]),
+          num_lower=i64(2), num_upper=i64(0))
+    F.add("MatrixBandPart", "bounds equal to the matrix size (keep all)",
+          input=F.u([3, 4], F64), num_lower=i64(3), num_upper=i64(4))
+    F.add("MatrixBandPart", "int32 input", input=F.ri([2, 3, 3], -9, 9),
+          num_lower=i32(-1), num_upper=i32(1))
+
+    # GatherNd / ScatterNd / TensorScatter*
+    p2 = F.u([3, 4])
+    F.add("GatherNd", "index depth = rank: elements", params=p2,
+          indices=i32([[0, 1], [2, 3], [1, 0], [0, 1]]))
+    F.add("GatherNd", "index depth 1 < rank: rows", params=p2,
+          indices=i32([[2], [0]]))
+    F.add("GatherNd", "batch of indices [2,2,2] -> [2,2]", params=p2,
+          indices=i32([[[0, 0], [1, 1]], [[2, 2], [2, 3]]]))
+    F.add("GatherNd", "int64 indices, depth 2 of rank 3: slices [N, 2]",
+          params=F.u([3, 4, 2]), indices=i64([[1, 3], [0, 0], [2, 1]]))
+    F.add("GatherNd", "batch of depth-1 indices on rank 3",
+          params=F.u([3, 2, 2], F64), indices=i64([[[1], [0]], [[2], [2]]]))
+    F.add("GatherNd", "int32 params", params=F.ri([2, 3, 2], -9, 9),
+          indices=i32([[1, 2, 0], [0, 0, 1]]))
+    F.add("GatherNd", "empty indices", params=p2,
+          indices=np.zeros([0, 2], I32))
+    F.add("ScatterNd", "duplicate indices accumulate",
+          indices=i32([[1], [3], [1], [0], [1]]), updates=F.u([5]),
+          shape=i32([6]))
+    F.add("ScatterNd", "slices: depth 1 into [4, 3]",
+          indices=i32([[2], [0]]), updates=F.u([2, 3]), shape=i32([4, 3]))
+    F.add("ScatterNd", "elements of a matrix, int64 indices and shape",
+          indices=i64([[0, 1], [2, 2], [0, 1]]), updates=F.u([3], F64),
+          shape=i64([3, 3]))
+    F.add("ScatterNd", "int32 updates, batch of indices [2,2,1]",
+          indices=i32([[[0], [2]], [[2], [1]]]),
+          updates=F.ri([2, 2, 2], -9, 9), shape=i32([3, 2]))
+    t = F.u([4, 3])
+    F.add("TensorScatterUpdate", "elements (unique indices)", tensor=t,
+          indices=i32([[0, 0], [3, 2], [1, 1]]), updates=F.u([3]))
+    F.add("TensorScatterUpdate", "rows", tensor=t, indices=i64([[3], [1]]),
+          updates=F.u([2, 3]))
+    F.add("TensorScatterUpdate", "int32", tensor=F.ri([5], -9, 9),
+          indices=i32([[4], [0]]), updates=i32([100, 200]))
+    for op in ["TensorScatterAdd", "TensorScatterSub"]:
+        F.add(op, "duplicate indices accumulate", tensor=t,
+              indices=i32([[1, 2], [0, 0], [1, 2]]), updates=F.u([3]))
+        F.add(op, "rows, duplicates", tensor=t, indices=i64([[2], [0], [2]]),
+              updates=F.u([3, 3]))
+        F.add(op, tensor=F.u([2, 3], F64), indices=i32([[1]]),
+              updates=F.u([1, 3], F64))
+        F.add(op, "int32", tensor=F.ri([4], -9, 9),
+              indices=i32([[3], [3], [0]]), updates=F.ri([3], -9, 9))
+
+    # MaxPoolV2 / MaxPoolGradV2: ksize and strides are int32 inputs
+    pool_cfgs = [
+        ("2x2 stride 2 VALID", [2, 4, 4, 3], [1, 2, 2, 1], [1, 2, 2, 1],
+         "VALID"),
+        ("2x2 stride 2 SAME, odd size", [1, 5, 5, 2], [1, 2, 2, 1],
+         [1, 2, 2, 1], "SAME"),
+        ("3x3 stride 2 overlapping SAME", [1, 7, 6, 2], [1, 3, 3, 1],
+         [1, 2, 2, 1], "SAME"),
+        ("3x3 stride 1 overlapping VALID", [1, 5, 5, 2], [1, 3, 3, 1],
+         [1, 1, 1, 1], "VALID"),
+    ]
+    for desc, xs, k, s, p in pool_cfgs:
+        F.add("MaxPoolV2", desc, input=F.u(xs), ksize=i32(k),
+              strides=i32(s), padding=p)
+    F.add("MaxPoolV2", input=F.u([1, 4, 4, 2], F64), ksize=i32([1, 2, 2, 1]),
+          strides=i32([1, 2, 2, 1]), padding="SAME")
+    for desc, xs, k, s, p in pool_cfgs:
+        for dt in (F32, F64):
+            if dt == F64 and p == "VALID":
+                continue
+            x = F.u(xs, dt)  # random floats: no ties
+            y = ev("MaxPool", input=x, ksize=k, strides=s, padding=p)
+            F.add("MaxPoolGradV2", desc, orig_input=x, orig_output=y,
+                  grad=F.u(y.shape, dt), ksize=i32(k), strides=i32(s),
+                  padding=p)
+
+    # LRN / LRNGrad: sqr_sum[c] = sum of x[c']^2 over |c' - c| <=
+    # depth_radius (clipped to the channels), out = x / (bias + alpha *
+    # sqr_sum)^beta (alpha is not divided by the window size).  LRN and
+    # LRNGrad have no float64 kernels (T in half, bfloat16, float).
+    lrn_attrs = [("default attrs (depth_radius 5, bias 1, alpha 1, beta "
+                  "0.5)", {}),
+                 ("", dict(depth_radius=2, bias=2.0, alpha=1e-3,
+                           beta=0.75))]
+    for desc, attrs in lrn_attrs:
+        F.add("LRN", desc, input=F.n([2, 2, 3, 8]), **attrs)
+        F.add("LRN", desc + (", " if desc else "") + "5 channels",
+              input=F.n([1, 2, 2, 5]), **attrs)
+    F.add("LRN", "depth_radius 1, beta 1", input=F.n([1, 3, 2, 4]),
+          depth_radius=1, bias=0.5, alpha=0.2, beta=1.0)
+    F.add("LRN", "float16 (TF's result is within 4e-4 of the exact one)",
+          input=F.n([1, 2, 2, 6], F16), depth_radius=2, bias=2.0, alpha=1e-3,
+          beta=0.75)
+    for desc, attrs in lrn_attrs:
+        for shape in ([2, 2, 3, 8], [1, 2, 2, 5]):
+            x = F.n(shape)
+            y = ev("LRN", input=x, **attrs)
+            F.add("LRNGrad", (desc + "; " if desc else "")
+                  + "output_image = LRN(input_image)",
+                  input_grads=F.n(shape), input_image=x, output_image=y,
+                  **attrs)
+    x = F.n([1, 2, 2, 6], F16)
+    attrs = dict(depth_radius=2, bias=2.0, alpha=1e-3, beta=0.75)
+    F.add("LRNGrad", "output_image = LRN(input_image) (f16 tol 1e-2: TF's "
+          "half result is 1e-3 off the exact gradient)", input_grads=F.n([1, 2, 2, 6], F16), input_image=x,
+          output_image=ev("LRN", input=x, **attrs), **attrs, _rtol=1e-2,
+          _atol=1e-2)
+
+    # ResizeBilinear / ResizeNearestNeighbor and grads.  TF rejects
+    # align_corners=True with half_pixel_centers=True (InvalidArgumentError)
+    # in all but ResizeNearestNeighborGrad; that combination is not covered.
+    combos = [dict(), dict(align_corners=True),
+              dict(half_pixel_centers=True)]
+    sizes = [("upscale", [7, 8]), ("downscale", [2, 3]),
+             ("downscale, non-integer ratio", [3, 4])]
+    img = F.u([1, 4, 5, 2])
+    for attrs in combos:
+        for what, size in sizes:
+            F.add("ResizeBilinear", what, images=img, size=i32(size),
+                  **attrs)
+    F.add("ResizeBilinear", "float64 images -> float32 output",
+          images=F.u([1, 3, 3, 1], F64), size=i32([5, 4]),
+          half_pixel_centers=True)
+    F.add("ResizeBilinear", "int32 images -> float32 output, batch 2",
+          images=F.ri([2, 3, 2, 2], -50, 50), size=i32([4, 5]),
+          align_corners=True)
+    for attrs in combos:
+        for what, size in sizes[:2]:
+            F.add("ResizeBilinearGrad", what + "; output shape = "
+                  "original_image's (atol 1e-5: accumulation)",
+                  grads=F.u([1] + size + [2]), original_image=img, **attrs,
+                  _atol=1e-5)
+    F.add("ResizeBilinearGrad", "float64 original_image -> float64 output "
+          "(float32 grads; tol 1e-5/1e-6: TF forms grad * weight in float32)",
+          grads=F.u([1, 5, 4, 1]), original_image=F.u([1, 3, 3, 1], F64),
+          half_pixel_centers=True, _rtol=1e-5, _atol=1e-6)
+    # arange images make the source index of every output pixel visible
+    ramp = np.arange(4 * 6 * 2, dtype=F32).reshape(1, 4, 6, 2)
+    nn_sizes = [("upscale", [7, 9]), ("downscale", [2, 4]),
+                ("downscale, non-integer ratio", [3, 4]),
+                ("upscale x2", [8, 12])]
+    for attrs in combos:
+        for what, size in nn_sizes:
+            F.add("ResizeNearestNeighbor", what, images=ramp,
+                  size=i32(size), **attrs)
+    F.add("ResizeNearestNeighbor", "4 -> 7 with align_corners: scale 0.5, "
+          "sources round half away from zero",
+          images=ramp[:, :, :4, :1].copy(), size=i32([7, 7]),
+          align_corners=True)
+    F.add("ResizeNearestNeighbor", "int32 images, batch 2",
+          images=F.ri([2, 3, 3, 1], -50, 50), size=i32([5, 2]),
+          half_pixel_centers=True)
+    for attrs in combos:
+        for what, size in nn_sizes[:3]:
+            F.add("ResizeNearestNeighborGrad", what + "; size = the "
+                  "original image's [H, W] (atol 1e-5: accumulation)",
+                  grads=F.u([1] + size + [2]), size=i32([4, 6]), **attrs,
+                  _atol=1e-5)
+    F.add("ResizeNearestNeighborGrad", "float64",
+          grads=F.u([1, 5, 3, 1], F64), size=i32([3, 2]),
+          half_pixel_centers=True)
+
+    # Cumsum / Cumprod
+    for op in ["Cumsum", "Cumprod"]:
+        x = F.u([2, 5], F32, 0.5, 1.5) if op == "Cumprod" else F.u([2, 5])
+        for ex in (False, True):
+            for rev in (False, True):
+                F.add(op, x=x, axis=i32(1), exclusive=ex, reverse=rev)
+        F.add(op, "axis 0", x=F.u([3, 2]), axis=i32(0))
+        F.add(op, "negative int64 axis, 3-D", x=F.u([2, 3, 2]),
+              axis=i64(-2), reverse=True)
+        F.add(op, x=F.u([4], F64), axis=i32(0), exclusive=True)
+        F.add(op, "int32", x=F.ri([2, 4], -4, 5), axis=i32(-1))
+        F.add(op, "int64, exclusive reverse", x=F.ri([5], -4, 5, I64),
+              axis=i32(0), exclusive=True, reverse=True)
+        F.add(op, "empty", x=F.u([0, 3]), axis=i32(0))
+
+    F.add("GatherNd", "index out of range (CPU raises; TF GPU gives zeros)",
+          params=F.u([3, 4]), indices=i32([[0, 1], [3, 0]]), _error=True)
+
+
 FAMILIES = {
     "math": (build_math, 101),
     "nn": (build_nn, 202),
@@ -1639,6 +1958,7 @@ FAMILIES = {
     "optim": (build_optim, 505),
     "random": (build_random, 606),
     "segment": (build_segment, 707),
+    "models": (build_models, 808),
 }
 
 

@@ -11,6 +11,7 @@ from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     functional_ops,
     image_ops,
     io_ops,
+    layout_ops,
     loop_ops,
     math_ops,
     nn_ops,

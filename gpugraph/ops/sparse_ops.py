@@ -256,7 +256,8 @@ def _in_top_k(ctx: BuildContext):
 
 
 # --- n-dimensional indices: GatherNd, ScatterNd, TensorScatter* --------------------------------
-def _nd_index(xp: Any, device: Any, node: Any, indices: Any, shape: tuple, verb: str) -> tuple:
+def _nd_index(xp: Any, device: Any, node: Any, indices: Any, shape: tuple, verb: str,
+              suffix: str = "") -> tuple:
     """The index tuple of ``indices[..., depth]`` into an array of ``shape``, checked."""
     depth = indices.shape[-1] if indices.ndim else 0
     if depth > len(shape):
@@ -270,7 +271,7 @@ def _nd_index(xp: Any, device: Any, node: Any, indices: Any, shape: tuple, verb:
         values = ", ".join(str(int(v)) for v in host[bad[0]])
         raise errors.InvalidArgumentError(
             None, node, f"indices{_where(where)} = [{values}] does not {verb} "
-            f"{'[' + ','.join(map(str, shape)) + ']'}")
+            f"{'[' + ','.join(map(str, shape)) + ']'}{suffix}")
     return tuple(indices[..., k] for k in range(depth))
 
 
@@ -279,7 +280,8 @@ def _gather_nd(ctx: BuildContext):
     node, xp, device = ctx.op, ctx.xp, ctx.device
 
     def kernel(params: Any, indices: Any) -> Any:
-        index = _nd_index(xp, device, node, indices, tuple(params.shape), "index into param shape")
+        index = _nd_index(xp, device, node, indices, tuple(params.shape), "index into param shape",
+                          f", node name: {node.name}")
         if not index:  # depth 0: every index selects the whole of params
             return xp.broadcast_to(params, (*indices.shape[:-1], *params.shape)).copy()
         return params[index]
@@ -339,3 +341,131 @@ def _tensor_scatter(ctx: BuildContext, how: str):
 
 for _how in ("Add", "Sub", "Max", "Min", "Update"):
     op(f"TensorScatter{_how}")(lambda ctx, how=_how: _tensor_scatter(ctx, how))
+
+
+# --- partitions, sparse tensors, counting, set difference ---------------------------------------
+@op("DynamicPartition")
+def _dynamic_partition(ctx: BuildContext):
+    node, xp, device, count = ctx.op, ctx.xp, ctx.device, ctx.attr("num_partitions")
+
+    def kernel(data: Any, partitions: Any) -> tuple:
+        if tuple(data.shape[:partitions.ndim]) != tuple(partitions.shape):
+            raise errors.InvalidArgumentError(
+                None, node, f"data.shape must start with partitions.shape, got data.shape = "
+                f"{dims_text(data.shape)}, partitions.shape = {dims_text(partitions.shape)}")
+        host = _host(device, partitions)
+        bad = np.argwhere((host < 0) | (host >= count))
+        if len(bad):
+            where = tuple(bad[0])
+            raise errors.InvalidArgumentError(
+                None, node, f"partitions{_where(where)} = {int(host[where])} is not in [0, "
+                f"{count})")
+        return tuple(data[partitions == i] for i in range(count))
+
+    return kernel
+
+
+@op("SparseToDense", host_inputs=(1,))
+def _sparse_to_dense(ctx: BuildContext):
+    node, xp, device = ctx.op, ctx.xp, ctx.device
+    validate = ctx.attr_or("validate_indices", True)
+
+    def kernel(indices: Any, shape_value: Any, values: Any, default: Any) -> Any:
+        shape = tuple(int(d) for d in np.asarray(shape_value).reshape(-1))
+        host = _host(device, indices).reshape(-1, 1) if indices.ndim < 2 else \
+            _host(device, indices)
+        if host.shape[1] != len(shape):
+            raise errors.InvalidArgumentError(
+                None, node, f"sparse_indices should be a scalar, vector, or matrix with "
+                f"{len(shape)} columns, got shape {dims_text(indices.shape)}")
+        _check_sparse_indices(node, host, shape, validate)
+        out = xp.full(shape, default, dtype=values.dtype)
+        out[tuple(xp.asarray(indices).reshape(host.shape).T)] = values
+        return out
+
+    return kernel
+
+
+def _check_sparse_indices(node: Any, host: np.ndarray, shape: tuple, ordered: bool) -> None:
+    """SparseTensor::ValidateIndices: in bounds and, when asked, sorted and unique."""
+    text = lambda row: ",".join(str(int(v)) for v in row)  # noqa: E731
+    for i, row in enumerate(host):
+        if ((row < 0) | (row >= np.asarray(shape))).any():
+            raise errors.InvalidArgumentError(
+                None, node, f"indices[{i}] = [{text(row)}] is out of bounds: need 0 <= index < "
+                f"[{text(shape)}]")
+        if ordered and i:
+            previous = tuple(host[i - 1])
+            if tuple(row) == previous:
+                raise errors.InvalidArgumentError(
+                    None, node, f"indices[{i}] = [{text(row)}] is repeated")
+            if tuple(row) < previous:
+                raise errors.InvalidArgumentError(
+                    None, node, f"indices[{i}] = [{text(row)}] is out of order. Many sparse ops "
+                    "require sorted indices.\n    Use `tf.sparse.reorder` to create a correctly "
+                    "ordered copy.\n\n")
+
+
+@op("SparseTensorDenseMatMul", host_inputs=(2,))
+def _sparse_dense_matmul(ctx: BuildContext):
+    node, xp, device = ctx.op, ctx.xp, ctx.device
+    adjoint_a, adjoint_b = ctx.attr_or("adjoint_a", False), ctx.attr_or("adjoint_b", False)
+
+    def kernel(indices: Any, values: Any, shape_value: Any, b: Any) -> Any:
+        rows, cols = (int(d) for d in np.asarray(shape_value))
+        if adjoint_b:
+            b = xp.conj(b.T) if b.dtype.kind == "c" else b.T
+        if adjoint_a:
+            rows, cols = cols, rows
+            values = xp.conj(values) if values.dtype.kind == "c" else values
+        if b.shape[0] != cols:
+            raise errors.InvalidArgumentError(
+                None, node, f"Cannot multiply A and B because inner dimension does not match: "
+                f"{cols} vs. {b.shape[0]}.  Did you forget a transpose?  Dimensions of A: "
+                f"[{rows}, {cols}).  Dimensions of B: {dims_text(b.shape)}")
+        i, k = (indices[:, 1], indices[:, 0]) if adjoint_a else (indices[:, 0], indices[:, 1])
+        host = _host(device, xp.stack([i, k], axis=1)) if len(indices) else np.zeros((0, 2), int)
+        bad = np.flatnonzero((host[:, 0] >= rows) | (host[:, 1] >= cols) | (host < 0).any(1))
+        if bad.size:
+            raise errors.InvalidArgumentError(
+                None, node, f"{'k' if host[bad[0], 1] >= cols else 'i'} from a_indices is out "
+                f"of bounds")
+        out = xp.zeros((rows, b.shape[1]), dtype=b.dtype)
+        xp.add.at(out, i, values[:, None] * b[k])
+        return out
+
+    return kernel
+
+
+@op("Bincount", host_inputs=(1,))
+def _bincount(ctx: BuildContext):
+    node, device = ctx.op, ctx.device
+
+    def kernel(arr: Any, size_value: Any, weights: Any) -> Any:
+        size = int(size_value)
+        if size < 0:
+            raise errors.InvalidArgumentError(None, node, f"size ({size}) must be non-negative")
+        values = _host(device, arr).reshape(-1)
+        if (values < 0).any():
+            raise errors.InvalidArgumentError(None, node, "Input arr must be non-negative!")
+        keep = values < size  # values past size are ignored
+        w = _host(device, weights).reshape(-1)
+        counts = np.bincount(values[keep], weights=w[keep] if w.size else None,
+                             minlength=size)[:size]
+        return device.to_device(counts.astype(weights.dtype))
+
+    return kernel
+
+
+@op("ListDiff")
+def _list_diff(ctx: BuildContext):
+    node, device, out_idx = ctx.op, ctx.device, ctx.attr("out_idx")
+
+    def kernel(x: Any, y: Any) -> tuple:
+        if x.ndim != 1 or y.ndim != 1:
+            raise errors.InvalidArgumentError(None, node, "x and y should be 1D vectors")
+        hx, hy = _host(device, x), _host(device, y)
+        index = np.flatnonzero(~np.isin(hx, hy))
+        return device.to_device(hx[index]), device.to_device(index.astype(out_idx))
+
+    return kernel
