@@ -57,8 +57,20 @@ def _feeds(config: dict, arrays: dict, step: int) -> dict:
 
 @pytest.mark.parametrize("case", TRAINING)
 def test_continuation_matches_tf(case: str) -> None:
+    _check_continuation(case)
+
+
+@pytest.mark.parametrize("case", ["cnn_momentum_ref", "batchnorm_rmsprop_resource",
+                                  "embedding_adam_resource", "embedding_ftrl_ref",
+                                  "embedding_momentum_resource"])
+def test_continuation_on_a_virtual_gpu(case: str) -> None:
+    """The same runs placed on a numpy-backed GPU: kernels must keep host and device apart."""
+    _check_continuation(case, {"virtual_gpus": 1})
+
+
+def _check_continuation(case: str, session_config: dict | None = None) -> None:
     config, arrays = _load(case)
-    with gg.Graph().as_default(), gg.Session() as sess:
+    with gg.Graph().as_default(), gg.Session(config=session_config) as sess:
         saver = _import(case, config)
         _restore_from_fixture(sess, saver, case, arrays)
         train_op = gg.get_collection(config["train_op_collection"])[0]
