@@ -1,4 +1,5 @@
-"""Random ops: RandomUniform, RandomStandardNormal, TruncatedNormal, RandomUniformInt.
+"""Random ops: RandomUniform, RandomStandardNormal, TruncatedNormal, RandomUniformInt,
+RandomShuffle, Multinomial.
 
 TF's ``seed``/``seed2`` semantics hold: both zero means a fresh nondeterministic stream; any
 other pair gives a stream that is the same in every new session and advances from run to run.
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from gpugraph import errors
 from gpugraph.ops.registry import BuildContext, op
 
 
@@ -56,3 +58,40 @@ def _random_uniform_int(ctx: BuildContext):
     out = ctx.out_dtype()
     return lambda shape, lo, hi: device.to_device(
         rng.integers(int(lo), int(hi), size=_dims(shape)).astype(out))
+
+
+@op("RandomShuffle")
+def _random_shuffle(ctx: BuildContext):
+    # A permutation of the first dimension (drawn on the host, applied on the device).
+    rng, device = _stream(ctx), ctx.device
+
+    def kernel(value: Any) -> Any:
+        if value.ndim == 0 or value.shape[0] < 2:
+            return value
+        return value[device.to_device(rng.permutation(value.shape[0]))]
+
+    return kernel
+
+
+@op("Multinomial", host_inputs=(1,))
+def _multinomial(ctx: BuildContext):
+    # One categorical draw per (row, sample) from softmax(logits[row]), by inverse CDF.
+    rng, device, node = _stream(ctx), ctx.device, ctx.op
+    out = np.dtype(ctx.attr_or("output_dtype", np.dtype(np.int64)))
+
+    def kernel(logits: Any, num_samples: Any) -> Any:
+        count = int(num_samples)
+        host = np.asarray(device.to_host(logits), dtype=np.float64)
+        if host.ndim != 2 or count < 0:
+            raise errors.InvalidArgumentError(
+                None, node, f"logits should be a matrix and num_samples >= 0, got logits shape "
+                f"{list(host.shape)}, num_samples {count}")
+        shifted = np.exp(host - host.max(axis=1, keepdims=True)) if host.size else host
+        cdf = np.cumsum(shifted, axis=1)
+        draws = rng.random((host.shape[0], count)) * cdf[:, -1:] if host.size else \
+            np.zeros((host.shape[0], count))
+        samples = np.stack([np.searchsorted(row_cdf, row, side="right")
+                            for row_cdf, row in zip(cdf, draws)]) if host.shape[0] else draws
+        return device.to_device(np.minimum(samples, host.shape[1] - 1).astype(out))
+
+    return kernel
