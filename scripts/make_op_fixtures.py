@@ -11,7 +11,8 @@ Format
 ======
 
 For every op family ``<family>`` (``math``, ``nn``, ``array``, ``reduce``,
-``optim``, ``random``, ``segment``, ``models``) there are three files:
+``optim``, ``random``, ``segment``, ``models``, ``layout``) there are three
+files:
 
 ``<family>.pb``
     One serialized ``GraphDef`` (``SerializeToString(deterministic=True)``)
@@ -148,6 +149,16 @@ Notes on TF 2.21 CPU behaviour the cases rely on or avoid
 * Out-of-range GatherNd indices raise on CPU (GPU returns zeros).  Erfc is
   computed directly (accurate in the positive tail), half Erf/Erfc are the
   correctly rounded values.
+* DepthToSpace/SpaceToDepth have no CPU kernel for NCHW (nor NCHW_VECT_C):
+  the node cannot be placed (NotFoundError), so only NHWC is covered.
+  SpaceToBatchND/BatchToSpaceND's shape functions reject a block_shape of
+  unknown rank at graph construction, so they have no error case.
+* SparseToDense with validate_indices=False still raises on out-of-range
+  indices (a different message) and lets the last of repeated indices win
+  (not covered).  SparseTensorDenseMatMul takes unsorted indices, adds up
+  duplicates and raises on out-of-range ones.  Bincount drops values >=
+  size and raises on negative ones.  MirrorPadGrad REFLECT needs paddings
+  < the output dim, SYMMETRIC paddings <= it.
 
 Determinism: fixed numpy seeds (one per family), fixed op seeds for random
 ops, single-threaded sessions, no graph optimizations, npz written by
@@ -204,6 +215,8 @@ EXACT_OPS = {
     "TopKV2",
     "GatherNd", "TensorScatterUpdate", "MatrixBandPart", "MaxPoolV2",
     "ResizeNearestNeighbor",
+    "DynamicPartition", "SparseToDense", "ListDiff", "DepthToSpace",
+    "SpaceToDepth", "SpaceToBatchND", "BatchToSpaceND",
 }
 SHORT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32",
          "int64": "i64", "bool": "bool"}
@@ -1950,6 +1963,274 @@ def build_models(F):
           params=F.u([3, 4]), indices=i32([[0, 1], [3, 0]]), _error=True)
 
 
+# ---------------------------------------------------------------------------
+# layout (partition/sparse/dense conversions, counting, set difference,
+# space <-> depth/batch rearrangements, MirrorPadGrad)
+# ---------------------------------------------------------------------------
+
+def build_layout(F):
+    # DynamicPartition: outputs[p] = data[partitions == p] (in order); the
+    # partitions shape is a prefix of data's, each output is [count] +
+    # data.shape[partitions.ndim:]
+    F.add("DynamicPartition", "1-D partitions of a vector",
+          data=F.u([6]), partitions=i32([2, 0, 2, 1, 0, 2]),
+          num_partitions=3)
+    F.add("DynamicPartition", "1-D partitions select rows; partition 1 is "
+          "empty [0, 3]", data=F.u([5, 3]), partitions=i32([0, 2, 2, 0, 2]),
+          num_partitions=3)
+    F.add("DynamicPartition", "2-D partitions of [2, 3, 2] data: outputs "
+          "[count, 2]", data=F.u([2, 3, 2]),
+          partitions=i32([[1, 0, 2], [2, 1, 1]]), num_partitions=3)
+    F.add("DynamicPartition", "partitions.shape == data.shape, int32 data",
+          data=F.ri([2, 3], -9, 9), partitions=i32([[1, 1, 0], [0, 1, 1]]),
+          num_partitions=2)
+    F.add("DynamicPartition", "float64, num_partitions 1",
+          data=F.u([3, 2], F64), partitions=i32([0, 0, 0]),
+          num_partitions=1)
+    F.add("DynamicPartition", "empty data: all partitions empty",
+          data=F.u([0, 2]), partitions=np.zeros([0], I32), num_partitions=3)
+
+    # SparseToDense: out = default_value everywhere, out[indices[i]] =
+    # values[i] (values may be a scalar: broadcast)
+    F.add("SparseToDense", "[N, 2] sorted indices",
+          sparse_indices=i32([[0, 1], [1, 0], [1, 3], [2, 2]]),
+          output_shape=i32([3, 4]), sparse_values=F.u([4]),
+          default_value=f32(0.0))
+    F.add("SparseToDense", "1-D indices: vector output, default -1",
+          sparse_indices=i32([0, 2, 3]), output_shape=i32([5]),
+          sparse_values=F.u([3]), default_value=f32(-1.0))
+    F.add("SparseToDense", "scalar index, scalar value",
+          sparse_indices=i32(2), output_shape=i32([5]),
+          sparse_values=f32(7.5), default_value=f32(0.5))
+    F.add("SparseToDense", "scalar value broadcast to every index, int64 "
+          "indices and shape",
+          sparse_indices=i64([[0, 0, 1], [1, 1, 0], [1, 2, 1]]),
+          output_shape=i64([2, 3, 2]), sparse_values=f32(3.0),
+          default_value=f32(-2.0))
+    F.add("SparseToDense", "validate_indices=False, unsorted indices",
+          sparse_indices=i32([[2, 1], [0, 3], [1, 0], [0, 0]]),
+          output_shape=i32([3, 4]), sparse_values=F.u([4]),
+          default_value=f32(0.0), validate_indices=False)
+    F.add("SparseToDense", "validate_indices=False, unsorted 1-D int64 "
+          "indices, int32 values", sparse_indices=i64([4, 1, 3]),
+          output_shape=i64([6]), sparse_values=i32([10, 20, 30]),
+          default_value=i32(-5), validate_indices=False)
+    F.add("SparseToDense", "float64, validate_indices=True (default)",
+          sparse_indices=i64([[0, 2], [1, 1]]), output_shape=i64([2, 3]),
+          sparse_values=F.u([2], F64), default_value=f64(1.0))
+    F.add("SparseToDense", "no indices: all default",
+          sparse_indices=np.zeros([0, 2], I32), output_shape=i32([2, 2]),
+          sparse_values=np.zeros([0], F32), default_value=f32(4.0))
+
+    # SparseTensorDenseMatMul: out = op(A) @ op(B), A given by (indices,
+    # values, shape) before the adjoint; duplicate indices accumulate
+    spmm_tol = dict(_atol=1e-5)
+    spmm_desc = " (atol 1e-5: summation order)"
+    a_idx = i64([[0, 0], [0, 2], [1, 1], [2, 0], [2, 3]])
+    for dt in (F32, F64):
+        for adj_a in (False, True):
+            for adj_b in (False, True):
+                a_shape = [4, 3] if adj_a else [3, 4]   # op(A): [3, 4]
+                idx = a_idx[:, ::-1].copy() if adj_a else a_idx
+                b_shape = [2, 4] if adj_b else [4, 2]   # op(B): [4, 2]
+                F.add("SparseTensorDenseMatMul",
+                      "A [%d,%d]%s" % (a_shape[0], a_shape[1],
+                                       spmm_desc if dt == F32 else ""),
+                      a_indices=idx, a_values=F.u([5], dt),
+                      a_shape=i64(a_shape), b=F.u(b_shape, dt),
+                      adjoint_a=adj_a, adjoint_b=adj_b,
+                      **(spmm_tol if dt == F32 else {}))
+    F.add("SparseTensorDenseMatMul", "unsorted and duplicate indices "
+          "accumulate; empty row" + spmm_desc,
+          a_indices=i64([[2, 1], [0, 0], [2, 1], [0, 2]]),
+          a_values=F.u([4]), a_shape=i64([4, 3]), b=F.u([3, 5]), **spmm_tol)
+    F.add("SparseTensorDenseMatMul", "int32 indices" + spmm_desc,
+          a_indices=i32([[0, 1], [1, 0]]), a_values=F.u([2]),
+          a_shape=i64([2, 2]), b=F.u([2, 3]), **spmm_tol)
+    F.add("SparseTensorDenseMatMul", "no nonzeros: zeros",
+          a_indices=np.zeros([0, 2], I64), a_values=np.zeros([0], F32),
+          a_shape=i64([2, 3]), b=F.u([3, 2]))
+
+    # Bincount: out[v] = count (or weight sum) of v in arr; values >= size
+    # are ignored; an empty weights tensor means counts (as tf.math.bincount
+    # passes when weights is None) in weights' dtype
+    F.add("Bincount", "empty f32 weights: counts; 5, 7 >= size are ignored",
+          arr=i32([1, 3, 1, 0, 5, 3, 1, 7]), size=i32(5),
+          weights=np.zeros([0], F32))
+    F.add("Bincount", "empty int32 weights: int32 counts, trailing empty bins",
+          arr=i32([2, 0, 2, 2]), size=i32(6), weights=np.zeros([0], I32))
+    F.add("Bincount", "float32 weights; value 4 >= size ignored",
+          arr=i32([0, 2, 2, 4, 1, 2]), size=i32(4), weights=F.u([6]))
+    F.add("Bincount", "float64 weights, 2-D arr",
+          arr=i32([[3, 0], [3, 3]]), size=i32(4), weights=F.u([2, 2], F64))
+    F.add("Bincount", "int64 weights", arr=i32([1, 1, 2]), size=i32(3),
+          weights=i64([5, -2, 7]))
+    F.add("Bincount", "size 0: empty output", arr=i32([1, 0, 2]),
+          size=i32(0), weights=np.zeros([0], F32))
+    F.add("Bincount", "empty arr", arr=np.zeros([0], I32), size=i32(3),
+          weights=np.zeros([0], F32))
+
+    # ListDiff: out = x's elements not in y (x's order, duplicates kept),
+    # idx = their positions in x
+    F.add("ListDiff", "duplicates in x are kept",
+          x=i32([1, 2, 3, 4, 2, 6, 1]), y=i32([2, 5, 6]), out_idx=tf.int32)
+    F.add("ListDiff", "int64 out_idx", x=i32([7, -1, 0, 7, 3]),
+          y=i32([3, 9]), out_idx=tf.int64)
+    F.add("ListDiff", "int64 values, int32 idx", x=i64([10, 20, 30]),
+          y=i64([20]), out_idx=tf.int32)
+    F.add("ListDiff", "float values, int64 idx",
+          x=f32([0.5, -1.0, 2.0, 0.5, 3.25]), y=f32([0.5, 3.0]),
+          out_idx=tf.int64)
+    F.add("ListDiff", "empty result", x=i32([4, 1, 4]), y=i32([1, 4, 8]),
+          out_idx=tf.int32)
+    F.add("ListDiff", "empty y: everything", x=F.u([3], F64),
+          y=np.zeros([0], F64), out_idx=tf.int64)
+
+    # DepthToSpace / SpaceToDepth (NHWC; TF CPU has no NCHW kernel):
+    # out[b, h*bs + i, w*bs + j, c] = in[b, h, w, (i*bs + j)*C + c]; arange
+    # inputs make the mapping visible
+    def ramp(shape, dt=F32):
+        return np.arange(int(np.prod(shape)), dtype=dt).reshape(shape)
+
+    F.add("DepthToSpace", "block 2, 1 output channel",
+          input=ramp([1, 2, 3, 4]), block_size=2)
+    F.add("DepthToSpace", "block 2, 3 output channels, batch 2",
+          input=ramp([2, 2, 2, 12]), block_size=2)
+    F.add("DepthToSpace", "block 3, 2 output channels",
+          input=ramp([1, 2, 1, 18]), block_size=3)
+    F.add("DepthToSpace", "block 2, float64", input=F.u([1, 1, 2, 8], F64),
+          block_size=2)
+    F.add("DepthToSpace", "block 3, int32", input=F.ri([1, 2, 2, 9], -9, 9),
+          block_size=3)
+    F.add("SpaceToDepth", "block 2, 1 channel", input=ramp([1, 4, 6, 1]),
+          block_size=2)
+    F.add("SpaceToDepth", "block 2, 3 channels, batch 2",
+          input=ramp([2, 4, 2, 3]), block_size=2)
+    F.add("SpaceToDepth", "block 3, 2 channels", input=ramp([1, 3, 6, 2]),
+          block_size=3)
+    F.add("SpaceToDepth", "block 2, float64", input=F.u([1, 2, 4, 2], F64),
+          block_size=2)
+    F.add("SpaceToDepth", "block 3, int32", input=F.ri([1, 6, 3, 1], -9, 9),
+          block_size=3)
+
+    # SpaceToBatchND / BatchToSpaceND: input [batch] + spatial + remaining;
+    # block offsets vary slowest in the output batch.  The atrous cases are
+    # what tf.nn.atrous_conv2d (rate 2, 3x3 filter, SAME) builds around its
+    # VALID Conv2D: 6x6 -> paddings [[2,2],[2,2]], crops 0; 5x5 -> paddings
+    # [[2,3],[2,3]], crops [[0,1],[0,1]]
+    F.add("SpaceToBatchND", "1 spatial dim, paddings [[1,2]], channel dim",
+          input=ramp([2, 6, 3]), block_shape=i32([3]),
+          paddings=i32([[1, 2]]))
+    F.add("SpaceToBatchND", "1 spatial dim, no remaining dims, paddings "
+          "[[0,0]]", input=ramp([1, 4]), block_shape=i32([2]),
+          paddings=i32([[0, 0]]))
+    F.add("SpaceToBatchND", "1 spatial dim of [2, 4, 3, 2]: remaining "
+          "[3, 2], paddings [[1,1]]", input=ramp([2, 4, 3, 2]),
+          block_shape=i32([2]), paddings=i32([[1, 1]]))
+    F.add("SpaceToBatchND", "2 spatial dims, block [2, 3], paddings "
+          "[[1,1],[0,3]]", input=ramp([2, 4, 6, 1]),
+          block_shape=i32([2, 3]), paddings=i32([[1, 1], [0, 3]]))
+    F.add("SpaceToBatchND", "atrous_conv2d rate 2 on 6x6: paddings "
+          "[[2,2],[2,2]]", input=F.u([1, 6, 6, 2]), block_shape=i32([2, 2]),
+          paddings=i32([[2, 2], [2, 2]]))
+    F.add("SpaceToBatchND", "atrous_conv2d rate 2 on 5x5: paddings "
+          "[[2,3],[2,3]]", input=F.u([1, 5, 5, 2]), block_shape=i32([2, 2]),
+          paddings=i32([[2, 3], [2, 3]]))
+    F.add("SpaceToBatchND", "int64 block_shape and paddings [[0,0],[1,1]], "
+          "float64", input=F.u([1, 3, 4, 2], F64), block_shape=i64([3, 2]),
+          paddings=i64([[0, 0], [1, 1]]))
+    F.add("SpaceToBatchND", "int32 data, int64 block_shape with int32 "
+          "paddings [[0,0],[0,0]]", input=F.ri([2, 2, 2, 1], -9, 9),
+          block_shape=i64([2, 2]), paddings=i32([[0, 0], [0, 0]]))
+    F.add("BatchToSpaceND", "1 spatial dim, crops [[1,2]], channel dim",
+          input=ramp([6, 3, 3]), block_shape=i32([3]), crops=i32([[1, 2]]))
+    F.add("BatchToSpaceND", "1 spatial dim, no remaining dims, crops "
+          "[[0,0]]", input=ramp([2, 2]), block_shape=i32([2]),
+          crops=i32([[0, 0]]))
+    F.add("BatchToSpaceND", "1 spatial dim of [4, 3, 3, 2]: remaining "
+          "[3, 2], crops [[1,1]]", input=ramp([4, 3, 3, 2]),
+          block_shape=i32([2]), crops=i32([[1, 1]]))
+    F.add("BatchToSpaceND", "2 spatial dims, block [2, 3], batch 2, crops "
+          "[[1,1],[0,3]]", input=ramp([12, 3, 3, 1]),
+          block_shape=i32([2, 3]), crops=i32([[1, 1], [0, 3]]))
+    F.add("BatchToSpaceND", "atrous_conv2d rate 2 on 6x6 (after the 3x3 "
+          "VALID conv): crops [[0,0],[0,0]]", input=F.u([4, 3, 3, 3]),
+          block_shape=i32([2, 2]), crops=i32([[0, 0], [0, 0]]))
+    F.add("BatchToSpaceND", "atrous_conv2d rate 2 on 5x5: crops "
+          "[[0,1],[0,1]]", input=F.u([4, 3, 3, 3]), block_shape=i32([2, 2]),
+          crops=i32([[0, 1], [0, 1]]))
+    F.add("BatchToSpaceND", "int64 block_shape and crops [[0,0],[1,1]], "
+          "float64", input=F.u([6, 3, 3, 2], F64), block_shape=i64([3, 2]),
+          crops=i64([[0, 0], [1, 1]]))
+    F.add("BatchToSpaceND", "int32 data, batch 8 = 2 x block, int64 "
+          "block_shape with int32 crops [[0,0],[0,0]]",
+          input=F.ri([8, 1, 1, 1], -9, 9), block_shape=i64([2, 2]),
+          crops=i32([[0, 0], [0, 0]]))
+
+    # MirrorPadGrad: input is the gradient of MirrorPad's output; every
+    # padded element's gradient is added to its mirror source (REFLECT
+    # excludes the edge, paddings < dim; SYMMETRIC includes it, paddings
+    # <= dim); output shape = input shape - paddings
+    for mode in ("REFLECT", "SYMMETRIC"):
+        F.add("MirrorPadGrad", "1-D, paddings [[2,1]]", input=F.u([7]),
+              paddings=i32([[2, 1]]), mode=mode)
+        F.add("MirrorPadGrad", "2-D, paddings [[1,2],[0,1]]",
+              input=F.u([7, 4]), paddings=i32([[1, 2], [0, 1]]), mode=mode)
+        F.add("MirrorPadGrad", "2-D, paddings [[0,0],[2,2]], float64",
+              input=F.u([2, 7], F64), paddings=i32([[0, 0], [2, 2]]),
+              mode=mode)
+        F.add("MirrorPadGrad", "3-D, int64 paddings [[1,0],[0,2],[1,1]]",
+              input=F.u([3, 5, 5]), paddings=i64([[1, 0], [0, 2], [1, 1]]),
+              mode=mode)
+        F.add("MirrorPadGrad", "3-D, paddings [[2,1],[1,0],[0,0]]",
+              input=F.u([6, 3, 2]), paddings=i32([[2, 1], [1, 0], [0, 0]]),
+              mode=mode)
+        F.add("MirrorPadGrad", "int32, zero paddings",
+              input=F.ri([2, 3], -9, 9), paddings=i32([[0, 0], [0, 0]]),
+              mode=mode)
+    F.add("MirrorPadGrad", "REFLECT, largest paddings (dim - 1 = 3)",
+          input=f32(np.arange(10)), paddings=i32([[3, 3]]), mode="REFLECT")
+    F.add("MirrorPadGrad", "SYMMETRIC, paddings == dim (3): the whole "
+          "input mirrored", input=f32(np.arange(9)), paddings=i32([[3, 3]]),
+          mode="SYMMETRIC")
+
+    # errors (TF's messages)
+    F.add("DynamicPartition", "partition id >= num_partitions",
+          data=F.u([4]), partitions=i32([0, 3, 1, 0]), num_partitions=3,
+          _error=True)
+    F.add("SparseToDense", "index out of bounds",
+          sparse_indices=i32([[0, 1], [3, 0]]), output_shape=i32([3, 4]),
+          sparse_values=F.u([2]), default_value=f32(0.0), _error=True)
+    F.add("SparseToDense", "index out of bounds, validate_indices=False",
+          sparse_indices=i32([[0, 1], [3, 0]]), output_shape=i32([3, 4]),
+          sparse_values=F.u([2]), default_value=f32(0.0),
+          validate_indices=False, _error=True)
+    F.add("SparseToDense", "unsorted indices, validate_indices=True",
+          sparse_indices=i32([[1, 1], [0, 2]]), output_shape=i32([3, 4]),
+          sparse_values=F.u([2]), default_value=f32(0.0), _error=True)
+    F.add("SparseToDense", "repeated index, validate_indices=True",
+          sparse_indices=i32([[0, 0], [1, 1], [1, 1]]),
+          output_shape=i32([3, 4]), sparse_values=F.u([3]),
+          default_value=f32(0.0), _error=True)
+    F.add("SparseTensorDenseMatMul", "row index out of bounds",
+          a_indices=i64([[0, 0], [5, 1]]), a_values=F.u([2]),
+          a_shape=i64([2, 3]), b=F.u([3, 2]), _error=True)
+    F.add("SparseTensorDenseMatMul", "column index out of bounds",
+          a_indices=i64([[0, 0], [1, 7]]), a_values=F.u([2]),
+          a_shape=i64([2, 3]), b=F.u([3, 2]), _error=True)
+    F.add("Bincount", "negative value", arr=i32([1, -1, 2]), size=i32(4),
+          weights=np.zeros([0], F32), _error=True)
+    F.add("DepthToSpace", "depth 6 not divisible by block_size^2",
+          input=F.u([1, 2, 2, 6]), block_size=2, _error=True)
+    F.add("SpaceToDepth", "height 5 not divisible by block_size",
+          input=F.u([1, 5, 4, 1]), block_size=2, _error=True)
+    # (no SpaceToBatchND/BatchToSpaceND error case: their shape functions
+    # reject a block_shape of unknown rank at graph construction)
+    F.add("MirrorPadGrad", "REFLECT paddings == dim",
+          input=F.u([8]), paddings=i32([[3, 2]]), mode="REFLECT",
+          _error=True)
+
+
 FAMILIES = {
     "math": (build_math, 101),
     "nn": (build_nn, 202),
@@ -1959,6 +2240,7 @@ FAMILIES = {
     "random": (build_random, 606),
     "segment": (build_segment, 707),
     "models": (build_models, 808),
+    "layout": (build_layout, 909),
 }
 
 

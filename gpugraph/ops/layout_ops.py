@@ -130,7 +130,7 @@ def _batch_to_space(ctx: BuildContext):
 @op("MirrorPadGrad", host_inputs=(1,))
 def _mirror_pad_grad(ctx: BuildContext):
     # Folds the padded border back onto the values it mirrored, one dimension at a time.
-    mode, xp = ctx.attr("mode"), ctx.xp
+    mode, xp, node = ctx.attr("mode"), ctx.xp, ctx.op
     shift = 1 if mode == b"REFLECT" else 0  # REFLECT mirrors around the edge value
 
     def kernel(dy: Any, paddings: Any) -> Any:
@@ -138,6 +138,7 @@ def _mirror_pad_grad(ctx: BuildContext):
         out = dy
         for axis, (before, after) in enumerate(pads):
             size = out.shape[axis] - before - after
+            _check_mirror_padding(node, before, after, size, shift)
             take = lambda a, b: out[(slice(None),) * axis + (slice(a, b),)]  # noqa: E731
             core = xp.array(take(before, before + size), copy=True)
             place = lambda a, b: (slice(None),) * axis + (slice(a, b),)  # noqa: E731
@@ -150,3 +151,18 @@ def _mirror_pad_grad(ctx: BuildContext):
         return out
 
     return kernel
+
+
+def _check_mirror_padding(node: Any, before: int, after: int, size: int, shift: int) -> None:
+    if before < 0 or after < 0 or size < 0:
+        raise errors.InvalidArgumentError(
+            None, node, f"Paddings must be non-negative and fit in the gradient: {before}, "
+                        f"{after} for an output of size {size}")
+    if shift and (before >= size or after >= size):  # REFLECT
+        raise errors.InvalidArgumentError(
+            None, node, f"paddings must be less than the output dimension size: {before}, "
+                        f"{after} not less than {size}")
+    if not shift and (before > size or after > size):  # SYMMETRIC
+        raise errors.InvalidArgumentError(
+            None, node, f"paddings must be no greater than the output dimension size: {before}, "
+                        f"{after} greater than {size}")

@@ -378,7 +378,12 @@ def _sparse_to_dense(ctx: BuildContext):
             raise errors.InvalidArgumentError(
                 None, node, f"sparse_indices should be a scalar, vector, or matrix with "
                 f"{len(shape)} columns, got shape {dims_text(indices.shape)}")
-        _check_sparse_indices(node, host, shape, validate)
+        if validate:
+            _check_sparse_indices(node, host, shape)
+        elif ((host < 0) | (host >= np.asarray(shape))).any():
+            raise errors.InvalidArgumentError(
+                None, node, f"Indices are not valid (out of bounds).  Shape: "
+                f"[{','.join(map(str, shape))}]")
         out = xp.full(shape, default, dtype=values.dtype)
         out[tuple(xp.asarray(indices).reshape(host.shape).T)] = values
         return out
@@ -386,15 +391,15 @@ def _sparse_to_dense(ctx: BuildContext):
     return kernel
 
 
-def _check_sparse_indices(node: Any, host: np.ndarray, shape: tuple, ordered: bool) -> None:
-    """SparseTensor::ValidateIndices: in bounds and, when asked, sorted and unique."""
+def _check_sparse_indices(node: Any, host: np.ndarray, shape: tuple) -> None:
+    """SparseTensor::ValidateIndices: in bounds, sorted and unique."""
     text = lambda row: ",".join(str(int(v)) for v in row)  # noqa: E731
     for i, row in enumerate(host):
         if ((row < 0) | (row >= np.asarray(shape))).any():
             raise errors.InvalidArgumentError(
                 None, node, f"indices[{i}] = [{text(row)}] is out of bounds: need 0 <= index < "
                 f"[{text(shape)}]")
-        if ordered and i:
+        if i:
             previous = tuple(host[i - 1])
             if tuple(row) == previous:
                 raise errors.InvalidArgumentError(
@@ -423,18 +428,26 @@ def _sparse_dense_matmul(ctx: BuildContext):
                 None, node, f"Cannot multiply A and B because inner dimension does not match: "
                 f"{cols} vs. {b.shape[0]}.  Did you forget a transpose?  Dimensions of A: "
                 f"[{rows}, {cols}).  Dimensions of B: {dims_text(b.shape)}")
-        i, k = (indices[:, 1], indices[:, 0]) if adjoint_a else (indices[:, 0], indices[:, 1])
-        host = _host(device, xp.stack([i, k], axis=1)) if len(indices) else np.zeros((0, 2), int)
-        bad = np.flatnonzero((host[:, 0] >= rows) | (host[:, 1] >= cols) | (host < 0).any(1))
-        if bad.size:
-            raise errors.InvalidArgumentError(
-                None, node, f"{'k' if host[bad[0], 1] >= cols else 'i'} from a_indices is out "
-                f"of bounds")
+        m_col, k_col = (1, 0) if adjoint_a else (0, 1)
+        i, k = indices[:, m_col], indices[:, k_col]
+        _check_sparse_matmul_indices(node, _host(device, indices).reshape(-1, 2), m_col, k_col,
+                                     rows, cols)
         out = xp.zeros((rows, b.shape[1]), dtype=b.dtype)
         xp.add.at(out, i, values[:, None] * b[k])
         return out
 
     return kernel
+
+
+def _check_sparse_matmul_indices(node: Any, host: np.ndarray, m_col: int, k_col: int,
+                                 rows: int, cols: int) -> None:
+    # sparse_tensor_dense_matmul_op.cc: nonzeros in order, the inner index k checked first.
+    for n, row in enumerate(host):
+        for col, bound, name in ((k_col, cols, "k"), (m_col, rows, "m")):
+            if not 0 <= row[col] < bound:
+                raise errors.InvalidArgumentError(
+                    None, node, f"{name} ({int(row[col])}) from index[{n},{col}] out of bounds "
+                    f"(>={bound})")
 
 
 @op("Bincount", host_inputs=(1,))
