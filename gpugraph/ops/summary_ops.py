@@ -1,14 +1,17 @@
-"""Summary ops (ScalarSummary, MergeSummary): serialized ``tensorflow.Summary`` protos.
+"""Summary ops (Scalar, Histogram, Merge): serialized ``tensorflow.Summary`` protos.
 
 Training graphs carry summaries for TensorBoard; gpugraph computes them so graphs that fetch
 them run.  The Summary proto is small enough to encode directly (summary.proto: Summary.value
-= 1; Value.tag = 1, Value.simple_value = 2), and merging is concatenation, since protobuf
-concatenation appends repeated fields.
+= 1; Value.tag = 1, Value.simple_value = 2, Value.histo = 5), with the bytes TF's C++ protobuf
+writes (proto3: zero scalars left out, repeated doubles packed), and merging is concatenation,
+since protobuf concatenation appends repeated fields.
 """
 
 from __future__ import annotations
 
+import bisect
 import struct
+import sys
 from typing import Any
 
 import numpy as np
@@ -59,3 +62,147 @@ def _merge_summary(ctx: BuildContext):
         return np.asarray(merged, dtype=object)
 
     return kernel
+
+
+def _default_buckets() -> list[float]:
+    # histogram.cc InitDefaultBuckets: +-1e-12 growing by 10% up to 1e20, +-DBL_MAX, and 0.
+    positive = []
+    v = 1.0e-12
+    while v < 1.0e20:
+        positive.append(v)
+        v *= 1.1
+    positive.append(sys.float_info.max)
+    return [-x for x in reversed(positive)] + [0.0] + positive
+
+
+_BUCKETS = _default_buckets()
+
+
+def _double(number: int, value: float) -> bytes:
+    bits = struct.pack("<d", value)
+    return _field(number, 1, bits) if bits != bytes(8) else b""
+
+
+def histogram_proto(values: np.ndarray) -> bytes:
+    """A serialized HistogramProto of ``values`` (histogram.cc Add + EncodeToProto)."""
+    counts = [0.0] * (len(_BUCKETS))
+    for value in values.tolist():
+        counts[bisect.bisect_right(_BUCKETS, value)] += 1.0
+    limits, buckets = [], []
+    i = 0
+    while i < len(counts):  # runs of empty buckets collapse into their last limit
+        end, count = _BUCKETS[i], counts[i]
+        i += 1
+        if count <= 0.0:
+            while i < len(counts) and counts[i] <= 0.0:
+                end, count = _BUCKETS[i], counts[i]
+                i += 1
+        limits.append(end)
+        buckets.append(count)
+    low = min(values.tolist(), default=sys.float_info.max)
+    high = max(values.tolist(), default=-sys.float_info.max)
+    total, squares = 0.0, 0.0
+    for value in values.tolist():  # summed in order, in double, as TF does
+        total += value
+        squares += value * value
+    packed = lambda xs: struct.pack(f"<{len(xs)}d", *xs)  # noqa: E731
+    return (_double(1, low) + _double(2, high) + _double(3, float(values.size))
+            + _double(4, total) + _double(5, squares)
+            + _length_delimited(6, packed(limits)) + _length_delimited(7, packed(buckets)))
+
+
+@op("HistogramSummary", host_only=True)
+def _histogram_summary(ctx: BuildContext):
+    node = ctx.op
+
+    def kernel(tag: Any, values: Any) -> Any:
+        flat = np.asarray(values).astype(np.float64).reshape(-1)
+        name = np.asarray(tag, dtype=object).reshape(-1)[0]
+        name = name if isinstance(name, bytes) else str(name).encode()
+        for problem, bad in (("Nan", np.isnan(flat)), ("Infinity", np.isinf(flat))):
+            if bad.any():
+                raise errors.InvalidArgumentError(
+                    None, node, f"{problem} in summary histogram for: "
+                    f"{name.decode(errors='replace')}")
+        entry = _length_delimited(1, name) + _length_delimited(5, histogram_proto(flat))
+        return np.asarray(_length_delimited(1, entry), dtype=object)
+
+    return kernel
+
+
+# --- StringFormat (tf.print, tf.strings.format) ---------------------------------------------------
+@op("StringFormat", host_only=True)
+def _string_format(ctx: BuildContext):
+    # string_format_op.cc: each placeholder becomes its tensor's SummarizeValue(summarize, v2).
+    pieces = ctx.attr_or("template", b"%s").decode().split(ctx.attr_or("placeholder", b"%s").decode())
+    summarize, node = ctx.attr_or("summarize", 3), ctx.op
+
+    def kernel(*inputs: Any) -> Any:
+        if len(pieces) - 1 != len(inputs):
+            raise errors.InvalidArgumentError(
+                None, node, f"num placeholders in template and num inputs must match: "
+                f"{len(pieces) - 1} vs. {len(inputs)}")
+        text = pieces[0]
+        for value, piece in zip(inputs, pieces[1:]):
+            text += summarize_v2(np.asarray(value), summarize) + piece
+        return np.asarray(text.encode(), dtype=object)
+
+    return kernel
+
+
+def summarize_v2(array: np.ndarray, summarize: int) -> str:
+    """TF's Tensor::SummarizeValue(summarize, print_v2=true): numpy-like nested brackets, the
+    first and last ``summarize`` entries of each dimension around "..."."""
+    if array.ndim == 0:
+        return _element_v2(array.item(), array.dtype)
+    ends = max(array.shape) if summarize < 0 else summarize
+    return _dim_v2(array, 0, array.ndim, ends, array.dtype)
+
+
+def _dim_v2(array: Any, dim: int, ndim: int, ends: int, dtype: np.dtype) -> str:
+    if dim == ndim:  # an element (object arrays index to the Python object itself)
+        return _element_v2(array.item() if isinstance(array, np.ndarray | np.generic) else array,
+                           dtype)
+    spacing = " " if dim == ndim - 1 else "\n" * (ndim - dim - 1) + " " * (dim + 1)
+    count = array.shape[0]
+    parts = [_dim_v2(array[i], dim + 1, ndim, ends, dtype) for i in range(min(ends, count))]
+    if count > 2 * ends:
+        parts.append("...")
+    parts += [_dim_v2(array[i], dim + 1, ndim, ends, dtype)
+              for i in range(max(ends, count - ends), count)]
+    return "[" + spacing.join(parts) + "]"
+
+
+def _element_v2(value: Any, dtype: np.dtype) -> str:
+    if isinstance(value, bytes):
+        return '"' + _c_hex_escape(value) + '"'
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        single = dtype.itemsize <= 4
+        digits = 6 if single else 15
+        text = "%.*g" % (digits, value)
+        cast = np.float32 if single else np.float64
+        if cast(float(text)) != cast(value):
+            text = "%.*g" % (digits + (3 if single else 2), value)
+        return text
+    return str(value)
+
+
+_ESCAPES = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord('"'): '\\"',
+            ord("'"): "\\'", ord("\\"): "\\\\"}
+
+
+def _c_hex_escape(value: bytes) -> str:
+    # absl::Utf8SafeCHexEscape: C escapes, \xNN for other control bytes, UTF-8 kept as is.
+    text = value.decode("utf-8", errors="surrogateescape")
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code in _ESCAPES:
+            out.append(_ESCAPES[code])
+        elif code < 0x20 or code == 0x7F or 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code & 0xFF:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)

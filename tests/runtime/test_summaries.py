@@ -1,0 +1,62 @@
+"""HistogramSummary gives TF's exact bytes (tests/fixtures/summaries, scripts/make_summary_fixtures.py)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+from helpers import out
+
+import gpugraph as gg
+from gpugraph import errors
+
+FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "summaries" / "histogram.npz"
+with np.load(FIXTURE) as _data:
+    ARRAYS = {k: _data[k] for k in _data.files}
+CASES = sorted(k[3:] for k in ARRAYS if k.startswith("in/"))
+
+
+def _histogram(values: np.ndarray, tag: str):
+    t = gg.dtypes.as_dtype(values.dtype)
+    return out("HistogramSummary", gg.constant(tag.encode()), gg.constant(values), T=t)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_histogram_summary_bytes_equal_tfs(case: str) -> None:
+    with gg.Graph().as_default():
+        summary = _histogram(ARRAYS[f"in/{case}"], f"h/{case}")
+        merged = out("MergeSummary", summary, N=1)
+        with gg.Session() as sess:
+            got, got_merged = sess.run([summary, merged])
+    assert got == ARRAYS[f"out/{case}"].tobytes()
+    assert got_merged == got
+
+
+def test_histogram_of_nan_fails_naming_the_tag() -> None:
+    with gg.Graph().as_default():
+        summary = _histogram(np.array([1.0, np.nan], np.float32), "weights")
+        with gg.Session() as sess, pytest.raises(errors.InvalidArgumentError,
+                                                  match="Nan in summary histogram for: weights"):
+            sess.run(summary)
+
+
+FORMAT = json.loads((FIXTURE.parent / "format.json").read_text())
+with np.load(FIXTURE.parent / "format.npz") as _data:
+    FORMAT_ARRAYS = {k: _data[k] for k in _data.files}
+
+
+@pytest.mark.parametrize("record", FORMAT, ids=[r["case"] for r in FORMAT])
+def test_string_format_writes_tfs_text(record: dict) -> None:
+    inputs = []
+    for j in range(record["inputs"]):
+        value = FORMAT_ARRAYS[f"{record['case']}/{j}"]
+        inputs.append(value.astype(object) if value.dtype.kind == "S" else value)
+    with gg.Graph().as_default():
+        tensors = [gg.constant(v) for v in inputs]
+        text = out("StringFormat", *tensors, T=[t.dtype for t in tensors],
+                   template=record["template"].encode(), placeholder=b"{}",
+                   summarize=record["summarize"])
+        with gg.Session() as sess:
+            assert sess.run(text).decode() == record["text"]
