@@ -1,0 +1,175 @@
+"""Sparse tensors (indices, values, dense_shape): SparseToDense, SparseTensorDenseMatMul,
+SparseFillEmptyRows, SparseReshape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gpugraph import errors
+from gpugraph.ops._indexing import host_copy
+from gpugraph.ops.registry import BuildContext, dims_text, op
+
+
+@op("SparseToDense", host_inputs=(1,))
+def _sparse_to_dense(ctx: BuildContext):
+    node, xp, device = ctx.op, ctx.xp, ctx.device
+    validate = ctx.attr_or("validate_indices", True)
+
+    def kernel(indices: Any, shape_value: Any, values: Any, default: Any) -> Any:
+        shape = tuple(int(d) for d in np.asarray(shape_value).reshape(-1))
+        host = host_copy(device, indices).reshape(-1, 1) if indices.ndim < 2 else \
+            host_copy(device, indices)
+        if host.shape[1] != len(shape):
+            raise errors.InvalidArgumentError(
+                None, node, f"sparse_indices should be a scalar, vector, or matrix with "
+                f"{len(shape)} columns, got shape {dims_text(indices.shape)}")
+        if validate:
+            _check_sparse_indices(node, host, shape)
+        elif ((host < 0) | (host >= np.asarray(shape))).any():
+            raise errors.InvalidArgumentError(
+                None, node, f"Indices are not valid (out of bounds).  Shape: "
+                f"[{','.join(map(str, shape))}]")
+        out = xp.full(shape, default, dtype=values.dtype)
+        out[tuple(xp.asarray(indices).reshape(host.shape).T)] = values
+        return out
+
+    return kernel
+
+
+def _check_sparse_indices(node: Any, host: np.ndarray, shape: tuple) -> None:
+    """SparseTensor::ValidateIndices: in bounds, sorted and unique."""
+    text = lambda row: ",".join(str(int(v)) for v in row)  # noqa: E731
+    for i, row in enumerate(host):
+        if ((row < 0) | (row >= np.asarray(shape))).any():
+            raise errors.InvalidArgumentError(
+                None, node, f"indices[{i}] = [{text(row)}] is out of bounds: need 0 <= index < "
+                f"[{text(shape)}]")
+        if i:
+            previous = tuple(host[i - 1])
+            if tuple(row) == previous:
+                raise errors.InvalidArgumentError(
+                    None, node, f"indices[{i}] = [{text(row)}] is repeated")
+            if tuple(row) < previous:
+                raise errors.InvalidArgumentError(
+                    None, node, f"indices[{i}] = [{text(row)}] is out of order. Many sparse ops "
+                    "require sorted indices.\n    Use `tf.sparse.reorder` to create a correctly "
+                    "ordered copy.\n\n")
+
+
+@op("SparseTensorDenseMatMul", host_inputs=(2,))
+def _sparse_dense_matmul(ctx: BuildContext):
+    node, xp, device = ctx.op, ctx.xp, ctx.device
+    adjoint_a, adjoint_b = ctx.attr_or("adjoint_a", False), ctx.attr_or("adjoint_b", False)
+
+    def kernel(indices: Any, values: Any, shape_value: Any, b: Any) -> Any:
+        rows, cols = (int(d) for d in np.asarray(shape_value))
+        if adjoint_b:
+            b = xp.conj(b.T) if b.dtype.kind == "c" else b.T
+        if adjoint_a:
+            rows, cols = cols, rows
+            values = xp.conj(values) if values.dtype.kind == "c" else values
+        if b.shape[0] != cols:
+            raise errors.InvalidArgumentError(
+                None, node, f"Cannot multiply A and B because inner dimension does not match: "
+                f"{cols} vs. {b.shape[0]}.  Did you forget a transpose?  Dimensions of A: "
+                f"[{rows}, {cols}).  Dimensions of B: {dims_text(b.shape)}")
+        m_col, k_col = (1, 0) if adjoint_a else (0, 1)
+        i, k = indices[:, m_col], indices[:, k_col]
+        _check_sparse_matmul_indices(node, host_copy(device, indices).reshape(-1, 2), m_col, k_col,
+                                     rows, cols)
+        out = xp.zeros((rows, b.shape[1]), dtype=b.dtype)
+        xp.add.at(out, i, values[:, None] * b[k])
+        return out
+
+    return kernel
+
+
+def _check_sparse_matmul_indices(node: Any, host: np.ndarray, m_col: int, k_col: int,
+                                 rows: int, cols: int) -> None:
+    # sparse_tensor_dense_matmul_op.cc: nonzeros in order, the inner index k checked first.
+    for n, row in enumerate(host):
+        for col, bound, name in ((k_col, cols, "k"), (m_col, rows, "m")):
+            if not 0 <= row[col] < bound:
+                raise errors.InvalidArgumentError(
+                    None, node, f"{name} ({int(row[col])}) from index[{n},{col}] out of bounds "
+                    f"(>={bound})")
+
+
+@op("SparseFillEmptyRows", host_inputs=(2,))
+def _sparse_fill_empty_rows(ctx: BuildContext):
+    # Rows of a 2-D+ SparseTensor without entries get one entry (row, 0, ...) = default_value;
+    # entries keep their order within rows (rows ordered); reverse_index_map says where each
+    # input entry went.
+    node, device = ctx.op, ctx.device
+
+    def kernel(indices: Any, values: Any, dense_shape: Any, default: Any) -> tuple:
+        shape = np.asarray(dense_shape).reshape(-1)
+        host = host_copy(device, indices)
+        if host.ndim != 2 or shape.size < 1 or host.shape[1] != shape.size:
+            raise errors.InvalidArgumentError(
+                None, node, f"indices must be a matrix with one column per dense dimension, got "
+                f"{list(host.shape)} for dense_shape {shape.tolist()}")
+        rows = int(shape[0])
+        row_of = host[:, 0]
+        if host.size and (row_of.min() < 0 or row_of.max() >= rows):
+            bad = int(np.flatnonzero((row_of < 0) | (row_of >= rows))[0])
+            raise errors.InvalidArgumentError(
+                None, node, f"indices({bad}, 0) is invalid: {int(row_of[bad])} >= {rows}")
+        empty = np.bincount(row_of, minlength=rows)[:rows] == 0
+        filled = np.flatnonzero(empty)
+        extra = np.zeros((filled.size, host.shape[1]), host.dtype)
+        extra[:, 0] = filled
+        all_rows = np.concatenate([row_of, filled])
+        order = np.argsort(all_rows, kind="stable")
+        out_indices = np.concatenate([host, extra])[order]
+        vals = np.asarray(device.to_host(values))
+        fill = np.asarray(device.to_host(default))
+        out_values = np.concatenate([vals, np.full(filled.size, fill, dtype=vals.dtype)])[order]
+        position = np.empty(order.size, np.int64)
+        position[order] = np.arange(order.size)
+        return (device.to_device(out_indices), device.to_device(out_values),
+                device.to_device(empty), device.to_device(position[:host.shape[0]]))
+
+    return kernel
+
+
+@op("SparseReshape", host_only=True)
+def _sparse_reshape(ctx: BuildContext):
+    node = ctx.op
+
+    def kernel(indices: Any, shape_value: Any, new_shape_value: Any) -> tuple:
+        shape = np.asarray(shape_value, np.int64).reshape(-1)
+        wanted = np.asarray(new_shape_value, np.int64).reshape(-1)
+        total = int(np.prod(shape))
+        unknown = np.flatnonzero(wanted == -1)
+        if unknown.size > 1:
+            raise errors.InvalidArgumentError(
+                None, node, f"only one output dimension may be -1, not both {int(unknown[0])} "
+                f"and {int(unknown[1])}")
+        known = int(np.prod(wanted[wanted != -1]))
+        if unknown.size:
+            if known == 0 or total % known:
+                raise errors.InvalidArgumentError(
+                    None, node, f"Input to reshape is a SparseTensor with {total} dense values, "
+                    f"but the requested shape requires a multiple of {known}. "
+                    f"inputShape={_shape_text(shape)} outputShape={_shape_text(wanted)}")
+            wanted = wanted.copy()
+            wanted[unknown[0]] = total // known
+        if int(np.prod(wanted)) != total:
+            raise errors.InvalidArgumentError(
+                None, node, f"Input to reshape is a tensor with {total} dense values, but the "
+                f"requested shape has {int(np.prod(wanted))}. inputShape={_shape_text(shape)} "
+                f"outputShape={_shape_text(wanted)}")
+        host = np.asarray(indices, np.int64).reshape(-1, shape.size)
+        flat = np.ravel_multi_index(host.T, shape) if host.size else np.zeros(0, np.int64)
+        new = np.stack(np.unravel_index(flat, wanted), axis=1) if host.size else \
+            np.zeros((host.shape[0], wanted.size), np.int64)
+        return new.astype(np.int64), wanted
+
+    return kernel
+
+
+def _shape_text(shape: np.ndarray) -> str:
+    return "[" + ",".join(str(int(d)) for d in shape) + "]"
