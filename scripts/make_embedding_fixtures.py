@@ -8,11 +8,13 @@ to a different directory.  Run in the TF virtualenv; it deletes and rewrites
     /work/tfenv/bin/python scripts/make_embedding_fixtures.py
     /work/tfenv/bin/python scripts/make_embedding_fixtures.py --out /tmp/x
 
-``index.json`` lists the cases ``embedding_<opt>_<ref|resource>``; every case
+``index.json`` lists the cases ``embedding_<opt>_<ref|resource>``, then
+``embedding_sparse_<combiner>_<opt>_<ref|resource>``; every case
 directory holds ``<case>-3.meta/.index/.data-00000-of-00001``, ``checkpoint``,
 ``<case>.json`` and ``continue.npz`` exactly as described in
 ``make_train_fixtures`` (feeds are ``ids`` and ``y``, so the npz has
-``feed/ids`` int64 ``[20, 8, 4]`` and ``feed/y`` int64 ``[20, 8]``).
+``feed/ids`` int64 ``[20, 8, 4]`` and ``feed/y`` int64 ``[20, 8]``; for the
+``embedding_sparse_*`` cases see below).
 
 Model (TF1 graph mode, ``variable_scope(..., use_resource=...)``)::
 
@@ -30,6 +32,37 @@ paths (``Unique``/``UnsortedSegmentSum`` de-duplication, ``Scatter*``,
 ``Apply*`` kernels for the dense layer.  Per step the batch is 8 rows of 4 ids
 drawn from ``0..ID_RANGE-1`` (= 0..19): ids repeat inside every batch and
 table rows ``20..49`` are never looked up (their gradient is never touched).
+
+``embedding_sparse_<combiner>_<opt>_<kind>`` (combiner mean/Adagrad/ref,
+sqrtn/Adam/resource, sum/Momentum/resource) replace the lookup with::
+
+    sp_ids = sparse_placeholder(int64, name="sp_ids")   # dense_shape [8, 5]
+    h      = embedding_lookup_sparse(table, sp_ids, None, combiner=combiner)
+
+fed through the three placeholders ``sp_ids/indices:0`` (int64 ``[nnz, 2]``),
+``sp_ids/values:0`` (int64 ``[nnz]``) and ``sp_ids/shape:0`` (int64 ``[2]``),
+feed keys ``sp_ids_indices``, ``sp_ids_values``, ``sp_ids_shape`` (npz
+``feed/sp_ids_indices`` int64 ``[20, 18, 2]``, ``feed/sp_ids_values`` int64
+``[20, 18]``, ``feed/sp_ids_shape`` int64 ``[20, 2]``).  Every batch has
+nnz = 18 ids (0..19, repeats possible) with row-major sorted indices; the
+ids per example are a permutation of (3, 1, 4, 0, 2, 5, 1, 2), so one
+example (never the last: the segment ops would then output 7 rows) has no
+ids and its embedding row is 0.  ``sp_ids/shape`` is fed but nothing reads
+it.  TF 2.21's embedding_lookup_sparse takes two paths here:
+
+* ref table (``mean``): the fast path, ``SparseSegmentMean`` straight on
+  ``embedding/table/read`` with ``indices = sp_ids/values`` and
+  ``sparse_gradient=True``; the table gradient is an ``IndexedSlices`` from
+  ``SparseSegmentMeanGradV2`` (outputs: rows, sorted unique indices).
+* resource table (``sqrtn``, ``sum``; a resource variable is a
+  CompositeTensor, which the fast path excludes): ``Unique(sp_ids/values)``
+  -> ``ResourceGather`` -> ``SparseSegmentSqrtN``/``SparseSegmentSum`` over
+  the ``Unique`` idx; the gradient goes through ``SparseSegment*Grad`` (dense
+  [n_unique, 8]) into the gather's ``IndexedSlices``.
+
+Either way the optimizer dedups with ``Unique``/``UnsortedSegmentSum`` and
+applies ``SparseApplyAdagrad`` / ``ResourceScatterAdd`` (Adam) /
+``ResourceSparseApplyMomentum``.
 """
 
 import argparse
@@ -114,6 +147,56 @@ def embedding_data(n):
             "y": mtf.labels(rng, n, BATCH, CLASSES, "sparse")}
 
 
+# embedding_lookup_sparse cases: (combiner, optimizer key, variable kind).
+SPARSE_CASES = (("mean", "adagrad", "ref"), ("sqrtn", "adam", "resource"),
+                ("sum", "momentum", "resource"))
+# ids per example (a permutation of these per batch; the last example never
+# empty): NNZ ids per batch, one example with no ids, max MAX_IDS per example
+SPARSE_COUNTS = (3, 1, 4, 0, 2, 5, 1, 2)
+SPARSE_NNZ, SPARSE_MAX_IDS = sum(SPARSE_COUNTS), max(SPARSE_COUNTS)
+
+
+def sparse_embedding_builder(combiner, opt_key, use_resource):
+    def build():
+        sp_ids = tf.sparse_placeholder(tf.int64, name="sp_ids")
+        y = tf.placeholder(tf.int64, [None], name="y")
+        with tf.variable_scope(tf.get_variable_scope(), use_resource=use_resource):
+            with tf.variable_scope("embedding"):
+                table = tf.get_variable(
+                    "table", [VOCAB, DIM],
+                    initializer=tf.random_uniform_initializer(-0.5, 0.5),
+                    use_resource=use_resource)
+            h = tf.nn.embedding_lookup_sparse(table, sp_ids, None,
+                                              combiner=combiner)
+            logits = mtf.dense("dense", h, DIM, CLASSES, use_resource,
+                               name="logits")
+        loss, train_op = mtf.head(logits, y, "sparse", OPTIMIZERS[opt_key][1]())
+        return mtf.Built({"sp_ids_indices": sp_ids.indices,
+                          "sp_ids_values": sp_ids.values,
+                          "sp_ids_shape": sp_ids.dense_shape, "y": y},
+                         loss, train_op)
+    return build
+
+
+def sparse_embedding_data(n):
+    """Per step a SparseTensor [BATCH, SPARSE_MAX_IDS] of SPARSE_NNZ ids
+    (row-major sorted indices, example i holding a permutation of
+    SPARSE_COUNTS ids, so one example per batch has none) and labels."""
+    rng = np.random.RandomState(5)
+    indices = np.zeros((n, SPARSE_NNZ, 2), np.int64)
+    values = rng.randint(0, ID_RANGE, size=(n, SPARSE_NNZ)).astype(np.int64)
+    for step in range(n):
+        counts = rng.permutation(SPARSE_COUNTS)
+        while counts[-1] == 0:   # an empty last example would drop a row
+            counts = rng.permutation(SPARSE_COUNTS)
+        indices[step] = [(i, j) for i, c in enumerate(counts)
+                         for j in range(c)]
+    shape = np.tile(np.array([BATCH, SPARSE_MAX_IDS], np.int64), (n, 1))
+    return {"sp_ids_indices": indices, "sp_ids_values": values,
+            "sp_ids_shape": shape,
+            "y": mtf.labels(rng, n, BATCH, CLASSES, "sparse")}
+
+
 def all_cases():
     cases = []
     for opt_key, (opt_name, _, opt_args) in OPTIMIZERS.items():
@@ -128,6 +211,21 @@ def all_cases():
                 "(mean); %s; %s variables; table rows %d..%d never looked up"
                 % (ID_RANGE - 1, VOCAB, DIM, opt_key, kind, ID_RANGE,
                    VOCAB - 1)))
+    for combiner, opt_key, kind in SPARSE_CASES:
+        opt_name, _, opt_args = OPTIMIZERS[opt_key]
+        cases.append(mtf.Case(
+            "embedding_sparse_%s_%s_%s" % (combiner, opt_key, kind),
+            sparse_embedding_builder(combiner, opt_key, kind == "resource"),
+            sparse_embedding_data, (opt_name, opt_args),
+            "sp_ids = sparse_placeholder(int64, name='sp_ids'): [8,%d] with "
+            "%d ids per batch (values 0..%d; ids per example a permutation "
+            "of %s, so one example has no ids and gives a zero row) -> "
+            "embedding_lookup_sparse(embedding/table [%d,%d], random_uniform"
+            "(-0.5,0.5), combiner=%r) -> dense 8->3; sparse xent (mean); "
+            "%s; %s variables; table rows %d..%d never looked up"
+            % (SPARSE_MAX_IDS, SPARSE_NNZ, ID_RANGE - 1,
+               list(SPARSE_COUNTS), VOCAB, DIM, combiner, opt_key, kind,
+               ID_RANGE, VOCAB - 1)))
     return cases
 
 

@@ -11,8 +11,8 @@ Format
 ======
 
 For every op family ``<family>`` (``math``, ``nn``, ``array``, ``reduce``,
-``optim``, ``random``, ``segment``, ``models``, ``layout``) there are three
-files:
+``optim``, ``random``, ``segment``, ``models``, ``layout``,
+``sparse_segment``) there are three files:
 
 ``<family>.pb``
     One serialized ``GraphDef`` (``SerializeToString(deterministic=True)``)
@@ -159,6 +159,18 @@ Notes on TF 2.21 CPU behaviour the cases rely on or avoid
   duplicates and raises on out-of-range ones.  Bincount drops values >=
   size and raises on negative ones.  MirrorPadGrad REFLECT needs paddings
   < the output dim, SYMMETRIC paddings <= it.
+* SparseSegment{Sum,Mean,SqrtN}[WithNumSegments]: segment ids must be
+  sorted (not necessarily contiguous or starting at 0; empty segments are
+  0), out-of-range indices (negative too) and ids >= num_segments raise;
+  without num_segments the output has segment_ids[-1] + 1 rows.  The *Grad
+  ops scatter-add grad[segment_ids[k]] (/ count or sqrt(count)) into row
+  indices[k] of an [output_dim0, ...] zero tensor and raise on indices >=
+  output_dim0.  SparseSegment*GradV2 (TF 2.21; embedding_lookup_sparse's
+  fast path on a ref table) return only the rows of the sorted unique
+  indices plus those indices.  SparseFillEmptyRows accepts rows out of
+  order: the output is stably sorted by row (entries of a row keep their
+  input order) and reverse_index_map follows; a row index >=
+  dense_shape[0] raises.
 
 Determinism: fixed numpy seeds (one per family), fixed op seeds for random
 ops, single-threaded sessions, no graph optimizations, npz written by
@@ -217,6 +229,7 @@ EXACT_OPS = {
     "ResizeNearestNeighbor",
     "DynamicPartition", "SparseToDense", "ListDiff", "DepthToSpace",
     "SpaceToDepth", "SpaceToBatchND", "BatchToSpaceND",
+    "SparseFillEmptyRows", "SparseReshape",
 }
 SHORT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32",
          "int64": "i64", "bool": "bool"}
@@ -2231,6 +2244,179 @@ def build_layout(F):
           _error=True)
 
 
+# ---------------------------------------------------------------------------
+# sparse_segment (SparseSegment* reductions and their gradients, as used by
+# tf.nn.embedding_lookup_sparse, and the SparseTensor ops SparseFillEmptyRows
+# and SparseReshape)
+# ---------------------------------------------------------------------------
+
+def build_sparse_segment(F):
+    # SparseSegment{Sum,Mean,SqrtN}: out[s] = reduce of data[indices[k]] over
+    # the k with segment_ids[k] == s (ids sorted, not necessarily
+    # contiguous); Mean divides by the count, SqrtN by sqrt(count); empty
+    # segments are 0.  Without num_segments out has segment_ids[-1] + 1 rows.
+    for kind in ("Sum", "Mean", "SqrtN"):
+        op = "SparseSegment" + kind
+        F.add(op, "1-D data, repeated indices, contiguous ids",
+              data=F.u([5]), indices=i32([0, 2, 2, 4, 1, 0]),
+              segment_ids=i32([0, 0, 1, 1, 1, 2]))
+        F.add(op, "2-D data, repeated indices; ids skip 1 and 3 (empty "
+              "segments are 0)", data=F.u([6, 3]),
+              indices=i32([5, 0, 5, 3, 1]), segment_ids=i32([0, 0, 2, 2, 4]))
+        F.add(op, "float64, int64 indices and segment ids; first id 2 "
+              "(rows 0, 1 empty)", data=F.u([4, 2], F64),
+              indices=i64([3, 3, 1, 0]), segment_ids=i64([2, 2, 2, 3]))
+        F.add(op, "int64 indices, int32 segment ids, 3-D data",
+              data=F.u([3, 2, 2]), indices=i64([2, 0, 1]),
+              segment_ids=i32([0, 1, 1]))
+        F.add(op, "int32 indices, int64 segment ids, float64",
+              data=F.u([4, 3], F64), indices=i32([1, 1, 1, 2]),
+              segment_ids=i64([0, 0, 0, 1]))
+        F.add(op, "no indices: empty output [0, 3]", data=F.u([3, 3]),
+              indices=np.zeros([0], I32), segment_ids=np.zeros([0], I32))
+        opn = op + "WithNumSegments"
+        F.add(opn, "num_segments 6 > last id + 1; empty segments 1, 3, 4, 5 "
+              "are 0", data=F.u([5, 2]), indices=i32([4, 1, 1, 0, 2]),
+              segment_ids=i32([0, 0, 2, 2, 2]), num_segments=i32(6))
+        F.add(opn, "1-D data, int64 indices/ids/num_segments, repeated "
+              "indices", data=F.u([4], F64), indices=i64([3, 0, 3, 3]),
+              segment_ids=i64([1, 1, 3, 3]), num_segments=i64(5))
+        F.add(opn, "num_segments == last id + 1, int64 num_segments with "
+              "int32 ids", data=F.u([3, 4]), indices=i32([2, 2, 0]),
+              segment_ids=i32([0, 1, 1]), num_segments=i64(2))
+        F.add(opn, "int64 indices, int32 ids, float64, 3 empty leading "
+              "segments", data=F.u([5, 3], F64), indices=i64([0, 4, 4]),
+              segment_ids=i32([3, 3, 4]), num_segments=i32(7))
+        F.add(opn, "no indices: all num_segments rows 0",
+              data=F.u([3, 2]), indices=np.zeros([0], I64),
+              segment_ids=np.zeros([0], I64), num_segments=i32(3))
+    F.add("SparseSegmentSum", "int32 data", data=F.ri([5, 2], -9, 9),
+          indices=i32([4, 4, 0, 3]), segment_ids=i32([0, 1, 1, 3]))
+    F.add("SparseSegmentSumWithNumSegments", "int64 data",
+          data=F.ri([4], -9, 9).astype(I64), indices=i64([1, 3, 1]),
+          segment_ids=i64([0, 0, 2]), num_segments=i32(4))
+
+    # SparseSegment{Sum,Mean,SqrtN}Grad: out has output_dim0 rows,
+    # out[indices[k]] += grad[segment_ids[k]] (/ count or sqrt(count) of
+    # segment_ids[k]); rows no index names are 0, repeated indices add up
+    for kind in ("Sum", "Mean", "SqrtN"):
+        op = "SparseSegment%sGrad" % kind
+        F.add(op, "output_dim0 6 > max index + 1 (rows 1, 5 are 0); "
+              "repeated indices add up", grad=F.u([3, 2]),
+              indices=i32([0, 3, 3, 2, 4, 0]),
+              segment_ids=i32([0, 0, 1, 1, 1, 2]), output_dim0=i32(6))
+        F.add(op, "1-D grad, int64 indices and ids, float64",
+              grad=F.u([4], F64), indices=i64([2, 2, 2, 0]),
+              segment_ids=i64([0, 1, 1, 3]), output_dim0=i32(4))
+        F.add(op, "3-D grad, int64 indices, int32 ids; a grad row no id "
+              "names is ignored", grad=F.u([3, 2, 2]),
+              indices=i64([1, 0, 1]), segment_ids=i32([0, 0, 2]),
+              output_dim0=i32(3))
+        F.add(op, "no indices: zeros [output_dim0, 3]", grad=F.u([2, 3]),
+              indices=np.zeros([0], I32), segment_ids=np.zeros([0], I32),
+              output_dim0=i32(4))
+
+    # SparseSegment{Sum,Mean,SqrtN}GradV2 (the gradient of the forward ops
+    # with sparse_gradient=True, as embedding_lookup_sparse's fast path on a
+    # ref table uses): the same sums, but only for the rows indices names:
+    # outputs (rows [n_unique, ...], sorted_unique_indices [n_unique]);
+    # dense_output_dim0 only bounds the indices
+    for kind in ("Sum", "Mean", "SqrtN"):
+        op = "SparseSegment%sGradV2" % kind
+        F.add(op, "unsorted repeated indices: rows for the sorted unique "
+              "indices [0, 2, 3, 4]", grad=F.u([3, 2]),
+              indices=i32([0, 3, 3, 2, 4, 0]),
+              segment_ids=i32([0, 0, 1, 1, 1, 2]), dense_output_dim0=i32(6))
+        F.add(op, "1-D grad, int64 indices and ids, float64",
+              grad=F.u([4], F64), indices=i64([2, 2, 2, 0]),
+              segment_ids=i64([0, 1, 1, 3]), dense_output_dim0=i32(4))
+        F.add(op, "no indices: empty outputs [0, 3], [0]", grad=F.u([2, 3]),
+              indices=np.zeros([0], I32), segment_ids=np.zeros([0], I32),
+              dense_output_dim0=i32(4))
+
+    # SparseFillEmptyRows: each row r (first index column) with no entry
+    # gets one [r, 0, ...] = default_value; outputs (indices, values,
+    # empty_row_indicator [dense_shape[0]], reverse_index_map [N]: the
+    # output position of each input entry); rows come out in order, entries
+    # of a row in their input order
+    F.add("SparseFillEmptyRows", "rows 1, 3 and 4 empty",
+          indices=i64([[0, 1], [0, 3], [2, 0], [5, 2]]), values=F.u([4]),
+          dense_shape=i64([6, 4]), default_value=f32(-1.0))
+    F.add("SparseFillEmptyRows", "no empty rows: unchanged",
+          indices=i64([[0, 0], [1, 2], [1, 3], [2, 1]]),
+          values=F.u([4], F64), dense_shape=i64([3, 4]),
+          default_value=f64(0.5))
+    F.add("SparseFillEmptyRows", "no entries at all: every row filled",
+          indices=np.zeros([0, 2], I64), values=np.zeros([0], F32),
+          dense_shape=i64([3, 5]), default_value=f32(7.0))
+    F.add("SparseFillEmptyRows", "3-D dense_shape: filled entries are "
+          "[r, 0, 0]", indices=i64([[0, 1, 1], [0, 2, 0], [3, 0, 2]]),
+          values=F.u([3]), dense_shape=i64([4, 3, 3]),
+          default_value=f32(0.0))
+    F.add("SparseFillEmptyRows", "int64 values (ids), last rows empty",
+          indices=i64([[0, 0], [0, 1], [1, 0]]), values=i64([11, 4, 7]),
+          dense_shape=i64([4, 2]), default_value=i64(0))
+    F.add("SparseFillEmptyRows", "int64 values, first row empty, "
+          "default -1", indices=i64([[1, 0], [2, 0], [2, 1]]),
+          values=i64([3, 9, 3]), dense_shape=i64([3, 2]),
+          default_value=i64(-1))
+    F.add("SparseFillEmptyRows", "rows out of order: output sorted by row "
+          "(stable within a row), reverse_index_map follows",
+          indices=i64([[2, 1], [0, 0], [2, 0], [0, 3]]), values=F.u([4]),
+          dense_shape=i64([4, 4]), default_value=f32(-2.0))
+    F.add("SparseFillEmptyRows", "dense_shape[0] == 0: all outputs empty",
+          indices=np.zeros([0, 2], I64), values=np.zeros([0], F32),
+          dense_shape=i64([0, 3]), default_value=f32(1.0))
+
+    # SparseReshape: output_indices = unravel(ravel(indices, input_shape),
+    # output_shape); at most one -1 in new_shape, inferred
+    F.add("SparseReshape", "[2, 6] -> [-1, 3] (-1 inferred as 4)",
+          input_indices=i64([[0, 1], [0, 5], [1, 0], [1, 4]]),
+          input_shape=i64([2, 6]), new_shape=i64([-1, 3]))
+    F.add("SparseReshape", "rank 2 -> 3: [4, 6] -> [2, 3, 4]",
+          input_indices=i64([[0, 0], [1, 5], [2, 3], [3, 5]]),
+          input_shape=i64([4, 6]), new_shape=i64([2, 3, 4]))
+    F.add("SparseReshape", "rank 3 -> 2: [2, 3, 4] -> [6, -1]",
+          input_indices=i64([[0, 0, 1], [0, 2, 3], [1, 1, 0], [1, 2, 3]]),
+          input_shape=i64([2, 3, 4]), new_shape=i64([6, -1]))
+    F.add("SparseReshape", "rank 3 -> 1: flatten",
+          input_indices=i64([[0, 1, 1], [1, 0, 0]]),
+          input_shape=i64([2, 2, 3]), new_shape=i64([-1]))
+    F.add("SparseReshape", "empty indices [0, 2] -> [0, 3]",
+          input_indices=np.zeros([0, 2], I64), input_shape=i64([3, 4]),
+          new_shape=i64([2, -1, 3]))
+    F.add("SparseReshape", "same shape: unchanged",
+          input_indices=i64([[0, 2], [1, 1]]), input_shape=i64([2, 3]),
+          new_shape=i64([2, 3]))
+
+    # errors (TF's messages)
+    F.add("SparseSegmentSum", "segment ids not sorted", data=F.u([4, 2]),
+          indices=i32([0, 1, 2]), segment_ids=i32([1, 0, 1]), _error=True)
+    F.add("SparseSegmentSum", "index 5 out of range for 4 rows",
+          data=F.u([4, 2]), indices=i32([0, 5, 1]),
+          segment_ids=i32([0, 0, 1]), _error=True)
+    F.add("SparseSegmentMean", "negative index", data=F.u([3]),
+          indices=i64([0, -1]), segment_ids=i32([0, 1]), _error=True)
+    F.add("SparseSegmentSumWithNumSegments", "segment id >= num_segments",
+          data=F.u([3, 2]), indices=i32([0, 1]), segment_ids=i32([0, 3]),
+          num_segments=i32(3), _error=True)
+    F.add("SparseSegmentMeanGrad", "index >= output_dim0", grad=F.u([2, 2]),
+          indices=i32([0, 4]), segment_ids=i32([0, 1]),
+          output_dim0=i32(3), _error=True)
+    F.add("SparseSegmentMeanGradV2", "index >= dense_output_dim0",
+          grad=F.u([2, 2]), indices=i32([0, 4]), segment_ids=i32([0, 1]),
+          dense_output_dim0=i32(3), _error=True)
+    F.add("SparseReshape", "impossible shape: 6 elements into [4, 2]",
+          input_indices=i64([[0, 1]]), input_shape=i64([2, 3]),
+          new_shape=i64([4, 2]), _error=True)
+    F.add("SparseReshape", "-1 cannot be inferred: 6 elements into "
+          "[4, -1]", input_indices=i64([[0, 1]]), input_shape=i64([2, 3]),
+          new_shape=i64([4, -1]), _error=True)
+    F.add("SparseFillEmptyRows", "row index 5 >= dense_shape[0] = 3",
+          indices=i64([[0, 0], [5, 1]]), values=F.u([2]),
+          dense_shape=i64([3, 2]), default_value=f32(0.0), _error=True)
+
+
 FAMILIES = {
     "math": (build_math, 101),
     "nn": (build_nn, 202),
@@ -2241,6 +2427,7 @@ FAMILIES = {
     "segment": (build_segment, 707),
     "models": (build_models, 808),
     "layout": (build_layout, 909),
+    "sparse_segment": (build_sparse_segment, 1010),
 }
 
 

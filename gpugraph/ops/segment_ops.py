@@ -145,8 +145,10 @@ for _kind in ("Sum", "Mean", "SqrtN"):
 
 
 def _sparse_segment_grad(ctx: BuildContext, kind: str):
-    # out[indices[k]] += grad[segment_ids[k]] (scaled by 1/n or 1/sqrt(n) of its segment).
+    # out[indices[k]] += grad[segment_ids[k]] (scaled by 1/n or 1/sqrt(n) of its segment).  The
+    # V2 form returns only the rows of the distinct indices, with those indices (sorted).
     node, xp, device = ctx.op, ctx.xp, ctx.device
+    v2 = node.type.endswith("V2")
 
     def kernel(grad: Any, indices: Any, ids: Any, output_dim0: Any) -> Any:
         rows = int(output_dim0)
@@ -158,12 +160,17 @@ def _sparse_segment_grad(ctx: BuildContext, kind: str):
         bad = np.flatnonzero((host_indices < 0) | (host_indices >= rows))
         if bad.size:
             raise errors.InvalidArgumentError(
-                None, node, f"Index {int(host_indices[bad[0]])} out of range [0, {rows})")
+                None, node, f"Index {int(host_indices[bad[0]])} out of range [0, {rows}).")
         picked = grad[ids]
         if kind != "Sum":
             scale = _scale(kind, np.bincount(host_ids, minlength=grad.shape[0]), grad.dtype)
             picked = picked * device.to_device(scale[host_ids].reshape(
                 -1, *([1] * (grad.ndim - 1))))
+        if v2:
+            unique, position = np.unique(host_indices, return_inverse=True)
+            out = xp.zeros((unique.size, *grad.shape[1:]), dtype=grad.dtype)
+            xp.add.at(out, device.to_device(position.reshape(-1)), picked)
+            return out, device.to_device(unique.astype(host_indices.dtype))
         out = xp.zeros((rows, *grad.shape[1:]), dtype=grad.dtype)
         xp.add.at(out, indices, picked)
         return out
@@ -172,5 +179,6 @@ def _sparse_segment_grad(ctx: BuildContext, kind: str):
 
 
 for _kind in ("Sum", "Mean", "SqrtN"):
-    op(f"SparseSegment{_kind}Grad", host_inputs=(3,))(
-        lambda ctx, kind=_kind: _sparse_segment_grad(ctx, kind))
+    for _suffix in ("Grad", "GradV2"):
+        op(f"SparseSegment{_kind}{_suffix}", host_inputs=(3,))(
+            lambda ctx, kind=_kind: _sparse_segment_grad(ctx, kind))

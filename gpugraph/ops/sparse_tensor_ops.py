@@ -150,18 +150,18 @@ def _sparse_reshape(ctx: BuildContext):
                 f"and {int(unknown[1])}")
         known = int(np.prod(wanted[wanted != -1]))
         if unknown.size:
+            wanted = wanted.copy()
+            wanted[unknown[0]] = total // known if known else 0
             if known == 0 or total % known:
                 raise errors.InvalidArgumentError(
                     None, node, f"Input to reshape is a SparseTensor with {total} dense values, "
                     f"but the requested shape requires a multiple of {known}. "
-                    f"inputShape={_shape_text(shape)} outputShape={_shape_text(wanted)}")
-            wanted = wanted.copy()
-            wanted[unknown[0]] = total // known
+                    f"input_shape={_shape_text(shape)} output_shape={_shape_text(wanted)}")
         if int(np.prod(wanted)) != total:
             raise errors.InvalidArgumentError(
                 None, node, f"Input to reshape is a tensor with {total} dense values, but the "
-                f"requested shape has {int(np.prod(wanted))}. inputShape={_shape_text(shape)} "
-                f"outputShape={_shape_text(wanted)}")
+                f"requested shape has {int(np.prod(wanted))}. input_shape={_shape_text(shape)} "
+                f"output_shape={_shape_text(wanted)}")
         host = np.asarray(indices, np.int64).reshape(-1, shape.size)
         flat = np.ravel_multi_index(host.T, shape) if host.size else np.zeros(0, np.int64)
         new = np.stack(np.unravel_index(flat, wanted), axis=1) if host.size else \
