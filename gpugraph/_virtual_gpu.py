@@ -182,6 +182,7 @@ class VirtualXp:
             def at(target: Any, *args: Any) -> None:
                 with running_on(device):
                     _check(f"{fn.__name__}.at", _leaves((target, args)))
+                    _check_device_at(fn.__name__, target.dtype)
                     fn.at(*_unwrap((target, *args)))
 
             on_device.at = at
@@ -189,6 +190,15 @@ class VirtualXp:
 
     def __repr__(self) -> str:
         return f"<numpy on virtual GPU:{self._device}>"
+
+
+def _check_device_at(name: str, dtype: np.dtype) -> None:
+    # CuPy's ufunc.at supports only some ufuncs and dtypes (gpugraph.ops._indexing).
+    from gpugraph.ops._indexing import DEVICE_AT_DTYPES  # noqa: PLC0415  (ops import this module)
+
+    if dtype.name not in DEVICE_AT_DTYPES.get(name, ()):
+        raise NotImplementedError(f"{name}.at on a GPU supports only "
+                                  f"{sorted(DEVICE_AT_DTYPES.get(name, ()))}, not {dtype}")
 
 
 def to_device(value: Any, device: int) -> Any:

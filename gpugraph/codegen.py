@@ -56,6 +56,8 @@ def _read_slots(items: list[Any]) -> set[int]:
             read |= _read_slots(item.items()) | {item.pred}
         else:
             read.update(item.inputs, item.tokens)
+            if item.token >= 0 and item.op.type in DEAD_INPUT_OPS and item.outputs:
+                read.add(item.outputs[0])  # a dead-aware Merge's liveness reads its output
     return read
 
 

@@ -204,6 +204,9 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
     items.extend(builder.pending)
     steps = flatten(items)
     num_slots = mark_dead_regions(steps, builder.num_slots)
+    for step in steps:  # a dropped op outside dead regions needs its inputs for nothing
+        if step.kind == "noop" and step.token < 0:
+            step.inputs = ()
     memoize_shape_math(steps, fold_constants(steps))
     if len(steps) == len(items):  # no loops: whole-plan fusion is safe
         items = fuse_elementwise(items, set(fetch_slots) | set(feed_slots), _fused_step)

@@ -30,6 +30,9 @@ _KEEP_OPS = frozenset({
     "NextIteration", "RefNextIteration", "_Send", "_HostSend"})
 _VARIABLE_OPS = frozenset({"Variable", "VariableV2", "AutoReloadVariable", "VarHandleOp",
                            "ReadVariableOp", "_VarHandlesOp"})
+# Resource reads are marked stateful, yet TF 2.21 does not run an unused one (checked: reading
+# an uninitialized variable only for a control edge succeeds there); VariableShape does run.
+_VARIABLE_READS = frozenset({"ReadVariableOp", "ResourceGather", "ResourceGatherNd"})
 
 
 def unused_pure_ops(needed: list[Operation], preserved: set[Operation]) -> set[Operation]:
@@ -41,7 +44,9 @@ def unused_pure_ops(needed: list[Operation], preserved: set[Operation]) -> set[O
     full of such ops: ``tf.gradients`` groups each op's input gradients with control edges,
     so the gradient with respect to a placeholder (a first layer's input, a first convolution's
     input) is computed for nobody.  Those ops keep their place and control edges in the plan,
-    as NoOps, and never run, exactly as in TF (their errors, too, never happen).
+    as NoOps, and never run, as in TF (their errors, too, never happen).  The rules are
+    Grappler's (SafeToConvertToNoOp, IsFreeOfSideEffect), plus unused resource reads, which TF
+    2.21 skips as well; identities after a Switch are kept even where Grappler would drop them.
 
     Args:
         needed: the plan's ops in graph order (producers before consumers, but for loop
@@ -63,6 +68,8 @@ def unused_pure_ops(needed: list[Operation], preserved: set[Operation]) -> set[O
 
 def _free_of_side_effects(op: Operation) -> bool:
     info = op._info
+    if op.type in _VARIABLE_READS:
+        return True
     if (op.type in _KEEP_OPS or info is None or info.is_stateful or not info._outputs
             or any(arg.is_ref for arg in info._inputs) or "Queue" in op.type
             or "inplace" in op.type.lower()):

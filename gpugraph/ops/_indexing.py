@@ -26,3 +26,39 @@ def check_indices(node: Any, indices: np.ndarray, limit: int, name: str = "indic
         where = tuple(bad[0])
         raise errors.InvalidArgumentError(
             None, node, f"{name}{index_text(where)} = {int(indices[where])} is not in [0, {limit})")
+
+
+# What CuPy's ufunc.at can do (cupy/_core/_routines_indexing.pyx _scatter_op_single): only
+# these ufuncs, for these dtypes; anything else raises NotImplementedError there.  Virtual GPUs
+# enforce the same table, so CI catches a kernel that would fail on a real GPU.
+DEVICE_AT_DTYPES: dict[str, frozenset[str]] = {
+    "add": frozenset({"int32", "float16", "float32", "float64", "uint32", "uint64"}),
+    "maximum": frozenset({"int32", "float32", "float64", "uint32", "uint64"}),
+    "minimum": frozenset({"int32", "float32", "float64", "uint32", "uint64"}),
+}
+
+
+def scatter_at(xp: Any, device: Any, ufunc: str, target: Any, index: Any, values: Any) -> None:
+    """``ufunc.at(target, index, values)`` in place, on any device.
+
+    numpy's ``ufunc.at`` does everything.  On a GPU, subtraction is addition of the negated
+    values (the same IEEE results, and the same wraparound for integers), supported ufunc and
+    dtype pairs run natively, and the rest round-trips through the host, in index order.
+    """
+    if xp is np:
+        getattr(np, ufunc).at(target, index, values)
+        return
+    if ufunc == "subtract":
+        ufunc, values = "add", -values
+    if target.dtype.name in DEVICE_AT_DTYPES.get(ufunc, ()):
+        getattr(xp, ufunc).at(target, index, values)
+        return
+    host = np.array(device.to_host(target))
+    host_index = tuple(_host_part(device, i) for i in index) if isinstance(index, tuple) else \
+        _host_part(device, index)
+    getattr(np, ufunc).at(host, host_index, np.asarray(device.to_host(values)))
+    target[...] = device.to_device(host)
+
+
+def _host_part(device: Any, index: Any) -> Any:
+    return index if isinstance(index, slice) else np.asarray(device.to_host(index))

@@ -68,10 +68,23 @@ class _ConvAttrs:
         self.node = ctx.op
 
     def with_windows(self, ksize: Any, strides: Any) -> _ConvAttrs:
-        """A copy with the window sizes and strides given as 4-element vectors."""
+        """A copy with the window sizes and strides given as 4-element vectors (checked as
+        MaxPoolV2's kernel checks them)."""
+        k, st = ([int(v) for v in np.asarray(value).reshape(-1)] for value in (ksize, strides))
+        if len(k) != 4 or len(st) != 4:
+            raise errors.InvalidArgumentError(
+                None, self.node, "Sliding window ksize and strides fields must specify 4 "
+                "dimensions")
+        outer = (0, 1) if self.nchw else (0, 3)  # batch and depth positions
+        if any(k[i] != 1 or st[i] != 1 for i in outer):
+            raise errors.UnimplementedError(
+                None, self.node, "Pooling is not yet supported on the batch dimension.")
+        if min(k) < 1 or min(st) < 1:
+            raise errors.InvalidArgumentError(
+                None, self.node, f"Sliding window ksize and strides must be positive: ksize {k}, "
+                f"strides {st}")
         other = copy.copy(self)
-        other.ksize = self._pick([int(v) for v in np.asarray(ksize)])
-        other.strides = self._pick([int(v) for v in np.asarray(strides)])
+        other.ksize, other.strides = self._pick(k), self._pick(st)
         return other
 
     def geometry(self, h: int, w: int, kh: int, kw: int) -> tuple[_Geometry, _Geometry]:
@@ -114,11 +127,18 @@ def _patches(xp: Any, x: Any, a: _ConvAttrs, kh: int, kw: int) -> tuple[Any, _Ge
     return _windows(xp, xpad, a, gh, gw, kh, kw), gh, gw
 
 
-def _blocks(n: int, bytes_per_image: int) -> list[slice]:
+def _blocks(xp: Any, n: int, bytes_per_image: int) -> list[slice]:
     """The batch in runs of images whose patch matrices fit one ``_PATCH_BLOCK_BYTES`` block
-    (one empty run for an empty batch)."""
+    (one empty run for an empty batch).  Only the CPU's caches want this: elsewhere the whole
+    batch is one block (one GEMM; a GPU has the memory and no cache to keep it in)."""
+    if xp is not np:
+        return [slice(0, n)]
     step = max(1, _PATCH_BLOCK_BYTES // max(bytes_per_image, 1))
     return [slice(s, min(n, s + step)) for s in range(0, max(n, 1), step)]
+
+
+def _count(block: slice) -> int:
+    return block.stop - block.start
 
 
 @op("Conv2D")
@@ -135,8 +155,8 @@ def _conv2d(ctx: BuildContext):
         cols, gh, gw = _patches(xp, x, a, kh, kw)
         n, rows, depth = x.shape[0], gh.out * gw.out, kh * kw * cin
         w2 = w.reshape(depth, cout)
-        parts = [xp.matmul(cols[b].reshape(-1, depth), w2)
-                 for b in _blocks(n, rows * depth * x.dtype.itemsize)]
+        parts = [xp.matmul(cols[b].reshape(_count(b) * rows, depth), w2)
+                 for b in _blocks(xp, n, rows * depth * x.dtype.itemsize)]
         out = parts[0] if len(parts) == 1 else xp.concatenate(parts)
         return _from_nhwc(xp, out.reshape(n, gh.out, gw.out, cout), a.nchw)
 
@@ -153,8 +173,9 @@ def _conv2d_backprop_filter(ctx: BuildContext):
         cols, gh, gw = _patches(xp, x, a, kh, kw)
         depth = kh * kw * cin
         dw = None
-        for b in _blocks(x.shape[0], gh.out * gw.out * depth * x.dtype.itemsize):
-            part = xp.matmul(cols[b].reshape(-1, depth).T, dy[b].reshape(-1, cout))
+        for b in _blocks(xp, x.shape[0], gh.out * gw.out * depth * x.dtype.itemsize):
+            rows = _count(b) * gh.out * gw.out
+            part = xp.matmul(cols[b].reshape(rows, depth).T, dy[b].reshape(rows, cout))
             dw = part if dw is None else xp.add(dw, part, out=dw)
         return dw.reshape(kh, kw, cin, cout)
 
@@ -175,8 +196,9 @@ def _conv2d_backprop_input(ctx: BuildContext):
         wt = w.reshape(kh * kw * cin, cout).T
         dx = xp.zeros((n, h + gh.pad_before + gh.pad_after, wd + gw.pad_before + gw.pad_after, c),
                       dtype=dy.dtype)
-        for b in _blocks(n, gh.out * gw.out * kh * kw * cin * dy.dtype.itemsize):
-            cols = xp.matmul(dy[b].reshape(-1, cout), wt).reshape(-1, gh.out, gw.out, kh * kw * cin)
+        for b in _blocks(xp, n, gh.out * gw.out * kh * kw * cin * dy.dtype.itemsize):
+            cols = xp.matmul(dy[b].reshape(_count(b) * gh.out * gw.out, cout), wt).reshape(
+                _count(b), gh.out, gw.out, kh * kw * cin)
             if col2im is not None and cpu_loops.fits(cols, dx, same_shape=False):
                 col2im(cols, dx[b], kh, kw, *a.strides, *a.dilations)
             else:
@@ -197,13 +219,18 @@ def _add_taps(dx: Any, cols: Any, a: _ConvAttrs, gh: _Geometry, gw: _Geometry) -
 
 
 # --- depthwise convolutions (MobileNet) -------------------------------------------------------
-# Channel c with multiplier m writes output channel c * M + m.  Per channel the convolution is a
-# small GEMM over the window taps, so each op is a patch matrix plus one batched matmul over C.
-def _depthwise_patches(xp: Any, x: Any, a: _ConvAttrs, kh: int, kw: int) -> tuple:
-    cols, gh, gw = _patches(xp, x, a, kh, kw)
-    n, c = x.shape[0], x.shape[3]
-    rows = n * gh.out * gw.out
-    return xp.transpose(cols.reshape(rows, kh * kw, c), (2, 0, 1)), gh, gw  # [C, rows, taps]
+# Channel c with multiplier m writes output channel c * M + m.  Each window tap is a strided view
+# of the padded input, so every op is one multiply-add per tap over [N, OH, OW, C, M]: no patch
+# matrix, and no per-channel GEMM with a 9-long inner dimension.
+def _tap(x: Any, a: _ConvAttrs, gh: _Geometry, gw: _Geometry, i: int, j: int) -> Any:
+    """The [N, OH, OW, C] view of padded ``x`` that window tap (i, j) reads."""
+    (sh, sw), (dh, dw) = a.strides, a.dilations
+    return x[:, i * dh:i * dh + (gh.out - 1) * sh + 1:sh, j * dw:j * dw + (gw.out - 1) * sw + 1:sw]
+
+
+def _depthwise_geometry(xp: Any, x: Any, a: _ConvAttrs, kh: int, kw: int) -> tuple:
+    gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
+    return _pad(xp, x, gh, gw), gh, gw
 
 
 @op("DepthwiseConv2dNative")
@@ -216,17 +243,14 @@ def _depthwise_conv2d(ctx: BuildContext):
         if x.shape[3] != c:
             raise errors.InvalidArgumentError(
                 None, a.node, f"input and filter must have the same depth: {x.shape[3]} vs {c}")
-        cols, gh, gw = _depthwise_patches(xp, x, a, kh, kw)
-        out = xp.matmul(cols, xp.transpose(w.reshape(kh * kw, c, m), (1, 0, 2)))  # [C, rows, M]
-        out = xp.transpose(out, (1, 0, 2)).reshape(x.shape[0], gh.out, gw.out, c * m)
-        return _from_nhwc(xp, xp.ascontiguousarray(out), a.nchw)
+        xpad, gh, gw = _depthwise_geometry(xp, x, a, kh, kw)
+        out = xp.zeros((x.shape[0], gh.out, gw.out, c, m), dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                out += _tap(xpad, a, gh, gw, i, j)[..., None] * w[i, j]
+        return _from_nhwc(xp, out.reshape(x.shape[0], gh.out, gw.out, c * m), a.nchw)
 
     return kernel
-
-
-def _dy_by_channel(xp: Any, dy: Any, c: int, m: int) -> Any:
-    """dy [N, OH, OW, C*M] as [C, rows, M]."""
-    return xp.transpose(dy.reshape(-1, c, m), (1, 0, 2))
 
 
 @op("DepthwiseConv2dNativeBackpropFilter", host_inputs=(1,))
@@ -236,9 +260,13 @@ def _depthwise_backprop_filter(ctx: BuildContext):
     def kernel(x: Any, filter_sizes: Any, dy: Any) -> Any:
         kh, kw, c, m = (int(v) for v in np.asarray(filter_sizes))
         x, dy = _to_nhwc(xp, x, a.nchw), _to_nhwc(xp, dy, a.nchw)
-        cols, _, _ = _depthwise_patches(xp, x, a, kh, kw)
-        dw = xp.matmul(xp.swapaxes(cols, 1, 2), _dy_by_channel(xp, dy, c, m))  # [C, taps, M]
-        return xp.ascontiguousarray(xp.transpose(dw, (1, 0, 2))).reshape(kh, kw, c, m)
+        xpad, gh, gw = _depthwise_geometry(xp, x, a, kh, kw)
+        dy = dy.reshape(*dy.shape[:3], c, m)
+        dw = xp.empty((kh, kw, c, m), dtype=dy.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                dw[i, j] = xp.einsum("nhwc,nhwcm->cm", _tap(xpad, a, gh, gw, i, j), dy)
+        return dw
 
     return kernel
 
@@ -246,7 +274,6 @@ def _depthwise_backprop_filter(ctx: BuildContext):
 @op("DepthwiseConv2dNativeBackpropInput", host_inputs=(0,))
 def _depthwise_backprop_input(ctx: BuildContext):
     a, xp = _ConvAttrs(ctx), ctx.xp
-    col2im = cpu_loops.get("col2im", xp)
 
     def kernel(input_sizes: Any, w: Any, dy: Any) -> Any:
         sizes = [int(v) for v in np.asarray(input_sizes)]
@@ -254,16 +281,13 @@ def _depthwise_backprop_input(ctx: BuildContext):
         dy = _to_nhwc(xp, dy, a.nchw)
         kh, kw, _, m = w.shape
         gh, gw = a.geometry(h, wd, kh, kw)
-        taps = xp.matmul(_dy_by_channel(xp, dy, c, m),
-                         xp.transpose(w.reshape(kh * kw, c, m), (1, 2, 0)))  # [C, rows, taps]
-        cols = xp.ascontiguousarray(xp.transpose(taps, (1, 2, 0))).reshape(
-            n, gh.out, gw.out, kh * kw * c)
+        dy = dy.reshape(*dy.shape[:3], c, m)
         dx = xp.zeros((n, h + gh.pad_before + gh.pad_after, wd + gw.pad_before + gw.pad_after, c),
                       dtype=dy.dtype)
-        if col2im is not None and cpu_loops.fits(cols, dx, same_shape=False):
-            col2im(cols, dx, kh, kw, *a.strides, *a.dilations)
-        else:
-            _add_taps(dx, cols.reshape(n, gh.out, gw.out, kh, kw, c), a, gh, gw)
+        for i in range(kh):
+            for j in range(kw):
+                _tap(dx, a, gh, gw, i, j)[...] += (dy * w[i, j]).sum(axis=-1) if m > 1 else \
+                    dy[..., 0] * w[i, j, :, 0]
         dx = dx[:, gh.pad_before:gh.pad_before + h, gw.pad_before:gw.pad_before + wd, :]
         return _from_nhwc(xp, xp.ascontiguousarray(dx), a.nchw)
 

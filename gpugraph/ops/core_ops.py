@@ -140,6 +140,10 @@ def _print_dim(dim: int, shape: tuple, limit: int, flat: list, index: list, out:
 def _element_text(value: Any, dtype: np.dtype) -> str:
     if isinstance(value, bytes):
         return value.decode(errors="replace")
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, complex):
+        return "?"  # TF's PrintOneElement has no complex form
     if isinstance(value, float):  # TF's FloatToBuffer: the shortest %g that reads back
         single = dtype.itemsize <= 4
         digits = 6 if single else 15

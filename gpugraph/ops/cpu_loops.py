@@ -86,14 +86,18 @@ def _adagrad(var, accum, g, lr, one, update_slots):
 
 
 def _erf(out, x, complement):
-    # numba compiles math.erf/erfc for float32 and float64 (numpy has neither).
+    # numba compiles math.erf/erfc (numpy has neither); in double, then rounded once, like the
+    # array body's math.erf on Python floats.
     for i in range(out.size):
-        out[i] = math.erfc(x[i]) if complement else math.erf(x[i])
+        v = np.float64(x[i])
+        out[i] = math.erfc(v) if complement else math.erf(v)
 
 
 def _relu_grad(out, g, features, zero):
+    # gradients * (features > 0): a NaN or infinite gradient stays NaN where features <= 0.
+    one = zero + 1
     for i in range(out.size):
-        out[i] = g[i] if features[i] > zero else zero
+        out[i] = g[i] * (one if features[i] > zero else zero)
 
 
 def _col2im(cols, dxpad, kh, kw, sh, sw, dh, dw):

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
+from gpugraph.ops._indexing import scatter_at
 from gpugraph.ops.registry import BuildContext, op
 
 
@@ -132,7 +133,7 @@ def _to(device: Any, array: np.ndarray) -> Any:
 
 @op("ResizeBilinear", host_inputs=(1,))
 def _resize_bilinear(ctx: BuildContext):
-    a, xp, device = _ResizeAttrs(ctx), ctx.xp, ctx.device
+    a, device = _ResizeAttrs(ctx), ctx.device
 
     def kernel(images: Any, size: Any) -> Any:
         _check_4d(a.node, images)
@@ -168,7 +169,7 @@ def _resize_bilinear_grad(ctx: BuildContext):
             for cols, wx in ((x0, one - lx), (x1, lx)):
                 weight = _to(device, np.outer(wy, wx).astype(np.float32))[None, :, :, None]
                 index = (slice(None), _to(device, rows)[:, None], _to(device, cols)[None, :])
-                xp.add.at(out, index, g * weight)
+                scatter_at(xp, device, "add", out, index, g * weight)
         return out.astype(original.dtype, copy=False)
 
     return kernel
@@ -200,7 +201,7 @@ def _resize_nearest_grad(ctx: BuildContext):
         cols = _nearest(in_w, out_w, _scale(out_w, in_w, a.align), a.align, a.half)
         out = xp.zeros((n, out_h, out_w, c), dtype=grads.dtype)
         index = (slice(None), _to(device, rows)[:, None], _to(device, cols)[None, :])
-        xp.add.at(out, index, grads)
+        scatter_at(xp, device, "add", out, index, grads)
         return out
 
     return kernel

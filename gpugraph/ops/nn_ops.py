@@ -39,7 +39,7 @@ def _relu_grad(ctx: BuildContext):
             out = np.empty_like(g)
             loop(*map(cpu_loops.flat, (out, g, features)), _scalar(g, 0))
             return out
-        return xp.where(features > 0, g, _scalar(g, 0))
+        return g * (features > 0).astype(g.dtype)  # TF: gradients * (features > 0)
 
     return kernel
 
@@ -53,7 +53,7 @@ def _relu6(ctx: BuildContext):
 @op("Relu6Grad")
 def _relu6_grad(ctx: BuildContext):
     xp = ctx.xp
-    return lambda g, f: xp.where((f > 0) & (f < 6), g, _scalar(g, 0))
+    return lambda g, f: g * ((f > 0) & (f < 6)).astype(g.dtype)
 
 
 @op("LeakyRelu")

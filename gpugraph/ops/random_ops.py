@@ -86,6 +86,9 @@ def _multinomial(ctx: BuildContext):
             raise errors.InvalidArgumentError(
                 None, node, f"logits should be a matrix and num_samples >= 0, got logits shape "
                 f"{list(host.shape)}, num_samples {count}")
+        if host.shape[1] == 0:
+            raise errors.InvalidArgumentError(
+                None, node, "num_classes should be positive, got 0")
         shifted = np.exp(host - host.max(axis=1, keepdims=True)) if host.size else host
         cdf = np.cumsum(shifted, axis=1)
         draws = rng.random((host.shape[0], count)) * cdf[:, -1:] if host.size else \

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops._indexing import host_copy, index_text
+from gpugraph.ops._indexing import host_copy, index_text, scatter_at
 from gpugraph.ops.registry import BuildContext, op
 
 
@@ -33,13 +33,14 @@ _SEGMENT: dict[str, tuple[str, Callable[[np.dtype], Any]]] = {
 }
 
 
-def _segment_reduce(xp: Any, kind: str, data: Any, ids: Any, num: int, prefix: int) -> Any:
+def _segment_reduce(xp: Any, device: Any, kind: str, data: Any, ids: Any, num: int,
+                    prefix: int) -> Any:
     ufunc, empty = _SEGMENT[kind]
     out = xp.full((num, *data.shape[prefix:]), empty(data.dtype), dtype=data.dtype)
     rows = data.reshape(-1, *data.shape[prefix:])
     flat = ids.reshape(-1)
     keep = flat >= 0  # TF drops negative ids
-    getattr(xp, ufunc).at(out, flat[keep], rows[keep])
+    scatter_at(xp, device, ufunc, out, flat[keep], rows[keep])
     return out
 
 
@@ -59,7 +60,7 @@ def _unsorted_segment(ctx: BuildContext, kind: str):
             raise errors.InvalidArgumentError(
                 None, node, f"segment_ids{index_text(where)} = {int(host[where])} is out of range "
                 f"[0, {num})")
-        return _segment_reduce(xp, kind, data, ids, num, ids.ndim)
+        return _segment_reduce(xp, device, kind, data, ids, num, ids.ndim)
 
     return kernel
 
@@ -82,8 +83,8 @@ def _sorted_segment(ctx: BuildContext, kind: str):
                 None, node, "segment ids are not increasing")
         num = int(host[-1]) + 1 if host.size else 0
         if kind != "Mean":
-            return _segment_reduce(xp, kind, data, ids, num, 1)
-        total = _segment_reduce(xp, "Sum", data, ids, num, 1)
+            return _segment_reduce(xp, device, kind, data, ids, num, 1)
+        total = _segment_reduce(xp, device, "Sum", data, ids, num, 1)
         counts = np.bincount(host, minlength=num).reshape(-1, *([1] * (data.ndim - 1)))
         counts = device.to_device(np.maximum(counts, 1).astype(data.dtype))
         return (total / counts).astype(data.dtype)
@@ -129,7 +130,7 @@ def _sparse_segment(ctx: BuildContext, kind: str, with_num: bool):
     def kernel(data: Any, indices: Any, ids: Any, num_segments: Any = None) -> Any:
         host_ids, count = _sparse_segment_rows(node, device, data, indices, ids,
                                                int(num_segments) if with_num else None)
-        out = _segment_reduce(xp, "Sum", data[indices], ids, count, 1)
+        out = _segment_reduce(xp, device, "Sum", data[indices], ids, count, 1)
         if kind == "Sum":
             return out
         scale = _scale(kind, np.bincount(host_ids, minlength=count)[:count], data.dtype)
@@ -169,10 +170,10 @@ def _sparse_segment_grad(ctx: BuildContext, kind: str):
         if v2:
             unique, position = np.unique(host_indices, return_inverse=True)
             out = xp.zeros((unique.size, *grad.shape[1:]), dtype=grad.dtype)
-            xp.add.at(out, device.to_device(position.reshape(-1)), picked)
+            scatter_at(xp, device, "add", out, device.to_device(position.reshape(-1)), picked)
             return out, device.to_device(unique.astype(host_indices.dtype))
         out = xp.zeros((rows, *grad.shape[1:]), dtype=grad.dtype)
-        xp.add.at(out, indices, picked)
+        scatter_at(xp, device, "add", out, indices, picked)
         return out
 
     return kernel

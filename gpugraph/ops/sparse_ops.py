@@ -8,49 +8,40 @@ indices accumulate (``ufunc.at``), as TF's scatter kernels do.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops._indexing import check_indices, host_copy, index_text
+from gpugraph.ops._indexing import check_indices, host_copy, index_text, scatter_at
 from gpugraph.ops.registry import BuildContext, dims_text, op
 from gpugraph.ops.resources import VarSlot
 
 
 # --- scatter into variables ---------------------------------------------------------------------
-def _truncating_divide(a: Any, b: Any) -> Any:
-    return np.trunc(a / b).astype(a.dtype) if a.dtype.kind in "iu" else a / b
+def _truncating_divide(xp: Any, a: Any, b: Any) -> Any:
+    # Exact for every integer (no float round trip): floor division, moved toward zero.
+    quotient = xp.floor_divide(a, b)
+    return quotient + ((xp.remainder(a, b) != 0) & ((a < 0) != (b < 0))).astype(a.dtype)
 
 
-# how -> f(xp, var, indices, updates, the indices on the host)
-_SCATTER: dict[str, Callable[[Any, Any, Any, Any, np.ndarray], None]] = {
-    "Add": lambda xp, v, i, u, h: xp.add.at(v, i, u),
-    "Sub": lambda xp, v, i, u, h: xp.subtract.at(v, i, u),
-    "Mul": lambda xp, v, i, u, h: xp.multiply.at(v, i, u),
-    "Div": lambda xp, v, i, u, h: _divide_at(xp, v, i, u, h),
-    "Max": lambda xp, v, i, u, h: xp.maximum.at(v, i, u),
-    "Min": lambda xp, v, i, u, h: xp.minimum.at(v, i, u),
-    "Update": lambda xp, v, i, u, h: v.__setitem__(i, u),
-}
+# how -> the ufunc whose .at applies it (Div and Update are special: see _scatter_kernel)
+_SCATTER = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Div": "divide",
+            "Max": "maximum", "Min": "minimum", "Update": None}
 
 
 def _divide_at(xp: Any, var: Any, indices: Any, updates: Any, host: np.ndarray) -> None:
-    if var.dtype.kind in "fc":
-        xp.divide.at(var, indices, updates)
-        return
     # Integer variables: C++ division truncates toward zero; one row at a time, in order.
     rows = xp.broadcast_to(updates, (*indices.shape, *var.shape[1:])).reshape(
         host.size, *var.shape[1:])
     for position, index in enumerate(host.reshape(-1).tolist()):
-        var[index] = _truncating_divide(var[index], rows[position])
+        var[index] = _truncating_divide(xp, var[index], rows[position])
 
 
 def _scatter_kernel(ctx: BuildContext, how: str):
     node, xp, device = ctx.op, ctx.xp, ctx.device
     resource = node.type.startswith("Resource")
-    apply = _SCATTER[how]
+    ufunc = _SCATTER[how]
 
     def kernel(slot: VarSlot, indices: Any, updates: Any) -> Any:
         var = slot.writable(node)
@@ -64,7 +55,13 @@ def _scatter_kernel(ctx: BuildContext, how: str):
                 f"{list(indices.shape)}, params.shape {list(var.shape)}")
         host = host_copy(device, indices)
         check_indices(node, host, var.shape[0])
-        apply(xp, var, indices, updates.astype(var.dtype, copy=False), host)
+        updates = updates.astype(var.dtype, copy=False)
+        if ufunc is None:  # Update: assignment (duplicates: the last one wins)
+            var[indices] = updates
+        elif ufunc == "divide" and var.dtype.kind in "iu":
+            _divide_at(xp, var, indices, updates, host)
+        else:
+            scatter_at(xp, device, ufunc, var, indices, updates)
         return None if resource else slot
 
     return kernel
@@ -125,7 +122,8 @@ def _top_k(ctx: BuildContext):
                 None, node, f"input must have at least k columns. Had "
                 f"{x.shape[-1] if x.ndim else 0}, needed {k}")
         # Largest first; equal values keep their order (the lower index first), as in TF.
-        order = xp.argsort(-x if x.dtype.kind != "u" else ~x, axis=-1, kind="stable")[..., :k]
+        # ~x reverses integer order without overflowing at the minimum (-x would not).
+        order = xp.argsort(~x if x.dtype.kind in "iu" else -x, axis=-1, kind="stable")[..., :k]
         return xp.take_along_axis(x, order, axis=-1), order.astype(index_type)
 
     return kernel
@@ -195,13 +193,8 @@ def _gather_nd(ctx: BuildContext):
     return kernel
 
 
-_ND_UPDATES: dict[str, Callable[[Any, Any, tuple, Any], None]] = {
-    "Add": lambda xp, out, index, updates: xp.add.at(out, index, updates),
-    "Sub": lambda xp, out, index, updates: xp.subtract.at(out, index, updates),
-    "Max": lambda xp, out, index, updates: xp.maximum.at(out, index, updates),
-    "Min": lambda xp, out, index, updates: xp.minimum.at(out, index, updates),
-    "Update": lambda xp, out, index, updates: out.__setitem__(index, updates),
-}
+_ND_UPDATES = {"Add": "add", "Sub": "subtract", "Max": "maximum", "Min": "minimum",
+               "Update": None}
 
 
 def _check_updates(node: Any, indices: Any, updates: Any, shape: tuple) -> None:
@@ -223,8 +216,8 @@ def _scatter_nd(ctx: BuildContext):
         shape = tuple(int(d) for d in np.asarray(shape_value))
         _check_updates(node, indices, updates, shape)
         out = xp.zeros(shape, dtype=updates.dtype)
-        xp.add.at(out, _nd_index(xp, device, node, indices, shape, "index into output shape"),
-                  updates)
+        scatter_at(xp, device, "add", out,
+                   _nd_index(xp, device, node, indices, shape, "index into output shape"), updates)
         return out
 
     return kernel
@@ -232,14 +225,17 @@ def _scatter_nd(ctx: BuildContext):
 
 def _tensor_scatter(ctx: BuildContext, how: str):
     node, xp, device = ctx.op, ctx.xp, ctx.device
-    apply = _ND_UPDATES[how]
+    ufunc = _ND_UPDATES[how]
 
     def kernel(tensor: Any, indices: Any, updates: Any) -> Any:
         shape = tuple(tensor.shape)
         _check_updates(node, indices, updates, shape)
         index = _nd_index(xp, device, node, indices, shape, "index into shape")
         out = tensor.copy()
-        apply(xp, out, index, updates)
+        if ufunc is None:
+            out[index] = updates
+        else:
+            scatter_at(xp, device, ufunc, out, index, updates)
         return out
 
     return kernel

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops._indexing import host_copy
+from gpugraph.ops._indexing import host_copy, scatter_at
 from gpugraph.ops.registry import BuildContext, dims_text, op
 
 
@@ -39,23 +39,28 @@ def _sparse_to_dense(ctx: BuildContext):
 
 
 def _check_sparse_indices(node: Any, host: np.ndarray, shape: tuple) -> None:
-    """SparseTensor::ValidateIndices: in bounds, sorted and unique."""
+    """SparseTensor::ValidateIndices: row by row, in bounds, then after the previous row (TF's
+    first complaint, found with array operations)."""
     text = lambda row: ",".join(str(int(v)) for v in row)  # noqa: E731
-    for i, row in enumerate(host):
-        if ((row < 0) | (row >= np.asarray(shape))).any():
+    outside = ((host < 0) | (host >= np.asarray(shape))).any(axis=1)
+    first_outside = int(np.argmax(outside)) if outside.any() else host.shape[0]
+    inside = host[:first_outside]  # rows in bounds: lexicographic order is raveled order
+    keys = np.ravel_multi_index(inside.T, shape) if inside.size else np.zeros(0, np.int64)
+    unordered = np.flatnonzero(np.diff(keys) <= 0)
+    if unordered.size:
+        i = int(unordered[0]) + 1
+        row = host[i]
+        if keys[i] == keys[i - 1]:
             raise errors.InvalidArgumentError(
-                None, node, f"indices[{i}] = [{text(row)}] is out of bounds: need 0 <= index < "
-                f"[{text(shape)}]")
-        if i:
-            previous = tuple(host[i - 1])
-            if tuple(row) == previous:
-                raise errors.InvalidArgumentError(
-                    None, node, f"indices[{i}] = [{text(row)}] is repeated")
-            if tuple(row) < previous:
-                raise errors.InvalidArgumentError(
-                    None, node, f"indices[{i}] = [{text(row)}] is out of order. Many sparse ops "
-                    "require sorted indices.\n    Use `tf.sparse.reorder` to create a correctly "
-                    "ordered copy.\n\n")
+                None, node, f"indices[{i}] = [{text(row)}] is repeated")
+        raise errors.InvalidArgumentError(
+            None, node, f"indices[{i}] = [{text(row)}] is out of order. Many sparse ops require "
+            "sorted indices.\n    Use `tf.sparse.reorder` to create a correctly ordered copy."
+            "\n\n")
+    if first_outside < host.shape[0]:
+        raise errors.InvalidArgumentError(
+            None, node, f"indices[{first_outside}] = [{text(host[first_outside])}] is out of "
+            f"bounds: need 0 <= index < [{text(shape)}]")
 
 
 @op("SparseTensorDenseMatMul", host_inputs=(2,))
@@ -80,7 +85,7 @@ def _sparse_dense_matmul(ctx: BuildContext):
         _check_sparse_matmul_indices(node, host_copy(device, indices).reshape(-1, 2), m_col, k_col,
                                      rows, cols)
         out = xp.zeros((rows, b.shape[1]), dtype=b.dtype)
-        xp.add.at(out, i, values[:, None] * b[k])
+        scatter_at(xp, device, "add", out, i, values[:, None] * b[k])
         return out
 
     return kernel
@@ -89,12 +94,15 @@ def _sparse_dense_matmul(ctx: BuildContext):
 def _check_sparse_matmul_indices(node: Any, host: np.ndarray, m_col: int, k_col: int,
                                  rows: int, cols: int) -> None:
     # sparse_tensor_dense_matmul_op.cc: nonzeros in order, the inner index k checked first.
-    for n, row in enumerate(host):
-        for col, bound, name in ((k_col, cols, "k"), (m_col, rows, "m")):
-            if not 0 <= row[col] < bound:
-                raise errors.InvalidArgumentError(
-                    None, node, f"{name} ({int(row[col])}) from index[{n},{col}] out of bounds "
-                    f"(>={bound})")
+    bad_k = (host[:, k_col] < 0) | (host[:, k_col] >= cols)
+    bad_m = (host[:, m_col] < 0) | (host[:, m_col] >= rows)
+    if not (bad_k | bad_m).any():
+        return
+    n = int(np.argmax(bad_k | bad_m))
+    col, bound, name = (k_col, cols, "k") if bad_k[n] else (m_col, rows, "m")
+    raise errors.InvalidArgumentError(
+        None, node, f"{name} ({int(host[n, col])}) from index[{n},{col}] out of bounds "
+        f"(>={bound})")
 
 
 @op("SparseFillEmptyRows", host_inputs=(2,))

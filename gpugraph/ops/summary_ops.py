@@ -9,7 +9,6 @@ since protobuf concatenation appends repeated fields.
 
 from __future__ import annotations
 
-import bisect
 import struct
 import sys
 from typing import Any
@@ -76,6 +75,7 @@ def _default_buckets() -> list[float]:
 
 
 _BUCKETS = _default_buckets()
+_LIMITS = np.asarray(_BUCKETS)
 
 
 def _double(number: int, value: float) -> bytes:
@@ -84,10 +84,9 @@ def _double(number: int, value: float) -> bytes:
 
 
 def histogram_proto(values: np.ndarray) -> bytes:
-    """A serialized HistogramProto of ``values`` (histogram.cc Add + EncodeToProto)."""
-    counts = [0.0] * (len(_BUCKETS))
-    for value in values.tolist():
-        counts[bisect.bisect_right(_BUCKETS, value)] += 1.0
+    """A serialized HistogramProto of float64 ``values`` (histogram.cc Add + EncodeToProto)."""
+    counts = np.bincount(np.searchsorted(_LIMITS, values, side="right"),
+                         minlength=len(_BUCKETS)).astype(np.float64).tolist()
     limits, buckets = [], []
     i = 0
     while i < len(counts):  # runs of empty buckets collapse into their last limit
@@ -99,12 +98,11 @@ def histogram_proto(values: np.ndarray) -> bytes:
                 i += 1
         limits.append(end)
         buckets.append(count)
-    low = min(values.tolist(), default=sys.float_info.max)
-    high = max(values.tolist(), default=-sys.float_info.max)
-    total, squares = 0.0, 0.0
-    for value in values.tolist():  # summed in order, in double, as TF does
-        total += value
-        squares += value * value
+    low = float(values.min()) if values.size else sys.float_info.max
+    high = float(values.max()) if values.size else -sys.float_info.max
+    # TF adds value by value: cumulative sums keep that order (np.sum would pair them up)
+    total = float(np.cumsum(values)[-1]) if values.size else 0.0
+    squares = float(np.cumsum(values * values)[-1]) if values.size else 0.0
     packed = lambda xs: struct.pack(f"<{len(xs)}d", *xs)  # noqa: E731
     return (_double(1, low) + _double(2, high) + _double(3, float(values.size))
             + _double(4, total) + _double(5, squares)
@@ -145,7 +143,7 @@ def _string_format(ctx: BuildContext):
         text = pieces[0]
         for value, piece in zip(inputs, pieces[1:]):
             text += summarize_v2(np.asarray(value), summarize) + piece
-        return np.asarray(text.encode(), dtype=object)
+        return np.asarray(text.encode("utf-8", errors="surrogateescape"), dtype=object)
 
     return kernel
 
@@ -175,7 +173,7 @@ def _dim_v2(array: Any, dim: int, ndim: int, ends: int, dtype: np.dtype) -> str:
 
 def _element_v2(value: Any, dtype: np.dtype) -> str:
     if isinstance(value, bytes):
-        return '"' + _c_hex_escape(value) + '"'
+        return '"' + _c_escape(value) + '"'
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float):
@@ -193,16 +191,16 @@ _ESCAPES = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord('"'): '\\"
             ord("'"): "\\'", ord("\\"): "\\\\"}
 
 
-def _c_hex_escape(value: bytes) -> str:
-    # absl::Utf8SafeCHexEscape: C escapes, \xNN for other control bytes, UTF-8 kept as is.
-    text = value.decode("utf-8", errors="surrogateescape")
+def _c_escape(value: bytes) -> str:
+    # absl::Utf8SafeCEscape: C escapes, octal for other control bytes, bytes >= 0x80 as they
+    # are (kept through surrogateescape until the text is encoded).
     out = []
-    for ch in text:
+    for ch in value.decode("utf-8", errors="surrogateescape"):
         code = ord(ch)
         if code in _ESCAPES:
             out.append(_ESCAPES[code])
-        elif code < 0x20 or code == 0x7F or 0xDC80 <= code <= 0xDCFF:
-            out.append(f"\\x{code & 0xFF:02x}")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\{code:03o}")
         else:
             out.append(ch)
     return "".join(out)

@@ -30,11 +30,16 @@ def _kernel(ctx: BuildContext, num_state: int, update: Callable[..., None], grad
     resource = node.type.startswith("Resource")
     sparse = "Sparse" in node.type
     xp, device = ctx.xp, ctx.device
+    names = [arg.name for arg in node.op_def.input_arg][num_state:]
 
     def kernel(*args: Any) -> Any:
         slots: tuple[VarSlot, ...] = args[:num_state]
         arrays = [slot.writable(node) for slot in slots]
         rest = list(args[num_state:])
+        for name, value in zip(names, rest):
+            if name not in ("grad", "delta", "indices") and getattr(value, "ndim", 0) != 0:
+                raise errors.InvalidArgumentError(
+                    None, node, f"{name} is not a scalar: {list(value.shape)}")
         if sparse:
             position = grad_pos % (len(rest) - 1)
             indices = rest.pop(position + 1)

@@ -40,7 +40,7 @@ def test_any_block_size_gives_the_same_convolutions(data_format, loops, monkeypa
     dy = rng.standard_normal((5, 9, 7, 4) if nhwc else (5, 4, 9, 7)).astype(np.float32)
     whole = _run(x, w, dy, data_format)
     monkeypatch.setattr(conv_ops, "_PATCH_BLOCK_BYTES", 1)
-    assert len(conv_ops._blocks(5, 9 * 7 * 27 * 4)) == 5
+    assert len(conv_ops._blocks(np, 5, 9 * 7 * 27 * 4)) == 5
     blocked = _run(x, w, dy, data_format)
     for got, want in zip(blocked, whole, strict=True):
         assert got.shape == want.shape and got.dtype == want.dtype
@@ -53,3 +53,19 @@ def test_an_empty_batch_convolves_to_empty_and_zero_filter_gradient() -> None:
     y, dw, dx = _run(x, w, np.ones_like(dy), b"NHWC")
     assert y.shape == (0, 4, 4, 5) and dx.shape == (0, 4, 4, 2)
     np.testing.assert_array_equal(dw, np.zeros((3, 3, 2, 5), np.float32))
+
+
+def test_zero_sized_dimensions_convolve_as_tf() -> None:
+    """Empty spatial or channel dimensions give empty results (and zero filter gradients)."""
+    for x_shape, w_shape in (((2, 0, 5, 3), (3, 3, 3, 4)), ((2, 5, 5, 0), (3, 3, 0, 4))):
+        x = np.zeros(x_shape, np.float32)
+        w = np.ones(w_shape, np.float32)
+        dy = np.ones((*x_shape[:3], w_shape[3]), np.float32)
+        y, dw, dx = _run(x, w, dy, b"NHWC")
+        assert y.shape == dy.shape and dx.shape == x.shape and dw.shape == w.shape
+        np.testing.assert_array_equal(dw, 0)
+
+
+def test_only_the_cpu_blocks_the_batch() -> None:
+    assert len(conv_ops._blocks(np, 64, conv_ops._PATCH_BLOCK_BYTES)) == 64
+    assert conv_ops._blocks(object(), 64, conv_ops._PATCH_BLOCK_BYTES) == [slice(0, 64)]

@@ -221,3 +221,16 @@ def test_max_pool_grad_loop_matches_array_body(dtype, spy, monkeypatch) -> None:
     assert spy.get("max_pool_grad_tiles") == 1
     np.testing.assert_array_equal(looped[0][0, :2, :2, 0], [[1.5, 0], [0, 0]])
     _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
+
+
+@pytest.mark.parametrize("op_type", ["Erf", "Erfc"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_erf_loop_matches_array_body(op_type, dtype, spy, monkeypatch) -> None:
+    x = np.linspace(-6, 6, 20001).astype(dtype)
+
+    def build():
+        return [out(op_type, gg.constant(x), T=gg.dtypes.as_dtype(x.dtype))], []
+
+    looped = _run(build, monkeypatch, loops=True)
+    assert spy.get("erf") == 1
+    _assert_same_bits(looped, _run(build, monkeypatch, loops=False))

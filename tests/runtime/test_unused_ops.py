@@ -121,3 +121,31 @@ def test_assert_fails_with_tfs_summary_and_passes_when_true(graph) -> None:
         with pytest.raises(errors.InvalidArgumentError) as e:
             sess.run(check2, {cond: False})
         assert "assertion failed: [1 2 3 4 5] [a b]" in str(e.value)
+
+
+def test_an_unused_variable_read_does_not_run_but_a_shape_query_does(graph) -> None:
+    # TF 2.21: ReadVariableOp/ResourceGather of an uninitialized variable, read only through a
+    # control edge, succeed (not run); VariableShape fails (run).
+    handle = out("VarHandleOp", dtype=F32, shape=gg.TensorShape([3, 2]), shared_name=b"v")
+    read = out("ReadVariableOp", handle, dtype=F32)
+    gather = out("ResourceGather", handle, gg.constant(np.array([0], np.int32)), dtype=F32,
+                 Tindices=gg.dtypes.int32)
+    with gg.control_dependencies([read, gather]):
+        ok = out("Identity", gg.constant(np.float32(1)), T=F32)
+    with gg.control_dependencies([out("VariableShape", handle, out_type=gg.dtypes.int32)]):
+        fails = out("Identity", gg.constant(np.float32(2)), T=F32)
+    with gg.Session() as sess:
+        assert sess.run(ok) == 1
+        with pytest.raises(errors.OpError):
+            sess.run(fails)
+
+
+def test_a_merge_read_only_through_a_control_edge(graph) -> None:
+    pred = gg.placeholder(gg.dtypes.bool, [], name="pred")
+    sw = node("Switch", gg.constant(np.float32(5)), pred, T=F32)
+    merge = node("Merge", out("Identity", sw.outputs[0], T=F32),
+                 out("Identity", sw.outputs[1], T=F32), T=F32, N=2)
+    with gg.control_dependencies([merge]):
+        result = out("Identity", gg.constant(np.float32(1)), T=F32)
+    with gg.Session() as sess:
+        assert sess.run(result, {pred: True}) == 1 and sess.run(result, {pred: False}) == 1

@@ -1,0 +1,105 @@
+"""Edge cases of recently added kernels, each checked against what TF 2.21 does (values and
+messages observed with TF; see the comments)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import node, out
+
+import gpugraph as gg
+from gpugraph import errors
+
+F32 = gg.dtypes.float32
+
+
+@pytest.fixture
+def graph():
+    with gg.Graph().as_default() as g:
+        yield g
+
+
+def _run(fetch, feeds=None, **config):
+    with gg.Session(config=config or None) as sess:
+        return sess.run(fetch, feeds)
+
+
+@pytest.mark.parametrize("loops", ["1", "0"])
+def test_relu_grad_multiplies_like_tf(graph, loops, monkeypatch) -> None:
+    # TF: gradients * (features > 0), so NaN/inf gradients stay NaN and -1 * 0 is -0.
+    monkeypatch.setenv("GPUGRAPH_CPU_LOOPS", loops)
+    g = gg.constant(np.array([np.nan, np.inf, -1, 2, 3], np.float32))
+    f = gg.constant(np.array([-1, -1, -1, 0, 1], np.float32))
+    got = _run(out("ReluGrad", g, f, T=F32))
+    np.testing.assert_array_equal(got, [np.nan, np.nan, -0.0, 0.0, 3])
+    assert np.signbit(got[2]) and not np.signbit(got[3])
+
+
+@pytest.mark.parametrize("loops", ["1", "0"])
+def test_optimizer_scalars_must_be_scalars(graph, loops, monkeypatch) -> None:
+    # TF: InvalidArgumentError "lr is not a scalar: [2]" (whatever the update would do).
+    monkeypatch.setenv("GPUGRAPH_CPU_LOOPS", loops)
+    var = out("VariableV2", shape=gg.TensorShape([2]), dtype=F32)
+    accum = out("VariableV2", shape=gg.TensorShape([2]), dtype=F32)
+    inits = [node("Assign", v, gg.constant(np.zeros(2, np.float32)), T=F32) for v in (var, accum)]
+    update = node("ApplyMomentum", var, accum, gg.constant(np.ones(2, np.float32)),
+                  gg.constant(np.ones(2, np.float32)), gg.constant(np.float32(0.9)), T=F32)
+    with gg.Session() as sess:
+        sess.run(inits)
+        with pytest.raises(errors.InvalidArgumentError, match=r"lr is not a scalar: \[2\]"):
+            sess.run(update)
+
+
+def test_top_k_of_the_smallest_integer(graph) -> None:
+    # TF: [[5, 3]] at [2, 0]; negating INT32_MIN overflows, which must not reorder it.
+    x = gg.constant(np.array([[3, np.iinfo(np.int32).min, 5, 0]], np.int32))
+    values, indices = _run(node("TopKV2", x, gg.constant(np.int32(2)), T=gg.dtypes.int32).outputs)
+    np.testing.assert_array_equal(values, [[5, 3]])
+    np.testing.assert_array_equal(indices, [[2, 0]])
+
+
+def test_integer_scatter_div_is_exact_and_truncates(graph) -> None:
+    var = out("VariableV2", shape=gg.TensorShape([3]), dtype=gg.dtypes.int64)
+    start = np.array([2**62 + 1, -7, 7], np.int64)
+    init = node("Assign", var, gg.constant(start), T=gg.dtypes.int64)
+    div = out("ScatterDiv", var, gg.constant(np.array([0, 1, 2], np.int32)),
+              gg.constant(np.array([1, 2, -2], np.int64)), T=gg.dtypes.int64,
+              Tindices=gg.dtypes.int32)
+    with gg.Session() as sess:
+        sess.run(init)
+        np.testing.assert_array_equal(sess.run(div), [2**62 + 1, -3, -3])
+
+
+@pytest.mark.parametrize(("ksize", "error"), [
+    ([1, 2, 2], errors.InvalidArgumentError),  # TF: must specify 4 dimensions
+    ([2, 2, 2, 1], errors.UnimplementedError),  # TF: not yet supported on the batch dimension
+    ([1, 0, 2, 1], errors.InvalidArgumentError),
+])
+def test_max_pool_v2_checks_its_windows(graph, ksize, error) -> None:
+    x = gg.constant(np.zeros((2, 4, 4, 1), np.float32))
+    pooled = out("MaxPoolV2", x, gg.constant(np.array(ksize, np.int32)),
+                 gg.constant(np.array([1, 2, 2, 1][:len(ksize)], np.int32)), T=F32,
+                 padding=b"VALID")
+    with pytest.raises(error):
+        _run(pooled)
+
+
+def test_multinomial_needs_classes(graph) -> None:
+    logits = gg.placeholder(F32, [2, None], name="logits")
+    m = out("Multinomial", logits, gg.constant(np.int32(3)), T=F32)
+    with pytest.raises(errors.InvalidArgumentError, match="num_classes should be positive"):
+        _run(m, {logits: np.zeros((2, 0), np.float32)})
+
+
+def test_string_format_escapes_as_tf(graph) -> None:
+    # TF: control bytes in octal, other UTF-8 and invalid bytes as they are.
+    s = gg.constant(np.array([b"a\x01b", "é".encode(), b"\xff"], dtype=object))
+    text = out("StringFormat", s, T=[gg.dtypes.string], template=b"{}", placeholder=b"{}")
+    assert _run(text) == b'["a\\001b" "\xc3\xa9" "\xff"]'
+
+
+def test_assert_prints_bools_as_digits(graph) -> None:
+    check = node("Assert", gg.constant(False), gg.constant(np.array([True, False])),
+                 T=[gg.dtypes.bool])
+    with pytest.raises(errors.InvalidArgumentError, match=r"assertion failed: \[1 0\]"):
+        _run(check)
