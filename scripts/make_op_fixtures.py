@@ -12,7 +12,7 @@ Format
 
 For every op family ``<family>`` (``math``, ``nn``, ``array``, ``reduce``,
 ``optim``, ``random``, ``segment``, ``models``, ``layout``,
-``sparse_segment``) there are three files:
+``sparse_segment``, ``conv3d``) there are three files:
 
 ``<family>.pb``
     One serialized ``GraphDef`` (``SerializeToString(deterministic=True)``)
@@ -171,6 +171,20 @@ Notes on TF 2.21 CPU behaviour the cases rely on or avoid
   order: the output is stably sorted by row (entries of a row keep their
   input order) and reverse_index_map follows; a row index >=
   dense_shape[0] raises.
+* Conv3D, Conv3DBackpropInputV2 and Conv3DBackpropFilterV2 support only
+  NDHWC on CPU and only dilations 1 (both InvalidArgumentError, the forward
+  op included), and no EXPLICIT padding; grouped Conv3D (input depth a
+  multiple of the filter's in_channels) is rejected on CPU.
+  Conv3DBackpropInputV2 takes int32 or int64 input_sizes,
+  Conv3DBackpropFilterV2 int32 filter_sizes only.  A VALID filter or window
+  deeper than the input is rejected by the shape functions at graph
+  construction (eager mode gives an empty output).
+* MaxPool3D/AvgPool3D and their grads have no float16/float64 CPU kernels
+  (float32 only is covered), and support NDHWC only; AvgPool3DGrad takes int32 orig_input_shape only
+  and does not check grad's shape.  MaxPool3DGrad gives a window's gradient
+  to EVERY input equal to orig_output (all tied maxima, summed over
+  windows; MaxPoolGrad picks one).  AvgPool3D SAME divides edge windows by
+  their number of valid elements (AvgPool3DGrad spreads likewise).
 
 Determinism: fixed numpy seeds (one per family), fixed op seeds for random
 ops, single-threaded sessions, no graph optimizations, npz written by
@@ -229,7 +243,7 @@ EXACT_OPS = {
     "ResizeNearestNeighbor",
     "DynamicPartition", "SparseToDense", "ListDiff", "DepthToSpace",
     "SpaceToDepth", "SpaceToBatchND", "BatchToSpaceND",
-    "SparseFillEmptyRows", "SparseReshape",
+    "SparseFillEmptyRows", "SparseReshape", "MaxPool3D",
 }
 SHORT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32",
          "int64": "i64", "bool": "bool"}
@@ -2417,6 +2431,170 @@ def build_sparse_segment(F):
           dense_shape=i64([3, 2]), default_value=f32(0.0), _error=True)
 
 
+# ---------------------------------------------------------------------------
+# conv3d (Conv3D, its V2 backprops, MaxPool3D/AvgPool3D and their grads)
+# ---------------------------------------------------------------------------
+
+def build_conv3d(F):
+    # Conv3D: input [N, D, H, W, C], filter [kd, kh, kw, C, O].  TF CPU
+    # supports NDHWC only (NCDHW: InvalidArgumentError for Conv3D and both
+    # backprops), dilations 1 only (forward and backprops:
+    # InvalidArgumentError), no EXPLICIT padding (not in the op's list) and
+    # no grouped convolution (input depth 4 with filter in_channels 2 is an
+    # error, see the error cases); none of those is covered.  SAME pads
+    # (out - 1) * stride + k - in in total, the smaller half before.
+    conv_cfgs = [
+        ("VALID 3x3x3", [2, 5, 6, 5, 3], [3, 3, 3, 3, 4],
+         dict(strides=[1, 1, 1, 1, 1], padding="VALID")),
+        ("SAME 3x3x3", [2, 4, 5, 6, 2], [3, 3, 3, 2, 3],
+         dict(strides=[1, 1, 1, 1, 1], padding="SAME")),
+        ("SAME 3x3x3 strides (1,2,2), odd sizes", [1, 5, 7, 5, 2],
+         [3, 3, 3, 2, 2], dict(strides=[1, 1, 2, 2, 1], padding="SAME")),
+        ("VALID 3x3x3 strides (1,2,2)", [2, 5, 7, 6, 3], [3, 3, 3, 3, 2],
+         dict(strides=[1, 1, 2, 2, 1], padding="VALID")),
+        ("VALID 2x3x1 strides (1,2,3)", [2, 6, 7, 7, 3], [2, 3, 1, 3, 2],
+         dict(strides=[1, 1, 2, 3, 1], padding="VALID")),
+        ("SAME 2x3x1 strides (1,2,3): even kernel depth pads after only",
+         [1, 5, 6, 7, 2], [2, 3, 1, 2, 4],
+         dict(strides=[1, 1, 2, 3, 1], padding="SAME")),
+        ("SAME 2x3x1 stride 1", [2, 4, 5, 4, 2], [2, 3, 1, 2, 3],
+         dict(strides=[1, 1, 1, 1, 1], padding="SAME")),
+        ("VALID 3x3x3 stride 2 in every spatial dim", [1, 7, 7, 6, 2],
+         [3, 3, 3, 2, 3], dict(strides=[1, 2, 2, 2, 1], padding="VALID")),
+        ("SAME 1x1x1 kernel, depth stride 2", [2, 5, 4, 4, 3],
+         [1, 1, 1, 3, 2], dict(strides=[1, 2, 1, 1, 1], padding="SAME")),
+        ("VALID kernel as large as the input", [2, 3, 3, 3, 2],
+         [3, 3, 3, 2, 4], dict(strides=[1, 1, 1, 1, 1], padding="VALID")),
+    ]
+    ctol = dict(_atol=1e-5)
+    cdesc = " (atol 1e-5: summation order)"
+    for desc, xs, ws, attrs in conv_cfgs:
+        F.add("Conv3D", desc + cdesc, input=F.u(xs), filter=F.u(ws),
+              **attrs, **ctol)
+    for desc, xs, ws, attrs in (conv_cfgs[1], conv_cfgs[5]):
+        F.add("Conv3D", desc, input=F.u(xs, F64), filter=F.u(ws, F64),
+              **attrs)
+    F.add("Conv3D", "(f16 tol 1e-2: accumulation)",
+          input=F.u([1, 4, 4, 5, 2], F16), filter=F.u([2, 3, 2, 2, 3], F16),
+          strides=[1, 1, 1, 2, 1], padding="SAME", _rtol=1e-2, _atol=1e-2)
+    F.add("Conv3D", "empty batch", input=F.u([0, 4, 4, 4, 2]),
+          filter=F.u([2, 2, 2, 2, 3]), strides=[1, 1, 1, 1, 1],
+          padding="SAME")
+
+    # Conv3DBackpropInputV2 (input_sizes: int32 or int64 [5]) and
+    # Conv3DBackpropFilterV2 (filter_sizes: int32 only), same attrs
+    for dt in (F32, F64):
+        for desc, xs, ws, attrs in (conv_cfgs if dt == F32
+                                    else conv_cfgs[1:3] + conv_cfgs[5:6]):
+            x, w = F.u(xs, dt), F.u(ws, dt)
+            dy = F.u(ev("Conv3D", input=x, filter=w, **attrs).shape, dt)
+            extra = ctol if dt == F32 else {}
+            d = desc + (cdesc if dt == F32 else "")
+            F.add("Conv3DBackpropInputV2", d, input_sizes=i32(xs), filter=w,
+                  out_backprop=dy, **attrs, **extra)
+            F.add("Conv3DBackpropFilterV2", d, input=x, filter_sizes=i32(ws),
+                  out_backprop=dy, **attrs, **extra)
+    for desc, xs, ws, attrs in (conv_cfgs[2], conv_cfgs[4]):
+        w = F.u(ws)
+        dy = F.u(ev("Conv3D", input=F.u(xs), filter=w, **attrs).shape)
+        F.add("Conv3DBackpropInputV2", "int64 input_sizes, " + desc + cdesc,
+              input_sizes=i64(xs), filter=w, out_backprop=dy, **attrs, **ctol)
+    x, w = F.u([1, 4, 4, 5, 2], F16), F.u([2, 3, 2, 2, 3], F16)
+    attrs = dict(strides=[1, 1, 1, 2, 1], padding="SAME")
+    dy = F.u(ev("Conv3D", input=x, filter=w, **attrs).shape, F16)
+    F.add("Conv3DBackpropInputV2", "(f16 tol 1e-2: accumulation)",
+          input_sizes=i32(x.shape), filter=w, out_backprop=dy, **attrs,
+          _rtol=1e-2, _atol=1e-2)
+    F.add("Conv3DBackpropFilterV2", "(f16 tol 1e-2: accumulation)",
+          input=x, filter_sizes=i32(w.shape), out_backprop=dy, **attrs,
+          _rtol=1e-2, _atol=1e-2)
+
+    # MaxPool3D / AvgPool3D and grads: no float16/float64 TF CPU kernels
+    # (NotFoundError or not in the op's type list), so float32 only; NDHWC
+    # only; ksize/strides on the batch or channel dim are
+    # UnimplementedError.  SAME edge windows: MaxPool3D ignores the padding
+    # (all-negative inputs stay negative), AvgPool3D divides by the number
+    # of valid elements in the window.
+    pool_cfgs = [
+        ("2x2x2 stride 2 VALID", [2, 4, 4, 4, 3], [1, 2, 2, 2, 1],
+         [1, 2, 2, 2, 1], "VALID"),
+        ("2x2x2 stride 2 VALID, odd sizes (last plane/row/column dropped)",
+         [1, 5, 5, 7, 2], [1, 2, 2, 2, 1], [1, 2, 2, 2, 1], "VALID"),
+        ("2x2x2 stride 2 SAME, odd sizes", [1, 5, 4, 7, 2], [1, 2, 2, 2, 1],
+         [1, 2, 2, 2, 1], "SAME"),
+        ("3x3x3 stride 2 SAME, overlapping", [1, 5, 6, 7, 2],
+         [1, 3, 3, 3, 1], [1, 2, 2, 2, 1], "SAME"),
+        ("3x3x3 stride 1 SAME, overlapping", [1, 4, 4, 5, 2],
+         [1, 3, 3, 3, 1], [1, 1, 1, 1, 1], "SAME"),
+        ("3x3x3 stride 1 VALID, overlapping", [2, 4, 5, 5, 3],
+         [1, 3, 3, 3, 1], [1, 1, 1, 1, 1], "VALID"),
+        ("(1,2,2) window, strides (1,2,2) SAME", [2, 4, 5, 6, 2],
+         [1, 1, 2, 2, 1], [1, 1, 2, 2, 1], "SAME"),
+        ("(2,3,2) window, strides (2,1,3) SAME", [1, 6, 5, 7, 2],
+         [1, 2, 3, 2, 1], [1, 2, 1, 3, 1], "SAME"),
+        ("2x2x2 window, stride 3 > window, SAME", [1, 7, 7, 7, 1],
+         [1, 2, 2, 2, 1], [1, 3, 3, 3, 1], "SAME"),
+    ]
+    for desc, xs, k, s, p in pool_cfgs:
+        F.add("MaxPool3D", desc, input=F.u(xs), ksize=k, strides=s,
+              padding=p)
+        F.add("AvgPool3D", desc + (" (edge windows divide by their count of "
+                                   "valid elements)" if p == "SAME" else ""),
+              input=F.u(xs), ksize=k, strides=s, padding=p)
+    for op in ("MaxPool3D", "AvgPool3D"):
+        F.add(op, "all-negative input, 3x3x3 stride 2 SAME: padding never "
+              "counts", input=F.u([1, 5, 5, 5, 2], F32, -2, -1),
+              ksize=[1, 3, 3, 3, 1], strides=[1, 2, 2, 2, 1], padding="SAME")
+        F.add(op, "empty batch", input=F.u([0, 4, 4, 4, 2]),
+              ksize=[1, 2, 2, 2, 1], strides=[1, 2, 2, 2, 1],
+              padding="SAME")
+    for desc, xs, k, s, p in pool_cfgs:
+        x = F.u(xs)  # random floats: no ties
+        y = ev("MaxPool3D", input=x, ksize=k, strides=s, padding=p)
+        F.add("MaxPool3DGrad", desc, orig_input=x, orig_output=y,
+              grad=F.u(y.shape), ksize=k, strides=s, padding=p)
+        F.add("AvgPool3DGrad", desc + (" (edge windows spread over their "
+                                       "valid elements only)"
+                                       if p == "SAME" else ""),
+              orig_input_shape=i32(xs), grad=F.u(y.shape), ksize=k,
+              strides=s, padding=p)
+    # ties: TF CPU's MaxPool3DGrad gives a window's gradient to EVERY input
+    # equal to orig_output (MaxPoolGrad picks only the first)
+    tie_cfgs = [
+        ("2x2x2 stride 2 VALID", [1, 4, 4, 4, 2], [1, 2, 2, 2, 1],
+         [1, 2, 2, 2, 1], "VALID"),
+        ("3x3x3 stride 2 SAME, overlapping", [1, 5, 5, 5, 2],
+         [1, 3, 3, 3, 1], [1, 2, 2, 2, 1], "SAME"),
+    ]
+    for desc, xs, k, s, p in tie_cfgs:
+        x = F.ri(xs, 0, 3).astype(F32)
+        y = ev("MaxPool3D", input=x, ksize=k, strides=s, padding=p)
+        F.add("MaxPool3DGrad", "ties (inputs in {0,1,2}): every input equal "
+              "to its window's max gets the window's whole gradient (summed "
+              "over windows), " + desc, orig_input=x, orig_output=y,
+              grad=F.u(y.shape), ksize=k, strides=s, padding=p)
+    x = np.zeros([1, 2, 2, 2, 1], F32)
+    x[0, 0, 0, 1, 0] = x[0, 1, 1, 0, 0] = 1.0
+    F.add("MaxPool3DGrad", "one window, two tied maxima: both get the "
+          "gradient 5", orig_input=x,
+          orig_output=np.ones([1, 1, 1, 1, 1], F32),
+          grad=np.full([1, 1, 1, 1, 1], 5.0, F32), ksize=[1, 2, 2, 2, 1],
+          strides=[1, 2, 2, 2, 1], padding="VALID")
+
+    # errors (TF's messages)
+    F.add("Conv3D", "input depth 3 not divisible by filter in_channels 2",
+          input=F.u([1, 4, 4, 4, 3]), filter=F.u([2, 2, 2, 2, 4]),
+          strides=[1, 1, 1, 1, 1], padding="VALID", _error=True)
+    F.add("Conv3D", "grouped convolution (input depth 4, filter in_channels "
+          "2): rejected on CPU", input=F.u([1, 4, 4, 4, 4]),
+          filter=F.u([2, 2, 2, 2, 4]), strides=[1, 1, 1, 1, 1],
+          padding="VALID", _error=True)
+    F.add("Conv3DBackpropInputV2", "out_backprop depth 2 != computed 3",
+          input_sizes=i32([1, 4, 4, 4, 2]), filter=F.u([2, 2, 2, 2, 3]),
+          out_backprop=F.u([1, 2, 3, 3, 3]), strides=[1, 1, 1, 1, 1],
+          padding="VALID", _error=True)
+
+
 FAMILIES = {
     "math": (build_math, 101),
     "nn": (build_nn, 202),
@@ -2428,6 +2606,7 @@ FAMILIES = {
     "models": (build_models, 808),
     "layout": (build_layout, 909),
     "sparse_segment": (build_sparse_segment, 1010),
+    "conv3d": (build_conv3d, 1111),
 }
 
 

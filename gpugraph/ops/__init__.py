@@ -5,6 +5,7 @@ Importing this package registers every family; :mod:`gpugraph.ops.registry` is t
 
 from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     array_ops,
+    conv3d_ops,
     conv_ops,
     control_ops,
     core_ops,

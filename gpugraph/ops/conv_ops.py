@@ -24,7 +24,7 @@ _PATCH_BLOCK_BYTES = 4 << 20  # patches built per GEMM: about the size of a core
 
 
 @dataclasses.dataclass(frozen=True)
-class _Geometry:
+class Geometry:
     """Output size and padding of one spatial dimension."""
 
     out: int
@@ -32,8 +32,9 @@ class _Geometry:
     pad_after: int
 
 
-def _geometry(node: Any, size: int, k: int, stride: int, dilation: int, padding: bytes,
-              explicit: tuple[int, int]) -> _Geometry:
+def output_geometry(node: Any, size: int, k: int, stride: int, dilation: int, padding: bytes,
+                    explicit: tuple[int, int]) -> Geometry:
+    """TF's output size and padding of one spatial dimension (VALID, SAME or EXPLICIT)."""
     span = (k - 1) * dilation + 1
     if padding == b"VALID":
         out, before, after = (size - span) // stride + 1, 0, 0
@@ -48,7 +49,7 @@ def _geometry(node: Any, size: int, k: int, stride: int, dilation: int, padding:
         raise errors.InvalidArgumentError(
             None, node, f"Computed output size would be negative: {out} [input_size: {size}, "
             f"effective_filter_size: {span}, stride: {stride}]")
-    return _Geometry(max(out, 0), before, after)
+    return Geometry(max(out, 0), before, after)
 
 
 class _ConvAttrs:
@@ -87,10 +88,10 @@ class _ConvAttrs:
         other.ksize, other.strides = self._pick(k), self._pick(st)
         return other
 
-    def geometry(self, h: int, w: int, kh: int, kw: int) -> tuple[_Geometry, _Geometry]:
-        return (_geometry(self.node, h, kh, self.strides[0], self.dilations[0], self.padding,
+    def geometry(self, h: int, w: int, kh: int, kw: int) -> tuple[Geometry, Geometry]:
+        return (output_geometry(self.node, h, kh, self.strides[0], self.dilations[0], self.padding,
                           self.explicit[0]),
-                _geometry(self.node, w, kw, self.strides[1], self.dilations[1], self.padding,
+                output_geometry(self.node, w, kw, self.strides[1], self.dilations[1], self.padding,
                           self.explicit[1]))
 
 
@@ -102,14 +103,14 @@ def _from_nhwc(xp: Any, x: Any, nchw: bool) -> Any:
     return xp.ascontiguousarray(xp.transpose(x, (0, 3, 1, 2))) if nchw else x
 
 
-def _pad(xp: Any, x: Any, gh: _Geometry, gw: _Geometry, value: float = 0) -> Any:
+def _pad(xp: Any, x: Any, gh: Geometry, gw: Geometry, value: float = 0) -> Any:
     if not (gh.pad_before or gh.pad_after or gw.pad_before or gw.pad_after):
         return x
     widths = ((0, 0), (gh.pad_before, gh.pad_after), (gw.pad_before, gw.pad_after), (0, 0))
     return xp.pad(x, widths, constant_values=value)
 
 
-def _windows(xp: Any, xpad: Any, a: _ConvAttrs, gh: _Geometry, gw: _Geometry, kh: int,
+def _windows(xp: Any, xpad: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry, kh: int,
              kw: int) -> Any:
     """A [N, OH, OW, KH, KW, C] strided view of the padded input's patches."""
     n, _, _, c = xpad.shape
@@ -121,7 +122,7 @@ def _windows(xp: Any, xpad: Any, a: _ConvAttrs, gh: _Geometry, gw: _Geometry, kh
         xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides)
 
 
-def _patches(xp: Any, x: Any, a: _ConvAttrs, kh: int, kw: int) -> tuple[Any, _Geometry, _Geometry]:
+def _patches(xp: Any, x: Any, a: _ConvAttrs, kh: int, kw: int) -> tuple[Any, Geometry, Geometry]:
     gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
     xpad = xp.ascontiguousarray(_pad(xp, x, gh, gw))
     return _windows(xp, xpad, a, gh, gw, kh, kw), gh, gw
@@ -209,7 +210,7 @@ def _conv2d_backprop_input(ctx: BuildContext):
     return kernel
 
 
-def _add_taps(dx: Any, cols: Any, a: _ConvAttrs, gh: _Geometry, gw: _Geometry) -> None:
+def _add_taps(dx: Any, cols: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry) -> None:
     """dx[n, oh*stride + i*dilation, ow*stride + j*dilation, :] += cols[n, oh, ow, i, j, :]."""
     (sh, sw), (dh, dw_) = a.strides, a.dilations
     for i in range(cols.shape[3]):
@@ -222,7 +223,7 @@ def _add_taps(dx: Any, cols: Any, a: _ConvAttrs, gh: _Geometry, gw: _Geometry) -
 # Channel c with multiplier m writes output channel c * M + m.  Each window tap is a strided view
 # of the padded input, so every op is one multiply-add per tap over [N, OH, OW, C, M]: no patch
 # matrix, and no per-channel GEMM with a 9-long inner dimension.
-def _tap(x: Any, a: _ConvAttrs, gh: _Geometry, gw: _Geometry, i: int, j: int) -> Any:
+def _tap(x: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry, i: int, j: int) -> Any:
     """The [N, OH, OW, C] view of padded ``x`` that window tap (i, j) reads."""
     (sh, sw), (dh, dw) = a.strides, a.dilations
     return x[:, i * dh:i * dh + (gh.out - 1) * sh + 1:sh, j * dw:j * dw + (gw.out - 1) * sw + 1:sw]
@@ -295,7 +296,7 @@ def _depthwise_backprop_input(ctx: BuildContext):
 
 
 # --- pooling ----------------------------------------------------------------------------------
-def _pool_windows(xp: Any, x: Any, a: _ConvAttrs, fill: float) -> tuple[Any, _Geometry, _Geometry]:
+def _pool_windows(xp: Any, x: Any, a: _ConvAttrs, fill: float) -> tuple[Any, Geometry, Geometry]:
     kh, kw = a.ksize
     gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
     xpad = xp.ascontiguousarray(_pad(xp, x, gh, gw, fill))
@@ -354,7 +355,7 @@ def _max_pool_value(xp: Any, a: _ConvAttrs, x: Any) -> Any:
     return _from_nhwc(xp, win.max(axis=(3, 4)), a.nchw)
 
 
-def _scatter_windows(xp: Any, shape: tuple, a: _ConvAttrs, gh: _Geometry, gw: _Geometry,
+def _scatter_windows(xp: Any, shape: tuple, a: _ConvAttrs, gh: Geometry, gw: Geometry,
                      tap: Any, values: Any) -> Any:
     """Adds ``values[n,oh,ow,c]`` at input position tap[n,oh,ow,c] (a kh*kw window index)."""
     n, h, w, c = shape
