@@ -5,7 +5,7 @@ copying, a reshape materialises the patch matrix, and BLAS does the rest.  The i
 the transpose: a GEMM into patch space, then a strided add per kernel tap (a numba loop on the
 CPU).  Patch matrices are 25-100x the size of the input, so all three work through the batch a
 few images at a time: each block of patches is built and consumed while it is still in cache,
-instead of a round trip through memory (2-3x faster for a 5x5 convolution on the CPU).
+instead of a round trip through memory (1.5-2x faster for W3's 5x5 convolutions on the CPU).
 """
 
 from __future__ import annotations

@@ -7,13 +7,14 @@ CPU those passes, not arithmetic, are its cost: 4.4 ms of a 24 ms MLP step.  TF'
 evaluate the whole formula in one pass.  These loops do the same: one pass, TF's formula and
 order of operations, nothing reassociated (no ``fastmath``, so no FMA contraction either), so
 they give the same bits as the array-module bodies; ``tests/runtime/test_cpu_loops.py`` checks
-that, and ``GPUGRAPH_CPU_LOOPS=0`` turns them off.
+that, and ``GPUGRAPH_CPU_LOOPS=0`` turns them off.  The same holds for the other loops here:
+ReluGrad, Conv2DBackpropInput's col2im, tiled MaxPoolGrad, and Erf/Erfc (numpy has no erf).
 
 A loop runs only on the real CPU device (``xp is numpy``: virtual GPUs keep their device
-checks), for C-contiguous float32/float64 arrays of one shape and dtype; anything else runs the
-array-module body.  numba is a dependency, but where it cannot be imported (no wheel for the
-platform, or a numpy newer than the installed numba supports) everything still runs, on the
-array-module bodies.  Loops compile on first use (~0.5 s each) and are cached on disk by numba.
+checks), for C-contiguous float32/float64 arrays (of one shape where the op's inputs share
+one); anything else runs the array-module body.  numba is a dependency, but where it cannot be
+imported (no wheel for the platform, or a numpy newer than the installed numba supports)
+everything still runs, on the array-module bodies.  Loops compile on first use (~0.5 s each) and are cached on disk by numba.
 """
 
 from __future__ import annotations

@@ -24,7 +24,9 @@ def _kernel(ctx: BuildContext, num_state: int, update: Callable[..., None], grad
     ``grad_pos`` among the non-state inputs), updating the slots in place.
 
     The ``SparseApply*`` forms of an op take ``indices`` right after the gradient and update
-    only those rows of every slot: the same formula runs on the gathered rows.
+    only those rows of every slot: the same formula runs on the gathered rows (TF's sparse
+    kernels write a few formulas differently, e.g. RMSProp's ``ms * rho + g*g * (1 - rho)``;
+    results agree to about 1 ulp).
     """
     node = ctx.op
     resource = node.type.startswith("Resource")
