@@ -14,7 +14,8 @@ A loop runs only on the real CPU device (``xp is numpy``: virtual GPUs keep thei
 checks), for C-contiguous float32/float64 arrays (of one shape where the op's inputs share
 one); anything else runs the array-module body.  numba is a dependency, but where it cannot be
 imported (no wheel for the platform, or a numpy newer than the installed numba supports)
-everything still runs, on the array-module bodies.  Loops compile on first use (~0.5 s each) and are cached on disk by numba.
+everything still runs, on the array-module bodies.  Loops compile on first use (~0.5 s each)
+and are cached on disk by numba.
 """
 
 from __future__ import annotations
