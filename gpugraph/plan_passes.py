@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from gpugraph import frames
 from gpugraph.codegen import flatten
 from gpugraph.framework.ops import Operation
@@ -147,7 +149,8 @@ def fold_constants(steps: list[Step]) -> set[int]:
         if any(isinstance(a, VarSlot) for a in args):
             continue
         try:
-            value = step.fn(*args)
+            with np.errstate(all="ignore"):  # as in runs: inf/nan are values, not warnings
+                value = step.fn(*args)
         except Exception:  # noqa: BLE001  (it will fail again, with context, when run)
             continue
         step.kind, step.fn = "constant", _constant(value)
