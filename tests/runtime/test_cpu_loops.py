@@ -166,6 +166,7 @@ def test_loops_skip_what_they_cannot_take(spy, monkeypatch) -> None:
 
 
 def test_virtual_gpus_and_missing_numba_use_the_array_bodies(monkeypatch) -> None:
+    monkeypatch.delenv("GPUGRAPH_CPU_LOOPS", raising=False)
     assert cpu_loops.get("adam", np) is not None
     assert cpu_loops.get("adam", object()) is None  # a virtual GPU's array module
     monkeypatch.setattr(cpu_loops, "_numba", False)
