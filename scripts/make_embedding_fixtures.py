@@ -73,9 +73,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import make_train_fixtures as mtf  # noqa: E402  (sets TF env vars, imports TF)
-from make_fixtures import write_json  # noqa: E402
-
 import numpy as np  # noqa: E402
+from make_fixtures import write_json  # noqa: E402
 
 tf = mtf.tf
 

@@ -15,7 +15,6 @@ The test (tests/runtime/test_summaries.py) expects gpugraph's bytes and texts to
 """
 
 import json
-
 from pathlib import Path
 
 import numpy as np

@@ -108,3 +108,23 @@ def _test_loss(prefix: str, data: pathlib.Path) -> float:
         saver.restore(sess, prefix)
         return float(sess.run("loss:0", {"images:0": digits["test_images"],
                                          "labels:0": digits["test_labels"]}))
+
+
+def test_resume_an_embedding_run_on_int64_ids(tmp_path) -> None:
+    """A TF embedding run (ScatterAdd / SparseApply updates) resumes through the CLI too."""
+    source = ROOT / "tests" / "fixtures" / "train_sparse" / "embedding_adam_ref"
+    run = tmp_path / "run"
+    shutil.copytree(source, run)
+    data = np.load(source / "continue.npz")
+    np.savez(tmp_path / "ids.npz", ids=data["feed/ids"].reshape(-1, 4),
+             y=data["feed/y"].reshape(-1))
+    ids = tmp_path / "ids.npz"
+    done = _resume(str(run), "--steps", "12", "--batch-size", "16", "--feed", f"ids:0={ids}:ids",
+                   "--feed", f"y:0={ids}:y", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    state = gg.train.get_checkpoint_state(str(tmp_path / "out"))
+    assert state.model_checkpoint_path.endswith("model-15")
+    before = gg.train.load_variable(str(run / "embedding_adam_ref-3"), "embedding/table")
+    after = gg.train.load_variable(state.model_checkpoint_path, "embedding/table")
+    assert not np.array_equal(before[:20], after[:20])  # rows the ids touch moved
+    np.testing.assert_array_equal(before[20:], after[20:])  # rows no id touches did not

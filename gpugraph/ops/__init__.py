@@ -5,9 +5,9 @@ Importing this package registers every family; :mod:`gpugraph.ops.registry` is t
 
 from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     array_ops,
+    control_ops,
     conv3d_ops,
     conv_ops,
-    control_ops,
     core_ops,
     functional_ops,
     image_ops,

@@ -32,7 +32,7 @@ def _relu(ctx: BuildContext):
 
 @op("ReluGrad")
 def _relu_grad(ctx: BuildContext):
-    xp, loop = ctx.xp, cpu_loops.get("relu_grad", ctx.xp)
+    loop = cpu_loops.get("relu_grad", ctx.xp)
 
     def kernel(g: Any, features: Any) -> Any:
         if loop is not None and cpu_loops.fits(g, features):
@@ -52,8 +52,7 @@ def _relu6(ctx: BuildContext):
 
 @op("Relu6Grad")
 def _relu6_grad(ctx: BuildContext):
-    xp = ctx.xp
-    return lambda g, f: g * ((f > 0) & (f < 6)).astype(g.dtype)
+    return lambda g, f: g * ((f > 0) & (f < 6)).astype(g.dtype)  # TF: g * (0 < f < 6)
 
 
 @op("LeakyRelu")

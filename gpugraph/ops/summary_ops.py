@@ -132,7 +132,8 @@ def _histogram_summary(ctx: BuildContext):
 @op("StringFormat", host_only=True)
 def _string_format(ctx: BuildContext):
     # string_format_op.cc: each placeholder becomes its tensor's SummarizeValue(summarize, v2).
-    pieces = ctx.attr_or("template", b"%s").decode().split(ctx.attr_or("placeholder", b"%s").decode())
+    template, placeholder = ctx.attr_or("template", b"%s"), ctx.attr_or("placeholder", b"%s")
+    pieces = template.decode().split(placeholder.decode())
     summarize, node = ctx.attr_or("summarize", 3), ctx.op
 
     def kernel(*inputs: Any) -> Any:

@@ -104,7 +104,8 @@ def test_op_matches_tf(family_of, family: str, record: dict, device: str) -> Non
         if record["check"] == "shape_dtype":
             _check_random(np.asarray(value), want, record)
         else:
-            _compare(np.asarray(value), want, record, f"{record['op']} output {k}: {record['desc']}")
+            what = f"{record['op']} output {k}: {record['desc']}"
+            _compare(np.asarray(value), want, record, what)
     return None
 
 

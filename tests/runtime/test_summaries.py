@@ -1,4 +1,5 @@
-"""HistogramSummary gives TF's exact bytes (tests/fixtures/summaries, scripts/make_summary_fixtures.py)."""
+"""HistogramSummary and StringFormat give TF's exact bytes and texts (tests/fixtures/summaries,
+written by scripts/make_summary_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from helpers import out
 import gpugraph as gg
 from gpugraph import errors
 
-FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "summaries" / "histogram.npz"
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "summaries"
+FIXTURE = FIXTURES / "histogram.npz"
 with np.load(FIXTURE) as _data:
     ARRAYS = {k: _data[k] for k in _data.files}
 CASES = sorted(k[3:] for k in ARRAYS if k.startswith("in/"))
