@@ -242,7 +242,8 @@ def _slice(ctx: BuildContext):
     return kernel
 
 
-def _strided_index(ctx: BuildContext):
+def strided_index(ctx: BuildContext):
+    """index(begin, end, strides) -> the numpy index tuple of a StridedSlice node (its masks)."""
     masks = {k: ctx.attr_or(k, 0) for k in (
         "begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")}
 
@@ -269,7 +270,7 @@ def _strided_index(ctx: BuildContext):
 
 @op("StridedSlice", host_inputs=(1, 2, 3))
 def _strided_slice(ctx: BuildContext):
-    index, node = _strided_index(ctx), ctx.op
+    index, node = strided_index(ctx), ctx.op
 
     def kernel(x: Any, begin: Any, end: Any, strides: Any) -> Any:
         spec = index(begin, end, strides)
@@ -296,7 +297,7 @@ def _check_shrink_bounds(node: Any, x: Any, spec: tuple) -> None:
 
 @op("StridedSliceGrad", host_inputs=(0, 1, 2, 3))
 def _strided_slice_grad(ctx: BuildContext):
-    index, xp = _strided_index(ctx), ctx.xp
+    index, xp = strided_index(ctx), ctx.xp
 
     def kernel(shape: Any, begin: Any, end: Any, strides: Any, dy: Any) -> Any:
         out = xp.zeros(_ints(shape), dtype=dy.dtype)

@@ -166,3 +166,57 @@ def _check_mirror_padding(node: Any, before: int, after: int, size: int, shift: 
         raise errors.InvalidArgumentError(
             None, node, f"paddings must be no greater than the output dimension size: {before}, "
                         f"{after} greater than {size}")
+
+
+# --- reversals and rolls ------------------------------------------------------------------------
+@op("ReverseSequence")
+def _reverse_sequence(ctx: BuildContext):
+    # Row b reverses its first seq_lengths[b] steps along seq_dim (bidirectional RNNs).
+    xp, node, device = ctx.xp, ctx.op, ctx.device
+    seq_dim, batch_dim = ctx.attr("seq_dim"), ctx.attr_or("batch_dim", 0)
+
+    def kernel(x: Any, seq_lengths: Any) -> Any:
+        lengths = np.asarray(device.to_host(seq_lengths)).astype(np.int64)
+        steps = x.shape[seq_dim]
+        if lengths.shape != (x.shape[batch_dim],):
+            raise errors.InvalidArgumentError(
+                None, node, f"Length of seq_lengths != input.dims({batch_dim}), "
+                f"({lengths.size} vs. {x.shape[batch_dim]})")
+        if (lengths > steps).any() or (lengths < 0).any():
+            bad = int(np.flatnonzero((lengths > steps) | (lengths < 0))[0])
+            raise errors.InvalidArgumentError(
+                None, node, f"seq_lens({bad}) > input.dims({seq_dim}), ({int(lengths[bad])} vs. "
+                f"{steps})")
+        t = np.arange(steps)[None, :]
+        source = np.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # [batch, steps]
+        # laid out along (batch_dim, seq_dim) in their order in x, size 1 elsewhere
+        order = source if batch_dim < seq_dim else source.T
+        sizes = [x.shape[d] if d in (batch_dim, seq_dim) else 1 for d in range(x.ndim)]
+        index = device.to_device(order.reshape(sizes))
+        return xp.take_along_axis(x, xp.broadcast_to(index, x.shape), axis=seq_dim)
+
+    return kernel
+
+
+@op("Roll", host_inputs=(1, 2))
+def _roll(ctx: BuildContext):
+    xp = ctx.xp
+
+    def kernel(x: Any, shift: Any, axis: Any) -> Any:
+        shifts = [int(v) for v in np.asarray(shift).reshape(-1)]
+        axes = [int(v) for v in np.asarray(axis).reshape(-1)]
+        return xp.roll(x, shifts, axes) if axes else x
+
+    return kernel
+
+
+@op("Reverse", host_inputs=(1,))
+def _reverse_v1(ctx: BuildContext):
+    xp = ctx.xp
+
+    def kernel(x: Any, dims: Any) -> Any:
+        flags = np.asarray(dims).reshape(-1)
+        axes = tuple(int(i) for i in np.flatnonzero(flags))
+        return xp.flip(x, axes) if axes else x
+
+    return kernel

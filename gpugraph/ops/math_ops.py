@@ -377,3 +377,84 @@ def _matrix_band_part(ctx: BuildContext):
         return xp.where(keep, x, xp.zeros((), dtype=x.dtype))
 
     return kernel
+
+
+# --- x * log(y) family, and small elementwise helpers ---------------------------------------------
+def _zero_where_x_is_zero(xp: Any, x: Any, value: Any) -> Any:
+    # TF's Xlogy/Xdivy/Xlog1py: 0 wherever x == 0, whatever y is (even 0 or inf).
+    return xp.where(x == 0, xp.zeros((), dtype=value.dtype), value)
+
+
+@op("Xlogy")
+def _xlogy(ctx: BuildContext):
+    xp = ctx.xp
+    return lambda x, y: _zero_where_x_is_zero(xp, x, x * xp.log(y))
+
+
+@op("Xlog1py")
+def _xlog1py(ctx: BuildContext):
+    xp = ctx.xp
+    return lambda x, y: _zero_where_x_is_zero(xp, x, x * xp.log1p(y))
+
+
+@op("Xdivy")
+def _xdivy(ctx: BuildContext):
+    xp = ctx.xp
+    return lambda x, y: _zero_where_x_is_zero(xp, x, x / y)
+
+
+@op("SoftsignGrad")
+def _softsign_grad(ctx: BuildContext):
+    xp = ctx.xp
+
+    def kernel(g: Any, features: Any) -> Any:
+        one = features.dtype.type(1)
+        return g / xp.square(one + xp.abs(features))
+
+    return kernel
+
+
+@op("ApproximateEqual")
+def _approximate_equal(ctx: BuildContext):
+    xp, tolerance = ctx.xp, ctx.attr_or("tolerance", 1e-5)
+
+    def kernel(x: Any, y: Any) -> Any:
+        return xp.abs(x - y) < x.dtype.type(tolerance)
+
+    return kernel
+
+
+@op("CumulativeLogsumexp", host_inputs=(1,))
+def _cumulative_logsumexp(ctx: BuildContext):
+    xp = ctx.xp
+    exclusive, reverse = ctx.attr_or("exclusive", False), ctx.attr_or("reverse", False)
+
+    def kernel(x: Any, axis_value: Any) -> Any:
+        axis = int(axis_value) % max(x.ndim, 1)
+        values = xp.flip(x, axis) if reverse else x
+        out = xp.logaddexp.accumulate(values, axis=axis) if values.shape[axis] else values
+        if exclusive:  # log(0) first, then the inclusive sums shifted by one
+            lowest = xp.full_like(xp.take(out, [0], axis=axis), -np.inf)
+            out = xp.concatenate([lowest, xp.take(out, range(out.shape[axis] - 1), axis=axis)],
+                                 axis=axis)
+        return (xp.flip(out, axis) if reverse else out).astype(x.dtype, copy=False)
+
+    return kernel
+
+
+@op("Complex")
+def _complex(ctx: BuildContext):
+    out = ctx.attr_or("Tout", np.dtype(np.complex64))
+    return lambda real, imag: (real + 1j * imag).astype(out)
+
+
+@op("ComplexAbs")
+def _complex_abs(ctx: BuildContext):
+    xp, out = ctx.xp, ctx.attr_or("Tout", np.dtype(np.float32))
+    return lambda x: xp.abs(x).astype(out, copy=False)
+
+
+@op("Angle")
+def _angle(ctx: BuildContext):
+    xp, out = ctx.xp, ctx.attr_or("Tout", np.dtype(np.float32))
+    return lambda x: xp.angle(x).astype(out, copy=False)

@@ -128,3 +128,15 @@ def _arg_extreme(ctx: BuildContext):
         return fn(x, axis=axis).astype(out)
 
     return kernel
+
+
+@op("EuclideanNorm", host_inputs=(1,))
+def _euclidean_norm(ctx: BuildContext):
+    xp = ctx.xp
+
+    def norm(x: Any, axes: tuple, keep: bool) -> Any:
+        wide = x.astype(_accumulator(x.dtype), copy=False)
+        squares = (wide * xp.conj(wide)).real if x.dtype.kind == "c" else wide * wide
+        return xp.sqrt(squares.sum(axis=axes, keepdims=keep))
+
+    return _reduction(ctx, norm)

@@ -299,3 +299,29 @@ def _list_diff(ctx: BuildContext):
         return device.to_device(hx[index]), device.to_device(index.astype(out_idx))
 
     return kernel
+
+
+# --- ScatterNd* into variables --------------------------------------------------------------
+def _scatter_nd_variable(ctx: BuildContext, how: str):
+    node, xp, device = ctx.op, ctx.xp, ctx.device
+    resource = node.type.startswith("Resource")
+    ufunc = _ND_UPDATES[how]
+
+    def kernel(slot: VarSlot, indices: Any, updates: Any) -> Any:
+        var = slot.writable(node)
+        shape = tuple(var.shape)
+        _check_updates(node, indices, updates, shape)
+        index = _nd_index(xp, device, node, indices, shape, "index into shape")
+        updates = updates.astype(var.dtype, copy=False)
+        if ufunc is None:
+            var[index] = updates
+        else:
+            scatter_at(xp, device, ufunc, var, index, updates)
+        return None if resource else slot
+
+    return kernel
+
+
+for _how in ("Add", "Sub", "Max", "Min", "Update"):
+    op(f"ScatterNd{_how}", f"ResourceScatterNd{_how}")(
+        lambda ctx, how=_how: _scatter_nd_variable(ctx, how))

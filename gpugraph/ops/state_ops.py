@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
+from gpugraph.ops.array_ops import strided_index
 from gpugraph.ops.registry import BuildContext, op
 from gpugraph.ops.resources import VarSlot
 
@@ -176,5 +177,25 @@ def _resource_gather(ctx: BuildContext):
 def _destroy_resource(ctx: BuildContext):
     def kernel(slot: VarSlot) -> None:
         slot.value = None
+
+    return kernel
+
+
+@op("StridedSliceAssign", "ResourceStridedSliceAssign", host_inputs=(1, 2, 3))
+def _strided_slice_assign(ctx: BuildContext):
+    # var[begin:end:strides] = value (masks as in StridedSlice); the shapes must match exactly.
+    node, index = ctx.op, strided_index(ctx)
+    resource = node.type.startswith("Resource")
+
+    def kernel(slot: VarSlot, begin: Any, end: Any, strides: Any, value: Any) -> Any:
+        var = slot.writable(node)
+        spec = index(begin, end, strides)
+        target = var[spec]
+        if tuple(target.shape) != tuple(value.shape):
+            raise errors.InvalidArgumentError(
+                None, node, f"sliced l-value shape {_dims(target.shape)} does not match r-value "
+                f"shape {_dims(value.shape)}. Automatic broadcasting not yet implemented.")
+        var[spec] = value
+        return None if resource else slot
 
     return kernel
