@@ -12,7 +12,7 @@ Format
 
 For every op family ``<family>`` (``math``, ``nn``, ``array``, ``reduce``,
 ``optim``, ``random``, ``segment``, ``models``, ``layout``,
-``sparse_segment``, ``conv3d``) there are three files:
+``sparse_segment``, ``conv3d``, ``linalg``) there are three files:
 
 ``<family>.pb``
     One serialized ``GraphDef`` (``SerializeToString(deterministic=True)``)
@@ -30,9 +30,10 @@ For every op family ``<family>`` (``math``, ``nn``, ``array``, ``reduce``,
     * the op under test is the single node ``c<i>/op``, built with
       ``tf.raw_ops.<Op>(...)`` (so its attrs are exactly the raw op's,
       defaults included); its outputs are ``c<i>/op:<k>``.
-    * stateful cases (family ``optim``: optimizer and scatter ops)
-      additionally have variable nodes ``c<i>/var<j>``: ``VariableV2`` for
-      the ``Apply*``, ``SparseApply*`` and ``Scatter*`` ops and
+    * stateful cases (family ``optim``: optimizer, scatter and
+      strided-slice-assign ops) additionally have variable nodes
+      ``c<i>/var<j>``: ``VariableV2`` for the ``Apply*``, ``SparseApply*``,
+      ``Scatter*``/``ScatterNd*`` ops and ``StridedSliceAssign``, and
       ``VarHandleOp`` for the ``Resource*`` ops, each with TF's usual
       initializer sub-graph (``c<i>/var<j>/Assign`` from a ``Const``; the
       ``Const`` holds the same initial value as the npz).
@@ -64,7 +65,9 @@ For every op family ``<family>`` (``math``, ``nn``, ``array``, ``reduce``,
     * ``rtol``/``atol``: for ``np.testing.assert_allclose``-style checks,
       ``|got - want| <= atol + rtol * |want|``.  Defaults by the loosest
       floating output dtype: float16 1e-3/1e-3, float32 1e-5/1e-6, float64
-      1e-12/1e-12, integer/bool outputs 0/0 (exact); also 0/0 for ops whose
+      1e-12/1e-12 (complex64/complex128 as float32/float64, applied to
+      the real and imaginary parts), integer/bool outputs 0/0 (exact);
+      also 0/0 for ops whose
       result is exactly determined (selection/data movement such as
       Maximum, Relu, MaxPool, Max, Cast, Round, Reshape, GatherV2, Pad; see
       EXACT_OPS below).  A case that needs more says why in ``desc``.  NaN
@@ -91,13 +94,14 @@ For every op family ``<family>`` (``math``, ``nn``, ``array``, ``reduce``,
     * optim only: ``"state"``: the variable node names (also the npz keys of
       their initial values), ``"state_out"``: npz keys of their values after
       one application (same order), ``"scalars"``: the placeholder names
-      (hyper-parameters, gradient, indices, scatter updates: every
-      placeholder), ``"resource"``: true for ``Resource*`` cases.  Stateful
-      cases are never ``"check": "error"`` (no out-of-range scatter cases).
+      (hyper-parameters, gradient, indices, scatter updates, slice
+      begin/end/strides/value: every placeholder), ``"resource"``: true for
+      ``Resource*`` cases.  Stateful cases are never ``"check": "error"``
+      (no out-of-range scatter cases).
 
-The ``Apply*``/``SparseApply*``/``Scatter*`` op's own ref output (== the
-updated ``var``/``ref``) is not recorded separately; ``Resource*`` ops have
-no outputs.
+The ``Apply*``/``SparseApply*``/``Scatter*``/``StridedSliceAssign`` op's own
+ref output (== the updated ``var``/``ref``) is not recorded separately;
+``Resource*`` ops have no outputs.
 
 Notes on TF 2.21 CPU behaviour the cases rely on or avoid
 ---------------------------------------------------------
@@ -185,6 +189,32 @@ Notes on TF 2.21 CPU behaviour the cases rely on or avoid
   to EVERY input equal to orig_output (all tied maxima, summed over
   windows; MaxPoolGrad picks one).  AvgPool3D SAME divides edge windows by
   their number of valid elements (AvgPool3DGrad spreads likewise).
+* linalg: Cholesky, SelfAdjointEigV2 and MatrixTriangularSolve read only
+  one triangle (Cholesky/eig: the lower; the solve: the ``lower`` one), the
+  rest may hold anything.  TF 2.21 CPU's Cholesky does NOT raise for a
+  matrix that is not positive definite: it returns NaN in the lower
+  triangle and leaves the upper one uninitialized (not covered).
+  MatrixInverse/MatrixSolve of a singular matrix raise.  Qr follows
+  LAPACK's Householder convention (geqrf/orgqr, as numpy.linalg.qr: the
+  same Q and R, also Q's extra full_matrices columns): R's diagonal may
+  be negative.  Svd with
+  compute_uv=False and SelfAdjointEigV2 with compute_v=False leave u/v
+  (v) uninitialized (scalars); only singular values/eigenvalues are
+  stored.  An exactly singular matrix has determinant -0.0 and
+  LogMatrixDeterminant sign -0.0, log -inf; 0x0 matrices have
+  determinant 1.  MatrixTriangularSolve broadcasts batch dims,
+  MatrixSolve does not.  MatrixDiagPartV3 with a band k = [d, d] drops
+  the diagonal axis (as scalar k = d).  ApproximateEqual is
+  |x - y| <= tolerance (the op doc says <) and needs equal shapes.
+  EuclideanNorm of ints truncates the square root.  RFFT/RFFT2D raise
+  when fft_length exceeds the input (tf.signal pads in Python); IRFFT
+  reads fft_length//2 + 1 entries and, like numpy, ignores the imaginary
+  parts of the DC/Nyquist terms.  Xlogy/Xdivy/Xlog1py are 0 wherever
+  x == 0, even for y = 0, +-inf or NaN.
+* ScatterNd*: the shape function reads rank-1 indices [d] as ONE index of
+  depth d, the kernel as d row indices ([d, 1]), so no fully shaped graph
+  with rank-1 indices runs; indices always have rank >= 2 here.
+  StridedSliceAssign (ref and resource) broadcasts value to the slice.
 
 Determinism: fixed numpy seeds (one per family), fixed op seeds for random
 ops, single-threaded sessions, no graph optimizations, npz written by
@@ -244,9 +274,17 @@ EXACT_OPS = {
     "DynamicPartition", "SparseToDense", "ListDiff", "DepthToSpace",
     "SpaceToDepth", "SpaceToBatchND", "BatchToSpaceND",
     "SparseFillEmptyRows", "SparseReshape", "MaxPool3D",
+    "ReverseSequence", "Diag", "DiagPart", "MatrixDiag", "MatrixDiagPart",
+    "MatrixSetDiag", "MatrixDiagV3", "MatrixDiagPartV3", "MatrixSetDiagV3",
+    "Roll", "Reverse", "Complex",
+    "ScatterNdUpdate", "ResourceScatterNdUpdate", "StridedSliceAssign",
+    "ResourceStridedSliceAssign",
 }
 SHORT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32",
-         "int64": "i64", "bool": "bool"}
+         "int64": "i64", "bool": "bool", "complex64": "c64",
+         "complex128": "c128"}
+# complex outputs take the default tolerances of their parts' dtype
+REAL_PART = {np.dtype(np.complex64): F32, np.dtype(np.complex128): F64}
 
 
 def i32(x):
@@ -1336,6 +1374,8 @@ def build_optim(F):
     build_optim_ftrl_proximal(F)
     build_optim_sparse(F)
     build_optim_scatter(F)
+    build_optim_scatter_nd(F)
+    build_optim_strided_slice_assign(F)
 
 
 FTRL_DESC = ("accum_new = accum + grad^2; linear += g - (accum_new^-lr_power"
@@ -1550,6 +1590,119 @@ def build_optim_scatter(F):
           updates=F.u([2, 2, 3]))
     F.add("ResourceScatterUpdate", "scalar index",
           resource=State(F.u(shape)), indices=i32(3), updates=F.u([3]))
+
+
+def build_optim_scatter_nd(F):
+    """ScatterNd{Update,Add,Sub} on ref variables, ResourceScatterNd{Update,
+    Add} on resource variables: indices [..., d] address var[i_0, ...,
+    i_{d-1}] (an element or a slice of the innermost dims), updates.shape =
+    indices.shape[:-1] + var.shape[d:]; duplicate indices all apply (Add,
+    Sub; not used for Update)."""
+    shape = [5, 3]
+    for prefix in ("", "Resource"):
+        F.add(prefix + "ScatterNdUpdate", "rows: var[indices[i]] = "
+              "updates[i]", ref=State(F.u(shape)), indices=i32([[1], [3]]),
+              updates=F.u([2, 3]))
+        F.add(prefix + "ScatterNdUpdate", "elements: var[i, j] = u, int64 "
+              "indices", ref=State(F.u(shape, F64)),
+              indices=i64([[0, 1], [2, 2], [4, 0]]), updates=F.u([3], F64))
+        F.add(prefix + "ScatterNdUpdate", "3-D variable, slices of the last"
+              " dim", ref=State(F.u([2, 3, 4])),
+              indices=i32([[1, 2], [0, 0]]), updates=F.u([2, 4]))
+        F.add(prefix + "ScatterNdAdd", "rows, duplicate indices",
+              ref=State(F.u(shape)), indices=i32([[1], [3], [1]]),
+              updates=F.u([3, 3]))
+        F.add(prefix + "ScatterNdAdd", "elements, duplicates, int64 indices",
+              ref=State(F.u(shape, F64)),
+              indices=i64([[0, 0], [4, 2], [0, 0]]), updates=F.u([3], F64))
+        F.add(prefix + "ScatterNdAdd", "int32, 1-D variable, duplicates",
+              ref=State(F.ri([6], -9, 9)), indices=i32([[5], [0], [5]]),
+              updates=F.ri([3], -9, 9))
+    F.add("ScatterNdUpdate", "int32, indices [2, 2, 1]: updates [2, 2, 3]",
+          ref=State(F.ri(shape, -9, 9)), indices=i32([[[0], [2]], [[4],
+                                                                   [1]]]),
+          updates=F.ri([2, 2, 3], -9, 9))
+    F.add("ScatterNdUpdate", "no indices: nothing changes",
+          ref=State(F.u(shape)), indices=np.zeros([0, 1], I32),
+          updates=np.zeros([0, 3], F32))
+    F.add("ScatterNdSub", "rows", ref=State(F.u(shape)),
+          indices=i32([[4], [0]]), updates=F.u([2, 3]))
+    F.add("ScatterNdSub", "elements, duplicates, float64",
+          ref=State(F.u(shape, F64)), indices=i64([[3, 1], [3, 1], [0, 2]]),
+          updates=F.u([3], F64))
+    F.add("ScatterNdSub", "int64 variable", ref=State(F.ri([4, 2], -9, 9,
+                                                           I64)),
+          indices=i32([[2], [0]]), updates=F.ri([2, 2], -9, 9, I64))
+    F.add("ResourceScatterNdAdd", "indices [2, 1, 2]: updates [2, 1]",
+          ref=State(F.u(shape)), indices=i32([[[4, 2]], [[1, 0]]]),
+          updates=F.u([2, 1]))
+
+
+def build_optim_strided_slice_assign(F):
+    """StridedSliceAssign (ref) / ResourceStridedSliceAssign (resource):
+    var[begin:end:strides] = value with StridedSlice's masks; value is
+    broadcast to the slice's shape."""
+    def add(op, desc, var, begin, end, strides, value_shape=None, value=None,
+            **masks):
+        v = State(var)
+        if value is None:
+            dt = var.dtype.type
+            value = (F.ri(value_shape, -9, 9, dt) if var.dtype.kind == "i"
+                     else F.u(value_shape, dt))
+        F.add(op, desc, ref=v, begin=begin, end=end, strides=strides,
+              value=value, **masks)
+
+    for prefix in ("", "Resource"):
+        op = prefix + "StridedSliceAssign"
+        add(op, "var[1:3, 0:5:2]", F.u([4, 5]), i32([1, 0]), i32([3, 5]),
+            i32([1, 2]), [2, 3])
+        add(op, "negative strides, end_mask 2: var[3:0:-1, 4::-2]",
+            F.u([4, 5]), i32([3, 4]), i32([0, 0]), i32([-1, -2]), [3, 3],
+            end_mask=2)
+        add(op, "shrink_axis_mask 1: var[2, 1:4]", F.u([4, 5]), i32([2, 1]),
+            i32([3, 4]), i32([1, 1]), [3], shrink_axis_mask=1)
+        add(op, "ellipsis_mask 1, new_axis_mask 4: var[..., 1:3, "
+            "tf.newaxis]", F.u([2, 3, 4]), i32([0, 1, 0]), i32([0, 3, 0]),
+            i32([1, 1, 1]), [2, 3, 2, 1], ellipsis_mask=1, new_axis_mask=4)
+        add(op, "scalar value broadcast: var[0:2, :], end_mask 2",
+            F.u([4, 5]), i32([0, 0]), i32([2, 0]), i32([1, 1]),
+            value=f32(7.5), end_mask=2)
+        add(op, "int64 begin/end/strides, float64, value [1, 5] broadcast: "
+            "var[::2]", F.u([4, 5], F64), i64([0]), i64([0]), i64([2]),
+            [1, 5], begin_mask=1, end_mask=1)
+    op = "StridedSliceAssign"
+    add(op, "begin_mask 1, end_mask 2: var[:3, 1:]", F.u([4, 5]),
+        i32([2, 1]), i32([3, 0]), i32([1, 1]), [3, 4], begin_mask=1,
+        end_mask=2)
+    add(op, "negative begin/end: var[-3:-1, -4:-1]", F.u([4, 5]),
+        i32([-3, -4]), i32([-1, -1]), i32([1, 1]), [2, 3])
+    add(op, "end beyond the dims is clamped: var[2:10, 3:10]", F.u([4, 5]),
+        i32([2, 3]), i32([10, 10]), i32([1, 1]), [2, 2])
+    add(op, "new_axis_mask 1: var[tf.newaxis, 1:3, :]", F.u([4, 5]),
+        i32([0, 1, 0]), i32([0, 3, 5]), i32([1, 1, 1]), [1, 2, 5],
+        new_axis_mask=1)
+    add(op, "ellipsis_mask 1: var[..., 1:3]", F.u([2, 3, 4]), i32([0, 1]),
+        i32([0, 3]), i32([1, 1]), [2, 3, 2], ellipsis_mask=1)
+    add(op, "ellipsis and shrink: var[..., 2]", F.u([2, 3, 4]), i32([0, 2]),
+        i32([0, 3]), i32([1, 1]), [2, 3], ellipsis_mask=1,
+        shrink_axis_mask=2)
+    add(op, "ellipsis in the middle: var[1, ..., ::2]", F.u([2, 3, 4]),
+        i32([1, 0, 0]), i32([2, 0, 0]), i32([1, 1, 2]), [3, 2],
+        ellipsis_mask=2, shrink_axis_mask=1, end_mask=4)
+    add(op, "int32 variable, stride 3 and negative stride: var[::3, ::-1]",
+        F.ri([5, 3], -9, 9), i32([0, 0]), i32([0, 0]), i32([3, -1]), [2, 3],
+        begin_mask=3, end_mask=3)
+    add(op, "empty slice var[2:2]: nothing changes", F.u([4, 5]),
+        i32([2, 0]), i32([2, 5]), i32([1, 1]), [0, 5])
+    op = "ResourceStridedSliceAssign"
+    add(op, "shrink_axis_mask 3: one element var[1, 2]", F.u([3, 4]),
+        i32([1, 2]), i32([2, 3]), i32([1, 1]), value=f32(-4.0),
+        shrink_axis_mask=3)
+    add(op, "begin_mask 2, negative stride: var[1:3, :0:-1]", F.u([4, 5]),
+        i32([1, 0]), i32([3, 0]), i32([1, -1]), [2, 4], begin_mask=2)
+    add(op, "int32 variable, var[..., 0], int64 indices",
+        F.ri([2, 2, 3], -9, 9), i64([0, 0]), i64([0, 1]), i64([1, 1]),
+        [2, 2], ellipsis_mask=1, shrink_axis_mask=2)
 
 
 # ---------------------------------------------------------------------------
@@ -2595,6 +2748,459 @@ def build_conv3d(F):
           padding="VALID", _error=True)
 
 
+def build_linalg(F):
+    eye = np.eye
+
+    def wc(shape, dt=F32, neg=False):
+        """Well-conditioned: uniform(-1, 1) + n*I (diagonally dominant, det
+        > 0); neg: the first row negated (det < 0)."""
+        a = F.u(shape, F64) + shape[-1] * eye(shape[-1])
+        if neg:
+            a[..., 0, :] *= -1
+        return a.astype(dt)
+
+    def spd(shape, dt=F32):
+        """Symmetric positive definite: b b^T + n*I."""
+        b = F.u(shape, F64)
+        a = b @ np.swapaxes(b, -1, -2) + shape[-1] * eye(shape[-1])
+        return a.astype(dt)
+
+    # ---- ReverseSequence: x[b, :len[b]] reversed along seq_dim, the rest
+    # kept (lengths 0 and 1 leave a row alone); data movement, exact
+    F.add("ReverseSequence", "lengths 0, full (5) and 3",
+          input=F.u([3, 5, 2]), seq_lengths=i64([0, 5, 3]), seq_dim=1,
+          batch_dim=0)
+    F.add("ReverseSequence", "seq_dim 0, batch_dim 1, int32 lengths",
+          input=F.u([4, 3]), seq_lengths=i32([4, 2, 0]), seq_dim=0,
+          batch_dim=1)
+    F.add("ReverseSequence", "seq_dim 0, batch_dim 2, int32 data",
+          input=F.ri([4, 2, 3], -9, 9), seq_lengths=i32([1, 4, 3]),
+          seq_dim=0, batch_dim=2)
+    F.add("ReverseSequence", "seq_dim 2 > batch_dim 0, float64",
+          input=F.u([2, 3, 4], F64), seq_lengths=i64([2, 4]), seq_dim=2,
+          batch_dim=0)
+    F.add("ReverseSequence", "batch_dim 1, seq_dim 2, int64 data",
+          input=F.ri([2, 3, 4], -9, 9, I64), seq_lengths=i32([3, 1, 4]),
+          seq_dim=2, batch_dim=1)
+    F.add("ReverseSequence", "a length larger than the sequence dim",
+          input=F.u([2, 3]), seq_lengths=i32([1, 4]), seq_dim=1,
+          batch_dim=0, _error=True)
+    F.add("ReverseSequence", "seq_lengths has 3 entries for batch dim 2",
+          input=F.u([2, 3]), seq_lengths=i32([1, 2, 3]), seq_dim=1,
+          batch_dim=0, _error=True)
+
+    # ---- Diag / DiagPart (rank k <-> rank 2k), MatrixDiag / MatrixDiagPart
+    # / MatrixSetDiag (V1: main diagonal of the innermost two dims)
+    F.add("Diag", "[3] -> [3, 3]", diagonal=F.u([3]))
+    F.add("Diag", "[2, 3] -> [2, 3, 2, 3]", diagonal=F.u([2, 3]))
+    F.add("Diag", "int32", diagonal=F.ri([4], -9, 9))
+    F.add("Diag", diagonal=F.u([2, 2], F64))
+    F.add("DiagPart", "[3, 3] -> [3]", input=F.u([3, 3]))
+    F.add("DiagPart", "[2, 3, 2, 3] -> [2, 3]", input=F.u([2, 3, 2, 3]))
+    F.add("DiagPart", "int64", input=F.ri([3, 3], -9, 9, I64))
+    F.add("DiagPart", "odd rank", input=F.u([2, 3, 2]), _error=True)
+    F.add("DiagPart", "dims 2 and 3 differ", input=F.u([2, 3]),
+          _error=True)
+    F.add("MatrixDiag", "[2, 3] -> [2, 3, 3]", diagonal=F.u([2, 3]))
+    F.add("MatrixDiag", "[4] -> [4, 4], int32", diagonal=F.ri([4], -9, 9))
+    F.add("MatrixDiag", diagonal=F.u([2, 1, 2], F64))
+    F.add("MatrixDiagPart", "[2, 3, 4] -> [2, 3] (min of the two dims)",
+          input=F.u([2, 3, 4]))
+    F.add("MatrixDiagPart", "[4, 2] -> [2]", input=F.u([4, 2]))
+    F.add("MatrixDiagPart", "int32", input=F.ri([3, 3], -9, 9))
+    F.add("MatrixDiagPart", input=F.u([2, 2, 2], F64))
+    F.add("MatrixSetDiag", "[2, 3, 4] with [2, 3]", input=F.u([2, 3, 4]),
+          diagonal=F.u([2, 3]))
+    F.add("MatrixSetDiag", "[4, 3] with [3]", input=F.u([4, 3], F64),
+          diagonal=F.u([3], F64))
+    F.add("MatrixSetDiag", "int32", input=F.ri([3, 3], -9, 9),
+          diagonal=F.ri([3], -9, 9))
+    F.add("MatrixSetDiag", "diagonal [4] for a [3, 3] matrix",
+          input=F.u([3, 3]), diagonal=F.u([4]), _error=True)
+
+    # ---- V3: k (scalar d or a band [lo, hi]), align of the shorter
+    # diagonals in a band ("RIGHT_LEFT": superdiagonals right-aligned,
+    # subdiagonals left-aligned; row i of a band is diagonal hi - i)
+    m1 = i32(-1)
+    F.add("MatrixDiagV3", "k = 0, square", diagonal=F.u([2, 3]), k=i32(0),
+          num_rows=m1, num_cols=m1, padding_value=f32(0.0))
+    F.add("MatrixDiagV3", "k = 1: [4, 4], padding 9 elsewhere",
+          diagonal=F.u([3]), k=i32(1), num_rows=m1, num_cols=m1,
+          padding_value=f32(9.0))
+    F.add("MatrixDiagV3", "k = -2: [4, 4]", diagonal=F.u([2]), k=i32(-2),
+          num_rows=m1, num_cols=m1, padding_value=f32(0.0))
+    F.add("MatrixDiagV3", "k = 0, num_rows 3, num_cols 5",
+          diagonal=F.u([3]), k=i32(0), num_rows=i32(3), num_cols=i32(5),
+          padding_value=f32(-1.0))
+    F.add("MatrixDiagV3", "k = 1, num_rows 5 given, num_cols inferred (4)",
+          diagonal=F.u([3]), k=i32(1), num_rows=i32(5), num_cols=m1,
+          padding_value=f32(0.0))
+    band = F.u([3, 3])
+    for align in ("RIGHT_LEFT", "LEFT_RIGHT", "LEFT_LEFT", "RIGHT_RIGHT"):
+        F.add("MatrixDiagV3", "band k = [-1, 1] of a 3x3 matrix (the "
+              "shorter diagonals' unused entry is ignored)", diagonal=band,
+              k=i32([-1, 1]), num_rows=m1, num_cols=m1,
+              padding_value=f32(0.0), align=align)
+    for align in ("RIGHT_LEFT", "LEFT_RIGHT"):
+        F.add("MatrixDiagV3", "band k = [-1, 2], num_rows 3, num_cols 5, "
+              "padding -1", diagonal=F.u([2, 4, 3]), k=i32([-1, 2]),
+              num_rows=i32(3), num_cols=i32(5), padding_value=f32(-1.0),
+              align=align)
+    F.add("MatrixDiagV3", "int32, band k = [0, 1]",
+          diagonal=F.ri([2, 3], -9, 9), k=i32([0, 1]), num_rows=m1,
+          num_cols=m1, padding_value=i32(7))
+    F.add("MatrixDiagV3", "band k = [-2, 0], LEFT_RIGHT",
+          diagonal=F.u([3, 4], F64), k=i32([-2, 0]), num_rows=m1,
+          num_cols=m1, padding_value=f64(0.5), align="LEFT_RIGHT")
+    F.add("MatrixDiagV3", "k = [1, 0]: lower > upper", diagonal=F.u([2, 3]),
+          k=i32([1, 0]), num_rows=m1, num_cols=m1, padding_value=f32(0.0),
+          _error=True)
+    F.add("MatrixDiagV3", "band k = [-1, 1] needs 3 diagonals, got 2",
+          diagonal=F.u([2, 3]), k=i32([-1, 1]), num_rows=m1, num_cols=m1,
+          padding_value=f32(0.0), _error=True)
+
+    F.add("MatrixDiagPartV3", "k = 0, [2, 3, 4] -> [2, 3]",
+          input=F.u([2, 3, 4]), k=i32(0), padding_value=f32(0.0))
+    x34 = F.u([3, 4])
+    for k in (1, -2, 3):
+        F.add("MatrixDiagPartV3", "k = %d of a [3, 4] matrix" % k, input=x34,
+              k=i32(k), padding_value=f32(0.0))
+    x = F.u([2, 4, 5])
+    for align in ("RIGHT_LEFT", "LEFT_RIGHT"):
+        F.add("MatrixDiagPartV3", "band k = [-1, 2], padding 9", input=x,
+              k=i32([-1, 2]), padding_value=f32(9.0), align=align)
+    x = F.ri([4, 3], -9, 9)
+    for align in ("RIGHT_LEFT", "LEFT_RIGHT", "LEFT_LEFT", "RIGHT_RIGHT"):
+        F.add("MatrixDiagPartV3", "int32 [4, 3], band k = [-2, 1], "
+              "padding -1", input=x, k=i32([-2, 1]), padding_value=i32(-1),
+              align=align)
+    F.add("MatrixDiagPartV3", "band k = [0, 0]: one diagonal, no diagonal "
+          "axis (as k = 0)",
+          input=F.u([3, 3], F64), k=i32([0, 0]), padding_value=f64(0.0))
+    F.add("MatrixDiagPartV3", "k = 4 beyond the last column of [3, 4]",
+          input=F.u([3, 4]), k=i32(4), padding_value=f32(0.0), _error=True)
+
+    F.add("MatrixSetDiagV3", "k = 0, [2, 3, 4] with [2, 3]",
+          input=F.u([2, 3, 4]), diagonal=F.u([2, 3]), k=i32(0))
+    F.add("MatrixSetDiagV3", "k = 1 of [3, 4]", input=F.u([3, 4]),
+          diagonal=F.u([3]), k=i32(1))
+    F.add("MatrixSetDiagV3", "k = -1 of [3, 4]", input=F.u([3, 4]),
+          diagonal=F.u([2]), k=i32(-1))
+    x, d = F.u([3, 5]), F.u([3, 3])
+    for align in ("RIGHT_LEFT", "LEFT_RIGHT", "LEFT_LEFT", "RIGHT_RIGHT"):
+        F.add("MatrixSetDiagV3", "band k = [0, 2] of [3, 5]", input=x,
+              diagonal=d, k=i32([0, 2]), align=align)
+    F.add("MatrixSetDiagV3", "batched band k = [-1, 1], float64",
+          input=F.u([2, 4, 4], F64), diagonal=F.u([2, 3, 4], F64),
+          k=i32([-1, 1]), align="LEFT_RIGHT")
+    F.add("MatrixSetDiagV3", "int32, k = [-1, 0]",
+          input=F.ri([3, 3], -9, 9), diagonal=F.ri([2, 3], -9, 9),
+          k=i32([-1, 0]))
+    F.add("MatrixSetDiagV3", "diagonal [2] for k = 0 of [3, 3]",
+          input=F.u([3, 3]), diagonal=F.u([2]), k=i32(0), _error=True)
+
+    # ---- factorizations and solves (tol: LAPACK-style implementations
+    # round differently from TF's Eigen kernels)
+    t32 = dict(_rtol=1e-4, _atol=1e-5)
+    d32 = " (f32 tol 1e-4/1e-5: factorization rounding)"
+    t64 = dict(_rtol=1e-10, _atol=1e-10)
+    d64 = " (f64 tol 1e-10: factorization rounding)"
+
+    def tol(dt):
+        return (t32, d32) if dt == F32 else (t64, d64)
+
+    for dt, shape in ((F32, [3, 3]), (F32, [2, 4, 4]), (F64, [4, 4]),
+                      (F64, [2, 3, 3])):
+        tl, dd = tol(dt)
+        for adj in (False, True):
+            F.add("MatrixInverse", ("adjoint: inverse of the transpose"
+                                    if adj else "") + dd,
+                  input=wc(shape, dt, neg=adj), adjoint=adj, **tl)
+    F.add("MatrixInverse", "1x1", input=wc([1, 1]))
+    F.add("MatrixInverse", "empty batch", input=np.zeros([0, 3, 3], F32))
+
+    for dt, shape in ((F32, [4, 4]), (F32, [2, 3, 3]), (F64, [3, 3]),
+                      (F64, [2, 4, 4])):
+        tl, dd = tol(dt)
+        F.add("Cholesky", dd, input=spd(shape, dt), **tl)
+    a = spd([4, 4])
+    a[np.triu_indices(4, 1)] = F.u([6], F32, 5, 9)
+    F.add("Cholesky", "only the lower triangle is read (upper is garbage); "
+          "the output's upper triangle is 0" + d32, input=a, **t32)
+
+    for dt, shape in ((F32, [3, 3]), (F32, [2, 4, 4]), (F64, [4, 4]),
+                      (F64, [3, 2, 2])):
+        tl, dd = tol(dt)
+        for neg in (False, True):
+            F.add("MatrixDeterminant", ("negative determinant" if neg
+                                        else "") + dd,
+                  input=wc(shape, dt, neg), **tl)
+            F.add("LogMatrixDeterminant", ("sign -1" if neg else "sign 1")
+                  + dd, input=wc(shape, dt, neg), **tl)
+    sing = f32([[[1.0, 2.0], [2.0, 4.0]], [[2.0, 1.0], [1.0, 3.0]]])
+    F.add("MatrixDeterminant", "exactly singular first matrix: -0.0",
+          input=sing, **t32)
+    F.add("LogMatrixDeterminant", "exactly singular first matrix: sign 0 "
+          "(-0.0), log -inf", input=sing, **t32)
+    for op in ("MatrixDeterminant", "LogMatrixDeterminant"):
+        F.add(op, "0x0 matrices: determinant 1",
+              input=np.zeros([2, 0, 0], F32))
+
+    for dt, (ms, rs) in ((F32, ([3, 3], [3, 2])), (F32, ([2, 4, 4],
+                                                         [2, 4, 3])),
+                         (F64, ([2, 3, 3], [2, 3, 1]))):
+        tl, dd = tol(dt)
+        for lower in (True, False):
+            for adj in (False, True):
+                F.add("MatrixTriangularSolve", "only the %s triangle is "
+                      "read (the other holds random values)%s%s" % (
+                          "lower" if lower else "upper",
+                          "; solves with its transpose" if adj else "", dd),
+                      matrix=wc(ms, dt), rhs=F.u(rs, dt), lower=lower,
+                      adjoint=adj, **tl)
+    F.add("MatrixTriangularSolve", "batch dims broadcast: matrix [3, 3], "
+          "rhs [2, 3, 2]" + d32, matrix=wc([3, 3]), rhs=F.u([2, 3, 2]),
+          lower=True, adjoint=False, **t32)
+    F.add("MatrixTriangularSolve", "batch dims broadcast: [2, 1, 3, 3] "
+          "with [3, 3, 1]" + d64, matrix=wc([2, 1, 3, 3], F64),
+          rhs=F.u([3, 3, 1], F64), lower=False, adjoint=True, **t64)
+
+    for dt, (ms, rs) in ((F32, ([3, 3], [3, 2])), (F32, ([2, 4, 4],
+                                                         [2, 4, 1])),
+                         (F64, ([4, 4], [4, 3])), (F64, ([2, 3, 3],
+                                                         [2, 3, 2]))):
+        tl, dd = tol(dt)
+        for adj in (False, True):
+            F.add("MatrixSolve", ("adjoint: solves with the transpose"
+                                  if adj else "") + dd,
+                  matrix=wc(ms, dt), rhs=F.u(rs, dt), adjoint=adj, **tl)
+
+    # Qr: Householder (LAPACK geqrf/orgqr convention, as numpy): R's
+    # diagonal may be negative; full_matrices: Q [m, m], R [m, n], else Q
+    # [m, k], R [k, n] (k = min(m, n))
+    for dt, shape in ((F32, [4, 3]), (F32, [3, 5]), (F64, [2, 4, 4]),
+                      (F64, [2, 3, 2])):
+        tl, dd = tol(dt)
+        x = F.u(shape, dt)
+        for full in (False, True):
+            F.add("Qr", "Householder signs: R's diagonal may be negative"
+                  + dd, input=x, full_matrices=full, **tl)
+
+    # Svd: singular values only (U/V signs are not unique); with
+    # compute_uv=False TF's u/v outputs are uninitialized scalars, with
+    # compute_uv=True they are valid but sign-ambiguous: neither is stored
+    for dt, shape in ((F32, [4, 3]), (F32, [2, 3, 5]), (F64, [4, 4]),
+                      (F64, [2, 3, 2])):
+        tl, dd = tol(dt)
+        F.add("Svd", "compute_uv=False: s only, descending (u, v not "
+              "stored: uninitialized)" + dd, input=F.u(shape, dt),
+              compute_uv=False, full_matrices=False, _skip=[1, 2],
+              _omit=[1, 2], **tl)
+    F.add("Svd", "compute_uv=True, full_matrices=True: s only (u, v not "
+          "stored: signs not unique)" + d32, input=F.u([3, 4]),
+          compute_uv=True, full_matrices=True, _skip=[1, 2], _omit=[1, 2],
+          **t32)
+    F.add("Svd", "rank-1 matrix: two (numerically) zero singular values"
+          + d64,
+          input=np.outer(F.u([3], F64), F.u([3], F64)), compute_uv=False,
+          full_matrices=False, _skip=[1, 2], _omit=[1, 2], **t64)
+
+    # SelfAdjointEigV2: ascending eigenvalues of the matrix made from the
+    # LOWER triangle (the upper one is not read)
+    for dt, shape in ((F32, [3, 3]), (F32, [2, 4, 4]), (F64, [4, 4]),
+                      (F64, [2, 3, 3])):
+        tl, dd = tol(dt)
+        F.add("SelfAdjointEigV2", "compute_v=False: e only, ascending (v not"
+              " stored: uninitialized)" + dd, input=spd(shape, dt) - 3 * eye(
+                  shape[-1], dtype=dt), compute_v=False, _skip=[1],
+              _omit=[1], **tl)
+    a = F.u([4, 4])
+    F.add("SelfAdjointEigV2", "non-symmetric input: the lower triangle is "
+          "read" + d32, input=a, compute_v=False, _skip=[1], _omit=[1], **t32)
+    F.add("SelfAdjointEigV2", "compute_v=True: e only (v not stored: signs "
+          "not unique)" + d64, input=spd([3, 3], F64), compute_v=True,
+          _skip=[1], _omit=[1], **t64)
+
+    # errors (TF's messages); TF 2.21 CPU's Cholesky does NOT raise for a
+    # matrix that is not positive definite (NaN lower triangle, upper
+    # triangle left uninitialized), so there is no such case
+    F.add("MatrixInverse", "singular", input=f32([[1.0, 2.0], [2.0, 4.0]]),
+          _error=True)
+    F.add("MatrixInverse", "not square", input=F.u([2, 3]), _error=True)
+    F.add("MatrixSolve", "singular", matrix=f64([[1.0, 2.0], [2.0, 4.0]]),
+          rhs=F.u([2, 1], F64), _error=True)
+    F.add("MatrixSolve", "batch dims do not broadcast", matrix=wc([3, 3]),
+          rhs=F.u([2, 3, 2]), _error=True)
+    F.add("Cholesky", "not square", input=F.u([2, 3]), _error=True)
+    F.add("MatrixDeterminant", "not square", input=F.u([3, 2]), _error=True)
+    F.add("MatrixTriangularSolve", "rhs rows 2 != matrix rows 3",
+          matrix=wc([3, 3]), rhs=F.u([2, 2]), _error=True)
+
+    # ---- Xlogy / Xdivy / Xlog1py: 0 wherever x == 0 (whatever y: 0, inf,
+    # nan, negative), else x*log(y), x/y, x*log1p(y)
+    xs = f32([0, 0, 0, 0, 0, 0, 1, 2, -1, 0.5, 1, 3])
+    ys = f32([0, np.inf, -np.inf, np.nan, -1, 2, 0, np.inf, 0, -1, np.nan,
+              0.25])
+    for op in ("Xlogy", "Xdivy", "Xlog1py"):
+        y = ys - 1 if op == "Xlog1py" else ys
+        F.add(op, "x == 0 gives 0 for y in {0, inf, -inf, nan, <0}; "
+              "special values", x=xs, y=y)
+        F.add(op, "broadcast", x=F.u([2, 3]), y=F.pos([3]))
+        F.add(op, x=F.u([2, 1], F64), y=F.pos([1, 3], F64))
+        F.add(op, x=xs.astype(F64), y=y.astype(F64))
+        F.add(op, x=F.u([2, 3], F16), y=F.pos([2, 3], F16))
+
+    # ---- Roll (data movement, exact): shifts add up per axis, modulo the
+    # dim size; negative shifts and axes
+    F.add("Roll", "1-D, shift 2", input=F.u([5]), shift=i32(2), axis=i32(0))
+    F.add("Roll", "negative shift -1 on axis 1", input=F.u([3, 4]),
+          shift=i32(-1), axis=i32(1))
+    F.add("Roll", "two axes, shift larger than the dim (7 on 3)",
+          input=F.u([3, 4]), shift=i32([7, -2]), axis=i32([0, 1]))
+    F.add("Roll", "same axis twice: shifts add (1 + 2 on 3: identity on "
+          "axis 0) and axis -1", input=F.ri([3, 2, 4], -9, 9),
+          shift=i32([1, 2, 3]), axis=i32([0, 0, -1]))
+    F.add("Roll", "int64 shift and axis, float64",
+          input=F.u([2, 3, 2], F64), shift=i64([-4, 1]), axis=i64([1, 2]))
+    F.add("Roll", "int64 shift, int32 axis, empty input",
+          input=F.u([0, 3]), shift=i64(1), axis=i32(1))
+    F.add("Roll", "shift and axis lengths differ", input=F.u([3, 4]),
+          shift=i32([1, 2]), axis=i32([0]), _error=True)
+
+    # ---- Reverse (V1: one bool per dim)
+    F.add("Reverse", "dims [True, False, True]", tensor=F.u([2, 3, 4]),
+          dims=bools([True, False, True]))
+    F.add("Reverse", "no dim", tensor=F.u([2, 3]), dims=bools([False, False]))
+    F.add("Reverse", "1-D int32", tensor=F.ri([5], -9, 9), dims=bools([True]))
+    F.add("Reverse", "float64, all dims", tensor=F.u([3, 2], F64),
+          dims=bools([True, True]))
+    F.add("Reverse", "dims length 2 for rank 3", tensor=F.u([2, 3, 4]),
+          dims=bools([True, False]), _error=True)
+
+    # ---- EuclideanNorm: sqrt(sum(x^2)) over axis
+    F.add("EuclideanNorm", input=F.u([3, 4]), axis=i32(1))
+    F.add("EuclideanNorm", input=F.u([3, 4]), axis=i32([0, 1]),
+          keep_dims=True)
+    F.add("EuclideanNorm", "negative axis", input=F.u([2, 3, 4]),
+          axis=i64(-1), keep_dims=True)
+    F.add("EuclideanNorm", input=F.u([2, 3, 4], F64), axis=i32([0, 2]))
+    F.add("EuclideanNorm", "no axis: |x|", input=F.u([2, 3]),
+          axis=np.zeros([0], I32))
+    F.add("EuclideanNorm", "int32: sqrt truncated (|[1, 1]| = 1)",
+          input=i32([[3, 4], [1, 1], [-5, 12]]), axis=i32(1))
+    F.add("EuclideanNorm", "empty reduction: 0", input=F.u([0, 3]),
+          axis=i32(0))
+
+    # ---- SoftsignGrad: gradients / (1 + |features|)^2
+    F.add("SoftsignGrad", gradients=F.u([2, 3]), features=F.u([2, 3], F32,
+                                                               -3, 3))
+    F.add("SoftsignGrad", gradients=F.u([4], F64), features=F.u([4], F64,
+                                                                -3, 3))
+
+    # ---- ApproximateEqual: |x - y| <= tolerance (TF's kernel uses <=;
+    # the op doc says <), same shapes only (no broadcasting)
+    x = F.u([6])
+    F.add("ApproximateEqual", "default tolerance 1e-5",
+          x=x, y=x + f32([0, 1e-6, -1e-6, 1e-3, -1e-3, 0.5]))
+    F.add("ApproximateEqual", "tolerance 0.5: |x - y| == 0.5 is equal",
+          x=f32([1.0, 2.0, 0.0, -1.0]), y=f32([1.5, 2.75, 0.25, -1.5]),
+          tolerance=0.5)
+    x = F.u([2, 3], F64)
+    F.add("ApproximateEqual", "float64, tolerance 0.1", x=x,
+          y=x + F.u([2, 3], F64, -0.2, 0.2), tolerance=0.1)
+    F.add("ApproximateEqual", "shapes [2] and []", x=F.u([2]), y=F.u([]),
+          _error=True)
+
+    # ---- CumulativeLogsumexp: log(cumsum(exp(x))) (exclusive: the first
+    # element is -inf; reverse: from the end)
+    x = F.u([3, 4], F32, -3, 3)
+    for exclusive in (False, True):
+        for reverse in (False, True):
+            F.add("CumulativeLogsumexp", x=x, axis=i32(1),
+                  exclusive=exclusive, reverse=reverse)
+    F.add("CumulativeLogsumexp", x=F.u([3, 2], F64, -3, 3), axis=i64(0),
+          exclusive=True)
+    F.add("CumulativeLogsumexp", "large values (no overflow), -inf entries",
+          x=f32([[100.0, -np.inf, 101.0, -np.inf], [-np.inf, -np.inf, 0.0,
+                                                      -50.0]]),
+          axis=i32(-1), reverse=True)
+
+    # ---- complex: Complex (exact), ComplexAbs, Angle
+    C64, C128 = np.complex64, np.complex128
+
+    def cx(re, im, dt=C64):
+        z = np.zeros(np.shape(re), dt)
+        z.real, z.imag = re, im
+        return z
+
+    F.add("Complex", real=F.u([2, 3]), imag=F.u([2, 3]), Tout=tf.complex64)
+    F.add("Complex", "broadcast", real=F.u([2, 3], F64), imag=F.u([3], F64),
+          Tout=tf.complex128)
+    inf, nan = np.inf, np.nan
+    special_re = [-1, -1, 0, -0.0, -0.0, inf, inf, nan, inf, -inf, 3, 0]
+    special_im = [0, -0.0, 0, 0, -0.0, inf, nan, inf, 0, 1, nan, -2]
+    for op, arg, tout in (("ComplexAbs", "x", "Tout"),
+                          ("Angle", "input", "Tout")):
+        F.add(op, **{arg: cx(F.u([2, 3]), F.u([2, 3]))})
+        F.add(op, **{arg: cx(F.u([4]), F.u([4]), C128), tout: tf.float64})
+        F.add(op, "signed zeros, inf, nan", **{
+            arg: cx(special_re, special_im)})
+    F.add("ComplexAbs", "no overflow/underflow in |z| (hypot)",
+          x=cx([1e30, 1e-30, 3e38], [1e30, 1e-30, 3e38]))
+
+    # ---- FFTs over the innermost 1 or 2 dims.  RFFT/IRFFT: fft_length is
+    # an input; RFFT crops a longer input but raises for a shorter one
+    # (tf.signal pads in Python), IRFFT uses fft_length//2 + 1 input
+    # entries (cropping more) and ignores the imaginary parts of the DC
+    # (and, for even lengths, Nyquist) terms, as numpy's irfft does
+    ft = dict(_atol=1e-5)
+    fd = " (f32 atol 1e-5: FFT rounding)"
+
+    def ftol(dt):
+        return (ft, fd) if dt in (F32, C64) else ({}, "")
+
+    for op in ("FFT", "IFFT"):
+        for dt, shape in ((C64, [8]), (C64, [2, 6]), (C128, [3, 5]),
+                          (C128, [2, 1, 4])):
+            tl, dd = ftol(dt)
+            F.add(op, dd.strip(), input=cx(F.u(shape), F.u(shape), dt), **tl)
+    for op in ("FFT2D", "IFFT2D"):
+        for dt, shape in ((C64, [4, 4]), (C128, [2, 3, 5])):
+            tl, dd = ftol(dt)
+            F.add(op, dd.strip(), input=cx(F.u(shape), F.u(shape), dt), **tl)
+    for dt, shape, n, desc in ((F32, [8], 8, ""), (F32, [2, 7], 7, "odd"),
+                               (F32, [2, 9], 6, "input cropped to 6"),
+                               (F64, [3, 4], 4, "float64")):
+        tl, dd = ftol(dt)
+        extra = {} if dt == F32 else dict(Tcomplex=tf.complex128)
+        F.add("RFFT", desc + dd, input=F.u(shape, dt), fft_length=i32([n]),
+              **extra, **tl)
+    for dt, shape, n, desc in ((C64, [5], 8, "even length"),
+                               (C64, [2, 4], 7, "odd length"),
+                               (C64, [2, 6], 6, "6//2+1 = 4 of 6 entries "
+                                "used"), (C128, [3, 3], 4, "complex128")):
+        tl, dd = ftol(dt)
+        extra = {} if dt == C64 else dict(Treal=tf.float64)
+        F.add("IRFFT", desc + dd, input=cx(F.u(shape), F.u(shape), dt),
+              fft_length=i32([n]), **extra, **tl)
+    F.add("RFFT2D", fd.strip(), input=F.u([2, 4, 6]), fft_length=i32([4, 6]),
+          **ft)
+    F.add("RFFT2D", "input [5, 7] cropped to [4, 5]" + fd,
+          input=F.u([5, 7]), fft_length=i32([4, 5]), **ft)
+    F.add("RFFT2D", "float64", input=F.u([3, 4], F64),
+          fft_length=i32([3, 4]), Tcomplex=tf.complex128)
+    F.add("IRFFT2D", fd.strip(), input=cx(F.u([2, 4, 4]), F.u([2, 4, 4])),
+          fft_length=i32([4, 6]), **ft)
+    F.add("IRFFT2D", "odd inner length 7, input cropped" + fd,
+          input=cx(F.u([4, 5]), F.u([4, 5])), fft_length=i32([3, 7]), **ft)
+    F.add("IRFFT2D", "complex128", input=cx(F.u([3, 3]), F.u([3, 3]), C128),
+          fft_length=i32([3, 4]), Treal=tf.float64)
+    F.add("RFFT", "fft_length 6 > input length 4 (not padded)",
+          input=F.u([4]), fft_length=i32([6]), _error=True)
+    F.add("IRFFT", "fft_length 8 needs 5 input entries, got 3",
+          input=cx(F.u([3]), F.u([3])), fft_length=i32([8]), _error=True)
+
+
 FAMILIES = {
     "math": (build_math, 101),
     "nn": (build_nn, 202),
@@ -2607,6 +3213,7 @@ FAMILIES = {
     "layout": (build_layout, 909),
     "sparse_segment": (build_sparse_segment, 1010),
     "conv3d": (build_conv3d, 1111),
+    "linalg": (build_linalg, 1212),
 }
 
 
@@ -2687,8 +3294,8 @@ def build_case(graph, case, i):
 
 
 def tolerances(dtypes):
-    floats = [np.dtype(d).type for d in dtypes
-              if np.dtype(d).kind == "f"]
+    floats = [REAL_PART.get(np.dtype(d), np.dtype(d).type) for d in dtypes
+              if np.dtype(d).kind in "fc"]
     if not floats:
         return 0.0, 0.0
     return max(TOL[d] for d in floats)

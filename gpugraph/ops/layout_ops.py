@@ -200,11 +200,13 @@ def _reverse_sequence(ctx: BuildContext):
 
 @op("Roll", host_inputs=(1, 2))
 def _roll(ctx: BuildContext):
-    xp = ctx.xp
+    xp, node = ctx.xp, ctx.op
 
     def kernel(x: Any, shift: Any, axis: Any) -> Any:
         shifts = [int(v) for v in np.asarray(shift).reshape(-1)]
         axes = [int(v) for v in np.asarray(axis).reshape(-1)]
+        if len(shifts) != len(axes):
+            raise errors.InvalidArgumentError(None, node, "shift and axis must have the same size")
         return xp.roll(x, shifts, axes) if axes else x
 
     return kernel
@@ -212,10 +214,14 @@ def _roll(ctx: BuildContext):
 
 @op("Reverse", host_inputs=(1,))
 def _reverse_v1(ctx: BuildContext):
-    xp = ctx.xp
+    xp, node = ctx.xp, ctx.op
 
     def kernel(x: Any, dims: Any) -> Any:
         flags = np.asarray(dims).reshape(-1)
+        if flags.size != x.ndim:
+            raise errors.InvalidArgumentError(
+                None, node, f"'dims' must have the same number of values as 'input' has "
+                f"dimensions. 'input' has {x.ndim}'dims' has {flags.size} values")
         axes = tuple(int(i) for i in np.flatnonzero(flags))
         return xp.flip(x, axes) if axes else x
 

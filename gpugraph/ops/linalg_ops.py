@@ -36,24 +36,55 @@ def _diag_part(ctx: BuildContext):
 
     def kernel(x: Any) -> Any:
         half = x.ndim // 2
-        if x.ndim % 2 or x.shape[:half] != x.shape[half:]:
+        if x.ndim % 2 or not x.ndim:
             raise errors.InvalidArgumentError(
-                None, node, f"Invalid shape {dims_text(x.shape)}: dimensions must be [D1, ..., "
-                "Dk, D1, ..., Dk]")
+                None, node, "The rank of the tensor should be" + " " * 42 + "even and "
+                f"positive, got shape {_shape(x.shape)}")  # (TF's message has those spaces)
+        for i in range(half):
+            if x.shape[i] != x.shape[i + half]:
+                raise errors.InvalidArgumentError(
+                    None, node, f"Invalid shape {_shape(x.shape)}: dimensions {i} and "
+                    f"{i + half} do not match.")
         n = int(np.prod(x.shape[:half]))
         return x.reshape(n, n)[xp.arange(n), xp.arange(n)].reshape(x.shape[:half])
 
     return kernel
 
 
-# --- band diagonals --------------------------------------------------------------------------------
+def _shape(shape: tuple) -> str:
+    return "[" + ",".join(str(int(d)) for d in shape) + "]"
+
+
+# --- band diagonals ---------------------------------------------------------------------------
 def _band(node: Any, k: Any) -> tuple[int, int]:
     values = [int(v) for v in np.asarray(k).reshape(-1)]
-    if len(values) not in (1, 2) or values[0] > values[-1]:
+    if len(values) not in (1, 2):
         raise errors.InvalidArgumentError(
-            None, node, f"k must be a scalar or a [lower, upper] pair with lower <= upper, got "
+            None, node, f"diag_index must be a scalar or a vector with 1 or 2 elements, got "
             f"{values}")
+    if values[0] > values[-1]:
+        raise errors.InvalidArgumentError(
+            None, node, f"lower_diag_index must not be larger than upper_diag_index: "
+            f"{values[0]} > {values[-1]}")
     return values[0], values[-1]
+
+
+def _check_band_fits(node: Any, rows: int, cols: int, lower: int, upper: int) -> None:
+    for name, d in (("lower_diag_index", lower), ("upper_diag_index", upper)):
+        if not -rows < d < cols and not (rows == 0 or cols == 0):
+            raise errors.InvalidArgumentError(
+                None, node, f"{name} is out of bound: {d}. It must be between {-rows} and "
+                f"{cols}")
+
+
+def _check_diagonal_shape(node: Any, x: Any, diagonal: Any, expected: tuple) -> None:
+    if tuple(diagonal.shape) != expected:
+        raise errors.InvalidArgumentError(
+            None, node, "Either first dimensions of diagonal don't match input.shape[:-2], or "
+            "diagonal.shape[:-1] is not equal to the longests diagonal in range "
+            f"[lower_diag_index:upper_diag_index].\nInput shape: {_shape(x.shape)}\n"
+            f"Diagonal shape: {_shape(diagonal.shape)}\nExpected diagonal shape: "
+            f"{_shape(expected)}")
 
 
 def _diagonal_length(rows: int, cols: int, d: int) -> int:
@@ -84,6 +115,7 @@ def _matrix_diag_part_v3(ctx: BuildContext):
     def kernel(x: Any, k: Any, padding: Any) -> Any:
         rows, cols = x.shape[-2:]
         lower, upper = _band(node, k)
+        _check_band_fits(node, rows, cols, lower, upper)
         width = max(_diagonal_length(rows, cols, d) for d in range(lower, upper + 1))
         out = xp.full((*x.shape[:-2], upper - lower + 1, width), padding, dtype=x.dtype)
         for slot, r, c, at in _positions(rows, cols, lower, upper, width, align):
@@ -118,11 +150,18 @@ def _matrix_diag_v3(ctx: BuildContext):
     def kernel(diagonal: Any, k: Any, num_rows: Any, num_cols: Any, padding: Any) -> Any:
         lower, upper = _band(node, k)
         bands = diagonal if lower != upper else diagonal[..., None, :]
+        if lower != upper and (diagonal.ndim < 2 or diagonal.shape[-2] != upper - lower + 1):
+            raise errors.InvalidArgumentError(
+                None, node, "The number of diagonals provided in the input does not match the "
+                "lower_diag_index and upper_diag_index range.")
         width = bands.shape[-1]
-        rows, cols = int(num_rows), int(num_cols)
+        given_rows, given_cols = int(num_rows), int(num_cols)
         size = _square_size(width, lower, upper)
-        rows = rows if rows >= 0 else (size if cols < 0 else _fit(width, cols, lower, upper))
-        cols = cols if cols >= 0 else (size if rows < 0 else _fit_cols(width, rows, lower, upper))
+        if given_rows < 0 and given_cols < 0:
+            rows = cols = size
+        else:
+            rows = given_rows if given_rows >= 0 else _fit(width, given_cols, lower, upper)
+            cols = given_cols if given_cols >= 0 else _fit_cols(width, given_rows, lower, upper)
         out = xp.full((*bands.shape[:-2], rows, cols), padding, dtype=diagonal.dtype)
         for slot, r, c, at in _positions(rows, cols, lower, upper, width, align):
             out[..., device.to_device(r), device.to_device(c)] = bands[..., slot,
@@ -168,9 +207,13 @@ def _matrix_set_diag_v3(ctx: BuildContext):
     def kernel(x: Any, diagonal: Any, k: Any) -> Any:
         rows, cols = x.shape[-2:]
         lower, upper = _band(node, k)
+        _check_band_fits(node, rows, cols, lower, upper)
+        width = max(_diagonal_length(rows, cols, d) for d in range(lower, upper + 1))
+        band = (upper - lower + 1,) if lower != upper else ()
+        _check_diagonal_shape(node, x, diagonal, (*x.shape[:-2], *band, width))
         bands = diagonal if lower != upper else diagonal[..., None, :]
         out = x.copy()
-        for slot, r, c, at in _positions(rows, cols, lower, upper, bands.shape[-1], align):
+        for slot, r, c, at in _positions(rows, cols, lower, upper, width, align):
             out[..., device.to_device(r), device.to_device(c)] = bands[..., slot,
                                                                        device.to_device(at)]
         return out
@@ -180,10 +223,11 @@ def _matrix_set_diag_v3(ctx: BuildContext):
 
 @op("MatrixSetDiag")
 def _matrix_set_diag(ctx: BuildContext):
-    xp = ctx.xp
+    xp, node = ctx.xp, ctx.op
 
     def kernel(x: Any, diagonal: Any) -> Any:
         n = min(x.shape[-2:])
+        _check_diagonal_shape(node, x, diagonal, (*x.shape[:-2], n))
         out = x.copy()
         out[..., xp.arange(n), xp.arange(n)] = diagonal
         return out
@@ -191,16 +235,16 @@ def _matrix_set_diag(ctx: BuildContext):
     return kernel
 
 
-# --- inverses, decompositions, solves ------------------------------------------------------------
+# --- inverses, decompositions, solves -----------------------------------------------------------
 def _adjoint(xp: Any, m: Any) -> Any:
     m = xp.swapaxes(m, -1, -2)
     return xp.conj(m) if m.dtype.kind == "c" else m
 
 
-def _square(node: Any, m: Any, what: str = "Input") -> None:
+def _square(node: Any, m: Any) -> None:
     if m.ndim < 2 or m.shape[-1] != m.shape[-2]:
         raise errors.InvalidArgumentError(
-            None, node, f"{what} matrix must be square, got {dims_text(m.shape)}")
+            None, node, f"Input matrix must be square. Shape: {dims_text(m.shape)}")
 
 
 def _linalg_call(node: Any, message: str, fn: Any, *args: Any) -> Any:
@@ -270,6 +314,9 @@ def _matrix_solve(ctx: BuildContext):
 
     def kernel(m: Any, rhs: Any) -> Any:
         _square(node, m)
+        if m.ndim != rhs.ndim:
+            raise errors.InvalidArgumentError(None, node, "All input tensors must have the same "
+                                              "rank.")
         m = _adjoint(xp, m) if adjoint else m
         return _linalg_call(node, "Input matrix is not invertible.", xp.linalg.solve, m,
                             rhs).astype(rhs.dtype)
@@ -284,6 +331,11 @@ def _matrix_triangular_solve(ctx: BuildContext):
 
     def kernel(m: Any, rhs: Any) -> Any:
         _square(node, m)
+        if rhs.ndim < 2 or rhs.shape[-2] != m.shape[-1]:
+            raise errors.InvalidArgumentError(
+                None, node, f"In[0] mismatch In[1] shape: {m.shape[-1]} vs. "
+                f"{rhs.shape[-2] if rhs.ndim >= 2 else 0}: {_shape(m.shape)} {_shape(rhs.shape)} "
+                f"{int(lower)} {int(adjoint)}")
         tri = xp.tril(m) if lower else xp.triu(m)  # the other triangle is ignored, as in TF
         tri = _adjoint(xp, tri) if adjoint else tri
         return _linalg_call(node, "Input matrix is not invertible.", xp.linalg.solve, tri,

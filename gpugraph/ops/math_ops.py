@@ -416,10 +416,14 @@ def _softsign_grad(ctx: BuildContext):
 
 @op("ApproximateEqual")
 def _approximate_equal(ctx: BuildContext):
-    xp, tolerance = ctx.xp, ctx.attr_or("tolerance", 1e-5)
+    xp, tolerance, node = ctx.xp, ctx.attr_or("tolerance", 1e-5), ctx.op
 
     def kernel(x: Any, y: Any) -> Any:
-        return xp.abs(x - y) < x.dtype.type(tolerance)
+        if x.shape != y.shape:
+            raise errors.InvalidArgumentError(
+                None, node, f"x and y must be of the same shape. x shape: {_shape_text(x)}. "
+                f"y shape: {_shape_text(y)}")
+        return xp.abs(x - y) <= x.dtype.type(tolerance)  # TF compares with <=
 
     return kernel
 
@@ -431,13 +435,18 @@ def _cumulative_logsumexp(ctx: BuildContext):
 
     def kernel(x: Any, axis_value: Any) -> Any:
         axis = int(axis_value) % max(x.ndim, 1)
-        values = xp.flip(x, axis) if reverse else x
-        out = xp.logaddexp.accumulate(values, axis=axis) if values.shape[axis] else values
-        if exclusive:  # log(0) first, then the inclusive sums shifted by one
-            lowest = xp.full_like(xp.take(out, [0], axis=axis), -np.inf)
-            out = xp.concatenate([lowest, xp.take(out, range(out.shape[axis] - 1), axis=axis)],
-                                 axis=axis)
-        return (xp.flip(out, axis) if reverse else out).astype(x.dtype, copy=False)
+        values = xp.moveaxis(xp.flip(x, axis) if reverse else x, axis, 0)
+        out = xp.empty_like(values)
+        running = xp.full_like(values[:1], -np.inf)[0] if len(values) else None
+        for i in range(len(values)):  # one logaddexp per step: no ufunc.accumulate on GPUs
+            if exclusive:
+                out[i] = running
+                running = xp.logaddexp(running, values[i])
+            else:
+                running = values[i] if i == 0 else xp.logaddexp(running, values[i])
+                out[i] = running
+        out = xp.moveaxis(out, 0, axis)
+        return xp.ascontiguousarray(xp.flip(out, axis) if reverse else out)
 
     return kernel
 
@@ -458,3 +467,7 @@ def _complex_abs(ctx: BuildContext):
 def _angle(ctx: BuildContext):
     xp, out = ctx.xp, ctx.attr_or("Tout", np.dtype(np.float32))
     return lambda x: xp.angle(x).astype(out, copy=False)
+
+
+def _shape_text(x: Any) -> str:
+    return "[" + ",".join(str(int(d)) for d in x.shape) + "]"

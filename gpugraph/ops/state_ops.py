@@ -183,18 +183,20 @@ def _destroy_resource(ctx: BuildContext):
 
 @op("StridedSliceAssign", "ResourceStridedSliceAssign", host_inputs=(1, 2, 3))
 def _strided_slice_assign(ctx: BuildContext):
-    # var[begin:end:strides] = value (masks as in StridedSlice); the shapes must match exactly.
-    node, index = ctx.op, strided_index(ctx)
+    # var[begin:end:strides] = value (masks as in StridedSlice), the value broadcast to the slice.
+    node, index, xp = ctx.op, strided_index(ctx), ctx.xp
     resource = node.type.startswith("Resource")
 
     def kernel(slot: VarSlot, begin: Any, end: Any, strides: Any, value: Any) -> Any:
         var = slot.writable(node)
         spec = index(begin, end, strides)
         target = var[spec]
-        if tuple(target.shape) != tuple(value.shape):
+        try:  # TF 2.21 broadcasts the value to the slice
+            value = xp.broadcast_to(value, target.shape)
+        except ValueError:
             raise errors.InvalidArgumentError(
                 None, node, f"sliced l-value shape {_dims(target.shape)} does not match r-value "
-                f"shape {_dims(value.shape)}. Automatic broadcasting not yet implemented.")
+                f"shape {_dims(value.shape)}") from None
         var[spec] = value
         return None if resource else slot
 

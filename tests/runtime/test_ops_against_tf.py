@@ -73,7 +73,8 @@ def _compare(got: np.ndarray, want: np.ndarray, record: dict, what: str) -> None
     if want.dtype.kind in "OSUb" or (record["rtol"] == 0 and record["atol"] == 0):
         np.testing.assert_array_equal(got, want, err_msg=what)
     else:
-        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64),
+        wide = np.complex128 if want.dtype.kind == "c" else np.float64  # keep imaginary parts
+        np.testing.assert_allclose(got.astype(wide), want.astype(wide),
                                    rtol=record["rtol"], atol=record["atol"], err_msg=what)
 
 
