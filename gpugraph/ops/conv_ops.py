@@ -237,6 +237,7 @@ def _depthwise_geometry(xp: Any, x: Any, a: _ConvAttrs, kh: int, kw: int) -> tup
 @op("DepthwiseConv2dNative")
 def _depthwise_conv2d(ctx: BuildContext):
     a, xp = _ConvAttrs(ctx), ctx.xp
+    loop = cpu_loops.get("depthwise", xp)
 
     def kernel(x: Any, w: Any) -> Any:
         x = _to_nhwc(xp, x, a.nchw)
@@ -246,6 +247,11 @@ def _depthwise_conv2d(ctx: BuildContext):
                 None, a.node, f"input and filter must have the same depth: {x.shape[3]} vs {c}")
         xpad, gh, gw = _depthwise_geometry(xp, x, a, kh, kw)
         out = xp.zeros((x.shape[0], gh.out, gw.out, c, m), dtype=x.dtype)
+        if loop is not None and cpu_loops.fits(out, xp.ascontiguousarray(xpad), w,
+                                               same_shape=False):
+            loop(out, xp.ascontiguousarray(xpad), xp.ascontiguousarray(w), *a.strides,
+                 *a.dilations)
+            return _from_nhwc(xp, out.reshape(x.shape[0], gh.out, gw.out, c * m), a.nchw)
         for i in range(kh):
             for j in range(kw):
                 out += _tap(xpad, a, gh, gw, i, j)[..., None] * w[i, j]

@@ -8,7 +8,8 @@ evaluate the whole formula in one pass.  These loops do the same: one pass, TF's
 order of operations, nothing reassociated (no ``fastmath``, so no FMA contraction either), so
 they give the same bits as the array-module bodies; ``tests/runtime/test_cpu_loops.py`` checks
 that, and ``GPUGRAPH_CPU_LOOPS=0`` turns them off.  The same holds for the other loops here:
-ReluGrad, Conv2DBackpropInput's col2im, tiled MaxPoolGrad, and Erf/Erfc (numpy has no erf).
+ReluGrad, Conv2DBackpropInput's col2im, tiled MaxPoolGrad, the depthwise convolution, and
+Erf/Erfc (numpy has no erf).
 
 A loop runs only on the real CPU device (``xp is numpy``: virtual GPUs keep their device
 checks), for C-contiguous float32/float64 arrays (of one shape where the op's inputs share
@@ -118,6 +119,23 @@ def _col2im(cols, dxpad, kh, kw, sh, sw, dh, dw):
                             dxpad[b, y * sh + i * dh, x * sw + j * dw, k] += cols[b, y, x, base + k]
 
 
+def _depthwise(out, xpad, w, sh, sw, dh, dw):
+    # DepthwiseConv2dNative, multiplier M: out[n, y, x, c, m] sums the taps (i, j) in order, as
+    # the array body adds them (from zero, one tap at a time); c innermost, contiguous.
+    n, oh, ow, c, m = out.shape
+    kh, kw = w.shape[0], w.shape[1]
+    for b in range(n):
+        for y in range(oh):
+            for x in range(ow):
+                for i in range(kh):
+                    for j in range(kw):
+                        row = xpad[b, y * sh + i * dh, x * sw + j * dw]
+                        tap = w[i, j]
+                        for q in range(m):
+                            for k in range(c):
+                                out[b, y, x, k, q] += row[k] * tap[k, q]
+
+
 def _max_pool_grad_tiles(x, y, dy, out, kh, kw, taken):
     # MaxPoolGrad where the windows tile the input: each window's first tap (row-major) equal
     # to the pooled value gets the gradient, every other input position gets zero.
@@ -137,7 +155,7 @@ def _max_pool_grad_tiles(x, y, dy, out, kh, kw, taken):
 _SOURCES: dict[str, Callable[..., None]] = {
     "adam": _adam, "momentum": _momentum, "rms_prop": _rms_prop,
     "centered_rms_prop": _centered_rms_prop, "adagrad": _adagrad, "relu_grad": _relu_grad,
-    "col2im": _col2im, "erf": _erf,
+    "col2im": _col2im, "erf": _erf, "depthwise": _depthwise,
     "max_pool_grad_tiles": _max_pool_grad_tiles}
 
 

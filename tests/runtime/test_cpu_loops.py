@@ -235,3 +235,20 @@ def test_erf_loop_matches_array_body(op_type, dtype, spy, monkeypatch) -> None:
     looped = _run(build, monkeypatch, loops=True)
     assert spy.get("erf") == 1
     _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("multiplier", "strides", "padding"), [
+    (1, [1, 1, 1, 1], b"SAME"), (2, [1, 2, 2, 1], b"VALID"), (3, [1, 1, 2, 1], b"SAME")])
+def test_depthwise_loop_matches_array_body(dtype, multiplier, strides, padding, spy,
+                                           monkeypatch) -> None:
+    x, w = _values(dtype, (2, 9, 8, 5), 40), _values(dtype, (3, 3, 5, multiplier), 41)
+
+    def build():
+        t = gg.dtypes.as_dtype(x.dtype)
+        return [out("DepthwiseConv2dNative", gg.constant(x), gg.constant(w), T=t,
+                    strides=strides, padding=padding)], []
+
+    looped = _run(build, monkeypatch, loops=True)
+    assert spy.get("depthwise") == 1
+    _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
