@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 
 from gpugraph import dtypes, errors
 from gpugraph.io.tensor import make_ndarray
+from gpugraph.ops._tensor_text import summarize_v1
 from gpugraph.ops.registry import BuildContext, op
 
 
@@ -93,63 +93,7 @@ def _assert(ctx: BuildContext):
     def kernel(condition: Any, *data: Any) -> None:
         if bool(condition):
             return
-        parts = [f"[{_summary(device.to_host(value), summarize)}]" for value in data]
+        parts = [f"[{summarize_v1(device.to_host(value), summarize)}]" for value in data]
         raise errors.InvalidArgumentError(None, node, "assertion failed: " + " ".join(parts))
 
     return kernel
-
-
-def _summary(value: Any, summarize: int) -> str:
-    """TF's Tensor::SummarizeValue: at most ``summarize`` values, nested brackets per row."""
-    array = np.asarray(value)
-    flat = [_element_text(v, array.dtype) for v in array.reshape(-1).tolist()]
-    limit = len(flat) if summarize < 0 else min(summarize, len(flat))
-    if array.ndim == 0:
-        text = " ".join(flat[:limit])
-    else:
-        parts: list[str] = []
-        _print_dim(0, array.shape, limit, flat, [0], parts)
-        text = "".join(parts)
-    return text + ("..." if len(flat) > limit else "")
-
-
-def _print_dim(dim: int, shape: tuple, limit: int, flat: list, index: list, out: list) -> None:
-    # tensor.cc PrintOneDim, which this follows step for step (index[0]: values printed).
-    if index[0] >= limit:
-        return
-    if dim == len(shape) - 1:
-        for i in range(shape[dim]):
-            if index[0] >= limit:
-                if dim != 0:
-                    out.append("...")
-                return
-            if i > 0:
-                out.append(" ")
-            out.append(flat[index[0]])
-            index[0] += 1
-        return
-    for _ in range(shape[dim]):
-        opened = index[0] < limit
-        if opened:
-            out.append("[")
-        _print_dim(dim + 1, shape, limit, flat, index, out)
-        if index[0] < limit or opened:
-            out.append("]")
-
-
-def _element_text(value: Any, dtype: np.dtype) -> str:
-    if isinstance(value, bytes):
-        return value.decode(errors="replace")
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, complex):
-        return "?"  # TF's PrintOneElement has no complex form
-    if isinstance(value, float):  # TF's FloatToBuffer: the shortest %g that reads back
-        single = dtype.itemsize <= 4
-        digits = 6 if single else 15
-        text = "%.*g" % (digits, value)
-        cast = np.float32 if single else np.float64
-        if cast(float(text)) != cast(value):
-            text = "%.*g" % (digits + (3 if single else 2), value)
-        return text
-    return str(value)

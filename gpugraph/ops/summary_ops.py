@@ -17,6 +17,7 @@ import numpy as np
 
 from gpugraph import errors
 from gpugraph.io.table import encode_varint
+from gpugraph.ops._tensor_text import summarize_v2
 from gpugraph.ops.registry import BuildContext, op
 
 
@@ -147,61 +148,3 @@ def _string_format(ctx: BuildContext):
         return np.asarray(text.encode("utf-8", errors="surrogateescape"), dtype=object)
 
     return kernel
-
-
-def summarize_v2(array: np.ndarray, summarize: int) -> str:
-    """TF's Tensor::SummarizeValue(summarize, print_v2=true): numpy-like nested brackets, the
-    first and last ``summarize`` entries of each dimension around "..."."""
-    if array.ndim == 0:
-        return _element_v2(array.item(), array.dtype)
-    ends = max(array.shape) if summarize < 0 else summarize
-    return _dim_v2(array, 0, array.ndim, ends, array.dtype)
-
-
-def _dim_v2(array: Any, dim: int, ndim: int, ends: int, dtype: np.dtype) -> str:
-    if dim == ndim:  # an element (object arrays index to the Python object itself)
-        return _element_v2(array.item() if isinstance(array, np.ndarray | np.generic) else array,
-                           dtype)
-    spacing = " " if dim == ndim - 1 else "\n" * (ndim - dim - 1) + " " * (dim + 1)
-    count = array.shape[0]
-    parts = [_dim_v2(array[i], dim + 1, ndim, ends, dtype) for i in range(min(ends, count))]
-    if count > 2 * ends:
-        parts.append("...")
-    parts += [_dim_v2(array[i], dim + 1, ndim, ends, dtype)
-              for i in range(max(ends, count - ends), count)]
-    return "[" + spacing.join(parts) + "]"
-
-
-def _element_v2(value: Any, dtype: np.dtype) -> str:
-    if isinstance(value, bytes):
-        return '"' + _c_escape(value) + '"'
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        single = dtype.itemsize <= 4
-        digits = 6 if single else 15
-        text = "%.*g" % (digits, value)
-        cast = np.float32 if single else np.float64
-        if cast(float(text)) != cast(value):
-            text = "%.*g" % (digits + (3 if single else 2), value)
-        return text
-    return str(value)
-
-
-_ESCAPES = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord('"'): '\\"',
-            ord("'"): "\\'", ord("\\"): "\\\\"}
-
-
-def _c_escape(value: bytes) -> str:
-    # absl::Utf8SafeCEscape: C escapes, octal for other control bytes, bytes >= 0x80 as they
-    # are (kept through surrogateescape until the text is encoded).
-    out = []
-    for ch in value.decode("utf-8", errors="surrogateescape"):
-        code = ord(ch)
-        if code in _ESCAPES:
-            out.append(_ESCAPES[code])
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\{code:03o}")
-        else:
-            out.append(ch)
-    return "".join(out)
