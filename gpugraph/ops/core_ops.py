@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from gpugraph import dtypes, errors
 from gpugraph.io.tensor import make_ndarray
 from gpugraph.ops._tensor_text import summarize_v1
