@@ -247,14 +247,14 @@ def _depthwise_conv2d(ctx: BuildContext):
                 None, a.node, f"input and filter must have the same depth: {x.shape[3]} vs {c}")
         xpad, gh, gw = _depthwise_geometry(xp, x, a, kh, kw)
         out = xp.zeros((x.shape[0], gh.out, gw.out, c, m), dtype=x.dtype)
-        if loop is not None and cpu_loops.fits(out, xp.ascontiguousarray(xpad), w,
-                                               same_shape=False):
-            loop(out, xp.ascontiguousarray(xpad), xp.ascontiguousarray(w), *a.strides,
-                 *a.dilations)
-            return _from_nhwc(xp, out.reshape(x.shape[0], gh.out, gw.out, c * m), a.nchw)
-        for i in range(kh):
-            for j in range(kw):
-                out += _tap(xpad, a, gh, gw, i, j)[..., None] * w[i, j]
+        if loop is not None:  # the loop reads rows of the padded input and filter in place
+            xpad, w = xp.ascontiguousarray(xpad), xp.ascontiguousarray(w)
+        if loop is not None and cpu_loops.fits(out, xpad, w, same_shape=False):
+            loop(out, xpad, w, *a.strides, *a.dilations)
+        else:
+            for i in range(kh):
+                for j in range(kw):
+                    out += _tap(xpad, a, gh, gw, i, j)[..., None] * w[i, j]
         return _from_nhwc(xp, out.reshape(x.shape[0], gh.out, gw.out, c * m), a.nchw)
 
     return kernel
