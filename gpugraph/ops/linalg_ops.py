@@ -160,8 +160,8 @@ def _matrix_diag_v3(ctx: BuildContext):
         if given_rows < 0 and given_cols < 0:
             rows = cols = size
         else:
-            rows = given_rows if given_rows >= 0 else _fit(width, given_cols, lower, upper)
-            cols = given_cols if given_cols >= 0 else _fit_cols(width, given_rows, lower, upper)
+            rows, cols = (given_rows, given_cols) if min(given_rows, given_cols) >= 0 else \
+                _fit(node, width, lower, upper, given_rows, given_cols)
         out = xp.full((*bands.shape[:-2], rows, cols), padding, dtype=diagonal.dtype)
         for slot, r, c, at in _positions(rows, cols, lower, upper, width, align):
             out[..., device.to_device(r), device.to_device(c)] = bands[..., slot,
@@ -171,19 +171,17 @@ def _matrix_diag_v3(ctx: BuildContext):
     return kernel
 
 
-def _fit(width: int, cols: int, lower: int, upper: int) -> int:
-    """num_rows when only num_cols is given: the smallest fitting the longest diagonal."""
-    rows = 1
-    while max(_diagonal_length(rows, cols, d) for d in range(lower, upper + 1)) < width:
-        rows += 1
-    return rows
-
-
-def _fit_cols(width: int, rows: int, lower: int, upper: int) -> int:
-    cols = 1
-    while max(_diagonal_length(rows, cols, d) for d in range(lower, upper + 1)) < width:
-        cols += 1
-    return cols
+def _fit(node: Any, width: int, lower: int, upper: int, rows: int, cols: int) -> tuple[int, int]:
+    """(rows, cols) with the one given as -1 grown from 1 until the band's longest diagonal
+    has length ``width`` (the given size may make that impossible: an error, not a search)."""
+    grow_rows = rows < 0
+    for size in range(1, width + abs(lower) + abs(upper) + 2):
+        shape = (size, cols) if grow_rows else (rows, size)
+        if max(_diagonal_length(*shape, d) for d in range(lower, upper + 1)) >= width:
+            return shape
+    raise errors.InvalidArgumentError(
+        None, node, f"The diagonals of length {width} in k = [{lower}, {upper}] do not fit in a "
+        f"matrix with {'num_cols' if grow_rows else 'num_rows'} = {cols if grow_rows else rows}")
 
 
 @op("MatrixDiag")
@@ -266,6 +264,10 @@ def _matrix_inverse(ctx: BuildContext):
     return kernel
 
 
+_CHOLESKY_FAILED = ("Cholesky decomposition was not successful. The input might not be "
+                    "valid.")
+
+
 @op("Cholesky", "BatchCholesky")
 def _cholesky(ctx: BuildContext):
     node, xp = ctx.op, ctx.xp
@@ -274,12 +276,9 @@ def _cholesky(ctx: BuildContext):
         _square(node, m)
         lower = xp.tril(m)  # TF reads the lower triangle only
         full = lower + _adjoint(xp, xp.tril(m, -1))
-        out = _linalg_call(node, "Cholesky decomposition was not successful. The input might "
-                           "not be valid.", xp.linalg.cholesky, full)
-        if not bool(xp.isfinite(out).all()):
-            raise errors.InvalidArgumentError(
-                None, node, "Cholesky decomposition was not successful. The input might not be "
-                "valid.")
+        out = _linalg_call(node, _CHOLESKY_FAILED, xp.linalg.cholesky, full)
+        if not bool(xp.isfinite(out).all()):  # (CuPy returns NaNs instead of raising)
+            raise errors.InvalidArgumentError(None, node, _CHOLESKY_FAILED)
         return out.astype(m.dtype)
 
     return kernel

@@ -103,3 +103,19 @@ def test_assert_prints_bools_as_digits(graph) -> None:
                  T=[gg.dtypes.bool])
     with pytest.raises(errors.InvalidArgumentError, match=r"assertion failed: \[1 0\]"):
         _run(check)
+
+
+def test_matrix_diag_v3_sizes_one_dimension_or_refuses(graph) -> None:
+    # num_rows given: the columns grow until the diagonal fits; a size it can never fit in is
+    # an error (it used to search forever).
+    diagonal = gg.constant(np.arange(1.0, 4.0))
+
+    def diag(rows: int, cols: int):
+        return out("MatrixDiagV3", diagonal, gg.constant(np.int32(1)), gg.constant(np.int32(rows)),
+                   gg.constant(np.int32(cols)), gg.constant(0.0), T=gg.dtypes.float64)
+
+    got = _run(diag(3, -1))
+    assert got.shape == (3, 4)
+    np.testing.assert_array_equal(np.diagonal(got, 1), [1, 2, 3])
+    with pytest.raises(errors.InvalidArgumentError, match="do not fit"):
+        _run(diag(2, -1))
