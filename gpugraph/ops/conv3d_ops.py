@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops.conv_ops import Geometry, output_geometry
+from gpugraph.ops.conv_ops import Geometry, lowest_value, output_geometry
 from gpugraph.ops.registry import BuildContext, op
 
 
@@ -151,10 +151,6 @@ def _conv3d_backprop_filter(ctx: BuildContext):
 
 
 # --- pooling ---------------------------------------------------------------------------------
-def _lowest(dtype: np.dtype) -> Any:
-    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
-
-
 def _pool_input(xp: Any, a: _Attrs, x: Any, fill: Any) -> tuple[Any, list[Geometry], Any]:
     """(x as NDHWC, the window geometry, x padded with ``fill``)."""
     x = a.to_ndhwc(xp, x)
@@ -167,7 +163,7 @@ def _max_pool3d(ctx: BuildContext):
     a, xp = _Attrs(ctx, pool=True), ctx.xp
 
     def kernel(x: Any) -> Any:
-        x, geo, xpad = _pool_input(xp, a, x, _lowest(x.dtype))
+        x, geo, xpad = _pool_input(xp, a, x, lowest_value(x.dtype))
         out = None
         for tap in _taps(a.ksize):
             view = _tap(xpad, a, geo, tap)
@@ -184,7 +180,7 @@ def _max_pool3d_grad(ctx: BuildContext):
     a, xp = _Attrs(ctx, pool=True), ctx.xp
 
     def kernel(x: Any, y: Any, dy: Any) -> Any:
-        x, geo, xpad = _pool_input(xp, a, x, _lowest(x.dtype))
+        x, geo, xpad = _pool_input(xp, a, x, lowest_value(x.dtype))
         y, dy = a.to_ndhwc(xp, y), a.to_ndhwc(xp, dy)
         dx = xp.zeros(xpad.shape, dtype=dy.dtype)
         zero = xp.zeros((), dtype=dy.dtype)

@@ -336,7 +336,8 @@ def _tiled_max_grad(xp: Any, blocks: Any, y: Any, dy: Any) -> Any:
     return out.reshape(n, oh * kh, ow * kw, c)
 
 
-def _lowest(dtype: np.dtype) -> Any:
+def lowest_value(dtype: np.dtype) -> Any:
+    """What max pooling pads with: -inf, or the integer type's minimum."""
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
@@ -357,7 +358,7 @@ def _max_pool_value(xp: Any, a: _ConvAttrs, x: Any) -> Any:
     blocks = _tiles(x, a)
     if blocks is not None:  # windows tile the input exactly: a reshape, no gather
         return _from_nhwc(xp, blocks.max(axis=(2, 4)), a.nchw)
-    win, _, _ = _pool_windows(xp, x, a, _lowest(x.dtype))
+    win, _, _ = _pool_windows(xp, x, a, lowest_value(x.dtype))
     return _from_nhwc(xp, win.max(axis=(3, 4)), a.nchw)
 
 
@@ -404,7 +405,7 @@ def _max_pool_grad_value(xp: Any, a: _ConvAttrs, loop: Any, x: Any, y: Any, dy: 
             loop(x, y, dy, out, *a.ksize, np.empty(x.shape[3], dtype=bool))
             return _from_nhwc(xp, out, a.nchw)
         return _from_nhwc(xp, _tiled_max_grad(xp, blocks, y, dy), a.nchw)
-    win, gh, gw = _pool_windows(xp, x, a, _lowest(x.dtype))
+    win, gh, gw = _pool_windows(xp, x, a, lowest_value(x.dtype))
     n, oh, ow, kh, kw, c = win.shape
     # The first maximum in row-major window order gets the gradient, as in TF's CPU kernel.
     flat = xp.moveaxis(win, 5, 3).reshape(n, oh, ow, c, kh * kw)
