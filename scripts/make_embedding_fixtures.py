@@ -117,16 +117,21 @@ OPTIMIZERS["proximal_adagrad"] = (
 INTERESTING = ("Scatter", "Sparse", "Unique", "Segment", "Apply", "Gather")
 
 
+def embedding_table(use_resource):
+    """The [VOCAB, DIM] table every case looks rows up in (embedding/table)."""
+    with tf.variable_scope("embedding"):
+        return tf.get_variable(
+            "table", [VOCAB, DIM],
+            initializer=tf.random_uniform_initializer(-0.5, 0.5),
+            use_resource=use_resource)
+
+
 def embedding_builder(opt_key, use_resource):
     def build():
         ids = tf.placeholder(tf.int64, [None, IDS_PER_ROW], name="ids")
         y = tf.placeholder(tf.int64, [None], name="y")
         with tf.variable_scope(tf.get_variable_scope(), use_resource=use_resource):
-            with tf.variable_scope("embedding"):
-                table = tf.get_variable(
-                    "table", [VOCAB, DIM],
-                    initializer=tf.random_uniform_initializer(-0.5, 0.5),
-                    use_resource=use_resource)
+            table = embedding_table(use_resource)
             h = tf.reduce_mean(tf.nn.embedding_lookup(table, ids), axis=1)
             logits = mtf.dense("dense", h, DIM, CLASSES, use_resource,
                                name="logits")
@@ -160,11 +165,7 @@ def sparse_embedding_builder(combiner, opt_key, use_resource):
         sp_ids = tf.sparse_placeholder(tf.int64, name="sp_ids")
         y = tf.placeholder(tf.int64, [None], name="y")
         with tf.variable_scope(tf.get_variable_scope(), use_resource=use_resource):
-            with tf.variable_scope("embedding"):
-                table = tf.get_variable(
-                    "table", [VOCAB, DIM],
-                    initializer=tf.random_uniform_initializer(-0.5, 0.5),
-                    use_resource=use_resource)
+            table = embedding_table(use_resource)
             h = tf.nn.embedding_lookup_sparse(table, sp_ids, None,
                                               combiner=combiner)
             logits = mtf.dense("dense", h, DIM, CLASSES, use_resource,
