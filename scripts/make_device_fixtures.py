@@ -97,8 +97,8 @@ import tensorflow.compat.v1 as tf  # noqa: E402
 from make_fixtures import (canonicalize_contexts, save_npz,  # noqa: E402
                            working_dir, write_json)
 from make_train_fixtures import (MLP_CLASSES, MLP_HIDDEN, MLP_IN,  # noqa: E402
-                                 PRETRAIN, STEPS, check_npz, human, mlp_data,
-                                 variable_kind)
+                                 PRETRAIN, STEPS, check_npz, continuation_record,
+                                 human, mlp_data)
 
 tf.disable_v2_behavior()
 tf.get_logger().setLevel("ERROR")
@@ -499,33 +499,19 @@ def continue_training(case, case_dir, built, prefix, saved_values, data):
         arrays["end/" + name] = value
     save_npz(case_dir / "continue.npz", arrays)
     device_counts, n_class = meta_devices(meta_path)
-    record = {
-        "case": case.name,
-        "meta": prefix + ".meta",
-        "checkpoint": prefix,
-        "pretrain_steps": PRETRAIN,
-        "steps": STEPS,
-        "feeds": feed_names,
-        "const_feeds": {},
-        "loss": loss_name,
-        "fetch": None,
-        "train_op_collection": "train_op",
-        "import_scope": None,
-        "variables": [v.op.name for v in variables],
-        "variable_kinds": {v.op.name: variable_kind(v) for v in variables},
-        "optimizer": {"name": case.optimizer[0], "args": case.optimizer[2]},
-        "eval": None,
-        "op_types": op_types,
-        "devices": sorted(device_counts),
-        "device_counts": device_counts,
-        "class_attrs": n_class,
-        "import_device_changes": import_device_changes(meta_path),
-        "soft_placement": True,
-        "ps_worker": case.ps_worker,
-        "clear_devices": case.ps_worker,
-        "device_map": dict(PS_DEVICE_MAP) if case.ps_worker else None,
-        "description": case.description,
-    }
+    record = continuation_record(
+        case.name, prefix, feed_names, {}, loss_name, None, variables,
+        {"name": case.optimizer[0], "args": case.optimizer[2]}, None, op_types,
+        case.description, extra={
+            "devices": sorted(device_counts),
+            "device_counts": device_counts,
+            "class_attrs": n_class,
+            "import_device_changes": import_device_changes(meta_path),
+            "soft_placement": True,
+            "ps_worker": case.ps_worker,
+            "clear_devices": case.ps_worker,
+            "device_map": dict(PS_DEVICE_MAP) if case.ps_worker else None,
+        })
     write_json(case_dir / (case.name + ".json"), record)
     return record, losses
 

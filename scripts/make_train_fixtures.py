@@ -435,8 +435,21 @@ def continue_training(case, case_dir, built, prefix, data):
     for name, value in end.items():
         arrays["end/" + name] = value
     save_npz(case_dir / "continue.npz", arrays)
+    record = continuation_record(
+        case.name, prefix, feed_names, const_feeds, loss_name, scope, variables,
+        {"name": case.optimizer[0], "args": case.optimizer[1]}, eval_record, op_types,
+        case.description)
+    write_json(case_dir / (case.name + ".json"), record)
+    return record, losses
+
+
+def continuation_record(name, prefix, feed_names, const_feeds, loss_name, scope,
+                        variables, optimizer, eval_record, op_types, description,
+                        extra=None):
+    """A case's JSON record (the format in the module docstring); ``extra`` keys (the
+    device fixtures' placement facts) go before the description."""
     record = {
-        "case": case.name,
+        "case": name,
         "meta": prefix + ".meta",
         "checkpoint": prefix,
         "pretrain_steps": PRETRAIN,
@@ -449,13 +462,13 @@ def continue_training(case, case_dir, built, prefix, data):
         "import_scope": scope,
         "variables": [v.op.name for v in variables],
         "variable_kinds": {v.op.name: variable_kind(v) for v in variables},
-        "optimizer": {"name": case.optimizer[0], "args": case.optimizer[1]},
+        "optimizer": optimizer,
         "eval": eval_record,
         "op_types": op_types,
-        "description": case.description,
     }
-    write_json(case_dir / (case.name + ".json"), record)
-    return record, losses
+    record.update(extra or {})
+    record["description"] = description
+    return record
 
 
 def run_case(case):
