@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops.conv_ops import Geometry, lowest_value, output_geometry
+from gpugraph.ops.conv_ops import (
+    Geometry,
+    lowest_value,
+    output_geometry,
+    pad_spatial,
+    tap_view,
+)
 from gpugraph.ops.registry import BuildContext, op
 
 
@@ -40,17 +46,9 @@ class _Attrs:
         return xp.ascontiguousarray(xp.transpose(x, (0, 4, 1, 2, 3))) if self.ncdhw else x
 
 
-def _pad(xp: Any, x: Any, geo: list[Geometry], value: float = 0) -> Any:
-    widths = [(0, 0), *((g.pad_before, g.pad_after) for g in geo), (0, 0)]
-    return xp.pad(x, widths, constant_values=value) if any(any(w) for w in widths) else x
-
-
 def _tap(x: Any, a: _Attrs, geo: list[Geometry], tap: tuple) -> Any:
     """The [N, OD, OH, OW, C] view of padded ``x`` that window tap ``tap`` reads."""
-    index = [slice(None)]
-    for t, g, s, d in zip(tap, geo, a.strides, a.dilations):
-        index.append(slice(t * d, t * d + (g.out - 1) * s + 1, s))
-    return x[tuple(index)]
+    return tap_view(x, geo, a.strides, a.dilations, tap)
 
 
 def _taps(window: tuple) -> itertools.product:
@@ -100,7 +98,7 @@ def _conv3d(ctx: BuildContext):
                 None, a.node, f"Number of channels in filter ({w.shape[3]}) must match last "
                 f"dimension of input ({x.shape[4]})")
         geo = a.geometry(x.shape[1:4], w.shape[:3])
-        xpad = _pad(xp, x, geo)
+        xpad = pad_spatial(xp, x, geo)
         out = xp.zeros((x.shape[0], *(g.out for g in geo), w.shape[4]), dtype=x.dtype)
         rows = out.shape[0] * out.shape[1] * out.shape[2] * out.shape[3]
         for tap in _taps(w.shape[:3]):
@@ -139,7 +137,7 @@ def _conv3d_backprop_filter(ctx: BuildContext):
         x, dy = a.to_ndhwc(xp, x), a.to_ndhwc(xp, dy)
         geo = a.geometry(x.shape[1:4], shape[:3])
         _check_backprop(a, "Conv3DBackpropFilterOp", x.shape, shape[:3], geo, dy)
-        xpad = _pad(xp, x, geo)
+        xpad = pad_spatial(xp, x, geo)
         flat = dy.reshape(-1, dy.shape[4])
         dw = xp.empty(shape, dtype=dy.dtype)
         for tap in _taps(shape[:3]):
@@ -155,7 +153,7 @@ def _pool_input(xp: Any, a: _Attrs, x: Any, fill: Any) -> tuple[Any, list[Geomet
     """(x as NDHWC, the window geometry, x padded with ``fill``)."""
     x = a.to_ndhwc(xp, x)
     geo = a.geometry(x.shape[1:4], a.ksize)
-    return x, geo, _pad(xp, x, geo, fill)
+    return x, geo, pad_spatial(xp, x, geo, fill)
 
 
 @op("MaxPool3D")
@@ -193,7 +191,7 @@ def _max_pool3d_grad(ctx: BuildContext):
 
 def _window_counts(xp: Any, a: _Attrs, geo: list[Geometry], sizes: tuple, dtype: Any) -> Any:
     """How many window elements lie inside the input, per output position (padding excluded)."""
-    ones = _pad(xp, xp.ones((1, *sizes, 1), dtype=dtype), geo)
+    ones = pad_spatial(xp, xp.ones((1, *sizes, 1), dtype=dtype), geo)
     counts = xp.zeros((1, *(g.out for g in geo), 1), dtype=dtype)
     for tap in _taps(a.ksize):
         counts += _tap(ones, a, geo, tap)

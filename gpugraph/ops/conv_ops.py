@@ -103,11 +103,21 @@ def _from_nhwc(xp: Any, x: Any, nchw: bool) -> Any:
     return xp.ascontiguousarray(xp.transpose(x, (0, 3, 1, 2))) if nchw else x
 
 
-def _pad(xp: Any, x: Any, gh: Geometry, gw: Geometry, value: float = 0) -> Any:
-    if not (gh.pad_before or gh.pad_after or gw.pad_before or gw.pad_after):
+def pad_spatial(xp: Any, x: Any, geo: Any, value: float = 0) -> Any:
+    """Channels-last ``x`` padded in its spatial dimensions as ``geo`` (one Geometry each)
+    says, with ``value``; ``x`` itself when nothing is padded (2-D and 3-D ops alike)."""
+    if not any(g.pad_before or g.pad_after for g in geo):
         return x
-    widths = ((0, 0), (gh.pad_before, gh.pad_after), (gw.pad_before, gw.pad_after), (0, 0))
+    widths = [(0, 0), *((g.pad_before, g.pad_after) for g in geo), (0, 0)]
     return xp.pad(x, widths, constant_values=value)
+
+
+def tap_view(x: Any, geo: Any, strides: Any, dilations: Any, tap: tuple) -> Any:
+    """The [N, *out, C] view of padded ``x`` that window tap ``tap`` reads (2-D or 3-D)."""
+    index = [slice(None)]
+    for t, g, s, d in zip(tap, geo, strides, dilations):
+        index.append(slice(t * d, t * d + (g.out - 1) * s + 1, s))
+    return x[tuple(index)]
 
 
 def _windows(xp: Any, xpad: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry, kh: int,
@@ -124,7 +134,7 @@ def _windows(xp: Any, xpad: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry, kh: 
 
 def _patches(xp: Any, x: Any, a: _ConvAttrs, kh: int, kw: int) -> tuple[Any, Geometry, Geometry]:
     gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
-    xpad = xp.ascontiguousarray(_pad(xp, x, gh, gw))
+    xpad = xp.ascontiguousarray(pad_spatial(xp, x, (gh, gw)))
     return _windows(xp, xpad, a, gh, gw, kh, kw), gh, gw
 
 
@@ -212,11 +222,9 @@ def _conv2d_backprop_input(ctx: BuildContext):
 
 def _add_taps(dx: Any, cols: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry) -> None:
     """dx[n, oh*stride + i*dilation, ow*stride + j*dilation, :] += cols[n, oh, ow, i, j, :]."""
-    (sh, sw), (dh, dw_) = a.strides, a.dilations
     for i in range(cols.shape[3]):
         for j in range(cols.shape[4]):
-            dx[:, i * dh:i * dh + (gh.out - 1) * sh + 1:sh,
-               j * dw_:j * dw_ + (gw.out - 1) * sw + 1:sw, :] += cols[:, :, :, i, j, :]
+            _tap(dx, a, gh, gw, i, j)[...] += cols[:, :, :, i, j, :]
 
 
 # --- depthwise convolutions (MobileNet) -------------------------------------------------------
@@ -224,14 +232,12 @@ def _add_taps(dx: Any, cols: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry) -> 
 # of the padded input, so every op is one multiply-add per tap over [N, OH, OW, C, M]: no patch
 # matrix, and no per-channel GEMM with a 9-long inner dimension.
 def _tap(x: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry, i: int, j: int) -> Any:
-    """The [N, OH, OW, C] view of padded ``x`` that window tap (i, j) reads."""
-    (sh, sw), (dh, dw) = a.strides, a.dilations
-    return x[:, i * dh:i * dh + (gh.out - 1) * sh + 1:sh, j * dw:j * dw + (gw.out - 1) * sw + 1:sw]
+    return tap_view(x, (gh, gw), a.strides, a.dilations, (i, j))
 
 
 def _depthwise_geometry(xp: Any, x: Any, a: _ConvAttrs, kh: int, kw: int) -> tuple:
     gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
-    return _pad(xp, x, gh, gw), gh, gw
+    return pad_spatial(xp, x, (gh, gw)), gh, gw
 
 
 @op("DepthwiseConv2dNative")
@@ -305,7 +311,7 @@ def _depthwise_backprop_input(ctx: BuildContext):
 def _pool_windows(xp: Any, x: Any, a: _ConvAttrs, fill: float) -> tuple[Any, Geometry, Geometry]:
     kh, kw = a.ksize
     gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
-    xpad = xp.ascontiguousarray(_pad(xp, x, gh, gw, fill))
+    xpad = xp.ascontiguousarray(pad_spatial(xp, x, (gh, gw), fill))
     return _windows(xp, xpad, a, gh, gw, kh, kw), gh, gw
 
 
@@ -418,7 +424,8 @@ def _window_counts(xp: Any, a: _ConvAttrs, h: int, w: int, dtype: Any) -> tuple:
     kh, kw = a.ksize
     gh, gw = a.geometry(h, w, kh, kw)
     ones = xp.ones((1, h, w, 1), dtype=dtype)
-    counts = _windows(xp, xp.ascontiguousarray(_pad(xp, ones, gh, gw)), a, gh, gw, kh, kw)
+    counts = _windows(xp, xp.ascontiguousarray(pad_spatial(xp, ones, (gh, gw))), a, gh, gw,
+                      kh, kw)
     return counts.sum(axis=(3, 4)), gh, gw
 
 
