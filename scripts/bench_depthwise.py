@@ -42,8 +42,9 @@ def median_time(fn, runs: int) -> float:
 
 def time_gpugraph(runs: int) -> dict[str, float]:
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests" / "runtime"))
-    import gpugraph as gg
     from helpers import out
+
+    import gpugraph as gg
 
     x, w, dy = arrays()
     f32 = gg.dtypes.float32
