@@ -13,6 +13,7 @@ The public names mirror ``tf.compat.v1``::
 from gpugraph import dtypes as dtypes
 from gpugraph import errors as errors
 from gpugraph import train as train
+from gpugraph.dtypes import *  # noqa: F403  (tf.float32, tf.int64, ... at the top level, as TF)
 from gpugraph.dtypes import DType as DType, as_dtype as as_dtype
 from gpugraph.framework.builders import (
     constant as constant,

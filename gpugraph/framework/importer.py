@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import heapq
-import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,11 +31,11 @@ from gpugraph.framework.graph import GRAPH_DEF_VERSION, Graph
 from gpugraph.framework.import_checks import InputMap, check_graph_def, merge_pending
 from gpugraph.framework.import_devices import Colocation, assign_devices
 from gpugraph.framework.ops import Operation, Tensor
+from gpugraph.io.meta import private_graph_def
 
 TF_VERSION = "2.21.0"  # the TF release whose import rules (and version window) gpugraph follows
 MIN_PRODUCER = 0
 _REF = 100
-_op_name = operator.attrgetter("_name")
 
 
 def check_versions(versions: Any) -> None:
@@ -223,8 +222,8 @@ def _create_ops_as_tf(graph: Graph, graph_def: Any, nodes: _Nodes, renames: dict
     reported something first: if so, undo the new ops and raise that.  Otherwise the failure
     is one TF meets while creating ops, and the ops created before it stay, as in TF.
     """
-    ops, by_name, names_in_use = graph._ops, graph._by_name, graph._names_in_use
-    first, names_before = len(ops), len(names_in_use)
+    ops, by_name = graph._ops, graph._by_name
+    first = len(ops)
     try:
         return _create_ops(graph, nodes, renames)
     except (GraphDefError, NotFoundError, KeyError):
@@ -234,8 +233,7 @@ def _create_ops_as_tf(graph: Graph, graph_def: Any, nodes: _Nodes, renames: dict
             for op in ops[first:]:
                 del by_name[op._name]
             del ops[first:]
-            for key in list(names_in_use)[names_before:]:  # names only ever get added
-                del names_in_use[key]
+            graph._unmarked_imports.pop()  # this import's batch (_mark_names_used)
             raise first_problem from None
         raise
 
@@ -287,12 +285,26 @@ def _create_ops_in_order(  # noqa: PLR0912, PLR0915  (the hot loop, flat on purp
         texts = node_def.input
         if parse is not None:
             texts = [parse(orig, text) for text in texts]
+        got, control_ops, unmet, bad_input = (), None, (), None
+        plain = False
         if texts:
-            got, control_ops, unmet, bad_input = _connect(orig, texts, created, known)
-            if unmet and waits.must_wait(nodes, index, texts, unmet):
-                continue
-        else:
-            got, control_ops, unmet, bad_input = (), None, (), None
+            # Most inputs name a created op's output 0: its first output type, known to exist
+            # (an op's _types lists all its outputs).  Anything else goes through _connect.
+            got = []
+            for text in texts:
+                source = created.get(text)
+                if source is None:
+                    break
+                try:
+                    got.append(source._types[0])
+                except IndexError:
+                    break
+            else:
+                plain = True
+            if not plain:
+                got, control_ops, unmet, bad_input = _connect(orig, texts, created, known)
+                if unmet and waits.must_wait(nodes, index, texts, unmet):
+                    continue
         op_type = node_def.op
         info = infos.get(op_type)
         if info is None:
@@ -346,15 +358,10 @@ def _create_ops_in_order(  # noqa: PLR0912, PLR0915  (the hot loop, flat on purp
 
 
 def _mark_names_used(graph: Graph, ops: list[Operation]) -> None:
-    # Graph.unique_name must not hand out imported names (TF marks the names only, not their
-    # scopes).  Done once after the loop; into an empty registry, as one C-level update.
-    names_in_use = graph._names_in_use
-    lowered = map(str.lower, map(_op_name, ops))
-    if not names_in_use:
-        names_in_use.update(dict.fromkeys(lowered, 1))
-        return
-    for key in lowered:
-        names_in_use.setdefault(key, 1)
+    # Graph.unique_name must not hand out imported names; the graph registers them when it
+    # next looks at its names (Graph._names_in_use).  One batch per import, even empty, so a
+    # rolled-back import can take back exactly its own.
+    graph._unmarked_imports.append(ops)
 
 
 def _op_info(graph: Graph, name: str, op_type: str) -> Any:
@@ -561,5 +568,5 @@ def import_graph_def_v1(graph_def: Any, input_map: Mapping[str, Any] | None = No
     if prefix:
         prefix = graph.unique_name(prefix)
     op_list = producer_op_list.op if producer_op_list is not None else None
-    return import_graph_def(graph, graph_def, prefix=prefix, input_map=input_map,
+    return import_graph_def(graph, private_graph_def(graph_def), prefix=prefix, input_map=input_map,
                             return_elements=return_elements, op_list=op_list)

@@ -101,6 +101,23 @@ def as_meta_graph_def(meta_graph_or_file: Any) -> Any:
         f"Expected a .meta path, bytes or a MetaGraphDef, got {type(meta_graph_or_file).__name__}.")
 
 
+def private_graph_def(graph_def: Any) -> Any:
+    """A private copy of a GraphDef (ours or TF's), as an import keeps its NodeDefs.
+
+    TF's importer copies the nodes into its own graph, so later changes to the caller's
+    GraphDef never reach the imported ops; holding a copy gives the same guarantee.
+    """
+    if isinstance(graph_def, pb.GraphDef):
+        copy = pb.GraphDef()
+        copy.CopyFrom(graph_def)
+        return copy
+    descriptor = getattr(graph_def, "DESCRIPTOR", None)
+    if getattr(descriptor, "full_name", None) == "tensorflow.GraphDef":
+        return pb.GraphDef.FromString(graph_def.SerializeToString())  # TF's own class
+    raise InvalidArgumentError(
+        None, None, f"Expected a GraphDef, got {type(graph_def).__name__}.")
+
+
 def serialize_meta_graph(meta: Any, as_text: bool = False) -> bytes:
     """Bytes as TF writes them: deterministic binary, or ``text_format.MessageToString``."""
     if as_text:

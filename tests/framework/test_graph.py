@@ -174,3 +174,45 @@ def test_input_map_and_return_elements(tmp_path):
     assert y_op.name == "s/y" and y.name == "s/y:0"
     assert y_op.inputs[0] is z
     assert g2.get_operation_by_name("s/x").type == "Placeholder"  # still imported, as in TF
+
+
+def _graph_def_with(*node_names: str):
+    source = gg.Graph()
+    with source.as_default():
+        for name in node_names:
+            gg.placeholder("float32", [2], name=name)
+    return source.as_graph_def()
+
+
+def test_imported_names_are_taken_for_new_ops_in_import_order(graph):
+    assert graph.unique_name("b") == "b"  # a count an import must not lower
+    assert graph.unique_name("b") == "b_1"
+    gg.import_graph_def(_graph_def_with("A", "b"), name="")
+    gg.import_graph_def(_graph_def_with("c"), name="")
+    assert graph.unique_name("a") == "a_1"  # case-insensitive, as TF
+    assert graph.unique_name("b") == "b_2"
+    assert graph.unique_name("c") == "c_1"
+
+
+def test_a_failed_import_leaves_its_names_free(graph):
+    bad = _graph_def_with("p", "q")
+    bad.node[1].input.append("missing")
+    with pytest.raises(ValueError, match="missing"):
+        gg.import_graph_def(bad, name="")
+    assert graph.get_operations() == []
+    assert graph.unique_name("p") == "p"
+    assert graph.unique_name("q") == "q"
+
+
+def test_import_graph_def_keeps_its_own_copy_of_the_nodes(graph):
+    graph_def = _graph_def_with("p")
+    gg.import_graph_def(graph_def, name="")
+    graph_def.node[0].attr["dtype"].type = gg.int32.as_datatype_enum
+    graph_def.node[0].name = "renamed"
+    assert graph.get_operation_by_name("p").get_attr("dtype") == gg.float32
+    assert graph.as_graph_def().node[0].attr["dtype"].type == gg.float32.as_datatype_enum
+
+
+def test_import_graph_def_rejects_what_is_not_a_graph_def(graph):
+    with pytest.raises(gg.errors.InvalidArgumentError, match="Expected a GraphDef, got dict"):
+        gg.import_graph_def({}, name="")
