@@ -81,12 +81,13 @@ def import_graph_def(
         GraphDefError (a ValueError): malformed graphs, with TF's messages.
         NotFoundError: an op type no OpDef describes.
     """
-    with _gc_paused():
+    with gc_paused():
         return _import(graph, graph_def, prefix, input_map, return_elements, op_list)
 
 
 @contextlib.contextmanager
-def _gc_paused():
+def gc_paused():
+    """Pauses Python's cyclic GC for an import (nests: only the outermost one resumes it)."""
     # An import allocates a few objects per node and frees none of them, so Python's cyclic
     # collector runs dozens of passes over a growing heap for nothing: that was 35-50% of a
     # 50k-node import (scripts/bench_import.py).  Pause it; restore whatever state it had.

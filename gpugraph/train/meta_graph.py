@@ -19,7 +19,7 @@ from gpugraph.framework import names
 from gpugraph.framework.control_flow import CondContext, WhileContext
 from gpugraph.framework.graph import Graph, get_default_graph
 from gpugraph.framework.graph_keys import GraphKeys
-from gpugraph.framework.importer import TF_VERSION, import_graph_def
+from gpugraph.framework.importer import TF_VERSION, gc_paused, import_graph_def
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.framework.variables import Variable, variable_from_proto
 from gpugraph.io import meta as meta_io
@@ -90,13 +90,15 @@ def import_meta_graph(meta_graph_or_file: Any, clear_devices: bool = False,
         for node in meta.graph_def.node:  # `meta` is our private copy
             node.device = map_device(node.device, device_map)
     # `meta` is already a private copy: skip the public entry point's second copy (~10%).
-    var_list, elements = _import_private(
-        meta, clear_devices, kwargs.pop("graph", None), import_scope, input_map,
-        kwargs.pop("unbound_inputs_col_name", "unbound_inputs"),
-        kwargs.pop("restore_collections_predicate", lambda key: True), return_elements)
-    if kwargs:
-        raise TypeError(f"import_meta_graph() got unexpected arguments {sorted(kwargs)}")
-    saver = _create_saver_from_imported_meta_graph(meta, import_scope, var_list)
+    # The collections' Variables and the Saver are part of the import: GC stays paused.
+    with gc_paused():
+        var_list, elements = _import_private(
+            meta, clear_devices, kwargs.pop("graph", None), import_scope, input_map,
+            kwargs.pop("unbound_inputs_col_name", "unbound_inputs"),
+            kwargs.pop("restore_collections_predicate", lambda key: True), return_elements)
+        if kwargs:
+            raise TypeError(f"import_meta_graph() got unexpected arguments {sorted(kwargs)}")
+        saver = _create_saver_from_imported_meta_graph(meta, import_scope, var_list)
     return saver if return_elements is None else (saver, elements)
 
 
