@@ -235,11 +235,6 @@ def _tap(x: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry, i: int, j: int) -> A
     return tap_view(x, (gh, gw), a.strides, a.dilations, (i, j))
 
 
-def _depthwise_geometry(xp: Any, x: Any, a: _ConvAttrs, kh: int, kw: int) -> tuple:
-    gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
-    return pad_spatial(xp, x, (gh, gw)), gh, gw
-
-
 @op("DepthwiseConv2dNative")
 def _depthwise_conv2d(ctx: BuildContext):
     a, xp = _ConvAttrs(ctx), ctx.xp
@@ -251,17 +246,20 @@ def _depthwise_conv2d(ctx: BuildContext):
         if x.shape[3] != c:
             raise errors.InvalidArgumentError(
                 None, a.node, f"input and filter must have the same depth: {x.shape[3]} vs {c}")
-        xpad, gh, gw = _depthwise_geometry(xp, x, a, kh, kw)
-        out = xp.zeros((x.shape[0], gh.out, gw.out, c, m), dtype=x.dtype)
-        if loop is not None:  # the loop reads rows of the padded input and filter in place
-            xpad, w = xp.ascontiguousarray(xpad), xp.ascontiguousarray(w)
-        if loop is not None and cpu_loops.fits(out, xpad, w, same_shape=False):
-            loop(out, xpad, w, *a.strides, *a.dilations)
-        else:
-            for i in range(kh):
-                for j in range(kw):
-                    out += _tap(xpad, a, gh, gw, i, j)[..., None] * w[i, j]
-        return _from_nhwc(xp, out.reshape(x.shape[0], gh.out, gw.out, c * m), a.nchw)
+        gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
+        shape = (x.shape[0], gh.out, gw.out, c, m)
+        if loop is not None:  # the loop pads as it reads: no padded copy
+            x, wt = xp.ascontiguousarray(x), _filter_by_multiplier(xp, w)
+            out = xp.empty(shape, dtype=x.dtype)
+            if cpu_loops.fits(out, x, wt, same_shape=False):
+                loop(out, x, wt, *a.strides, *a.dilations, gh.pad_before, gw.pad_before)
+                return _from_nhwc(xp, out.reshape(*shape[:3], c * m), a.nchw)
+        xpad = pad_spatial(xp, x, (gh, gw))
+        out = xp.zeros(shape, dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                out += _tap(xpad, a, gh, gw, i, j)[..., None] * w[i, j]
+        return _from_nhwc(xp, out.reshape(*shape[:3], c * m), a.nchw)
 
     return kernel
 
@@ -269,17 +267,28 @@ def _depthwise_conv2d(ctx: BuildContext):
 @op("DepthwiseConv2dNativeBackpropFilter", host_inputs=(1,))
 def _depthwise_backprop_filter(ctx: BuildContext):
     a, xp = _ConvAttrs(ctx), ctx.xp
+    loop = cpu_loops.get("depthwise_backprop_filter", xp)
 
     def kernel(x: Any, filter_sizes: Any, dy: Any) -> Any:
         kh, kw, c, m = (int(v) for v in np.asarray(filter_sizes))
         x, dy = _to_nhwc(xp, x, a.nchw), _to_nhwc(xp, dy, a.nchw)
-        xpad, gh, gw = _depthwise_geometry(xp, x, a, kh, kw)
+        gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
         dy = dy.reshape(*dy.shape[:3], c, m)
-        dw = xp.empty((kh, kw, c, m), dtype=dy.dtype)
+        if loop is not None and dy.size:  # the loop pads as it reads: no padded copy
+            x = xp.ascontiguousarray(x)
+            dy_mc = xp.ascontiguousarray(dy.transpose(0, 1, 2, 4, 3))
+            parts = xp.empty((dy.shape[0], kh, kw, m, c), dtype=dy.dtype)
+            if cpu_loops.fits(parts, x, dy_mc, same_shape=False):
+                loop(parts, x, dy_mc, *a.strides, *a.dilations, gh.pad_before, gw.pad_before)
+                return xp.ascontiguousarray(parts.sum(axis=0).transpose(0, 1, 3, 2))
+        xpad = pad_spatial(xp, x, (gh, gw))
+        # Per image, each tap's products summed over the output positions, then the images
+        # summed: numpy sums these axes in order, which the loop above repeats bit for bit.
+        parts = xp.empty((dy.shape[0], kh, kw, c, m), dtype=dy.dtype)
         for i in range(kh):
             for j in range(kw):
-                dw[i, j] = xp.einsum("nhwc,nhwcm->cm", _tap(xpad, a, gh, gw, i, j), dy)
-        return dw
+                parts[:, i, j] = (_tap(xpad, a, gh, gw, i, j)[..., None] * dy).sum(axis=(1, 2))
+        return parts.sum(axis=0)
 
     return kernel
 
@@ -287,6 +296,7 @@ def _depthwise_backprop_filter(ctx: BuildContext):
 @op("DepthwiseConv2dNativeBackpropInput", host_inputs=(0,))
 def _depthwise_backprop_input(ctx: BuildContext):
     a, xp = _ConvAttrs(ctx), ctx.xp
+    loop = cpu_loops.get("depthwise_backprop_input", xp)
 
     def kernel(input_sizes: Any, w: Any, dy: Any) -> Any:
         sizes = [int(v) for v in np.asarray(input_sizes)]
@@ -295,16 +305,48 @@ def _depthwise_backprop_input(ctx: BuildContext):
         kh, kw, _, m = w.shape
         gh, gw = a.geometry(h, wd, kh, kw)
         dy = dy.reshape(*dy.shape[:3], c, m)
-        dx = xp.zeros((n, h + gh.pad_before + gh.pad_after, wd + gw.pad_before + gw.pad_after, c),
-                      dtype=dy.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                _tap(dx, a, gh, gw, i, j)[...] += (dy * w[i, j]).sum(axis=-1) if m > 1 else \
-                    dy[..., 0] * w[i, j, :, 0]
-        dx = dx[:, gh.pad_before:gh.pad_before + h, gw.pad_before:gw.pad_before + wd, :]
-        return _from_nhwc(xp, xp.ascontiguousarray(dx), a.nchw)
+        if loop is not None:  # [.., m, c] layouts: a free view when m == 1 (MobileNet)
+            dy_mc = xp.ascontiguousarray(dy.transpose(0, 1, 2, 4, 3))
+            wt = _filter_by_multiplier(xp, w)
+            dx = xp.empty((n, h, wd, c), dtype=dy.dtype)
+            if cpu_loops.fits(dx, dy_mc, wt, same_shape=False):
+                loop(dx, dy_mc, wt, _tap_sources(h, gh, kh, a.strides[0], a.dilations[0]),
+                     _tap_sources(wd, gw, kw, a.strides[1], a.dilations[1]))
+                return _from_nhwc(xp, dx, a.nchw)
+        return _from_nhwc(xp, _scatter_taps(xp, a, dy, w, (n, h, wd, c), gh, gw), a.nchw)
 
     return kernel
+
+
+def _tap_sources(size: int, geo: Geometry, taps: int, stride: int, dilation: int) -> Any:
+    """[size, taps]: the output position whose window reads input position p through tap t
+    (p + pad_before = o * stride + t * dilation), or -1 where none does."""
+    o = np.arange(size)[:, None] + geo.pad_before - np.arange(taps)[None, :] * dilation
+    reads = (o >= 0) & (o % stride == 0) & (o // stride < geo.out)
+    return np.where(reads, o // stride, -1).astype(np.int64)
+
+
+def _filter_by_multiplier(xp: Any, w: Any) -> Any:
+    """A depthwise filter [kh, kw, c, m] as [kh, kw, m, c], contiguous (for cpu_loops)."""
+    return xp.ascontiguousarray(w.transpose(0, 1, 3, 2))
+
+
+def _scatter_taps(xp: Any, a: _ConvAttrs, dy: Any, w: Any, shape: tuple, gh: Geometry,
+                  gw: Geometry) -> Any:
+    # Tap by tap, in order, each adds its contribution (summed over the multiplier in order)
+    # to the padded input gradient; cpu_loops' gather adds the same terms in the same order.
+    n, h, wd, c = shape
+    kh, kw, _, m = w.shape
+    dx = xp.zeros((n, h + gh.pad_before + gh.pad_after, wd + gw.pad_before + gw.pad_after, c),
+                  dtype=dy.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            part = dy[..., 0] * w[i, j, :, 0]
+            for q in range(1, m):
+                part += dy[..., q] * w[i, j, :, q]
+            _tap(dx, a, gh, gw, i, j)[...] += part
+    dx = dx[:, gh.pad_before:gh.pad_before + h, gw.pad_before:gw.pad_before + wd, :]
+    return xp.ascontiguousarray(dx)
 
 
 # --- pooling ----------------------------------------------------------------------------------

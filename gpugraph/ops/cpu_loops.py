@@ -8,8 +8,9 @@ evaluate the whole formula in one pass.  These loops do the same: one pass, TF's
 order of operations, nothing reassociated (no ``fastmath``, so no FMA contraction either), so
 they give the same bits as the array-module bodies; ``tests/runtime/test_cpu_loops.py`` checks
 that, and ``GPUGRAPH_CPU_LOOPS=0`` turns them off.  The same holds for the other loops here:
-ReluGrad, Conv2DBackpropInput's col2im, tiled MaxPoolGrad, the depthwise convolution, and
-Erf/Erfc (numpy has no erf).
+ReluGrad, Conv2DBackpropInput's col2im, tiled MaxPoolGrad, the depthwise convolution and its
+two backprops (images in parallel: each output element is still summed by one thread, in the
+array body's order), and Erf/Erfc (numpy has no erf).
 
 A loop runs only on the real CPU device (``xp is numpy``: virtual GPUs keep their device
 checks), for C-contiguous float32/float64 arrays (of one shape where the op's inputs share
@@ -29,6 +30,10 @@ from typing import Any
 import numpy as np
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# Loops whose outer `prange` runs in parallel (independent outputs per iteration, so the bits
+# don't depend on the thread count); `prange` is numba.prange once numba is imported.
+_PARALLEL = frozenset({"depthwise", "depthwise_backprop_input", "depthwise_backprop_filter"})
+prange = range
 _numba: Any = None  # the module once imported; False when it cannot be
 _compiled: dict[str, Callable[..., None]] = {}
 
@@ -119,21 +124,107 @@ def _col2im(cols, dxpad, kh, kw, sh, sw, dh, dw):
                             dxpad[b, y * sh + i * dh, x * sw + j * dw, k] += cols[b, y, x, base + k]
 
 
-def _depthwise(out, xpad, w, sh, sw, dh, dw):
+def _depthwise(out, x, wt, sh, sw, dh, dw, pad_top, pad_left):
     # DepthwiseConv2dNative, multiplier M: out[n, y, x, c, m] sums the taps (i, j) in order, as
-    # the array body adds them (from zero, one tap at a time); c innermost, contiguous.
+    # the array body adds them to zeros, one tap at a time over the zero-padded input.  Here a
+    # tap in the padding multiplies a row of zeros (0 * w: NaN for a NaN weight, as there), so
+    # no padded copy is made.  Each output pixel sums in `acc` [m, c] and is written once; the
+    # filter comes as wt[i, j, m, c], so inner loops run along contiguous c.  Images in parallel.
     n, oh, ow, c, m = out.shape
-    kh, kw = w.shape[0], w.shape[1]
-    for b in range(n):
+    h, wd = x.shape[1], x.shape[2]
+    kh, kw = wt.shape[0], wt.shape[1]
+    for b in prange(n):
+        acc = np.empty((m, c), dtype=out.dtype)
+        zeros = np.zeros(c, dtype=x.dtype)
         for y in range(oh):
-            for x in range(ow):
+            for xo in range(ow):
+                acc[:] = 0
                 for i in range(kh):
+                    yy = y * sh + i * dh - pad_top
                     for j in range(kw):
-                        row = xpad[b, y * sh + i * dh, x * sw + j * dw]
-                        tap = w[i, j]
-                        for q in range(m):
+                        xx = xo * sw + j * dw - pad_left
+                        inside = 0 <= yy < h and 0 <= xx < wd
+                        for q in range(m):  # direct indexing: no array views in the hot loop
+                            if inside:
+                                for k in range(c):
+                                    acc[q, k] += x[b, yy, xx, k] * wt[i, j, q, k]
+                            else:
+                                for k in range(c):
+                                    acc[q, k] += zeros[k] * wt[i, j, q, k]
+                for q in range(m):
+                    for k in range(c):
+                        out[b, y, xo, k, q] = acc[q, k]
+
+
+def _depthwise_backprop_input(dx, dy, wt, rows, cols):
+    # DepthwiseConv2dNativeBackpropInput as a gather: each input position sums, from zero and
+    # in tap order (i, j), what the taps that read it received, as the array body's tap-by-tap
+    # scatter adds them; with M > 1 a tap's contribution is first summed over m, in order.
+    # dy comes as [n, oh, ow, m, c] and the filter as wt[i, j, m, c] (c contiguous); rows[p, i]
+    # (cols[p, j]) is the output row (column) that reads input row p through tap i, or -1.
+    # Images run in parallel.
+    n, h, wd, c = dx.shape
+    m = dy.shape[3]
+    kh, kw = wt.shape[0], wt.shape[1]
+    for b in prange(n):
+        acc = np.empty(c, dtype=dx.dtype)
+        part = np.empty(c, dtype=dx.dtype)
+        for py in range(h):
+            for px in range(wd):
+                acc[:] = 0
+                for i in range(kh):
+                    sy = rows[py, i]
+                    if sy < 0:
+                        continue
+                    for j in range(kw):
+                        sx = cols[px, j]
+                        if sx < 0:
+                            continue
+                        if m == 1:
                             for k in range(c):
-                                out[b, y, x, k, q] += row[k] * tap[k, q]
+                                acc[k] += dy[b, sy, sx, 0, k] * wt[i, j, 0, k]
+                            continue
+                        for k in range(c):
+                            part[k] = dy[b, sy, sx, 0, k] * wt[i, j, 0, k]
+                        for q in range(1, m):
+                            for k in range(c):
+                                part[k] += dy[b, sy, sx, q, k] * wt[i, j, q, k]
+                        for k in range(c):
+                            acc[k] += part[k]
+                for k in range(c):
+                    dx[b, py, px, k] = acc[k]
+
+
+def _depthwise_backprop_filter(parts, x, dy, sh, sw, dh, dw, pad_top, pad_left):
+    # DepthwiseConv2dNativeBackpropFilter, per image: parts[b, i, j, m, c] sums tap (i, j)'s
+    # products over the output positions in row-major order, starting from the first one, as
+    # numpy's sum over axes (1, 2) of a contiguous product does (the array body; the images are
+    # then summed in order by the caller, as numpy sums axis 0).  A tap in the padding
+    # multiplies zeros, as the array body's padded input does.  dy comes as [n, oh, ow, m, c].
+    n, oh, ow, m, c = dy.shape
+    h, wd = x.shape[1], x.shape[2]
+    kh, kw = parts.shape[1], parts.shape[2]
+    for b in prange(n):
+        zeros = np.zeros(c, dtype=x.dtype)
+        for y in range(oh):
+            for xo in range(ow):
+                first = y == 0 and xo == 0
+                for i in range(kh):
+                    yy = y * sh + i * dh - pad_top
+                    for j in range(kw):
+                        xx = xo * sw + j * dw - pad_left
+                        inside = 0 <= yy < h and 0 <= xx < wd
+                        for q in range(m):
+                            if first:
+                                for k in range(c):
+                                    v = x[b, yy, xx, k] if inside else zeros[k]
+                                    parts[b, i, j, q, k] = v * dy[b, y, xo, q, k]
+                            elif inside:
+                                for k in range(c):
+                                    parts[b, i, j, q, k] += x[b, yy, xx, k] * dy[b, y, xo, q, k]
+                            else:
+                                for k in range(c):
+                                    parts[b, i, j, q, k] += zeros[k] * dy[b, y, xo, q, k]
 
 
 def _max_pool_grad_tiles(x, y, dy, out, kh, kw, taken):
@@ -156,6 +247,8 @@ _SOURCES: dict[str, Callable[..., None]] = {
     "adam": _adam, "momentum": _momentum, "rms_prop": _rms_prop,
     "centered_rms_prop": _centered_rms_prop, "adagrad": _adagrad, "relu_grad": _relu_grad,
     "col2im": _col2im, "erf": _erf, "depthwise": _depthwise,
+    "depthwise_backprop_input": _depthwise_backprop_input,
+    "depthwise_backprop_filter": _depthwise_backprop_filter,
     "max_pool_grad_tiles": _max_pool_grad_tiles}
 
 
@@ -171,7 +264,7 @@ def get(name: str, xp: Any) -> Callable[..., None] | None:
         if numba is None:
             return None
         fn = _compiled[name] = numba.njit(_SOURCES[name], cache=True, nogil=True,
-                                          error_model="numpy")
+                                          error_model="numpy", parallel=name in _PARALLEL)
     return fn
 
 
@@ -197,5 +290,7 @@ def _import_numba() -> Any:
             import numba
         except Exception:  # noqa: BLE001 - ImportError, or numba refusing this numpy version
             numba = False
+        else:
+            globals()["prange"] = numba.prange
         _numba = numba
     return _numba or None

@@ -252,3 +252,42 @@ def test_depthwise_loop_matches_array_body(dtype, multiplier, strides, padding, 
     looped = _run(build, monkeypatch, loops=True)
     assert spy.get("depthwise") == 1
     _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
+
+
+_DEPTHWISE_CASES = [  # (input shape, multiplier, strides, padding, dilations)
+    ((2, 9, 8, 5), 1, [1, 1, 1, 1], b"SAME", [1, 1, 1, 1]),
+    ((2, 9, 8, 5), 2, [1, 2, 2, 1], b"VALID", [1, 1, 1, 1]),
+    ((3, 10, 7, 4), 3, [1, 1, 2, 1], b"SAME", [1, 1, 1, 1]),
+    ((1, 12, 11, 3), 1, [1, 3, 2, 1], b"SAME", [1, 1, 1, 1]),  # windows skip input rows
+    ((2, 11, 10, 4), 2, [1, 1, 1, 1], b"SAME", [1, 2, 2, 1]),  # dilated (the loops take it)
+    ((1, 4, 4, 8), 1, [1, 1, 1, 1], b"VALID", [1, 1, 1, 1]),   # a single output row
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("shape", "multiplier", "strides", "padding", "dilations"),
+                         _DEPTHWISE_CASES)
+@pytest.mark.parametrize("op_type", ["DepthwiseConv2dNativeBackpropInput",
+                                     "DepthwiseConv2dNativeBackpropFilter"])
+def test_depthwise_backprop_loops_match_array_bodies(op_type, dtype, shape, multiplier, strides,
+                                                     padding, dilations, spy,
+                                                     monkeypatch) -> None:
+    x, w = _values(dtype, shape, 42), _values(dtype, (3, 3, shape[3], multiplier), 43)
+    t = gg.dtypes.as_dtype(x.dtype)
+    attrs = {"T": t, "strides": strides, "padding": padding, "dilations": dilations}
+    with gg.Graph().as_default():  # the output gradient's shape, from the forward op
+        y = out("DepthwiseConv2dNative", gg.constant(x), gg.constant(w), **attrs)
+        with gg.Session(config={"virtual_gpus": 0}) as sess:
+            dy = _values(dtype, sess.run(y).shape, 44)
+
+    def build():
+        if op_type.endswith("Input"):
+            args = (gg.constant(np.array(shape, np.int32)), gg.constant(w), gg.constant(dy))
+        else:
+            args = (gg.constant(x), gg.constant(np.array(w.shape, np.int32)), gg.constant(dy))
+        return [out(op_type, *args, **attrs)], []
+
+    looped = _run(build, monkeypatch, loops=True)
+    assert spy.get(op_type.replace("DepthwiseConv2dNativeBackp", "depthwise_backp")
+                   .replace("Input", "_input").replace("Filter", "_filter")) == 1
+    _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
