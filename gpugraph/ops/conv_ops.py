@@ -252,7 +252,8 @@ def _depthwise_conv2d(ctx: BuildContext):
             x, wt = xp.ascontiguousarray(x), _filter_by_multiplier(xp, w)
             out = xp.empty(shape, dtype=x.dtype)
             if cpu_loops.fits(out, x, wt, same_shape=False):
-                loop(out, x, wt, *a.strides, *a.dilations, gh.pad_before, gw.pad_before)
+                cpu_loops.over_images(loop, (out, x, wt, *a.strides, *a.dilations,
+                                             gh.pad_before, gw.pad_before), (0, 1))
                 return _from_nhwc(xp, out.reshape(*shape[:3], c * m), a.nchw)
         xpad = pad_spatial(xp, x, (gh, gw))
         out = xp.zeros(shape, dtype=x.dtype)
@@ -279,7 +280,8 @@ def _depthwise_backprop_filter(ctx: BuildContext):
             dy_mc = xp.ascontiguousarray(dy.transpose(0, 1, 2, 4, 3))
             parts = xp.empty((dy.shape[0], kh, kw, m, c), dtype=dy.dtype)
             if cpu_loops.fits(parts, x, dy_mc, same_shape=False):
-                loop(parts, x, dy_mc, *a.strides, *a.dilations, gh.pad_before, gw.pad_before)
+                cpu_loops.over_images(loop, (parts, x, dy_mc, *a.strides, *a.dilations,
+                                             gh.pad_before, gw.pad_before), (0, 1, 2))
                 return xp.ascontiguousarray(parts.sum(axis=0).transpose(0, 1, 3, 2))
         xpad = pad_spatial(xp, x, (gh, gw))
         # Per image, each tap's products summed over the output positions, then the images
@@ -310,8 +312,9 @@ def _depthwise_backprop_input(ctx: BuildContext):
             wt = _filter_by_multiplier(xp, w)
             dx = xp.empty((n, h, wd, c), dtype=dy.dtype)
             if cpu_loops.fits(dx, dy_mc, wt, same_shape=False):
-                loop(dx, dy_mc, wt, _tap_sources(h, gh, kh, a.strides[0], a.dilations[0]),
-                     _tap_sources(wd, gw, kw, a.strides[1], a.dilations[1]))
+                rows = _tap_sources(h, gh, kh, a.strides[0], a.dilations[0])
+                cols = _tap_sources(wd, gw, kw, a.strides[1], a.dilations[1])
+                cpu_loops.over_images(loop, (dx, dy_mc, wt, rows, cols), (0, 1))
                 return _from_nhwc(xp, dx, a.nchw)
         return _from_nhwc(xp, _scatter_taps(xp, a, dy, w, (n, h, wd, c), gh, gw), a.nchw)
 

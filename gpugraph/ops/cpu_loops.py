@@ -9,8 +9,8 @@ order of operations, nothing reassociated (no ``fastmath``, so no FMA contractio
 they give the same bits as the array-module bodies; ``tests/runtime/test_cpu_loops.py`` checks
 that, and ``GPUGRAPH_CPU_LOOPS=0`` turns them off.  The same holds for the other loops here:
 ReluGrad, Conv2DBackpropInput's col2im, tiled MaxPoolGrad, the depthwise convolution and its
-two backprops (images in parallel: each output element is still summed by one thread, in the
-array body's order), and Erf/Erfc (numpy has no erf).
+two backprops (their images split over threads by :func:`over_images`: each output element is
+still summed by one thread, in the array body's order), and Erf/Erfc (numpy has no erf).
 
 A loop runs only on the real CPU device (``xp is numpy``: virtual GPUs keep their device
 checks), for C-contiguous float32/float64 arrays (of one shape where the op's inputs share
@@ -22,20 +22,21 @@ and are cached on disk by numba.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-# Loops whose outer `prange` runs in parallel (independent outputs per iteration, so the bits
-# don't depend on the thread count); `prange` is numba.prange once numba is imported.
-_PARALLEL = frozenset({"depthwise", "depthwise_backprop_input", "depthwise_backprop_filter"})
-prange = range
 _numba: Any = None  # the module once imported; False when it cannot be
 _compiled: dict[str, Callable[..., None]] = {}
+_SPLIT_MIN = 1 << 15  # elements below which over_images runs a loop in the calling thread
+_pool: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None  # (pid, pool)
+_pool_lock = threading.Lock()
 
 
 # --- the loops (plain Python; compiled by numba on first use) ---------------------------------
@@ -129,11 +130,11 @@ def _depthwise(out, x, wt, sh, sw, dh, dw, pad_top, pad_left):
     # the array body adds them to zeros, one tap at a time over the zero-padded input.  Here a
     # tap in the padding multiplies a row of zeros (0 * w: NaN for a NaN weight, as there), so
     # no padded copy is made.  Each output pixel sums in `acc` [m, c] and is written once; the
-    # filter comes as wt[i, j, m, c], so inner loops run along contiguous c.  Images in parallel.
+    # filter comes as wt[i, j, m, c], so inner loops run along contiguous c.
     n, oh, ow, c, m = out.shape
     h, wd = x.shape[1], x.shape[2]
     kh, kw = wt.shape[0], wt.shape[1]
-    for b in prange(n):
+    for b in range(n):
         acc = np.empty((m, c), dtype=out.dtype)
         zeros = np.zeros(c, dtype=x.dtype)
         for y in range(oh):
@@ -162,11 +163,11 @@ def _depthwise_backprop_input(dx, dy, wt, rows, cols):
     # scatter adds them; with M > 1 a tap's contribution is first summed over m, in order.
     # dy comes as [n, oh, ow, m, c] and the filter as wt[i, j, m, c] (c contiguous); rows[p, i]
     # (cols[p, j]) is the output row (column) that reads input row p through tap i, or -1.
-    # Images run in parallel.
+    # 
     n, h, wd, c = dx.shape
     m = dy.shape[3]
     kh, kw = wt.shape[0], wt.shape[1]
-    for b in prange(n):
+    for b in range(n):
         acc = np.empty(c, dtype=dx.dtype)
         part = np.empty(c, dtype=dx.dtype)
         for py in range(h):
@@ -204,7 +205,7 @@ def _depthwise_backprop_filter(parts, x, dy, sh, sw, dh, dw, pad_top, pad_left):
     n, oh, ow, m, c = dy.shape
     h, wd = x.shape[1], x.shape[2]
     kh, kw = parts.shape[1], parts.shape[2]
-    for b in prange(n):
+    for b in range(n):
         zeros = np.zeros(c, dtype=x.dtype)
         for y in range(oh):
             for xo in range(ow):
@@ -264,8 +265,63 @@ def get(name: str, xp: Any) -> Callable[..., None] | None:
         if numba is None:
             return None
         fn = _compiled[name] = numba.njit(_SOURCES[name], cache=True, nogil=True,
-                                          error_model="numpy", parallel=name in _PARALLEL)
+                                          error_model="numpy")
     return fn
+
+
+def threads() -> int:
+    """Threads a loop may split its images over: ``GPUGRAPH_CPU_THREADS``, else the CPUs this
+    process may run on."""
+    configured = os.environ.get("GPUGRAPH_CPU_THREADS")
+    if configured:
+        return max(1, int(configured))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def over_images(loop: Callable[..., None], args: Sequence[Any], batched: Sequence[int]) -> None:
+    """``loop(*args)`` with the arrays at positions ``batched`` split along axis 0 (images)
+    into one chunk per thread.
+
+    For loops whose images are independent (each output element is written by one chunk, in
+    the same order as unsplit), so the bits don't depend on the split.  Compiled loops release
+    the GIL, so the chunks run in parallel.  Plain Python threads rather than numba's parallel
+    mode: its OpenMP workers spin between launches, which halved the speed of the BLAS calls
+    around them (W3), and numba's own workqueue is neither thread- nor fork-safe.
+    """
+    n = args[batched[0]].shape[0]
+    count = min(threads(), n)
+    if count <= 1 or max(args[i].size for i in batched) < _SPLIT_MIN:
+        loop(*args)
+        return
+    bounds = [n * t // count for t in range(count + 1)]
+
+    def chunk(t: int) -> None:
+        part = list(args)
+        for i in batched:
+            part[i] = args[i][bounds[t]:bounds[t + 1]]
+        loop(*part)
+
+    futures = [_executor().submit(chunk, t) for t in range(1, count)]
+    try:
+        chunk(0)
+    finally:
+        concurrent.futures.wait(futures)
+    for future in futures:
+        future.result()  # re-raises a chunk's exception
+
+
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+    # One pool per process: a forked child has none of its parent's threads, so it makes its own.
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            workers = max(1, threads() - 1)
+            _pool = (os.getpid(), concurrent.futures.ThreadPoolExecutor(
+                workers, thread_name_prefix="gpugraph-cpu"))
+        return _pool[1]
 
 
 def fits(*arrays: Any, same_shape: bool = True) -> bool:
@@ -290,7 +346,5 @@ def _import_numba() -> Any:
             import numba
         except Exception:  # noqa: BLE001 - ImportError, or numba refusing this numpy version
             numba = False
-        else:
-            globals()["prange"] = numba.prange
         _numba = numba
     return _numba or None

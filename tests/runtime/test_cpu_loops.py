@@ -17,6 +17,18 @@ from gpugraph.ops import cpu_loops
 pytestmark = pytest.mark.skipif(cpu_loops._import_numba() is None, reason="numba unavailable")
 
 
+@pytest.fixture(params=["unsplit", "split"])
+def image_split(request, monkeypatch):
+    """Loops that split their images over threads (cpu_loops.over_images) run once unsplit and
+    once split over three threads, however small the arrays."""
+    if request.param == "split":
+        monkeypatch.setattr(cpu_loops, "_SPLIT_MIN", 0)
+        monkeypatch.setenv("GPUGRAPH_CPU_THREADS", "3")
+    else:
+        monkeypatch.setenv("GPUGRAPH_CPU_THREADS", "1")
+    return request.param
+
+
 @pytest.fixture
 def spy(monkeypatch):
     """Counts calls of every loop handed out by cpu_loops.get."""
@@ -241,7 +253,7 @@ def test_erf_loop_matches_array_body(op_type, dtype, spy, monkeypatch) -> None:
 @pytest.mark.parametrize(("multiplier", "strides", "padding"), [
     (1, [1, 1, 1, 1], b"SAME"), (2, [1, 2, 2, 1], b"VALID"), (3, [1, 1, 2, 1], b"SAME")])
 def test_depthwise_loop_matches_array_body(dtype, multiplier, strides, padding, spy,
-                                           monkeypatch) -> None:
+                                           monkeypatch, image_split) -> None:
     x, w = _values(dtype, (2, 9, 8, 5), 40), _values(dtype, (3, 3, 5, multiplier), 41)
 
     def build():
@@ -250,7 +262,7 @@ def test_depthwise_loop_matches_array_body(dtype, multiplier, strides, padding, 
                     strides=strides, padding=padding)], []
 
     looped = _run(build, monkeypatch, loops=True)
-    assert spy.get("depthwise") == 1
+    assert spy.get("depthwise") == (2 if image_split == "split" else 1)  # 2 images
     _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
 
 
@@ -258,6 +270,7 @@ _DEPTHWISE_CASES = [  # (input shape, multiplier, strides, padding, dilations)
     ((2, 9, 8, 5), 1, [1, 1, 1, 1], b"SAME", [1, 1, 1, 1]),
     ((2, 9, 8, 5), 2, [1, 2, 2, 1], b"VALID", [1, 1, 1, 1]),
     ((3, 10, 7, 4), 3, [1, 1, 2, 1], b"SAME", [1, 1, 1, 1]),
+    ((5, 6, 6, 2), 1, [1, 1, 1, 1], b"SAME", [1, 1, 1, 1]),   # 5 images over 3 threads
     ((1, 12, 11, 3), 1, [1, 3, 2, 1], b"SAME", [1, 1, 1, 1]),  # windows skip input rows
     ((2, 11, 10, 4), 2, [1, 1, 1, 1], b"SAME", [1, 2, 2, 1]),  # dilated (the loops take it)
     ((1, 4, 4, 8), 1, [1, 1, 1, 1], b"VALID", [1, 1, 1, 1]),   # a single output row
@@ -270,8 +283,8 @@ _DEPTHWISE_CASES = [  # (input shape, multiplier, strides, padding, dilations)
 @pytest.mark.parametrize("op_type", ["DepthwiseConv2dNativeBackpropInput",
                                      "DepthwiseConv2dNativeBackpropFilter"])
 def test_depthwise_backprop_loops_match_array_bodies(op_type, dtype, shape, multiplier, strides,
-                                                     padding, dilations, spy,
-                                                     monkeypatch) -> None:
+                                                     padding, dilations, spy, monkeypatch,
+                                                     image_split) -> None:
     x, w = _values(dtype, shape, 42), _values(dtype, (3, 3, shape[3], multiplier), 43)
     t = gg.dtypes.as_dtype(x.dtype)
     attrs = {"T": t, "strides": strides, "padding": padding, "dilations": dilations}
@@ -288,6 +301,29 @@ def test_depthwise_backprop_loops_match_array_bodies(op_type, dtype, shape, mult
         return [out(op_type, *args, **attrs)], []
 
     looped = _run(build, monkeypatch, loops=True)
-    assert spy.get(op_type.replace("DepthwiseConv2dNativeBackp", "depthwise_backp")
-                   .replace("Input", "_input").replace("Filter", "_filter")) == 1
+    name = (op_type.replace("DepthwiseConv2dNativeBackp", "depthwise_backp")
+            .replace("Input", "_input").replace("Filter", "_filter"))
+    assert spy.get(name) == (min(3, shape[0]) if image_split == "split" else 1)  # one per chunk
     _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
+
+
+def test_over_images_splits_the_batched_arrays_and_reraises_a_chunks_error(monkeypatch) -> None:
+    monkeypatch.setattr(cpu_loops, "_SPLIT_MIN", 0)
+    monkeypatch.setenv("GPUGRAPH_CPU_THREADS", "3")
+    seen = []
+
+    def loop(images, labels, scale):
+        seen.append((images[:, 0].tolist(), labels.tolist(), scale))
+        if 6 in labels:
+            raise ValueError("bad chunk")
+
+    images, labels = np.arange(14).reshape(7, 2), np.arange(7)
+    cpu_loops.over_images(loop, (images[:6], labels[:6], 1.5), (0, 1))
+    assert sorted(seen) == [([0, 2], [0, 1], 1.5), ([4, 6], [2, 3], 1.5),
+                            ([8, 10], [4, 5], 1.5)]
+    with pytest.raises(ValueError, match="bad chunk"):  # the last chunk runs in a worker
+        cpu_loops.over_images(loop, (images, labels, 1.5), (0, 1))
+    monkeypatch.setenv("GPUGRAPH_CPU_THREADS", "1")
+    seen.clear()
+    cpu_loops.over_images(loop, (images[:2], labels[:2], 0.5), (0, 1))
+    assert seen == [([0, 2], [0, 1], 0.5)]
