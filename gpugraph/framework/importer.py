@@ -286,26 +286,12 @@ def _create_ops_in_order(  # noqa: PLR0912, PLR0915  (the hot loop, flat on purp
         texts = node_def.input
         if parse is not None:
             texts = [parse(orig, text) for text in texts]
-        got, control_ops, unmet, bad_input = (), None, (), None
-        plain = False
         if texts:
-            # Most inputs name a created op's output 0: its first output type, known to exist
-            # (an op's _types lists all its outputs).  Anything else goes through _connect.
-            got = []
-            for text in texts:
-                source = created.get(text)
-                if source is None:
-                    break
-                try:
-                    got.append(source._types[0])
-                except IndexError:
-                    break
-            else:
-                plain = True
-            if not plain:
-                got, control_ops, unmet, bad_input = _connect(orig, texts, created, known)
-                if unmet and waits.must_wait(nodes, index, texts, unmet):
-                    continue
+            got, control_ops, unmet, bad_input = _connect(orig, texts, created, known)
+            if unmet and waits.must_wait(nodes, index, texts, unmet):
+                continue
+        else:
+            got, control_ops, unmet, bad_input = (), None, (), None
         op_type = node_def.op
         info = infos.get(op_type)
         if info is None:
