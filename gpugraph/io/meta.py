@@ -88,17 +88,12 @@ def as_meta_graph_def(meta_graph_or_file: Any) -> Any:
         return read_meta_graph_file(meta_graph_or_file)
     if isinstance(meta_graph_or_file, (bytes, bytearray, memoryview)):
         return parse_meta_graph(bytes(meta_graph_or_file))
-    if isinstance(meta_graph_or_file, pb.MetaGraphDef):
-        copy = pb.MetaGraphDef()
-        copy.CopyFrom(meta_graph_or_file)
-        return copy
-    descriptor = getattr(meta_graph_or_file, "DESCRIPTOR", None)
-    if getattr(descriptor, "full_name", None) == "tensorflow.MetaGraphDef":
-        # TF's own class (another descriptor pool): same wire format, so go through bytes.
-        return pb.MetaGraphDef.FromString(meta_graph_or_file.SerializeToString())
-    raise InvalidArgumentError(
-        None, None,
-        f"Expected a .meta path, bytes or a MetaGraphDef, got {type(meta_graph_or_file).__name__}.")
+    copy = _private_copy(meta_graph_or_file, pb.MetaGraphDef)
+    if copy is None:
+        raise InvalidArgumentError(None, None, (
+            f"Expected a .meta path, bytes or a MetaGraphDef, got "
+            f"{type(meta_graph_or_file).__name__}."))
+    return copy
 
 
 def private_graph_def(graph_def: Any) -> Any:
@@ -107,15 +102,24 @@ def private_graph_def(graph_def: Any) -> Any:
     TF's importer copies the nodes into its own graph, so later changes to the caller's
     GraphDef never reach the imported ops; holding a copy gives the same guarantee.
     """
-    if isinstance(graph_def, pb.GraphDef):
-        copy = pb.GraphDef()
-        copy.CopyFrom(graph_def)
+    copy = _private_copy(graph_def, pb.GraphDef)
+    if copy is None:
+        raise InvalidArgumentError(
+            None, None, f"Expected a GraphDef, got {type(graph_def).__name__}.")
+    return copy
+
+
+def _private_copy(message: Any, cls: type) -> Any | None:
+    """A copy of ``message`` as gpugraph's ``cls``, from ours or TF's own class; else None."""
+    if isinstance(message, cls):
+        copy = cls()
+        copy.CopyFrom(message)
         return copy
-    descriptor = getattr(graph_def, "DESCRIPTOR", None)
-    if getattr(descriptor, "full_name", None) == "tensorflow.GraphDef":
-        return pb.GraphDef.FromString(graph_def.SerializeToString())  # TF's own class
-    raise InvalidArgumentError(
-        None, None, f"Expected a GraphDef, got {type(graph_def).__name__}.")
+    descriptor = getattr(message, "DESCRIPTOR", None)
+    if getattr(descriptor, "full_name", None) == cls.DESCRIPTOR.full_name:
+        # TF's own class (another descriptor pool): same wire format, so go through bytes.
+        return cls.FromString(message.SerializeToString())
+    return None
 
 
 def serialize_meta_graph(meta: Any, as_text: bool = False) -> bytes:

@@ -199,8 +199,7 @@ def _conv2d_backprop_input(ctx: BuildContext):
     col2im = cpu_loops.get("col2im", xp)
 
     def kernel(input_sizes: Any, w: Any, dy: Any) -> Any:
-        sizes = [int(v) for v in np.asarray(input_sizes)]
-        n, h, wd, c = (sizes[0], sizes[2], sizes[3], sizes[1]) if a.nchw else sizes
+        n, h, wd, c = _nhwc_sizes(input_sizes, a.nchw)
         dy = _to_nhwc(xp, dy, a.nchw)
         kh, kw, cin, cout = w.shape
         gh, gw = a.geometry(h, wd, kh, kw)
@@ -249,7 +248,7 @@ def _depthwise_conv2d(ctx: BuildContext):
         gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
         shape = (x.shape[0], gh.out, gw.out, c, m)
         if loop is not None:  # the loop pads as it reads: no padded copy
-            x, wt = xp.ascontiguousarray(x), _filter_by_multiplier(xp, w)
+            x, wt = xp.ascontiguousarray(x), _swap_last_axes(xp, w)
             out = xp.empty(shape, dtype=x.dtype)
             if cpu_loops.fits(out, x, wt, same_shape=False):
                 cpu_loops.over_images(loop, (out, x, wt, *a.strides, *a.dilations,
@@ -277,12 +276,12 @@ def _depthwise_backprop_filter(ctx: BuildContext):
         dy = dy.reshape(*dy.shape[:3], c, m)
         if loop is not None and dy.size:  # the loop pads as it reads: no padded copy
             x = xp.ascontiguousarray(x)
-            dy_mc = xp.ascontiguousarray(dy.transpose(0, 1, 2, 4, 3))
+            dy_mc = _swap_last_axes(xp, dy)
             parts = xp.empty((dy.shape[0], kh, kw, m, c), dtype=dy.dtype)
             if cpu_loops.fits(parts, x, dy_mc, same_shape=False):
                 cpu_loops.over_images(loop, (parts, x, dy_mc, *a.strides, *a.dilations,
                                              gh.pad_before, gw.pad_before), (0, 1, 2))
-                return xp.ascontiguousarray(parts.sum(axis=0).transpose(0, 1, 3, 2))
+                return _swap_last_axes(xp, parts.sum(axis=0))
         xpad = pad_spatial(xp, x, (gh, gw))
         # Per image, each tap's products summed over the output positions, then the images
         # summed: numpy sums these axes in order, which the loop above repeats bit for bit.
@@ -301,15 +300,13 @@ def _depthwise_backprop_input(ctx: BuildContext):
     loop = cpu_loops.get("depthwise_backprop_input", xp)
 
     def kernel(input_sizes: Any, w: Any, dy: Any) -> Any:
-        sizes = [int(v) for v in np.asarray(input_sizes)]
-        n, h, wd, c = (sizes[0], sizes[2], sizes[3], sizes[1]) if a.nchw else sizes
+        n, h, wd, c = _nhwc_sizes(input_sizes, a.nchw)
         dy = _to_nhwc(xp, dy, a.nchw)
         kh, kw, _, m = w.shape
         gh, gw = a.geometry(h, wd, kh, kw)
         dy = dy.reshape(*dy.shape[:3], c, m)
         if loop is not None:  # [.., m, c] layouts: a free view when m == 1 (MobileNet)
-            dy_mc = xp.ascontiguousarray(dy.transpose(0, 1, 2, 4, 3))
-            wt = _filter_by_multiplier(xp, w)
+            dy_mc, wt = _swap_last_axes(xp, dy), _swap_last_axes(xp, w)
             dx = xp.empty((n, h, wd, c), dtype=dy.dtype)
             if cpu_loops.fits(dx, dy_mc, wt, same_shape=False):
                 rows = _tap_sources(h, gh, kh, a.strides[0], a.dilations[0])
@@ -321,6 +318,12 @@ def _depthwise_backprop_input(ctx: BuildContext):
     return kernel
 
 
+def _nhwc_sizes(sizes: Any, nchw: bool) -> tuple[int, int, int, int]:
+    """An input_sizes vector (N, H, W, C or N, C, H, W) as (N, H, W, C)."""
+    n, *rest = (int(v) for v in np.asarray(sizes))
+    return (n, rest[1], rest[2], rest[0]) if nchw else (n, *rest)
+
+
 def _tap_sources(size: int, geo: Geometry, taps: int, stride: int, dilation: int) -> Any:
     """[size, taps]: the output position whose window reads input position p through tap t
     (p + pad_before = o * stride + t * dilation), or -1 where none does."""
@@ -329,9 +332,11 @@ def _tap_sources(size: int, geo: Geometry, taps: int, stride: int, dilation: int
     return np.where(reads, o // stride, -1).astype(np.int64)
 
 
-def _filter_by_multiplier(xp: Any, w: Any) -> Any:
-    """A depthwise filter [kh, kw, c, m] as [kh, kw, m, c], contiguous (for cpu_loops)."""
-    return xp.ascontiguousarray(w.transpose(0, 1, 3, 2))
+def _swap_last_axes(xp: Any, array: Any) -> Any:
+    """``array`` with its last two axes swapped, contiguous: the depthwise loops' [.., m, c]
+    layouts of filters [kh, kw, c, m] and gradients [n, oh, ow, c, m] (c innermost), and
+    back.  With m == 1 (MobileNet) that is a free view."""
+    return xp.ascontiguousarray(xp.swapaxes(array, -1, -2))
 
 
 def _scatter_taps(xp: Any, a: _ConvAttrs, dy: Any, w: Any, shape: tuple, gh: Geometry,
@@ -492,8 +497,7 @@ def _avg_pool_grad(ctx: BuildContext):
     a, xp = _ConvAttrs(ctx, pool=True), ctx.xp
 
     def kernel(input_shape: Any, dy: Any) -> Any:
-        sizes = [int(v) for v in np.asarray(input_shape)]
-        shape = (sizes[0], sizes[2], sizes[3], sizes[1]) if a.nchw else tuple(sizes)
+        shape = _nhwc_sizes(input_shape, a.nchw)
         dy = _to_nhwc(xp, dy, a.nchw)
         counts, gh, gw = _window_counts(xp, a, shape[1], shape[2], dy.dtype)
         share = dy / counts
