@@ -8,7 +8,7 @@ its NodeDef device in canonical form, merged under outer ``device`` scopes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from gpugraph.errors import GraphDefError
@@ -23,9 +23,8 @@ _Classes = tuple[tuple[bytes, ...], Sequence[str]]  # `_class` entries, colocati
 class Colocation:
     """Rewrites ``_class`` values as nodes were renamed, once per distinct value.
 
-    Many ops share one ``_class`` value (every op touching a variable has the same), and
-    serializing the AttrValue is cheaper than reading its entries, so the value's bytes key a
-    cache of (new entries, colocation targets).
+    Many ops share one ``_class`` value (every op touching a variable has the same), so a key
+    of the value (its bytes) indexes a cache of (new entries, colocation targets).
     """
 
     def __init__(self, known: set[str], renames: dict[str, str] | None) -> None:
@@ -33,14 +32,13 @@ class Colocation:
         self._renames = renames
         self._cache: dict[bytes, _Classes] = {}
 
-    def rewrite(self, node_def: Any, attr: Any, name: str) -> _Classes:
+    def rewrite(self, node_def: Any, key: Hashable, name: str) -> _Classes:
         """The node's new ``_class`` entries (a tuple shared by the ops with the same value),
-        and the names of the other ops it colocates with."""
-        value = attr["_class"]
-        key = value.SerializeToString()
+        and the names of the other ops it colocates with.  ``key``: equal for equal values
+        (the value's bytes, or a node table's class key)."""
         hit = self._cache.get(key)
         if hit is None:
-            hit = self._cache[key] = self._rewrite_value(node_def, value)
+            hit = self._cache[key] = self._rewrite_value(node_def, node_def.attr["_class"])
         entries, targets = hit
         if name in targets:
             targets = tuple(t for t in targets if t != name)

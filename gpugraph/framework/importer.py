@@ -32,6 +32,7 @@ from gpugraph.framework.import_checks import InputMap, check_graph_def, merge_pe
 from gpugraph.framework.import_devices import Colocation, assign_devices
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.io.meta import private_graph_def
+from gpugraph.io.node_table import NodeTable, node_table
 
 TF_VERSION = "2.21.0"  # the TF release whose import rules (and version window) gpugraph follows
 MIN_PRODUCER = 0
@@ -62,6 +63,7 @@ def import_graph_def(
     input_map: Mapping[str, Any] | None = None,
     return_elements: Sequence[str] | None = None,
     op_list: Any = None,
+    table: NodeTable | None = None,
 ) -> list | None:
     """Imports ``graph_def`` into ``graph`` as TF's ``import_graph_def`` does.
 
@@ -73,6 +75,8 @@ def import_graph_def(
             ``graph`` that replace those edges.
         return_elements: original names of ops (``"x"``) or tensors (``"x:0"``) to return.
         op_list: the ``stripped_op_list`` OpDefs of the file, for op types TF doesn't register.
+        table: ``graph_def``'s node table, if the caller has one (from its wire bytes, or with
+            devices rewritten); else it is read from the protos.
 
     Returns:
         The requested elements in order, or None when ``return_elements`` is None.
@@ -82,7 +86,7 @@ def import_graph_def(
         NotFoundError: an op type no OpDef describes.
     """
     with gc_paused():
-        return _import(graph, graph_def, prefix, input_map, return_elements, op_list)
+        return _import(graph, graph_def, prefix, input_map, return_elements, op_list, table)
 
 
 @contextlib.contextmanager
@@ -107,14 +111,15 @@ def gc_paused():
 
 
 def _import(graph: Graph, graph_def: Any, prefix: str, input_map: Mapping[str, Any] | None,
-            return_elements: Sequence[str] | None, op_list: Any) -> list | None:
+            return_elements: Sequence[str] | None, op_list: Any,
+            table: NodeTable | None) -> list | None:
     graph._check_not_finalized()
     check_versions(graph_def.versions)
     if op_list is not None:
         graph._op_defs.add_op_list(op_list)
     _add_library(graph, graph_def)
     imap = InputMap(graph, input_map)
-    nodes = _Nodes(graph_def, imap)
+    nodes = _Nodes(table if table is not None else node_table(graph_def), imap)
     if len(nodes.known) < len(nodes.names):
         check_graph_def(graph_def, imap)  # raises: a duplicate name, or an error TF finds first
     renames = _new_names(graph, nodes, prefix)
@@ -141,13 +146,14 @@ def _add_library(graph: Graph, graph_def: Any) -> None:
 
 
 class _Nodes:
-    """The GraphDef's NodeDefs, their names, and how to read their inputs."""
+    """The GraphDef's node table, the set of its names, and how to read their inputs."""
 
-    __slots__ = ("defs", "names", "known", "parse", "_index_of")
+    __slots__ = ("table", "defs", "names", "known", "parse", "_index_of")
 
-    def __init__(self, graph_def: Any, imap: InputMap) -> None:
-        self.defs = list(graph_def.node)
-        self.names: list[str] = [node_def.name for node_def in self.defs]
+    def __init__(self, table: NodeTable, imap: InputMap) -> None:
+        self.table = table
+        self.defs = table.defs
+        self.names: list[str] = table.names
         self.known = set(self.names)
         self._index_of: dict[str, int] | None = None
         # Inputs are used as written ("x", "x:1", "^x"), so the plain name of a created node
@@ -159,7 +165,7 @@ class _Nodes:
         """The op type of the node called ``name`` (a known one)."""
         if self._index_of is None:  # only waiting nodes need it
             self._index_of = {node: index for index, node in enumerate(self.names)}
-        return self.defs[self._index_of[name]].op
+        return self.table.ops[self._index_of[name]]
 
 
 def _odd_names(node_names: list[str]) -> bool:
@@ -265,6 +271,10 @@ def _create_ops_in_order(  # noqa: PLR0912, PLR0915  (the hot loop, flat on purp
     That is the order of a heap over all nodes, for the cost of the few that wait.
     """
     defs, node_names, known, parse = nodes.defs, nodes.names, nodes.known, nodes.parse
+    table = nodes.table
+    op_types, node_devices, node_inputs = table.ops, table.devices, table.inputs
+    starts = table.starts
+    class_keys, signature_keys = table.class_keys, table.signature_keys
     ops, by_name = graph._ops, graph._by_name
     # Original name -> op.  Without renames that is the (empty before) graph's own index.
     created: dict[str, Operation] = by_name if renames is None else {}
@@ -272,6 +282,7 @@ def _create_ops_in_order(  # noqa: PLR0912, PLR0915  (the hot loop, flat on purp
     back_edges: list[tuple[Operation, str, Any]] = []
     devices: list[tuple[Operation, Sequence[str]]] = []
     infos: dict[str, Any] = {}
+    signatures: dict[int, Any] = {}
     colocation = Colocation(known, renames)
     first, visited, count = len(ops), 0, len(defs)
     while True:
@@ -283,7 +294,7 @@ def _create_ops_in_order(  # noqa: PLR0912, PLR0915  (the hot loop, flat on purp
         else:
             break
         node_def, orig = defs[index], node_names[index]
-        texts = node_def.input
+        texts = node_inputs[starts[index]:starts[index + 1]]
         if parse is not None:
             texts = [parse(orig, text) for text in texts]
         if texts:
@@ -292,7 +303,7 @@ def _create_ops_in_order(  # noqa: PLR0912, PLR0915  (the hot loop, flat on purp
                 continue
         else:
             got, control_ops, unmet, bad_input = (), None, (), None
-        op_type = node_def.op
+        op_type = op_types[index]
         info = infos.get(op_type)
         if info is None:
             info = infos[op_type] = _op_info(graph, orig, op_type)
@@ -301,13 +312,21 @@ def _create_ops_in_order(  # noqa: PLR0912, PLR0915  (the hot loop, flat on purp
         if unmet:
             _check_back_edges(orig, texts, created)
         name = orig if renames is None else renames[orig]
-        attr = node_def.attr
-        classes, targets = (colocation.rewrite(node_def, attr, name) if "_class" in attr
+        if signature_keys is None:  # a table read through upb: attrs from the NodeDef
+            attr = node_def.attr
+            class_key = attr["_class"].SerializeToString() if "_class" in attr else None
+            signature = info.signature(attr)
+        else:  # nodes of one type with equal type attrs share a key (NodeTable)
+            class_key = class_keys[index]
+            try:
+                signature = signatures[signature_keys[index]]
+            except KeyError:
+                signature = signatures[signature_keys[index]] = info.signature(node_def.attr)
+        classes, targets = (colocation.rewrite(node_def, class_key, name) if class_key is not None
                             else (None, ()))
         if renames is not None and name in by_name:  # without renames, names are unique
             raise GraphDefError(None, None, f"Node '{name}' is not unique")
-        device = node_def.device
-        signature = info.signature(attr)
+        device = node_devices[index]
         types = signature[1] if signature is not None else []  # what _output_type_enum reads
         if got and parse is None and not unmet:  # Tensors made on first use, from the NodeDef
             op = Operation(graph, node_def, name, op_type, None, control_ops or None, device,
@@ -479,7 +498,7 @@ class _Waits:
         """Whether a node with inputs not created yet must wait for them; if so, it waits."""
         data, controls = _sources(nodes.names[index], texts)
         total = len(data) + len(controls)
-        rule = merge_pending(nodes.defs[index].op, map(nodes.op_type, data), len(controls))
+        rule = merge_pending(nodes.table.ops[index], map(nodes.op_type, data), len(controls))
         needed = (total if rule is None else rule) - (total - len(unmet))
         if needed <= 0:
             return False

@@ -24,6 +24,11 @@ def parse_meta_graph(data: bytes, source: str = "<bytes>") -> Any:
     Raises:
         DataLossError: the bytes are neither a binary nor a text MetaGraphDef.
     """
+    return _parse(data, source)[0]
+
+
+def _parse(data: bytes, source: str) -> tuple[Any, bool]:
+    """(MetaGraphDef, whether ``data`` was binary)."""
     if not data:
         raise DataLossError(None, None, f"Cannot parse MetaGraphDef from {source}: the file is empty.",
                             {"path": source})
@@ -31,11 +36,11 @@ def parse_meta_graph(data: bytes, source: str = "<bytes>") -> Any:
     try:
         meta.ParseFromString(data)
         if _looks_like_meta_graph(meta):
-            return meta
+            return meta, True
         binary_error = "it parsed as binary protobuf but holds no graph_def or meta_info_def"
     except message.DecodeError as e:
         binary_error = f"not a binary MetaGraphDef ({e or 'malformed wire data'})"
-    return _parse_text(data, source, binary_error)
+    return _parse_text(data, source, binary_error), False
 
 
 def _looks_like_meta_graph(meta: Any) -> bool:
@@ -71,12 +76,15 @@ def _data_loss(source: str, binary_error: str, text_error: str) -> DataLossError
 
 def read_meta_graph_file(path: str | os.PathLike) -> Any:
     """Reads a binary or text ``.meta`` file (TF's ``read_meta_graph_file``)."""
+    return _parse(_read_file(path), os.fspath(path))[0]
+
+
+def _read_file(path: str | os.PathLike) -> bytes:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise NotFoundError(None, None, f"File does not exist. Received: {path}.", {"path": path})
     with open(path, "rb") as f:
-        data = f.read()
-    return parse_meta_graph(data, path)
+        return f.read()
 
 
 def as_meta_graph_def(meta_graph_or_file: Any) -> Any:
@@ -84,16 +92,72 @@ def as_meta_graph_def(meta_graph_or_file: Any) -> Any:
 
     The caller's object is never modified, and later changes to it don't reach gpugraph.
     """
+    return load_meta_graph(meta_graph_or_file)[0]
+
+
+def load_meta_graph(meta_graph_or_file: Any) -> tuple[Any, memoryview | None]:
+    """:func:`as_meta_graph_def`, and its GraphDef's serialized bytes where the input was
+    binary (what :func:`gpugraph.io.node_table.node_table` scans), else None."""
     if isinstance(meta_graph_or_file, (str, os.PathLike)):
-        return read_meta_graph_file(meta_graph_or_file)
-    if isinstance(meta_graph_or_file, (bytes, bytearray, memoryview)):
-        return parse_meta_graph(bytes(meta_graph_or_file))
-    copy = _private_copy(meta_graph_or_file, pb.MetaGraphDef)
-    if copy is None:
-        raise InvalidArgumentError(None, None, (
-            f"Expected a .meta path, bytes or a MetaGraphDef, got "
-            f"{type(meta_graph_or_file).__name__}."))
-    return copy
+        data = _read_file(meta_graph_or_file)
+        source = os.fspath(meta_graph_or_file)
+    elif isinstance(meta_graph_or_file, (bytes, bytearray, memoryview)):
+        data, source = bytes(meta_graph_or_file), "<bytes>"
+    else:
+        copy = _private_copy(meta_graph_or_file, pb.MetaGraphDef)
+        if copy is None:
+            raise InvalidArgumentError(None, None, (
+                f"Expected a .meta path, bytes or a MetaGraphDef, got "
+                f"{type(meta_graph_or_file).__name__}."))
+        return copy, None
+    meta, binary = _parse(data, source)
+    return meta, graph_def_bytes(data) if binary else None
+
+
+def graph_def_bytes(data: bytes) -> memoryview | None:
+    """The bytes of a binary MetaGraphDef's ``graph_def`` field (field 2, a view, not a copy),
+    None when it is absent or written more than once (upb merges the parts; a scan would
+    not)."""
+    spans = [(lo, hi) for field, lo, hi in _fields(data) if field == _GRAPH_DEF_FIELD]
+    if len(spans) != 1:
+        return None
+    lo, hi = spans[0]
+    return memoryview(data)[lo:hi]
+
+
+_GRAPH_DEF_FIELD = 2
+
+
+def _fields(data: bytes) -> list[tuple[int, int, int]]:
+    """(field number, value start, value end) of a parsed message's length-delimited
+    top-level fields (the data parsed, so it is well-formed)."""
+    fields = []
+    pos, end = 0, len(data)
+    while pos < end:
+        tag, pos = _varint(data, pos)
+        wire_type = tag & 7
+        if wire_type == 2:
+            length, pos = _varint(data, pos)
+            fields.append((tag >> 3, pos, pos + length))
+            pos += length
+        elif wire_type == 0:
+            pos = _varint(data, pos)[1]
+        elif wire_type in (1, 5):
+            pos += 8 if wire_type == 1 else 4
+        else:  # a group: upb parsed it, but a top-level scan can't follow it
+            return []
+    return fields
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
 
 
 def private_graph_def(graph_def: Any) -> Any:

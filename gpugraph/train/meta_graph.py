@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gpugraph import _proto as pb
@@ -23,6 +23,7 @@ from gpugraph.framework.importer import TF_VERSION, gc_paused, import_graph_def
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.framework.variables import Variable, variable_from_proto
 from gpugraph.io import meta as meta_io
+from gpugraph.io.node_table import node_table
 from gpugraph.train.queue_runner import QueueRunner
 from gpugraph.train.saver import Saver
 
@@ -82,20 +83,16 @@ def import_meta_graph(meta_graph_or_file: Any, clear_devices: bool = False,
         DataLossError: the file is truncated or corrupt.
         GraphDefError (a ValueError): the graph is malformed.
     """
-    meta = meta_io.as_meta_graph_def(meta_graph_or_file)
+    meta, wire = meta_io.load_meta_graph(meta_graph_or_file)
     device_map = kwargs.pop("device_map", None)
-    if device_map:
-        from gpugraph.placement import map_device
-
-        for node in meta.graph_def.node:  # `meta` is our private copy
-            node.device = map_device(node.device, device_map)
     # `meta` is already a private copy: skip the public entry point's second copy (~10%).
     # The collections' Variables and the Saver are part of the import: GC stays paused.
     with gc_paused():
         var_list, elements = _import_private(
             meta, clear_devices, kwargs.pop("graph", None), import_scope, input_map,
             kwargs.pop("unbound_inputs_col_name", "unbound_inputs"),
-            kwargs.pop("restore_collections_predicate", lambda key: True), return_elements)
+            kwargs.pop("restore_collections_predicate", lambda key: True), return_elements,
+            wire, device_map)
         if kwargs:
             raise TypeError(f"import_meta_graph() got unexpected arguments {sorted(kwargs)}")
         saver = _create_saver_from_imported_meta_graph(meta, import_scope, var_list)
@@ -124,28 +121,39 @@ def import_scoped_meta_graph_with_return_elements(
     return_elements: Sequence[str] | None = None,
 ):
     """TF's ``import_scoped_meta_graph_with_return_elements``: ``(var_list, elements)``."""
-    return _import_private(meta_io.as_meta_graph_def(meta_graph_or_file), clear_devices, graph,
-                           import_scope, input_map, unbound_inputs_col_name,
-                           restore_collections_predicate, return_elements)
+    meta, wire = meta_io.load_meta_graph(meta_graph_or_file)
+    return _import_private(meta, clear_devices, graph, import_scope, input_map,
+                           unbound_inputs_col_name, restore_collections_predicate,
+                           return_elements, wire)
 
 
 def _import_private(meta: Any, clear_devices: bool, graph: Graph | None, import_scope: str | None,
                     input_map: dict | None, unbound_inputs_col_name: str | None,
                     restore_collections_predicate: Callable[[str], bool],
-                    return_elements: Sequence[str] | None):
-    """The import proper, on a MetaGraphDef that is already gpugraph's private copy."""
+                    return_elements: Sequence[str] | None, wire: bytes | memoryview | None = None,
+                    device_map: Mapping[str, str] | None = None):
+    """The import proper, on a MetaGraphDef that is already gpugraph's private copy.
+
+    ``wire``: its GraphDef's bytes, if known (see :func:`node_table`).  Cleared or mapped
+    devices are applied to the import's node table; the NodeDefs keep theirs, as the ops'
+    devices are what any later reader (``as_graph_def``) uses.
+    """
     _check_unbound_inputs(meta, unbound_inputs_col_name, input_map)
     graph = graph or get_default_graph()
     graph_def = meta.graph_def
+    table = node_table(graph_def, wire)
+    if device_map:
+        from gpugraph.placement import map_device
+
+        table.map_devices(lambda device: map_device(device, device_map))
     if clear_devices:
-        for node in graph_def.node:  # our private copy, so clearing in place is safe
-            node.device = ""
+        table.map_devices(lambda device: "")
     scope = graph.unique_name(import_scope or "", mark_as_used=False)
     op_list = meta.meta_info_def.stripped_op_list.op if meta.HasField("meta_info_def") else None
     with graph.name_scope(import_scope or scope) as prefix:
         elements = import_graph_def(graph, graph_def, prefix=prefix[:-1] if prefix else "",
                                     input_map=input_map, return_elements=return_elements,
-                                    op_list=op_list)
+                                    op_list=op_list, table=table)
     _restore_collections(graph, meta, scope, unbound_inputs_col_name, restore_collections_predicate)
     variables = graph.get_collection(GraphKeys.GLOBAL_VARIABLES, scope=scope)
     var_list = {names.strip_name_scope(v.name, scope): v for v in variables}

@@ -15,6 +15,9 @@ import gpugraph as gg
 from gpugraph import _proto as pb
 from gpugraph.framework.importer import import_graph_def
 
+# Every import here runs with both node tables: read through upb, and scanned from the wire.
+pytestmark = pytest.mark.usefixtures("node_tables")
+
 SEEDS = range(150)
 
 

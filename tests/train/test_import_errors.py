@@ -17,6 +17,9 @@ import pytest
 import gpugraph as gg
 from gpugraph import errors
 
+# Every import here runs with both node tables: read through upb, and scanned from the wire.
+pytestmark = pytest.mark.usefixtures("node_tables")
+
 ERRORS = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "meta" / "errors"
 RECORDS = json.loads((ERRORS / "errors.json").read_text())
 DATA_LOSS_FILES = {"truncated.meta", "random_bytes.meta", "empty.meta", "bad_text.meta",

@@ -18,6 +18,9 @@ import gpugraph as gg
 from gpugraph.framework.control_flow import CondContext, WhileContext
 from gpugraph.train.queue_runner import QueueRunner
 
+# Every import here runs with both node tables: read through upb, and scanned from the wire.
+pytestmark = pytest.mark.usefixtures("node_tables")
+
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "meta"
 CASES = sorted(p.stem for p in FIXTURES.glob("*.json"))
 
