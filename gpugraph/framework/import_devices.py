@@ -32,12 +32,13 @@ class Colocation:
         self._renames = renames
         self._cache: dict[bytes, _Classes] = {}
 
-    def rewrite(self, node_def: Any, key: Hashable, name: str) -> _Classes:
-        """The node's new ``_class`` entries (a tuple shared by the ops with the same value),
-        and the names of the other ops it colocates with.  ``key``: equal for equal values
-        (the value's bytes, or a node table's class key)."""
+    def rewrite(self, node_defs: Any, index: int, key: Hashable, name: str) -> _Classes:
+        """The new ``_class`` entries of ``node_defs[index]`` (a tuple shared by the ops with
+        the same value), and the names of the other ops it colocates with.  ``key``: equal
+        for equal values (the value's bytes, or a node table's class key)."""
         hit = self._cache.get(key)
         if hit is None:
+            node_def = node_defs[index]
             hit = self._cache[key] = self._rewrite_value(node_def, node_def.attr["_class"])
         entries, targets = hit
         if name in targets:

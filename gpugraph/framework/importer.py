@@ -293,7 +293,7 @@ def _create_ops_in_order(  # noqa: PLR0912, PLR0915  (the hot loop, flat on purp
             visited += 1
         else:
             break
-        node_def, orig = defs[index], node_names[index]
+        orig = node_names[index]
         texts = node_inputs[starts[index]:starts[index + 1]]
         if parse is not None:
             texts = [parse(orig, text) for text in texts]
@@ -313,7 +313,7 @@ def _create_ops_in_order(  # noqa: PLR0912, PLR0915  (the hot loop, flat on purp
             _check_back_edges(orig, texts, created)
         name = orig if renames is None else renames[orig]
         if signature_keys is None:  # a table read through upb: attrs from the NodeDef
-            attr = node_def.attr
+            attr = defs[index].attr
             class_key = attr["_class"].SerializeToString() if "_class" in attr else None
             signature = info.signature(attr)
         else:  # nodes of one type with equal type attrs share a key (NodeTable)
@@ -321,20 +321,20 @@ def _create_ops_in_order(  # noqa: PLR0912, PLR0915  (the hot loop, flat on purp
             try:
                 signature = signatures[signature_keys[index]]
             except KeyError:
-                signature = signatures[signature_keys[index]] = info.signature(node_def.attr)
-        classes, targets = (colocation.rewrite(node_def, class_key, name) if class_key is not None
-                            else (None, ()))
+                signature = signatures[signature_keys[index]] = info.signature(defs[index].attr)
+        classes, targets = (colocation.rewrite(defs, index, class_key, name)
+                            if class_key is not None else (None, ()))
         if renames is not None and name in by_name:  # without renames, names are unique
             raise GraphDefError(None, None, f"Node '{name}' is not unique")
         device = node_devices[index]
         types = signature[1] if signature is not None else []  # what _output_type_enum reads
         if got and parse is None and not unmet:  # Tensors made on first use, from the NodeDef
-            op = Operation(graph, node_def, name, op_type, None, control_ops or None, device,
-                           classes, info, created, types)
+            op = Operation(graph, None, name, op_type, None, control_ops or None, device,
+                           classes, info, created, types, defs, index)
         else:
             inputs = _input_tensors(texts, created) if got else ()
-            op = Operation(graph, node_def, name, op_type, inputs, control_ops or None, device,
-                           classes, info, None, types)
+            op = Operation(graph, None, name, op_type, inputs, control_ops or None, device,
+                           classes, info, None, types, defs, index)
         if unmet:
             back_edges.append((op, orig, texts))
         elif got and signature is not None and got != signature[0]:

@@ -89,7 +89,9 @@ class Operation:
         "_id",
         "_name",
         "_type",
-        "_node_def",
+        "_def",
+        "_defs",
+        "_def_index",
         "_input_tuple",
         "_input_sources",
         "_control_list",
@@ -114,14 +116,21 @@ class Operation:
         info: Any = False,
         input_sources: dict[str, Operation] | None = None,
         types: list[int] | None = None,
+        node_defs: Any = None,
+        index: int = 0,
     ):
         self._graph = graph
         self._id = 0
         self._name = name
         self._type = op_type
-        # The NodeDef this op came from.  Only its attrs are read: name, inputs, device and
-        # `_class` live on the Operation because import rewrites them.
-        self._node_def = node_def
+        # The NodeDef this op came from, or where to find it (``node_defs[index]``, an
+        # import's GraphDef): Only its attrs are read, and its inputs for `_inputs`; name,
+        # device and `_class` live on the Operation because import rewrites them.  An import
+        # leaves the NodeDef's Python object to be made on first use: 50k of them are ~10 ms
+        # to make and walk in the GC pass after a big import.
+        self._def = node_def
+        self._defs = node_defs
+        self._def_index = index
         # Data inputs: a tuple, or None with `input_sources` (the NodeDef's names -> ops) to
         # build it from the NodeDef's inputs on first use.  An import checks every edge but
         # leaves the Tensors to be made when asked for: a big import is ~15% faster that way.
@@ -133,6 +142,14 @@ class Operation:
         self._colocation = colocation  # `_class` values after rewriting, None = absent
         self._info = graph._op_defs.info(op_type) if info is False else info
         self._types = types  # output DataType enums; None: computed on demand
+
+    @property
+    def _node_def(self) -> Any:
+        node_def = self._def
+        if node_def is None:
+            node_def = self._def = self._defs[self._def_index]
+            self._defs = None
+        return node_def
 
     # --- identity -------------------------------------------------------------------------
     @property

@@ -29,7 +29,8 @@ class NodeTable:
     """Per node of a GraphDef, in order: its NodeDef proto and the fields an import reads.
 
     Attributes:
-        defs: the NodeDef protos (their attrs are decoded lazily, by the Operations).
+        defs: the NodeDef protos, a GraphDef's ``node`` field or a list (indexed as needed:
+            the scan leaves the NodeDefs' Python objects unmade).
         names, ops, devices: strings.
         inputs: every node's inputs, flat; node ``i``'s are ``inputs[starts[i]:starts[i + 1]]``.
         class_keys: per node, the first node whose ``_class`` AttrValue has the same bytes
@@ -68,7 +69,7 @@ def node_table(graph_def: Any, wire: bytes | memoryview | None = None) -> NodeTa
     ``wire``: its serialized bytes as parsed, when the caller has them; else it is serialized
     for the scan (~1 us a node, half of what the scan saves).
     """
-    defs = list(graph_def.node)
+    defs = graph_def.node
     if _wanted(len(defs)):
         table = scanned_table(defs, graph_def.SerializeToString() if wire is None else wire)
         if table is not None:
@@ -83,7 +84,7 @@ def _wanted(nodes: int) -> bool:
     return nodes >= SCAN_MIN_NODES
 
 
-def read_table(defs: list) -> NodeTable:
+def read_table(defs: Any) -> NodeTable:
     """The columns read through upb, field by field."""
     names: list[str] = []
     ops: list[str] = []
@@ -99,7 +100,7 @@ def read_table(defs: list) -> NodeTable:
     return NodeTable(defs, names, ops, devices, inputs, starts, None, None)
 
 
-def scanned_table(defs: list, wire: bytes | memoryview) -> NodeTable | None:
+def scanned_table(defs: Any, wire: bytes | memoryview) -> NodeTable | None:
     """The columns scanned from ``wire``; None when numba is missing or the scan gives up."""
     scanner = _import_scanner()
     if scanner is None:
