@@ -9,9 +9,10 @@ devices recomputed from outer ``device`` scopes merged under each node's own dev
 from a colocation target.
 
 Speed matters here (a real graph has 10^4..10^5 nodes, and reading protobuf fields from Python
-is the largest cost): one pass over the NodeDefs creates the ops, reading each field once;
-attrs and input Tensors stay in the NodeDefs until asked for; per-op-type facts come from a
-cache.  Problems TF reports before creating anything are confirmed by the plain reference code
+costs more than anything else done per node): the fields an import reads come as columns of a
+:class:`~gpugraph.io.node_table.NodeTable` (for large graphs, scanned from the wire in bulk);
+one pass over them creates the ops; attrs, input Tensors and even the NodeDef objects wait
+until asked for; per-op-type facts, and signatures per node-table key, come from caches.  Problems TF reports before creating anything are confirmed by the plain reference code
 in :mod:`~gpugraph.framework.import_checks`, which runs only when the pass fails; colocation
 and devices follow TF's rules in :mod:`~gpugraph.framework.import_devices`.
 """

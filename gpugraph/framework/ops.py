@@ -124,7 +124,7 @@ class Operation:
         self._name = name
         self._type = op_type
         # The NodeDef this op came from, or where to find it (``node_defs[index]``, an
-        # import's GraphDef): Only its attrs are read, and its inputs for `_inputs`; name,
+        # import's GraphDef).  Only its attrs are read, and its inputs for `_inputs`; name,
         # device and `_class` live on the Operation because import rewrites them.  An import
         # leaves the NodeDef's Python object to be made on first use: 50k of them are ~10 ms
         # to make and walk in the GC pass after a big import.
