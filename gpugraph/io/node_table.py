@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from gpugraph._optional import optional_module
+
 # Where the scan pays: ~2 us a node saved on a graph read from a binary file, but the first
 # compiled call in a process starts numba (~0.5 s, which CPU training would pay later anyway).
 SCAN_MIN_NODES = 8192
-_scanner: Any = None  # the _wire_scan module once imported; False when it cannot be
 
 
 class NodeTable:
@@ -102,7 +103,7 @@ def read_table(defs: Any) -> NodeTable:
 
 def scanned_table(defs: Any, wire: bytes | memoryview) -> NodeTable | None:
     """The columns scanned from ``wire``; None when numba is missing or the scan gives up."""
-    scanner = _import_scanner()
+    scanner = optional_module("gpugraph.io._wire_scan")  # None without numba
     if scanner is None:
         return None
     buf = np.frombuffer(wire, np.uint8)
@@ -131,13 +132,3 @@ def _split_lines(buffer: np.ndarray, end: int) -> list[str]:
     # upb checked that every string is UTF-8, and the separators are ASCII.
     return str(memoryview(buffer)[:end], "utf-8").split("\n")[:-1]
 
-
-def _import_scanner() -> Any:
-    global _scanner
-    if _scanner is None:
-        try:
-            from gpugraph.io import _wire_scan
-        except Exception:  # noqa: BLE001 - ImportError, or numba refusing this numpy version
-            _wire_scan = False
-        _scanner = _wire_scan
-    return _scanner or None

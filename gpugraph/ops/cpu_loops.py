@@ -31,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from gpugraph._optional import optional_module
+
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_numba: Any = None  # the module once imported; False when it cannot be
 _compiled: dict[str, Callable[..., None]] = {}
 _SPLIT_MIN = 1 << 15  # elements below which over_images runs a loop in the calling thread
 _pool: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None  # (pid, pool)
@@ -261,7 +262,7 @@ def get(name: str, xp: Any) -> Callable[..., None] | None:
         return None
     fn = _compiled.get(name)
     if fn is None:
-        numba = _import_numba()
+        numba = optional_module("numba")
         if numba is None:
             return None
         fn = _compiled[name] = numba.njit(_SOURCES[name], cache=True, nogil=True,
@@ -338,13 +339,3 @@ def flat(array: np.ndarray) -> np.ndarray:
     """A 1-D view of a C-contiguous array (writes go to ``array``)."""
     return array.reshape(-1)
 
-
-def _import_numba() -> Any:
-    global _numba
-    if _numba is None:
-        try:
-            import numba
-        except Exception:  # noqa: BLE001 - ImportError, or numba refusing this numpy version
-            numba = False
-        _numba = numba
-    return _numba or None

@@ -11,6 +11,7 @@ import pathlib
 
 import pytest
 
+from gpugraph import _optional
 from gpugraph import _proto as pb
 from gpugraph.io import meta as meta_io
 from gpugraph.io import node_table as nt
@@ -224,7 +225,7 @@ def test_large_graphs_are_scanned_small_ones_read(monkeypatch):
 
 def test_without_numba_tables_are_read(monkeypatch):
     monkeypatch.setenv("GPUGRAPH_WIRE_SCAN", "1")
-    monkeypatch.setattr(nt, "_scanner", False)  # as when numba cannot be imported
+    monkeypatch.setitem(_optional._modules, "gpugraph.io._wire_scan", False)  # as without numba
     graph_def = _big_graph_def(3)
     table = nt.node_table(graph_def, graph_def.SerializeToString())
     assert table.signature_keys is None and table.names == ["n0", "n1", "n2"]

@@ -11,10 +11,12 @@ import pytest
 from helpers import node, out
 
 import gpugraph as gg
+from gpugraph import _optional
+from gpugraph._optional import optional_module
 from gpugraph.framework.tensor_shape import TensorShape
 from gpugraph.ops import cpu_loops
 
-pytestmark = pytest.mark.skipif(cpu_loops._import_numba() is None, reason="numba unavailable")
+pytestmark = pytest.mark.skipif(optional_module("numba") is None, reason="numba unavailable")
 
 
 @pytest.fixture(params=["unsplit", "split"])
@@ -181,7 +183,7 @@ def test_virtual_gpus_and_missing_numba_use_the_array_bodies(monkeypatch) -> Non
     monkeypatch.delenv("GPUGRAPH_CPU_LOOPS", raising=False)
     assert cpu_loops.get("adam", np) is not None
     assert cpu_loops.get("adam", object()) is None  # a virtual GPU's array module
-    monkeypatch.setattr(cpu_loops, "_numba", False)
+    monkeypatch.setitem(_optional._modules, "numba", False)
     monkeypatch.setattr(cpu_loops, "_compiled", {})
     assert cpu_loops.get("adam", np) is None
 
