@@ -57,15 +57,10 @@ class Variable:
     def __init__(self, graph: Graph, variable_def: Any, import_scope: str | None = None):
         def element(name: str) -> Any:
             name = names.prepend_name_scope(name, import_scope)
-            # Direct lookups first (thousands per import of a big model); anything unusual
-            # goes through as_graph_element, for its checks and errors.
-            op_name, colon, index = name.rpartition(":")
-            op = graph._by_name.get(op_name if colon else name)
-            if op is not None:
-                if not colon:
+            if ":" not in name:  # an op: a direct lookup (thousands per import of a big model)
+                op = graph._by_name.get(name)
+                if op is not None:
                     return op
-                if index.isdigit() and int(index) < len(op.outputs):
-                    return op.outputs[int(index)]
             return graph.as_graph_element(name)
 
         self._graph = graph
