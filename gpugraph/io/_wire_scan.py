@@ -237,8 +237,8 @@ def _scan_node(buf, pos, end, inputs, input_at, keys, keys_at):
 
 
 @numba.njit(cache=True, nogil=True)
-def scan(buf, lo, hi, lines, inputs, keys, per_node, ends):
-    """Scans the GraphDef ``buf[lo:hi]``; returns (status, nodes).
+def scan(buf, lines, inputs, keys, per_node, ends):
+    """Scans the serialized GraphDef ``buf``; returns (status, nodes).
 
     Per node, in order: name, op and device as lines of ``lines[0..2]``; its inputs as lines of
     ``inputs``; in ``per_node``'s rows: input count, the raw ``_class`` AttrValue's bounds in
@@ -247,7 +247,8 @@ def scan(buf, lo, hi, lines, inputs, keys, per_node, ends):
     """
     nodes = 0
     name_at = op_at = device_at = input_at = keys_at = 0
-    pos = lo
+    pos = 0
+    hi = buf.size
     while pos < hi:
         field, node_lo, pos = _next_field(buf, pos, hi)
         if field < 0:

@@ -114,7 +114,7 @@ def scanned_table(defs: Any, wire: bytes | memoryview) -> NodeTable | None:
     inputs, keys = np.empty(size + 16, np.uint8), np.empty(3 * size + 16, np.uint8)
     per_node = np.empty((5, size // 2 + 1), np.int64)
     ends = np.zeros(5, np.int64)
-    status, count = scanner.scan(buf, 0, size, lines, inputs, keys, per_node, ends)
+    status, count = scanner.scan(buf, lines, inputs, keys, per_node, ends)
     if status != scanner.OK or count != len(defs):
         return None
     counts, class_lo, class_hi, key_lo, key_hi = per_node[:, :count]
