@@ -233,9 +233,15 @@ def _bias_add(ctx: BuildContext):
 @op("BiasAddGrad")
 def _bias_add_grad(ctx: BuildContext):
     fmt, xp = ctx.attr_or("data_format", b"NHWC"), ctx.xp
+    loop = cpu_loops.get("column_sums", xp)
 
     def kernel(grad: Any) -> Any:
         axis = _channel_axis(fmt, grad.ndim)
+        if (loop is not None and axis == grad.ndim - 1 and grad.shape[axis] > 1
+                and cpu_loops.fits(grad)):
+            out = np.empty(grad.shape[axis], dtype=grad.dtype)
+            loop(out, grad.reshape(-1, grad.shape[axis]))
+            return out
         axes = tuple(i for i in range(grad.ndim) if i != axis)
         acc = np.float32 if grad.dtype.kind == "f" and grad.dtype.itemsize < 4 else grad.dtype
         return xp.sum(grad, axis=axes, dtype=acc).astype(grad.dtype, copy=False)

@@ -168,6 +168,31 @@ def test_relu_grad_loop_matches_array_body(dtype, spy, monkeypatch) -> None:
     _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 5, 7, 2), (64, 28, 28, 32), (1000, 3)])
+def test_bias_add_grad_loop_matches_array_body(dtype, shape, spy, monkeypatch) -> None:
+    grad = _values(dtype, shape, 12) * np.logspace(-3, 3, shape[0], dtype=dtype).reshape(
+        (-1,) + (1,) * (len(shape) - 1))  # magnitudes that make the summation order matter
+
+    def build():
+        return [out("BiasAddGrad", gg.constant(grad), T=gg.dtypes.as_dtype(grad.dtype))], []
+
+    looped = _run(build, monkeypatch, loops=True)
+    assert spy.get("column_sums") == 1
+    _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
+
+
+def test_bias_add_grad_of_one_channel_keeps_numpy_pairwise_sum(spy, monkeypatch) -> None:
+    grad = _values(np.float32, (4000, 1), 13)
+
+    def build():
+        return [out("BiasAddGrad", gg.constant(grad), T=gg.float32)], []
+
+    (got,) = _run(build, monkeypatch, loops=True)
+    assert "column_sums" not in spy
+    np.testing.assert_array_equal(got, grad.sum(axis=0))
+
+
 def test_loops_skip_what_they_cannot_take(spy, monkeypatch) -> None:
     # float16 is not a loop dtype: the array body runs, and still gives TF's formula.
     g, features = _values(np.float16, (4, 4), 10), _values(np.float16, (4, 4), 11)
