@@ -16,6 +16,7 @@ from gpugraph import errors
 from gpugraph.ops.conv_ops import (
     Geometry,
     lowest_value,
+    max_over_taps,
     output_geometry,
     pad_spatial,
     tap_view,
@@ -162,11 +163,7 @@ def _max_pool3d(ctx: BuildContext):
 
     def kernel(x: Any) -> Any:
         x, geo, xpad = _pool_input(xp, a, x, lowest_value(x.dtype))
-        out = None
-        for tap in _taps(a.ksize):
-            view = _tap(xpad, a, geo, tap)
-            out = xp.array(view, copy=True) if out is None else xp.maximum(out, view, out=out)
-        return a.from_ndhwc(xp, out)
+        return a.from_ndhwc(xp, max_over_taps(xp, xpad, geo, a.strides, a.dilations, a.ksize))
 
     return kernel
 

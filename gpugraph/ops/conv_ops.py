@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,6 +123,18 @@ def tap_view(x: Any, geo: Any, strides: Any, dilations: Any, tap: tuple) -> Any:
     for t, g, s, d in zip(tap, geo, strides, dilations):
         index.append(slice(t * d, t * d + (g.out - 1) * s + 1, s))
     return x[tuple(index)]
+
+
+def max_over_taps(xp: Any, xpad: Any, geo: Any, strides: Any, dilations: Any,
+                  ksize: Any) -> Any:
+    """Max pooling of padded channels-last ``xpad`` (2-D or 3-D): one elementwise maximum per
+    window tap, in row-major tap order (NaN wins either way), about 4x faster on the CPU than
+    a reduction over the strided window axes of a window view."""
+    out = None
+    for tap in itertools.product(*(range(k) for k in ksize)):
+        view = tap_view(xpad, geo, strides, dilations, tap)
+        out = xp.array(view, copy=True) if out is None else xp.maximum(out, view, out=out)
+    return out
 
 
 def _windows(xp: Any, xpad: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry, kh: int,
@@ -453,12 +466,8 @@ def _max_pool_value(xp: Any, a: _ConvAttrs, x: Any) -> Any:
     kh, kw = a.ksize
     gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
     xpad = pad_spatial(xp, x, (gh, gw), lowest_value(x.dtype))
-    # One elementwise maximum per window tap, in row-major order (NaN wins either way): about
-    # 4x faster on the CPU than a reduction over two strided axes of a window view.
-    out = xp.array(_tap(xpad, a, gh, gw, 0, 0))
-    for t in range(1, kh * kw):
-        xp.maximum(out, _tap(xpad, a, gh, gw, t // kw, t % kw), out=out)
-    return _from_nhwc(xp, out, a.nchw)
+    return _from_nhwc(xp, max_over_taps(xp, xpad, (gh, gw), a.strides, a.dilations, a.ksize),
+                      a.nchw)
 
 
 def _scatter_windows(xp: Any, shape: tuple, a: _ConvAttrs, gh: Geometry, gw: Geometry,
