@@ -31,7 +31,7 @@ from gpugraph.codegen import compile_plan, flatten
 from gpugraph.devices import Device
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.fusion import fuse_elementwise
-from gpugraph.ops import registry
+from gpugraph.ops import cpu_threads, registry
 from gpugraph.ops.registry import DEAD, BuildContext, dims_text
 from gpugraph.ops.resources import SessionState, VarSlot
 from gpugraph.plan_passes import (
@@ -89,12 +89,15 @@ class Plan:
         self.fetches = fetches
         self.source, self._fn, self._line_steps = compile_plan(items, feed_slots, fetch_slots)
         self._code = self._fn.__code__
+        self.owns_cores = cpu_threads.wants_cores(self.steps)
 
     def run(self, feed_values: Sequence[Any]) -> list[Any]:
         """Runs every step; returns the fetched values (refs read, dead values rejected)."""
         try:
             # inf/nan are values, as in TF, not warnings; denormals flush to zero, as in TF.
-            with np.errstate(all="ignore"), flush_denormals():
+            # A plan with direct CPU convolutions keeps BLAS's spinning threads off the cores.
+            with np.errstate(all="ignore"), flush_denormals(), \
+                    cpu_threads.owning(self.owns_cores):
                 values = self._fn(feed_values)
         except Exception as e:  # noqa: BLE001  (re-raised with the failing node's context)
             located = self._locate(e)

@@ -21,11 +21,15 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops import cpu_loops
+from gpugraph.ops import cpu_conv, cpu_loops
 from gpugraph.ops.registry import BuildContext, op
 
 _PATCH_BLOCK_BYTES = 4 << 20  # patches built per GEMM: about the size of a core's L2 + share of L3
 _SHORT_RUN_BYTES = 64  # window rows shorter than a cache line: patches built tap by tap
+# The direct filter gradient streams the whole output gradient once per block of filter rows;
+# past the size of a share of L3 it goes through it in tiles of this many pixels instead.
+_PIXEL_TILE = 2048
+_TILED_ABOVE_BYTES = 8 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,6 +218,8 @@ def _conv2d(ctx: BuildContext):
                 None, a.node, f"input depth must be evenly divisible by filter depth: "
                 f"{x.shape[3]} vs {cin}")
         gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
+        if cpu_conv.available(xp, x, w):
+            return _from_nhwc(xp, _direct_conv(x, w, a, gh, gw), a.nchw)
         n, rows = x.shape[0], gh.out * gw.out
         w2 = w.reshape(kh * kw * cin, cout)
         out = None
@@ -236,6 +242,8 @@ def _conv2d_backprop_filter(ctx: BuildContext):
         kh, kw, cin, cout = (int(v) for v in np.asarray(filter_sizes))
         x, dy = _to_nhwc(xp, x, a.nchw), _to_nhwc(xp, dy, a.nchw)
         gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
+        if cpu_conv.available(xp, x, dy):
+            return _direct_filter_grad(x, dy, (kh, kw, cin, cout), a, gh, gw)
         dw = None
         for b, cols in _patch_blocks(xp, x, a, gh, gw, kh, kw):
             part = xp.matmul(cols.T, dy[b].reshape(cols.shape[0], cout))
@@ -255,6 +263,8 @@ def _conv2d_backprop_input(ctx: BuildContext):
         dy = _to_nhwc(xp, dy, a.nchw)
         kh, kw, cin, cout = w.shape
         gh, gw = a.geometry(h, wd, kh, kw)
+        if a.strides == (1, 1) and cpu_conv.available(xp, w, dy):
+            return _from_nhwc(xp, _direct_input_grad(dy, w, (n, h, wd, c), a, gh, gw), a.nchw)
         wt = w.reshape(kh * kw * cin, cout).T
         dx = xp.zeros((n, h + gh.pad_before + gh.pad_after, wd + gw.pad_before + gw.pad_after, c),
                       dtype=dy.dtype)
@@ -269,6 +279,75 @@ def _conv2d_backprop_input(ctx: BuildContext):
         return _from_nhwc(xp, xp.ascontiguousarray(dx), a.nchw)
 
     return kernel
+
+
+# --- direct convolutions on the CPU (cpu_conv's gather GEMM; no patch matrix) -----------------
+def _window_starts(shape: tuple, out: tuple, steps: tuple) -> Any:
+    """Flat offsets into a C-contiguous [N, H, W, C] array where each output pixel's window
+    starts, [N * OH * OW] in pixel order (``steps``: the strides along H and W)."""
+    n, h, w, c = shape
+    starts = (np.arange(n)[:, None, None] * (h * w * c)
+              + np.arange(out[0])[None, :, None] * (steps[0] * w * c)
+              + np.arange(out[1])[None, None, :] * (steps[1] * c))
+    return starts.reshape(-1).astype(np.int64)
+
+
+def _window_taps(shape: tuple, kernel: tuple, dilations: tuple) -> Any:
+    """Flat offsets of a window's (kh, kw, c) taps from its start, in filter row order."""
+    _, _, w, c = shape
+    taps = (np.arange(kernel[0])[:, None, None] * (dilations[0] * w * c)
+            + np.arange(kernel[1])[None, :, None] * (dilations[1] * c)
+            + np.arange(c)[None, None, :])
+    return taps.reshape(-1).astype(np.int64)
+
+
+def _direct_conv(x: Any, w: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry) -> Any:
+    """Conv2D of NHWC ``x``: a row of the gather GEMM per output pixel, ``k`` over its taps."""
+    kh, kw, cin, cout = w.shape
+    xpad = np.ascontiguousarray(pad_spatial(np, x, (gh, gw)))
+    out = np.empty((x.shape[0], gh.out, gw.out, cout), dtype=x.dtype)
+    cpu_conv.gather_gemm(xpad, _window_starts(xpad.shape, (gh.out, gw.out), a.strides),
+                         _window_taps(xpad.shape, (kh, kw), a.dilations),
+                         np.ascontiguousarray(w).reshape(kh * kw * cin, cout),
+                         out.reshape(out.size // max(cout, 1), cout))
+    return out
+
+
+def _direct_filter_grad(x: Any, dy: Any, sizes: tuple, a: _ConvAttrs, gh: Geometry,
+                        gw: Geometry) -> Any:
+    """Conv2DBackpropFilter: a row per filter tap, ``k`` over the output pixels, in tiles."""
+    kh, kw, cin, cout = sizes
+    xpad = np.ascontiguousarray(pad_spatial(np, x, (gh, gw)))
+    dw = np.empty((kh * kw * cin, cout), dtype=x.dtype)
+    cpu_conv.gather_gemm(xpad, _window_taps(xpad.shape, (kh, kw), a.dilations),
+                         _window_starts(xpad.shape, (gh.out, gw.out), a.strides),
+                         np.ascontiguousarray(dy).reshape(dy.size // max(cout, 1), cout), dw,
+                         k_tile=_PIXEL_TILE if dy.nbytes > _TILED_ABOVE_BYTES else None)
+    return dw.reshape(sizes)
+
+
+def _direct_input_grad(dy: Any, w: Any, shape: tuple, a: _ConvAttrs, gh: Geometry,
+                       gw: Geometry) -> Any:
+    """Conv2DBackpropInput at stride 1: the forward convolution of the output gradient, padded
+    for a full correlation, with the filter flipped and its channel axes swapped."""
+    n, h, wd, c = shape
+    kh, kw, cin, cout = w.shape
+    span = ((kh - 1) * a.dilations[0], (kw - 1) * a.dilations[1])
+    before = (span[0] - gh.pad_before, span[1] - gw.pad_before)
+    after = (h + gh.pad_before - gh.out, wd + gw.pad_before - gw.out)
+    dx = np.empty((n, h, wd, c), dtype=dy.dtype)
+    if min(*before, *after) < 0:  # explicit padding wider than the window: crop first
+        region = dy[:, max(0, -before[0]):gh.out + min(0, after[0]),
+                    max(0, -before[1]):gw.out + min(0, after[1])]
+        before, after = (max(0, v) for v in before), (max(0, v) for v in after)
+        dy = region
+    before, after = tuple(before), tuple(after)
+    dyp = np.pad(dy, [(0, 0), (before[0], after[0]), (before[1], after[1]), (0, 0)])
+    flipped = np.ascontiguousarray(np.swapaxes(w[::-1, ::-1], 2, 3)).reshape(kh * kw * cout, cin)
+    cpu_conv.gather_gemm(dyp, _window_starts(dyp.shape, (h, wd), (1, 1)),
+                         _window_taps(dyp.shape, (kh, kw), a.dilations), flipped,
+                         dx.reshape(n * h * wd, c))
+    return dx
 
 
 def _add_taps(dx: Any, cols: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from gpugraph._fpenv import flush_denormals
 from gpugraph._optional import optional_module
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -319,13 +320,25 @@ def over_images(loop: Callable[..., None], args: Sequence[Any], batched: Sequenc
             part[i] = args[i][bounds[t]:bounds[t + 1]]
         loop(*part)
 
-    futures = [_executor().submit(chunk, t) for t in range(1, count)]
+    in_parallel([lambda t=t: chunk(t) for t in range(count)])
+
+
+def in_parallel(calls: Sequence[Callable[[], Any]]) -> None:
+    """Runs ``calls``: the first on this thread, the others on gpugraph's CPU worker threads
+    (with denormals flushed, as on the plan's thread); returns when all are done, re-raising
+    the first exception.  For calls that release the GIL (compiled loops, BLAS)."""
+    futures = [_executor().submit(_flushed, call) for call in calls[1:]]
     try:
-        chunk(0)
+        calls[0]()
     finally:
         concurrent.futures.wait(futures)
     for future in futures:
-        future.result()  # re-raises a chunk's exception
+        future.result()  # re-raises a call's exception
+
+
+def _flushed(call: Callable[[], Any]) -> None:
+    with flush_denormals():  # worker threads don't inherit the plan thread's MXCSR flags
+        call()
 
 
 def _executor() -> concurrent.futures.ThreadPoolExecutor:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops import cpu_loops
+from gpugraph.ops import cpu_loops, cpu_threads
 from gpugraph.ops.registry import BuildContext, dims_text, op
 
 # --- ufunc-backed ops: TF op type -> numpy function name ---------------------------------------
@@ -274,7 +274,7 @@ def _matmul(ctx: BuildContext):
         if a.ndim != 2 or b.ndim != 2:
             raise _matmul_error(node, a, b)
         try:
-            return xp.matmul(a.T if ta else a, b.T if tb else b)
+            return cpu_threads.matmul(xp, a.T if ta else a, b.T if tb else b)
         except ValueError:
             raise _matmul_error(node, a, b) from None
 

@@ -1,0 +1,95 @@
+"""Who runs on the CPU's cores while a plan with direct convolutions runs: gpugraph, not BLAS.
+
+The direct convolution kernels (:mod:`cpu_conv`) split their rows over gpugraph's own worker
+threads.  numpy's OpenBLAS has worker threads of its own, and after every multi-threaded GEMM
+they spin, waiting for the next one, for long enough (~0.1 s) that in a training step they
+never stop: a convolution's threads then share the cores with a spinning BLAS thread and run
+at half speed (measured on W3: the second convolution's forward op took 6.7 ms alone and
+10-13 ms right after a MatMul).
+
+So a plan that contains such ops *owns the cores* while it runs (:func:`owning`): BLAS is
+limited to one thread (through threadpoolctl, which finds numpy's BLAS library whatever its
+vendor), its workers go idle and sleep, and the plan's MatMuls split themselves over
+gpugraph's threads instead (:func:`matmul`: the halves of a large GEMM, each single-threaded
+BLAS).  The limit is lifted when the run ends, so the caller's own numpy code keeps its BLAS
+threads.  Plans without direct convolutions (an MLP: every flop is a GEMM) leave BLAS as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from gpugraph._optional import optional_module
+from gpugraph.ops import cpu_conv, cpu_loops
+
+OWNING_OPS = frozenset({"Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput"})
+_SPLIT_MIN_FLOPS = 1 << 22  # GEMMs below this run whole (a thread hand-off costs ~20 us)
+_state = threading.local()  # .depth: nesting of owning() on this thread
+_blas: list[list[Any]] = []  # [threadpoolctl's controllers of the loaded BLAS libraries]
+
+
+def wants_cores(steps: Sequence[Any]) -> bool:
+    """Whether a plan with ``steps`` should own the cores (:func:`owning`): it has an op the
+    direct CPU kernels serve, on the real CPU, and those kernels can run here."""
+    return any(step.op.type in OWNING_OPS and step.device.xp is np for step in steps) and \
+        cpu_conv.available(np, np.empty(0, np.float32)) and bool(_controller())
+
+
+@contextlib.contextmanager
+def owning(enabled: bool) -> Iterator[None]:
+    """Limits BLAS to one thread inside the block when ``enabled`` (see the module doc), and
+    makes :func:`matmul` split large products over gpugraph's threads."""
+    if not enabled:
+        yield
+        return
+    depth = getattr(_state, "depth", 0)
+    saved = [(lib, lib.num_threads) for lib in _controller()] if depth == 0 else []
+    for lib, _ in saved:
+        lib.set_num_threads(1)
+    _state.depth = depth + 1
+    try:
+        yield
+    finally:
+        _state.depth = depth
+        for lib, threads in saved:
+            lib.set_num_threads(threads)
+
+
+def matmul(xp: Any, a: Any, b: Any) -> Any:
+    """``a @ b`` for 2-D operands; inside :func:`owning`, a large float product is split in
+    halves (rows, or columns when there are few rows) computed on gpugraph's threads."""
+    count = cpu_loops.threads()
+    if xp is not np or not getattr(_state, "depth", 0) or count < 2 or \
+            a.dtype != b.dtype or a.dtype.kind != "f" or \
+            a.shape[0] * a.shape[1] * b.shape[1] < _SPLIT_MIN_FLOPS or a.shape[1] != b.shape[0]:
+        return xp.matmul(a, b)
+    m, n = a.shape[0], b.shape[1]
+    out = np.empty((m, n), dtype=a.dtype)
+    by_rows = m >= n or m >= 64 * count
+    size = m if by_rows else n
+    bounds = [size * t // count for t in range(count + 1)]
+    parts = [slice(bounds[t], bounds[t + 1]) for t in range(count)]
+    if by_rows:
+        calls = [lambda s=s: np.matmul(a[s], b, out=out[s]) for s in parts]
+    else:
+        calls = [lambda s=s: np.matmul(a, b[:, s], out=out[:, s]) for s in parts]
+    cpu_loops.in_parallel(calls)
+    return out
+
+
+def _controller() -> list[Any]:
+    """threadpoolctl's controllers of the BLAS libraries loaded in this process, numpy's among
+    them (none without threadpoolctl)."""
+    if not _blas:
+        threadpoolctl = optional_module("threadpoolctl")
+        found = []
+        if threadpoolctl is not None:
+            np.dot(np.ones((2, 2)), np.ones((2, 2)))  # numpy's BLAS is loaded by now anyway
+            found = threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers
+        _blas.append(list(found))
+    return _blas[0]

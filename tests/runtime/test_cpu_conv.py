@@ -1,0 +1,214 @@
+"""The direct CPU convolutions (gpugraph/ops/cpu_conv.py) and the plan's ownership of the cores
+(gpugraph/ops/cpu_threads.py).
+
+The gather-GEMM kernel is checked against a float64 product; the three convolution ops, run
+through it, against the im2col + BLAS path (``GPUGRAPH_CPU_CONV=0``) over strides, dilations,
+paddings, layouts, channel counts that leave masked tails, and empty shapes.  Its bits must not
+depend on the thread split or on the reduction tiling.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import out
+
+import gpugraph as gg
+from gpugraph.ops import cpu_conv, cpu_threads
+
+pytestmark = pytest.mark.skipif(not cpu_conv.available(np, np.zeros(1, np.float32)),
+                                reason="llvmlite unavailable or not x86-64")
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts gather_gemm calls (to prove an op really took the direct path)."""
+    counted = {"n": 0}
+    real = cpu_conv.gather_gemm
+
+    def spy(*args, **kwargs):
+        counted["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cpu_conv, "gather_gemm", spy)
+    return counted
+
+
+def _gather_case(dtype, rows, k, cols, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(4000).astype(dtype)
+    rowtab = rng.integers(0, 2000, rows).astype(np.int64)
+    redtab = rng.integers(0, 2000, k).astype(np.int64)
+    b = rng.standard_normal((k, cols)).astype(dtype)
+    want = x[rowtab[:, None] + redtab[None, :]].astype(np.float64) @ b.astype(np.float64)
+    return x, rowtab, redtab, b, want
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("rows", "k", "cols"), [
+    (1, 1, 1), (7, 3, 64), (30, 50, 17), (100, 300, 64), (13, 5, 100), (3, 2, 8), (50, 33, 48),
+    (29, 7, 32), (9, 4, 15), (200, 20, 130)])
+def test_gather_gemm_matches_a_float64_product(dtype, rows, k, cols, monkeypatch) -> None:
+    x, rowtab, redtab, b, want = _gather_case(dtype, rows, k, cols)
+    results = []
+    for threads, tile in (("1", None), ("3", None), ("2", 2)):
+        monkeypatch.setenv("GPUGRAPH_CPU_THREADS", threads)
+        got = np.full((rows, cols), np.nan, dtype)
+        cpu_conv.gather_gemm(x, rowtab, redtab, b, got, k_tile=tile)
+        results.append(got)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(results[0], want, rtol=tol, atol=tol * np.abs(want).max())
+    for other in results[1:]:  # thread split and tiling keep each element's order of adds
+        np.testing.assert_array_equal(other.view(np.uint8), results[0].view(np.uint8))
+
+
+def test_gather_gemm_empty_reduction_writes_zeros() -> None:
+    got = np.full((3, 5), np.nan, np.float32)
+    cpu_conv.gather_gemm(np.ones(4, np.float32), np.zeros(3, np.int64), np.zeros(0, np.int64),
+                         np.zeros((0, 5), np.float32), got)
+    assert not got.any()
+
+
+def test_masked_tail_leaves_columns_beyond_the_output_alone() -> None:
+    # A 17-column output whose rows are 20 apart: the tail vector must not touch columns 17-19.
+    x, rowtab, redtab, b, want = _gather_case(np.float32, 11, 6, 17)
+    pitch = np.full((11, 20), 7.0, np.float32)
+    view = pitch[:, :17]
+    flat = np.zeros((11, 17), np.float32)
+    cpu_conv.gather_gemm(x, rowtab, redtab, b, flat)
+    np.testing.assert_allclose(flat, want, rtol=1e-5, atol=1e-5)
+    fn = cpu_conv._kernel(np.dtype(np.float32), 11, 1, 1)
+    fn(x.ctypes.data, rowtab.ctypes.data, redtab.ctypes.data, b.ctypes.data + 16 * 4,
+       view.ctypes.data + 16 * 4, 1, 6, 17, 20, 0)
+    np.testing.assert_allclose(pitch[:, 16], want[:, 16], rtol=1e-5, atol=1e-5)
+    assert (pitch[:, 17:] == 7).all()
+
+
+def _conv_graph(op_type, x, w_or_sizes, dy=None, **attrs):
+    dtype = gg.dtypes.as_dtype(x.dtype if dy is None else dy.dtype)
+    if op_type == "Conv2D":
+        return out(op_type, gg.constant(x), gg.constant(w_or_sizes), T=dtype, **attrs)
+    if op_type == "Conv2DBackpropFilter":
+        return out(op_type, gg.constant(x), gg.constant(np.array(w_or_sizes, np.int32)),
+                   gg.constant(dy), T=dtype, **attrs)
+    return out(op_type, gg.constant(np.array(x, np.int32)), gg.constant(w_or_sizes),
+               gg.constant(dy), T=dtype, **attrs)
+
+
+def _run_both(monkeypatch, build):
+    results = []
+    for direct in ("1", "0"):
+        monkeypatch.setenv("GPUGRAPH_CPU_CONV", direct)
+        with gg.Graph().as_default():
+            fetch = build()
+            with gg.Session(config={"virtual_gpus": 0}) as sess:
+                results.append(np.array(sess.run(fetch)))
+    return results
+
+
+CASES = [  # (n, h, w, cin, cout, kh, kw, strides, dilations, padding, explicit)
+    (2, 9, 8, 3, 16, 3, 3, (1, 1), (1, 1), b"SAME", None),
+    (2, 9, 8, 32, 64, 5, 5, (1, 1), (1, 1), b"SAME", None),
+    (3, 11, 10, 4, 5, 3, 2, (2, 3), (1, 1), b"VALID", None),
+    (2, 12, 12, 16, 33, 3, 3, (1, 1), (2, 2), b"SAME", None),
+    (1, 7, 9, 1, 32, 5, 5, (1, 1), (1, 1), b"VALID", None),
+    (2, 6, 7, 17, 20, 3, 3, (1, 1), (1, 1), b"EXPLICIT", [0, 0, 1, 4, 3, 0, 0, 0]),
+    (2, 6, 6, 8, 16, 2, 2, (1, 1), (1, 1), b"EXPLICIT", [0, 0, 3, 3, 0, 2, 0, 0]),
+    (0, 5, 5, 3, 16, 3, 3, (1, 1), (1, 1), b"SAME", None),
+]
+
+
+@pytest.mark.parametrize("op_type", ["Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput"])
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("layout", [b"NHWC", b"NCHW"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_direct_convolutions_match_im2col(op_type, case, layout, dtype, calls,
+                                          monkeypatch) -> None:
+    n, h, w, cin, cout, kh, kw, strides, dilations, padding, explicit = case
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, h, w, cin)).astype(dtype)
+    filt = rng.standard_normal((kh, kw, cin, cout)).astype(dtype)
+    pad = explicit or [0] * 8
+    span_h, span_w = (kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1
+    if padding == b"SAME":
+        oh, ow = -(-h // strides[0]), -(-w // strides[1])
+    else:
+        oh = (h + pad[2] + pad[3] - span_h) // strides[0] + 1
+        ow = (w + pad[4] + pad[5] - span_w) // strides[1] + 1
+    dy = rng.standard_normal((n, oh, ow, cout)).astype(dtype)
+    to_layout = (lambda a: np.ascontiguousarray(a.transpose(0, 3, 1, 2))) \
+        if layout == b"NCHW" else (lambda a: a)
+    four = (lambda p: [1, 1, *p]) if layout == b"NCHW" else (lambda p: [1, *p, 1])
+    if layout == b"NCHW" and explicit:
+        pad = [*pad[:2], *pad[6:], *pad[2:6]]
+    attrs = {"strides": four(strides), "dilations": four(dilations), "padding": padding,
+             "data_format": layout, **({"explicit_paddings": pad} if explicit else {})}
+    sizes = [n, cin, h, w] if layout == b"NCHW" else [n, h, w, cin]
+    args = {"Conv2D": (to_layout(x), filt),
+            "Conv2DBackpropFilter": (to_layout(x), [kh, kw, cin, cout], to_layout(dy)),
+            "Conv2DBackpropInput": (sizes, filt, to_layout(dy))}[op_type]
+    direct, im2col = _run_both(monkeypatch, lambda: _conv_graph(op_type, *args, **attrs))
+    takes_direct = op_type != "Conv2DBackpropInput" or strides == (1, 1)
+    assert (calls["n"] > 0) == takes_direct
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    scale = max(1.0, float(np.abs(im2col).max()) if im2col.size else 1.0)
+    np.testing.assert_allclose(direct, im2col, rtol=tol, atol=tol * scale)
+
+
+def test_virtual_gpus_half_floats_and_the_switch_keep_im2col(monkeypatch) -> None:
+    x = np.zeros((1, 4, 4, 16), np.float32)
+    assert cpu_conv.available(np, x)
+    assert not cpu_conv.available(object(), x)  # a virtual GPU's array module
+    assert not cpu_conv.available(np, x.astype(np.float16))
+    monkeypatch.setenv("GPUGRAPH_CPU_CONV", "0")
+    assert not cpu_conv.available(np, x)
+
+
+# --- cpu_threads: the plan owns the cores -------------------------------------------------------
+def _plan_owns_cores(build) -> bool:
+    with gg.Graph().as_default():
+        fetch = build()
+        with gg.Session(config={"virtual_gpus": 0}) as sess:
+            sess.run(fetch)
+            return any(plan.owns_cores for plan in sess._plans.values())
+
+
+def test_only_plans_with_direct_convolutions_own_the_cores(monkeypatch) -> None:
+    x = np.ones((1, 5, 5, 2), np.float32)
+    w = np.ones((3, 3, 2, 16), np.float32)
+    conv = lambda: _conv_graph("Conv2D", x, w, strides=[1, 1, 1, 1], padding=b"SAME")  # noqa: E731
+    matmul = lambda: out("MatMul", gg.constant(np.ones((4, 4), np.float32)),  # noqa: E731
+                         gg.constant(np.ones((4, 4), np.float32)), T=gg.float32)
+    if not cpu_threads._controller():
+        pytest.skip("threadpoolctl finds no BLAS library to limit")
+    assert _plan_owns_cores(conv)
+    assert not _plan_owns_cores(matmul)
+    monkeypatch.setenv("GPUGRAPH_CPU_CONV", "0")
+    assert not _plan_owns_cores(conv)
+
+
+def test_owning_limits_blas_to_one_thread_and_restores_it() -> None:
+    libs = cpu_threads._controller()
+    if not libs:
+        pytest.skip("threadpoolctl finds no BLAS library to limit")
+    before = [lib.num_threads for lib in libs]
+    with cpu_threads.owning(True):
+        assert all(lib.num_threads == 1 for lib in libs)
+        with cpu_threads.owning(True):  # nested: still limited, restored only by the outer
+            pass
+        assert all(lib.num_threads == 1 for lib in libs)
+    assert [lib.num_threads for lib in libs] == before
+    with cpu_threads.owning(False):
+        assert [lib.num_threads for lib in libs] == before
+
+
+@pytest.mark.parametrize(("m", "k", "n"), [(64, 300, 1024), (3000, 64, 100), (8, 8, 8)])
+def test_split_matmul_matches_numpy(m, k, n, monkeypatch) -> None:
+    monkeypatch.setenv("GPUGRAPH_CPU_THREADS", "2")
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((k, m)).astype(np.float32).T  # a transposed operand, as MatMul has
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    monkeypatch.setattr(cpu_threads, "_SPLIT_MIN_FLOPS", 1)
+    with cpu_threads.owning(True):
+        got = cpu_threads.matmul(np, a, b)
+    np.testing.assert_allclose(got, a @ b, rtol=1e-5, atol=1e-4)
