@@ -3,10 +3,10 @@
 On the real CPU, float convolutions (and the input gradient at stride 1) are direct: cpu_conv's
 gather-GEMM kernel reads every window from the padded input through offset tables, with no
 patch matrix (``_direct_*`` below).  Everywhere else (CuPy, virtual GPUs, half floats, strided
-input gradients, ``GPUGRAPH_CPU_CONV=0``) convolutions are im2col + GEMM: a strided *view* of the padded input gives every patch without
-copying, a reshape materialises the patch matrix, and BLAS does the rest.  The input gradient is
-the transpose: a GEMM into patch space, then a strided add per kernel tap (a numba loop on the
-CPU).  Patch matrices are 25-100x the size of the input, so all three work through the batch a
+input gradients, ``GPUGRAPH_CPU_CONV=0``) convolutions are im2col + GEMM: a strided *view* of
+the padded input gives every patch without copying, a reshape materialises the patch matrix,
+and BLAS does the rest.  The input gradient is the transpose: a GEMM into patch space, then a
+strided add per kernel tap (a numba loop on the CPU).  Patch matrices are 25-100x the size of the input, so all three work through the batch a
 few images at a time: each block of patches is built and consumed while it is still in cache,
 instead of a round trip through memory (1.5-2x faster for W3's 5x5 convolutions on the CPU).
 Inputs with few channels (a first layer) build the transposed patch matrix instead, tap by tap,
@@ -339,13 +339,11 @@ def _direct_input_grad(dy: Any, w: Any, shape: tuple, a: _ConvAttrs, gh: Geometr
     before = (span[0] - gh.pad_before, span[1] - gw.pad_before)
     after = (h + gh.pad_before - gh.out, wd + gw.pad_before - gw.out)
     dx = np.empty((n, h, wd, c), dtype=dy.dtype)
-    if min(*before, *after) < 0:  # explicit padding wider than the window: crop first
-        region = dy[:, max(0, -before[0]):gh.out + min(0, after[0]),
-                    max(0, -before[1]):gw.out + min(0, after[1])]
-        before, after = (max(0, v) for v in before), (max(0, v) for v in after)
-        dy = region
-    before, after = tuple(before), tuple(after)
-    dyp = np.pad(dy, [(0, 0), (before[0], after[0]), (before[1], after[1]), (0, 0)])
+    # A negative pad (explicit padding wider than the window) crops instead.
+    dy = dy[:, max(0, -before[0]):gh.out + min(0, after[0]),
+            max(0, -before[1]):gw.out + min(0, after[1])]
+    dyp = np.pad(dy, [(0, 0), *((max(0, b), max(0, e)) for b, e in zip(before, after, strict=True)),
+                      (0, 0)])
     flipped = np.ascontiguousarray(np.swapaxes(w[::-1, ::-1], 2, 3)).reshape(kh * kw * cout, cin)
     cpu_conv.gather_gemm(dyp, _window_starts(dyp.shape, (h, wd), (1, 1)),
                          _window_taps(dyp.shape, (kh, kw), a.dilations), flipped,

@@ -15,8 +15,8 @@ oneDNN convolves directly.  This module does too, with one kernel that serves al
 * Conv2DBackpropInput (stride 1): the same, on the output gradient padded for a full
   correlation, with the filter flipped and its channel axes swapped.
 * Conv2DBackpropFilter: a row per (kh, kw, c) tap, ``k`` over the output pixels, ``b`` the
-  output gradient [pixels, O]; pixel tiles accumulate into ``out`` so the gradient's tile
-  stays in cache while every row uses it.
+  output gradient [pixels, O]; a gradient too large for a share of L3 is reduced in pixel
+  tiles that accumulate into ``out``, so each tile stays in cache while every row uses it.
 
 The kernel keeps an R x V block of accumulators (R rows, V vectors of 16 float32 or 8 float64
 columns) in registers for the whole reduction: per ``k`` it loads V vectors of ``b``,
@@ -57,18 +57,23 @@ _lock = threading.RLock()
 _jit: list[Any] = []  # [target machine, [execution engines]] once llvmlite is initialised
 
 
-def available(xp: Any, *arrays: Any) -> bool:
-    """Whether the direct kernels can run ``arrays`` here: the real CPU (numpy), llvmlite
-    importable, x86-64 (the IR assumes it), one float32/float64 dtype, not turned off by
-    ``GPUGRAPH_CPU_CONV=0``."""
-    if xp is not np or os.environ.get("GPUGRAPH_CPU_CONV", "1") == "0":
-        return False
-    if os.environ.get("GPUGRAPH_CPU_LOOPS", "1") == "0":
-        return False
-    dtype = arrays[0].dtype
-    if dtype not in _TYPES or any(type(a) is not np.ndarray or a.dtype != dtype for a in arrays):
+def enabled() -> bool:
+    """Whether the direct kernels run in this process: llvmlite importable and able to compile
+    them, x86-64 (the IR assumes it), not turned off by ``GPUGRAPH_CPU_CONV=0`` (or by
+    ``GPUGRAPH_CPU_LOOPS=0``, which turns off all compiled CPU code)."""
+    if "0" in (os.environ.get("GPUGRAPH_CPU_CONV", "1"), os.environ.get("GPUGRAPH_CPU_LOOPS", "1")):
         return False
     return _machine() is not None
+
+
+def available(xp: Any, *arrays: Any) -> bool:
+    """Whether the direct kernels can run ``arrays``: :func:`enabled`, on the real CPU
+    (numpy), all numpy arrays of one float32/float64 dtype."""
+    dtype = arrays[0].dtype
+    if xp is not np or dtype not in _TYPES or \
+            any(type(a) is not np.ndarray or a.dtype != dtype for a in arrays):
+        return False
+    return enabled()
 
 
 def gather_gemm(x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray, b: np.ndarray,
@@ -98,8 +103,9 @@ def _run_rows(x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray, b: np.ndarr
               out: np.ndarray, k_tile: int, first: int, last: int) -> None:
     """Rows [first, last) of :func:`gather_gemm`: per reduction tile, per column block."""
     k = len(redtab)
+    blocks = _column_blocks(x.dtype, out.shape[1])
     for start in range(0, k, k_tile):
-        for col, vectors, tail in _column_blocks(x.dtype, out.shape[1]):
+        for col, vectors, tail in blocks:
             _call_blocks(x, rowtab, redtab, b, out, first, last, col, vectors, tail, start,
                          min(k, start + k_tile))
 
@@ -166,11 +172,11 @@ def ir(dtype: np.dtype, rows: int, vectors: int, tail: int = 0) -> str:
     suffix = f"v{lanes}f{32 if elem == 'float' else 64}"
     rv = [(r, v) for r in range(rows) for v in range(vectors)]
 
-    def load(ptr: str, name: str, passthru: str = "zeroinitializer") -> str:
+    def load(ptr: str, name: str) -> str:
         if mask is None:
             return f"  {name} = load {vec}, ptr {ptr}, align 4"
         return (f"  {name} = call {vec} @llvm.masked.load.{suffix}.p0(ptr align 4 {ptr}, "
-                f"<{lanes} x i1> {mask}, {vec} {passthru})")
+                f"<{lanes} x i1> {mask}, {vec} zeroinitializer)")
 
     def store(value: str, ptr: str) -> str:
         if mask is None:

@@ -37,7 +37,7 @@ def wants_cores(steps: Sequence[Any]) -> bool:
     """Whether a plan with ``steps`` should own the cores (:func:`owning`): it has an op the
     direct CPU kernels serve, on the real CPU, and those kernels can run here."""
     return any(step.op.type in OWNING_OPS and step.device.xp is np for step in steps) and \
-        cpu_conv.available(np, np.empty(0, np.float32)) and bool(_controller())
+        cpu_conv.enabled() and bool(_controller())
 
 
 @contextlib.contextmanager
