@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops import cpu_conv, cpu_loops
+from gpugraph.ops import cpu_conv, cpu_loops, cpu_threads
 from gpugraph.ops.registry import BuildContext, op
 
 _PATCH_BLOCK_BYTES = 4 << 20  # patches built per GEMM: about the size of a core's L2 + share of L3
@@ -532,20 +532,27 @@ def lowest_value(dtype: np.dtype) -> Any:
 @op("MaxPool")
 def _max_pool(ctx: BuildContext):
     a, xp = _ConvAttrs(ctx, pool=True), ctx.xp
-    return lambda x: _max_pool_value(xp, a, x)
+    loop = cpu_loops.get("max_pool", xp)
+    return lambda x: _max_pool_value(xp, a, loop, x)
 
 
 @op("MaxPoolV2", host_inputs=(1, 2))
 def _max_pool_v2(ctx: BuildContext):
     a, xp = _ConvAttrs(ctx, pool=True, windows_as_inputs=True), ctx.xp
-    return lambda x, ksize, strides: _max_pool_value(xp, a.with_windows(ksize, strides), x)
+    loop = cpu_loops.get("max_pool", xp)
+    return lambda x, ksize, strides: _max_pool_value(xp, a.with_windows(ksize, strides), loop,
+                                                     x)
 
 
-def _max_pool_value(xp: Any, a: _ConvAttrs, x: Any) -> Any:
+def _max_pool_value(xp: Any, a: _ConvAttrs, loop: Any, x: Any) -> Any:
     x = _to_nhwc(xp, x, a.nchw)
     kh, kw = a.ksize
     gh, gw = a.geometry(x.shape[1], x.shape[2], kh, kw)
     xpad = pad_spatial(xp, x, (gh, gw), lowest_value(x.dtype))
+    if loop is not None and cpu_loops.fits(xpad):
+        out = np.empty((x.shape[0], gh.out, gw.out, x.shape[3]), dtype=x.dtype)
+        cpu_threads.over_rows(loop, (out, xpad, kh, kw, *a.strides, *a.dilations), (0, 1))
+        return _from_nhwc(xp, out, a.nchw)
     return _from_nhwc(xp, max_over_taps(xp, xpad, (gh, gw), a.strides, a.dilations, a.ksize),
                       a.nchw)
 
@@ -590,7 +597,7 @@ def _max_pool_grad_value(xp: Any, a: _ConvAttrs, loop: Any, x: Any, y: Any, dy: 
         if loop is not None and cpu_loops.fits(x, y, dy, same_shape=False) and \
                 y.shape == dy.shape == blocks.shape[:2] + blocks.shape[3:4] + blocks.shape[5:]:
             out = np.empty_like(x)
-            loop(x, y, dy, out, *a.ksize, np.empty(x.shape[3], dtype=bool))
+            cpu_threads.over_rows(loop, (x, y, dy, out, *a.ksize), (0, 1, 2, 3))
             return _from_nhwc(xp, out, a.nchw)
         return _from_nhwc(xp, _tiled_max_grad(xp, blocks, y, dy), a.nchw)
     win, gh, gw = _pool_windows(xp, x, a, lowest_value(x.dtype))

@@ -8,10 +8,12 @@ evaluate the whole formula in one pass.  These loops do the same: one pass, TF's
 order of operations, nothing reassociated (no ``fastmath``, so no FMA contraction either), so
 they give the same bits as the array-module bodies; ``tests/runtime/test_cpu_loops.py`` checks
 that, and ``GPUGRAPH_CPU_LOOPS=0`` turns them off.  The same holds for the other loops here:
-ReluGrad, BiasAddGrad, Conv2DBackpropInput's col2im, tiled MaxPoolGrad, the depthwise
-convolution and its two backprops (their images split over threads by :func:`over_images`: each
-output element is still summed by one thread, in the array body's order), and Erf/Erfc (numpy
-has no erf).
+Relu, ReluGrad, BiasAdd (channels last: numpy's broadcast add runs a C-element inner loop),
+BiasAddGrad, MaxPool and tiled MaxPoolGrad (one pass instead of one per window tap),
+Conv2DBackpropInput's col2im, the depthwise convolution and its two backprops (their images
+split over threads by :func:`over_images`: each output element is still summed by one thread,
+in the array body's order), and Erf/Erfc (numpy has no erf).  Inside a plan that owns the
+cores (:mod:`cpu_threads`), the elementwise loops and the pooling loops split over threads too.
 
 A loop runs only on the real CPU device (``xp is numpy``: virtual GPUs keep their device
 checks), for C-contiguous float32/float64 arrays (of one shape where the op's inputs share
@@ -105,11 +107,26 @@ def _erf(out, x, complement):
         out[i] = math.erfc(v) if complement else math.erf(v)
 
 
+def _relu(out, x, zero):
+    # numpy's maximum(x, 0), the array body: NaN stays NaN (its sign too), -0 becomes +0.
+    for i in range(out.size):
+        v = x[i]
+        out[i] = v if v != v or v > zero else zero
+
+
 def _relu_grad(out, g, features, zero):
     # gradients * (features > 0): a NaN or infinite gradient stays NaN where features <= 0.
     one = zero + 1
     for i in range(out.size):
         out[i] = g[i] * (one if features[i] > zero else zero)
+
+
+def _bias_add(out, value, bias):
+    # BiasAdd of channels-last rows [rows, C]: numpy's broadcast add, as one vectorized pass
+    # (numpy's inner loop is only C elements long: 3x slower on W3's first convolution).
+    for r in range(value.shape[0]):
+        for k in range(value.shape[1]):
+            out[r, k] = value[r, k] + bias[k]
 
 
 def _column_sums(out, rows):
@@ -244,10 +261,32 @@ def _depthwise_backprop_filter(parts, x, dy, sh, sw, dh, dw, pad_top, pad_left):
                                     parts[b, i, j, q, k] += zeros[k] * dy[b, y, xo, q, k]
 
 
-def _max_pool_grad_tiles(x, y, dy, out, kh, kw, taken):
+def _max_pool(out, xpad, kh, kw, sh, sw, dh, dw):
+    # MaxPool of padded channels-last xpad: max_over_taps' elementwise maximum, tap by tap in
+    # row-major order, with numpy's rule (the running maximum if it is NaN or larger, else the
+    # tap), but in one pass over the output instead of one per tap.
+    n, oh, ow, c = out.shape
+    for b in range(n):
+        for p in range(oh):
+            for q in range(ow):
+                for k in range(c):
+                    out[b, p, q, k] = xpad[b, p * sh, q * sw, k]
+                for i in range(kh):
+                    for j in range(kw):
+                        if i + j == 0:
+                            continue
+                        for k in range(c):
+                            m = out[b, p, q, k]
+                            v = xpad[b, p * sh + i * dh, q * sw + j * dw, k]
+                            out[b, p, q, k] = m if m != m or m > v else v
+
+
+def _max_pool_grad_tiles(x, y, dy, out, kh, kw):
     # MaxPoolGrad where the windows tile the input: each window's first tap (row-major) equal
-    # to the pooled value gets the gradient, every other input position gets zero.
+    # to the pooled value gets the gradient, every other input position gets zero.  No
+    # short-circuit in the test, so the channel loop vectorizes.
     n, oh, ow, c = y.shape
+    taken = np.empty(c, dtype=np.bool_)
     for b in range(n):
         for p in range(oh):
             for q in range(ow):
@@ -255,18 +294,19 @@ def _max_pool_grad_tiles(x, y, dy, out, kh, kw, taken):
                 for i in range(kh):
                     for j in range(kw):
                         for k in range(c):
-                            hit = not taken[k] and x[b, p * kh + i, q * kw + j, k] == y[b, p, q, k]
+                            hit = (x[b, p * kh + i, q * kw + j, k] == y[b, p, q, k]) & ~taken[k]
                             out[b, p * kh + i, q * kw + j, k] = dy[b, p, q, k] if hit else 0
-                            taken[k] = taken[k] or hit
+                            taken[k] = taken[k] | hit
 
 
 _SOURCES: dict[str, Callable[..., None]] = {
     "adam": _adam, "momentum": _momentum, "rms_prop": _rms_prop,
-    "centered_rms_prop": _centered_rms_prop, "adagrad": _adagrad, "relu_grad": _relu_grad,
+    "centered_rms_prop": _centered_rms_prop, "adagrad": _adagrad, "relu": _relu,
+    "relu_grad": _relu_grad, "bias_add": _bias_add,
     "col2im": _col2im, "column_sums": _column_sums, "erf": _erf, "depthwise": _depthwise,
     "depthwise_backprop_input": _depthwise_backprop_input,
     "depthwise_backprop_filter": _depthwise_backprop_filter,
-    "max_pool_grad_tiles": _max_pool_grad_tiles}
+    "max_pool": _max_pool, "max_pool_grad_tiles": _max_pool_grad_tiles}
 
 
 # --- selection ---------------------------------------------------------------------------------

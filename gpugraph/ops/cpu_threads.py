@@ -11,15 +11,18 @@ So a plan that contains such ops *owns the cores* while it runs (:func:`owning`)
 limited to one thread (through threadpoolctl, which finds numpy's BLAS library whatever its
 vendor), its workers go idle and sleep, and the plan's MatMuls split themselves over
 gpugraph's threads instead (:func:`matmul`: the halves of a large GEMM, each single-threaded
-BLAS).  The limit is lifted when the run ends, so the caller's own numpy code keeps its BLAS
-threads.  Plans without direct convolutions (an MLP: every flop is a GEMM) leave BLAS as it is.
+BLAS).  The memory-bound loops of :mod:`cpu_loops` (Relu, BiasAdd, pooling, ReluGrad, the
+optimizer updates) split over those threads as well (:func:`over_rows`, :func:`elementwise`).
+The limit is lifted when the run ends, so the caller's own numpy code keeps its BLAS threads.
+Plans without direct convolutions (an MLP: every flop is a GEMM) leave BLAS as it is, and run
+their loops on the plan's thread.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -80,6 +83,24 @@ def matmul(xp: Any, a: Any, b: Any) -> Any:
         calls = [lambda s=s: np.matmul(a, b[:, s], out=out[:, s]) for s in parts]
     cpu_loops.in_parallel(calls)
     return out
+
+
+def over_rows(loop: Callable[..., None], args: Sequence[Any], batched: Sequence[int]) -> None:
+    """``loop(*args)``; inside :func:`owning`, with the arrays at ``batched`` split along axis 0
+    over gpugraph's threads (:func:`cpu_loops.over_images`; same bits, each element is written
+    by one thread).  Outside it, on this thread: a plan that does not own the cores shares them
+    with BLAS's spinning workers, and a second thread of ours would only fight them."""
+    if getattr(_state, "depth", 0):
+        cpu_loops.over_images(loop, args, batched)
+    else:
+        loop(*args)
+
+
+def elementwise(loop: Callable[..., None], arrays: Sequence[np.ndarray], *scalars: Any) -> None:
+    """``loop(*flat arrays, *scalars)`` for a loop over same-shape C-contiguous ``arrays``
+    (:func:`cpu_loops.fits`), their elements split over threads as by :func:`over_rows`."""
+    flats = [cpu_loops.flat(a) for a in arrays]
+    over_rows(loop, (*flats, *scalars), range(len(flats)))
 
 
 def _controller() -> list[Any]:

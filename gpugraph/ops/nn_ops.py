@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops import cpu_loops
+from gpugraph.ops import cpu_loops, cpu_threads
 from gpugraph.ops.registry import BuildContext, op
 
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -27,7 +27,16 @@ def _scalar(x: Any, value: float) -> Any:
 @op("Relu")
 def _relu(ctx: BuildContext):
     xp = ctx.xp
-    return lambda x: xp.maximum(x, _scalar(x, 0))
+    loop = cpu_loops.get("relu", xp)
+
+    def kernel(x: Any) -> Any:
+        if loop is not None and cpu_loops.fits(x):
+            out = np.empty_like(x)
+            cpu_threads.elementwise(loop, (out, x), _scalar(x, 0))
+            return out
+        return xp.maximum(x, _scalar(x, 0))
+
+    return kernel
 
 
 @op("ReluGrad")
@@ -37,7 +46,7 @@ def _relu_grad(ctx: BuildContext):
     def kernel(g: Any, features: Any) -> Any:
         if loop is not None and cpu_loops.fits(g, features):
             out = np.empty_like(g)
-            loop(*map(cpu_loops.flat, (out, g, features)), _scalar(g, 0))
+            cpu_threads.elementwise(loop, (out, g, features), _scalar(g, 0))
             return out
         return g * (features > 0).astype(g.dtype)  # TF: gradients * (features > 0)
 
@@ -218,6 +227,7 @@ def _channel_axis(data_format: bytes, ndim: int) -> int:
 def _bias_add(ctx: BuildContext):
     fmt = ctx.attr_or("data_format", b"NHWC")
     node = ctx.op
+    loop = cpu_loops.get("bias_add", ctx.xp)
 
     def kernel(value: Any, bias: Any) -> Any:
         axis = _channel_axis(fmt, value.ndim)
@@ -225,6 +235,12 @@ def _bias_add(ctx: BuildContext):
             raise errors.InvalidArgumentError(
                 None, node, f"Must provide as many biases as the channel dimension of the input "
                 f"tensor: {list(bias.shape)} vs. {list(value.shape)}")
+        if loop is not None and axis == value.ndim - 1 and cpu_loops.fits(value, bias,
+                                                                          same_shape=False):
+            out = np.empty_like(value)
+            rows = (out.reshape(-1, bias.shape[0]), value.reshape(-1, bias.shape[0]), bias)
+            cpu_threads.over_rows(loop, rows, (0, 1))
+            return out
         return value + bias.reshape((-1,) + (1,) * (value.ndim - axis - 1))
 
     return kernel

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops import cpu_loops
+from gpugraph.ops import cpu_loops, cpu_threads
 from gpugraph.ops.registry import BuildContext
 from gpugraph.ops.registry import op as register
 from gpugraph.ops.resources import VarSlot
@@ -112,7 +112,8 @@ def _momentum(ctx: BuildContext):
     def update(xp, one, var, accum, lr, grad, momentum):
         if loop is not None and cpu_loops.fits(var, accum, grad):
             scalar = var.dtype.type
-            loop(*map(cpu_loops.flat, (var, accum, grad)), scalar(lr), scalar(momentum), nesterov)
+            cpu_threads.elementwise(loop, (var, accum, grad), scalar(lr), scalar(momentum),
+                                    nesterov)
             return
         accum *= momentum
         accum += grad
@@ -133,8 +134,9 @@ def _adam(ctx: BuildContext):
         alpha = lr * xp.sqrt(one - beta2_power) / (one - beta1_power)
         if loop is not None and cpu_loops.fits(var, m, v, grad):
             scalar = var.dtype.type
-            loop(*map(cpu_loops.flat, (var, m, v, grad)), scalar(alpha), scalar(one - beta1),
-                 scalar(one - beta2), scalar(epsilon), scalar(beta1), nesterov)
+            cpu_threads.elementwise(loop, (var, m, v, grad), scalar(alpha), scalar(one - beta1),
+                                    scalar(one - beta2), scalar(epsilon), scalar(beta1),
+                                    nesterov)
             return
         # TF's formulas, evaluated in the same order, through one scratch buffer (Adam runs
         # over every parameter each step: temporaries cost memory bandwidth).
@@ -168,8 +170,8 @@ def _rms_prop(ctx: BuildContext):
     def update(xp, one, var, ms, mom, lr, rho, momentum, epsilon, grad):
         if loop is not None and cpu_loops.fits(var, ms, mom, grad):
             scalar = var.dtype.type
-            loop(*map(cpu_loops.flat, (var, ms, mom, grad)), scalar(lr), scalar(one - rho),
-                 scalar(momentum), scalar(epsilon))
+            cpu_threads.elementwise(loop, (var, ms, mom, grad), scalar(lr), scalar(one - rho),
+                                    scalar(momentum), scalar(epsilon))
             return
         ms += (xp.square(grad) - ms) * (one - rho)
         mom *= momentum
@@ -187,8 +189,8 @@ def _centered_rms_prop(ctx: BuildContext):
     def update(xp, one, var, mg, ms, mom, lr, rho, momentum, epsilon, grad):
         if loop is not None and cpu_loops.fits(var, mg, ms, mom, grad):
             scalar = var.dtype.type
-            loop(*map(cpu_loops.flat, (var, mg, ms, mom, grad)), scalar(lr), scalar(one - rho),
-                 scalar(momentum), scalar(epsilon))
+            cpu_threads.elementwise(loop, (var, mg, ms, mom, grad), scalar(lr),
+                                    scalar(one - rho), scalar(momentum), scalar(epsilon))
             return
         ms += (xp.square(grad) - ms) * (one - rho)
         mg += (grad - mg) * (one - rho)
@@ -208,8 +210,8 @@ def _adagrad(ctx: BuildContext):
 
     def update(xp, one, var, accum, lr, grad):
         if loop is not None and cpu_loops.fits(var, accum, grad):
-            loop(*map(cpu_loops.flat, (var, accum, grad)), var.dtype.type(lr), one,
-                 bool(update_slots))
+            cpu_threads.elementwise(loop, (var, accum, grad), var.dtype.type(lr), one,
+                                    bool(update_slots))
             return
         if update_slots:
             accum += xp.square(grad)

@@ -31,6 +31,30 @@ def image_split(request, monkeypatch):
     return request.param
 
 
+class _Owned:
+    def __init__(self, owning: bool) -> None:
+        self.owning = owning
+
+    def chunks(self, rows: int) -> int:
+        """How many calls a loop over ``rows`` rows (or elements) makes: one per thread's chunk
+        inside a plan that owns the cores, else one."""
+        return min(3, rows) if self.owning else 1
+
+
+@pytest.fixture(params=["alone", "owning"])
+def owned(request, monkeypatch):
+    """Runs a test's plans once as plans that leave the cores alone (loops on the plan's
+    thread) and once as plans that own them (cpu_threads.owning: elementwise and pooling
+    loops split over three threads, however small the arrays)."""
+    from gpugraph.ops import cpu_threads
+
+    if request.param == "owning":
+        monkeypatch.setattr(cpu_threads, "wants_cores", lambda steps: True)
+        monkeypatch.setattr(cpu_loops, "_SPLIT_MIN", 0)
+        monkeypatch.setenv("GPUGRAPH_CPU_THREADS", "3")
+    return _Owned(request.param == "owning")
+
+
 @pytest.fixture
 def spy(monkeypatch):
     """Counts calls of every loop handed out by cpu_loops.get."""
@@ -60,13 +84,21 @@ def _variable(name: str, value: np.ndarray):
 
 
 def _run(build, monkeypatch, loops: bool) -> list[np.ndarray]:
-    """Builds a fresh graph with ``build()`` -> (fetches, initializers) and runs it once."""
+    """Builds a fresh graph with ``build()`` -> (fetches, initializers[, feeds]) and runs it
+    once."""
     monkeypatch.setenv("GPUGRAPH_CPU_LOOPS", "1" if loops else "0")
     with gg.Graph().as_default():
-        fetches, inits = build()
+        fetches, inits, *feeds = build()
         with gg.Session(config={"virtual_gpus": 0}) as sess:
             sess.run(inits)
-            return [np.array(v) for v in sess.run(fetches)]
+            return [np.array(v) for v in sess.run(fetches, *feeds)]
+
+
+def _fed(*values: np.ndarray) -> tuple[list, dict]:
+    """Placeholders for ``values`` and the feeds that give them (ops of constants would be
+    folded when the plan is built, outside the run that may own the cores)."""
+    holders = [out("Placeholder", dtype=gg.dtypes.as_dtype(v.dtype)) for v in values]
+    return holders, dict(zip(holders, values, strict=True))
 
 
 def _assert_same_bits(a: list[np.ndarray], b: list[np.ndarray]) -> None:
@@ -104,7 +136,7 @@ def _optimizer_graph(op_type, slots, scalars, grad, **attrs):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("nesterov", [False, True])
-def test_adam_loop_matches_array_body(dtype, nesterov, spy, monkeypatch) -> None:
+def test_adam_loop_matches_array_body(dtype, nesterov, spy, owned, monkeypatch) -> None:
     shape = (33, 17)
     slots = [_values(dtype, shape, 1), _values(dtype, shape, 2),
              _values(dtype, shape, 3, positive=True)]
@@ -112,20 +144,20 @@ def test_adam_loop_matches_array_body(dtype, nesterov, spy, monkeypatch) -> None
     build = _optimizer_graph("ApplyAdam", slots, scalars, _values(dtype, shape, 4),
                              use_nesterov=nesterov)
     looped = _run(build, monkeypatch, loops=True)
-    assert spy.get("adam") == 1
+    assert spy.get("adam") == owned.chunks(33 * 17)
     _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
-    assert spy.get("adam") == 1  # the second run did not use the loop
+    assert spy.get("adam") == owned.chunks(33 * 17)  # the second run did not use the loop
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("nesterov", [False, True])
-def test_momentum_loop_matches_array_body(dtype, nesterov, spy, monkeypatch) -> None:
+def test_momentum_loop_matches_array_body(dtype, nesterov, spy, owned, monkeypatch) -> None:
     shape = (5, 7, 3)
     slots = [_values(dtype, shape, 5), _values(dtype, shape, 6)]
     build = _optimizer_graph("ApplyMomentum", slots, [0.05, 0.9], _values(dtype, shape, 7),
                              use_nesterov=nesterov)
     looped = _run(build, monkeypatch, loops=True)
-    assert spy.get("momentum") == 1
+    assert spy.get("momentum") == owned.chunks(5 * 7 * 3)
     _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
 
 
@@ -137,7 +169,7 @@ def test_momentum_loop_matches_array_body(dtype, nesterov, spy, monkeypatch) -> 
     ("ApplyAdagrad", "adagrad", 2, [0.1], {"update_slots": False}),
 ])
 def test_rms_prop_and_adagrad_loops_match_array_bodies(dtype, op_type, loop, num_slots, scalars,
-                                                       attrs, spy, monkeypatch) -> None:
+                                                       attrs, spy, owned, monkeypatch) -> None:
     shape = (9, 13)
     # var and momentum-like slots any sign; accumulators positive (one zero: 1/sqrt(0) = inf)
     slots = [_values(dtype, shape, 20 + i, positive=i > 0) for i in range(num_slots)]
@@ -145,26 +177,64 @@ def test_rms_prop_and_adagrad_loops_match_array_bodies(dtype, op_type, loop, num
         slots[1] = _values(dtype, shape, 30)  # mg: any sign
     build = _optimizer_graph(op_type, slots, scalars, _values(dtype, shape, 31), **attrs)
     looped = _run(build, monkeypatch, loops=True)
-    assert spy.get(loop) == 1
+    assert spy.get(loop) == owned.chunks(9 * 13)
     _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
 
 
 def _relu_grad_graph(g: np.ndarray, features: np.ndarray):
     def build():
         dtype = gg.dtypes.as_dtype(g.dtype)
-        return [out("ReluGrad", gg.constant(g), gg.constant(features), T=dtype)], []
+        (g_in, f_in), feeds = _fed(g, features)
+        return [out("ReluGrad", g_in, f_in, T=dtype)], [], feeds
 
     return build
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_grad_loop_matches_array_body(dtype, spy, monkeypatch) -> None:
+def test_relu_grad_loop_matches_array_body(dtype, spy, owned, monkeypatch) -> None:
     g, features = _values(dtype, (64, 9), 8), _values(dtype, (64, 9), 9)
     features.flat[5:8] = (np.nan, np.inf, -np.inf)
     g.flat[10] = np.nan
     build = _relu_grad_graph(g, features)
     looped = _run(build, monkeypatch, loops=True)
-    assert spy.get("relu_grad", 0) >= 1
+    assert spy.get("relu_grad") == owned.chunks(64 * 9)
+    _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_loop_matches_array_body(dtype, spy, owned, monkeypatch) -> None:
+    x = _values(dtype, (50, 7), 16)
+    x.flat[5:10] = (np.nan, -np.nan, np.inf, -np.inf, -0.0)  # NaN keeps its sign, -0 -> +0
+
+    def build():
+        (x_in,), feeds = _fed(x)
+        return [out("Relu", x_in, T=gg.dtypes.as_dtype(x.dtype))], [], feeds
+
+    looped = _run(build, monkeypatch, loops=True)
+    assert spy.get("relu") == owned.chunks(50 * 7)
+    assert np.signbit(looped[0].flat[6]) and not np.signbit(looped[0].flat[9])
+    _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("shape", "data_format", "looped_rows"), [
+    ((6, 5, 4, 3), b"NHWC", 6 * 5 * 4), ((40, 17), b"NHWC", 40), ((6, 3, 5, 4), b"NCHW", 0),
+    ((0, 3), b"NHWC", 0)])
+def test_bias_add_loop_matches_array_body(dtype, shape, data_format, looped_rows, spy, owned,
+                                          monkeypatch) -> None:
+    value = _values(dtype, shape, 17)
+    channels = shape[1] if data_format == b"NCHW" else shape[-1]
+    bias = _values(dtype, (channels,), 18)
+    bias[0] = np.nan
+
+    def build():
+        inputs, feeds = _fed(value, bias)
+        return [out("BiasAdd", *inputs, data_format=data_format,
+                    T=gg.dtypes.as_dtype(value.dtype))], [], feeds
+
+    looped = _run(build, monkeypatch, loops=True)
+    assert spy.get("bias_add", 0) == (owned.chunks(looped_rows) if looped_rows else
+                                      int(data_format == b"NHWC"))
     _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
 
 
@@ -245,22 +315,52 @@ def test_col2im_loop_matches_array_body(dtype, strides, dilations, padding, spy,
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_max_pool_grad_loop_matches_array_body(dtype, spy, monkeypatch) -> None:
-    x = _values(dtype, (2, 6, 8, 3), 14)
+def test_max_pool_grad_loop_matches_array_body(dtype, spy, owned, monkeypatch) -> None:
+    x = _values(dtype, (4, 6, 8, 3), 14)
     x[0, :2, :2, 0] = 7  # a tie: the first tap in row-major order takes the gradient
     x[1, 2, 3, 2] = np.nan  # a window whose max is NaN: no tap equals it
-    pooled = x.reshape(2, 3, 2, 4, 2, 3).max(axis=(2, 4))
+    pooled = x.reshape(4, 3, 2, 4, 2, 3).max(axis=(2, 4))
     dy = _values(dtype, pooled.shape, 15)
     dy[0, 0, 0, 0] = 1.5
 
     def build():
         t = gg.dtypes.as_dtype(x.dtype)
-        return [out("MaxPoolGrad", gg.constant(x), gg.constant(pooled), gg.constant(dy), T=t,
-                    ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding=b"VALID")], []
+        inputs, feeds = _fed(x, pooled, dy)
+        return [out("MaxPoolGrad", *inputs, T=t, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1],
+                    padding=b"VALID")], [], feeds
 
     looped = _run(build, monkeypatch, loops=True)
-    assert spy.get("max_pool_grad_tiles") == 1
+    assert spy.get("max_pool_grad_tiles") == owned.chunks(4)
     np.testing.assert_array_equal(looped[0][0, :2, :2, 0], [[1.5, 0], [0, 0]])
+    _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("ksize", "strides", "padding", "data_format"), [
+    ((2, 2), (2, 2), b"VALID", b"NHWC"), ((3, 3), (2, 2), b"SAME", b"NHWC"),
+    ((3, 2), (1, 3), b"SAME", b"NHWC"), ((1, 1), (1, 1), b"VALID", b"NHWC"),
+    ((2, 2), (2, 2), b"SAME", b"NCHW")])
+def test_max_pool_loop_matches_array_body(dtype, ksize, strides, padding, data_format, spy,
+                                          owned, monkeypatch) -> None:
+    x = _values(dtype, (5, 7, 9, 4), 19)
+    x[0, 0, :3, 0] = (np.nan, 1, 2)  # NaN wins over later taps ...
+    x[0, 1, :3, 1] = (1, -np.nan, 2)  # ... and over earlier ones
+    x[1, :2, :2, 2] = (-0.0, 0.0)  # a tie of zeros: numpy's rule picks the later tap
+    x[2, :, :, 3] = -np.inf
+    if data_format == b"NCHW":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    window = [1, *ksize, 1] if data_format == b"NHWC" else [1, 1, *ksize]
+    step = [1, *strides, 1] if data_format == b"NHWC" else [1, 1, *strides]
+
+    def build():
+        (x_in,), feeds = _fed(x)
+        return [out("MaxPool", x_in, T=gg.dtypes.as_dtype(x.dtype), ksize=window, strides=step,
+                    padding=padding, data_format=data_format)], [], feeds
+
+    looped = _run(build, monkeypatch, loops=True)
+    # NCHW's channels-last view is not contiguous unless padding copied it
+    expected = 0 if data_format == b"NCHW" and padding == b"VALID" else owned.chunks(5)
+    assert spy.get("max_pool", 0) == expected
     _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
 
 
