@@ -37,24 +37,25 @@ oneDNN results differ from both.  Used on the real CPU only, for float32/float64
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
-import platform
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from gpugraph._optional import optional_module
-from gpugraph.ops import cpu_loops
+from gpugraph.ops import cpu_crew, cpu_jit, cpu_loops
 
 _TYPES = {np.dtype(np.float32): ("float", 16), np.dtype(np.float64): ("double", 8)}
 _MAX_VECTORS = 4  # accumulator vectors per row (a 64-column block of float32)
 _ROWS = {4: 7, 3: 9, 2: 10, 1: 14}  # rows per block, by vectors per row: <= 28 accumulators
+_UNITS_PER_THREAD = 8  # work units per thread (see _schedule)
+_MIN_UNIT_BLOCKS = 4  # row blocks per unit at least
 _ARGS = [ctypes.c_void_p] * 5 + [ctypes.c_int64] * 5
 _kernels: dict[tuple, Callable[..., None]] = {}
 _lock = threading.RLock()
-_jit: list[Any] = []  # [target machine, [execution engines]] once llvmlite is initialised
+_checked: list[bool] = []  # [whether the kernel's IR compiles here], once known
 
 
 def enabled() -> bool:
@@ -63,7 +64,7 @@ def enabled() -> bool:
     ``GPUGRAPH_CPU_LOOPS=0``, which turns off all compiled CPU code)."""
     if "0" in (os.environ.get("GPUGRAPH_CPU_CONV", "1"), os.environ.get("GPUGRAPH_CPU_LOOPS", "1")):
         return False
-    return _machine() is not None
+    return _compiles()
 
 
 def available(xp: Any, *arrays: Any) -> bool:
@@ -92,22 +93,49 @@ def gather_gemm(x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray, b: np.nda
     if k == 0:
         out[...] = 0
         return
-    count = max(1, min(cpu_loops.threads(), rows // _ROWS[_MAX_VECTORS]))
-    bounds = [rows * t // count for t in range(count + 1)]
-    args = (x, rowtab, redtab, b, out, k_tile or k)
-    cpu_loops.in_parallel([lambda t=t: _run_rows(*args, bounds[t], bounds[t + 1])
-                           for t in range(count)])
+    threads = cpu_loops.threads()
+    records, starts = _schedule(x.dtype, rows, k, out.shape[1], k_tile or k, threads)
+    bases = [a.ctypes.data for a in (x, rowtab, redtab, b, out)]
+    cpu_crew.get().run_units(bases, records, starts, threads)
 
 
-def _run_rows(x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray, b: np.ndarray,
-              out: np.ndarray, k_tile: int, first: int, last: int) -> None:
-    """Rows [first, last) of :func:`gather_gemm`: per reduction tile, per column block."""
-    k = len(redtab)
-    blocks = _column_blocks(x.dtype, out.shape[1])
-    for start in range(0, k, k_tile):
-        for col, vectors, tail in blocks:
-            _call_blocks(x, rowtab, redtab, b, out, first, last, col, vectors, tail, start,
-                         min(k, start + k_tile))
+@functools.lru_cache(maxsize=256)
+def _schedule(dtype: np.dtype, rows: int, k: int, cols: int, k_tile: int,
+              threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel calls of a :func:`gather_gemm` of this shape, as :meth:`cpu_crew.Crew.
+    run_units` records (byte offsets from x, rowtab, redtab, b, out), in units of rows that
+    threads take as they become free: ~_UNITS_PER_THREAD per thread, so a thread that starts
+    late does less.  Within a unit: per reduction tile, per column block, the row blocks."""
+    block = _ROWS[_MAX_VECTORS]
+    unit = -(-rows // (threads * _UNITS_PER_THREAD if threads > 1 else 1))
+    unit = max(_MIN_UNIT_BLOCKS * block, -(-unit // block) * block)
+    size = dtype.itemsize
+    records, starts = [], [0]
+    for first in range(0, rows, unit):
+        last = min(rows, first + unit)
+        for start in range(0, k, k_tile):
+            stop = min(k, start + k_tile)
+            for col, vectors, tail in _column_blocks(dtype, cols):
+                for row, blocks, height in _pieces(first, last, _ROWS[vectors]):
+                    fn = ctypes.cast(_kernel(dtype, height, vectors, tail), ctypes.c_void_p).value
+                    records.append((fn, 0, 8 * row, 8 * start, size * (start * cols + col),
+                                    size * (row * cols + col), blocks, stop - start, cols, cols,
+                                    int(start > 0)))
+        starts.append(len(records))
+    tables = np.array(records, dtype=np.int64).reshape(-1, 11), np.array(starts, dtype=np.int64)
+    for table in tables:
+        table.flags.writeable = False  # shared by every call of this shape
+    return tables
+
+
+def _pieces(first: int, last: int, height: int) -> list[tuple[int, int, int]]:
+    """Rows [first, last) as (first row, blocks, rows per block): full blocks of ``height``
+    rows, then one shorter block for the rest."""
+    full = (last - first) // height
+    pieces = [(first, full, height)] if full else []
+    if (last - first) % height:
+        pieces.append((first + full * height, 1, (last - first) % height))
+    return pieces
 
 
 def _column_blocks(dtype: np.dtype, cols: int) -> list[tuple[int, int, int]]:
@@ -125,37 +153,27 @@ def _column_blocks(dtype: np.dtype, cols: int) -> list[tuple[int, int, int]]:
     return blocks
 
 
-def _call_blocks(x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray, b: np.ndarray,
-                 out: np.ndarray, first: int, last: int, col: int, vectors: int, tail: int,
-                 start: int, stop: int) -> None:
-    rows_per_block = _ROWS[vectors]
-    size = x.itemsize
-    full = (last - first) // rows_per_block
-    pieces = [(first, full, rows_per_block)]
-    if (last - first) % rows_per_block:
-        pieces.append((first + full * rows_per_block, 1, (last - first) % rows_per_block))
-    for row, blocks, r in pieces:
-        if blocks == 0:
-            continue
-        fn = _kernel(x.dtype, r, vectors, tail)
-        fn(x.ctypes.data, rowtab.ctypes.data + 8 * row, redtab.ctypes.data + 8 * start,
-           b.ctypes.data + size * (start * b.shape[1] + col),
-           out.ctypes.data + size * (row * out.shape[1] + col),
-           blocks, stop - start, b.shape[1], out.shape[1], int(start > 0))
-
-
 # --- code generation ---------------------------------------------------------------------------
 def _kernel(dtype: np.dtype, rows: int, vectors: int, tail: int) -> Callable[..., None]:
     key = (dtype, rows, vectors, tail)
-    if not _jit:
-        _machine()
     fn = _kernels.get(key)
     if fn is None:
         with _lock:
             fn = _kernels.get(key)
-            if fn is None:
-                fn = _kernels[key] = _compile(ir(dtype, rows, vectors, tail))
+            if fn is None and cpu_jit.machine() is not None:
+                fn = _kernels[key] = cpu_jit.compile_ir(ir(dtype, rows, vectors, tail),
+                                                        "gather_gemm", None, _ARGS)
     return fn
+
+
+def _compiles() -> bool:
+    """Whether this llvmlite compiles the kernel's IR (once per process)."""
+    if not _checked:
+        try:
+            _checked.append(_kernel(np.dtype(np.float32), 1, 1, 1) is not None)
+        except Exception:  # noqa: BLE001 - any failure means: use im2col + BLAS
+            _checked.append(False)
+    return _checked[0]
 
 
 def ir(dtype: np.dtype, rows: int, vectors: int, tail: int = 0) -> str:
@@ -246,38 +264,3 @@ def ir(dtype: np.dtype, rows: int, vectors: int, tail: int = 0) -> str:
 
 def _mask(lanes: int, tail: int) -> str:
     return "<" + ", ".join(f"i1 {int(i < tail)}" for i in range(lanes)) + ">"
-
-
-def _machine() -> Any | None:
-    """llvmlite's target machine for this host: None off x86-64, without llvmlite, or where
-    it cannot compile the kernel (an llvmlite whose LLVM predates opaque pointers)."""
-    with _lock:
-        if not _jit:
-            _jit.extend([None, []])
-            llvm = optional_module("llvmlite.binding")
-            if llvm is not None and platform.machine() in ("x86_64", "AMD64"):
-                try:
-                    llvm.initialize_native_target()
-                    llvm.initialize_native_asmprinter()
-                    _jit[0] = llvm.Target.from_default_triple().create_target_machine(
-                        cpu=llvm.get_host_cpu_name(),
-                        features=llvm.get_host_cpu_features().flatten(), opt=3)
-                    _kernel(np.dtype(np.float32), 1, 1, 1)  # compiles here, or never
-                except Exception:  # noqa: BLE001 - any failure means: use im2col + BLAS
-                    _jit[0] = None
-        return _jit[0]
-
-
-def _compile(source: str) -> Callable[..., None]:
-    llvm = optional_module("llvmlite.binding")
-    machine, engines = _jit
-    module = llvm.parse_assembly(source)
-    module.verify()
-    tuning = llvm.create_pipeline_tuning_options(speed_level=3)
-    builder = llvm.create_pass_builder(machine, tuning)
-    builder.getModulePassManager().run(module, builder)
-    engine = llvm.create_mcjit_compiler(module, machine)
-    engine.finalize_object()
-    engines.append(engine)  # the compiled code lives as long as its engine
-    address = engine.get_function_address("gather_gemm")
-    return ctypes.CFUNCTYPE(None, *_ARGS)(address)

@@ -36,6 +36,7 @@ import numpy as np
 
 from gpugraph._fpenv import flush_denormals
 from gpugraph._optional import optional_module
+from gpugraph.ops import cpu_crew
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _compiled: dict[str, Callable[..., None]] = {}
@@ -367,6 +368,10 @@ def in_parallel(calls: Sequence[Callable[[], Any]]) -> None:
     """Runs ``calls``: the first on this thread, the others on gpugraph's CPU worker threads
     (with denormals flushed, as on the plan's thread); returns when all are done, re-raising
     the first exception.  For calls that release the GIL (compiled loops, BLAS)."""
+    crew = cpu_crew.get()
+    if crew is not None:
+        crew.in_parallel(calls)
+        return
     futures = [_executor().submit(_flushed, call) for call in calls[1:]]
     try:
         calls[0]()

@@ -32,6 +32,9 @@ from gpugraph.ops import cpu_conv, cpu_loops
 
 OWNING_OPS = frozenset({"Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput"})
 _SPLIT_MIN_FLOPS = 1 << 22  # GEMMs below this run whole (a thread hand-off costs ~20 us)
+# Loops over fewer elements run whole: ~80 us of work on one thread, about what a hand-off to
+# a worker (a Python job: ~35 us) and the second thread's share would take.
+_SPLIT_MIN_ELEMENTS = 1 << 18
 _state = threading.local()  # .depth: nesting of owning() on this thread
 _blas: list[list[Any]] = []  # [threadpoolctl's controllers of the loaded BLAS libraries]
 
@@ -90,7 +93,7 @@ def over_rows(loop: Callable[..., None], args: Sequence[Any], batched: Sequence[
     over gpugraph's threads (:func:`cpu_loops.over_images`; same bits, each element is written
     by one thread).  Outside it, on this thread: a plan that does not own the cores shares them
     with BLAS's spinning workers, and a second thread of ours would only fight them."""
-    if getattr(_state, "depth", 0):
+    if getattr(_state, "depth", 0) and max(args[i].size for i in batched) >= _SPLIT_MIN_ELEMENTS:
         cpu_loops.over_images(loop, args, batched)
     else:
         loop(*args)

@@ -50,6 +50,7 @@ def owned(request, monkeypatch):
 
     if request.param == "owning":
         monkeypatch.setattr(cpu_threads, "wants_cores", lambda steps: True)
+        monkeypatch.setattr(cpu_threads, "_SPLIT_MIN_ELEMENTS", 0)
         monkeypatch.setattr(cpu_loops, "_SPLIT_MIN", 0)
         monkeypatch.setenv("GPUGRAPH_CPU_THREADS", "3")
     return _Owned(request.param == "owning")
