@@ -32,6 +32,7 @@ from gpugraph.ops import cpu_conv, cpu_loops
 
 OWNING_OPS = frozenset({"Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput"})
 _SPLIT_MIN_FLOPS = 1 << 22  # GEMMs below this run whole (a thread hand-off costs ~20 us)
+_GATHER_MAX_ROWS = 128  # a @ w.T with at most this many rows of a: the direct kernel's product
 # Loops over fewer elements run whole: ~80 us of work on one thread, about what a hand-off to
 # a worker (a Python job: ~35 us) and the second thread's share would take.
 _SPLIT_MIN_ELEMENTS = 1 << 18
@@ -68,13 +69,17 @@ def owning(enabled: bool) -> Iterator[None]:
 
 def matmul(xp: Any, a: Any, b: Any) -> Any:
     """``a @ b`` for 2-D operands; inside :func:`owning`, a large float product is split in
-    halves (rows, or columns when there are few rows) computed on gpugraph's threads."""
+    halves (rows, or columns when there are few rows) computed on gpugraph's threads, or, when
+    ``b`` is a transposed matrix and ``a`` has few rows, computed by the direct convolution
+    kernel (:func:`_product_by_rows_of`)."""
     count = cpu_loops.threads()
     if xp is not np or not getattr(_state, "depth", 0) or count < 2 or \
             a.dtype != b.dtype or a.dtype.kind != "f" or \
             a.shape[0] * a.shape[1] * b.shape[1] < _SPLIT_MIN_FLOPS or a.shape[1] != b.shape[0]:
         return xp.matmul(a, b)
     m, n = a.shape[0], b.shape[1]
+    if m <= _GATHER_MAX_ROWS and b.T.flags.c_contiguous and cpu_conv.available(xp, a, b):
+        return _product_by_rows_of(b.T, a)
     out = np.empty((m, n), dtype=a.dtype)
     by_rows = m >= n or m >= 64 * count
     size = m if by_rows else n
@@ -104,6 +109,19 @@ def elementwise(loop: Callable[..., None], arrays: Sequence[np.ndarray], *scalar
     (:func:`cpu_loops.fits`), their elements split over threads as by :func:`over_rows`."""
     flats = [cpu_loops.flat(a) for a in arrays]
     over_rows(loop, (*flats, *scalars), range(len(flats)))
+
+
+def _product_by_rows_of(w: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``a @ w.T`` for C-contiguous ``w`` [N, K] and a short ``a`` [M, K], as the transpose of
+    ``w @ a.T`` computed by the direct convolution kernel: a row per row of ``w``, reduced
+    against ``a.T`` [K, M], whose M columns stay in registers.  MatMul's input gradient has
+    this shape (``dy @ W.T``, a small batch); OpenBLAS runs it ~25% slower (W3's first dense
+    layer: M=64, K=1024, N=3136), the kernel's column counts being what it is built for."""
+    n, k = w.shape
+    out = np.empty((n, a.shape[0]), dtype=a.dtype)
+    cpu_conv.gather_gemm(w, np.arange(n, dtype=np.int64) * k, np.arange(k, dtype=np.int64),
+                         np.ascontiguousarray(a.T), out)
+    return np.ascontiguousarray(out.T)
 
 
 def _controller() -> list[Any]:

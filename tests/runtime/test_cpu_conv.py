@@ -212,3 +212,20 @@ def test_split_matmul_matches_numpy(m, k, n, monkeypatch) -> None:
     with cpu_threads.owning(True):
         got = cpu_threads.matmul(np, a, b)
     np.testing.assert_allclose(got, a @ b, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize(("m", "k", "n", "direct"), [
+    (64, 300, 1024, True), (5, 1000, 900, True), (128, 64, 2000, True), (129, 300, 1024, False)])
+def test_matmul_by_a_transposed_matrix_takes_the_direct_kernel(m, k, n, direct, calls,
+                                                                monkeypatch) -> None:
+    monkeypatch.setenv("GPUGRAPH_CPU_THREADS", "2")
+    monkeypatch.setattr(cpu_threads, "_SPLIT_MIN_FLOPS", 1)
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    w = rng.standard_normal((n, k)).astype(np.float32)  # MatMul(a, w, transpose_b=True)
+    with cpu_threads.owning(True):
+        got = cpu_threads.matmul(np, a, w.T)
+    assert calls["n"] == int(direct)
+    assert got.shape == (m, n) and got.flags.c_contiguous
+    np.testing.assert_allclose(got, a.astype(np.float64) @ w.T.astype(np.float64), rtol=1e-4,
+                               atol=1e-4)
