@@ -51,7 +51,6 @@ _TYPES = {np.dtype(np.float32): ("float", 16), np.dtype(np.float64): ("double", 
 _MAX_VECTORS = 4  # accumulator vectors per row (a 64-column block of float32)
 _ROWS = {4: 7, 3: 9, 2: 10, 1: 14}  # rows per block, by vectors per row: <= 28 accumulators
 _UNITS_PER_THREAD = 8  # work units per thread (see _schedule)
-_MIN_UNIT_BLOCKS = 4  # row blocks per unit at least
 _ARGS = [ctypes.c_void_p] * 5 + [ctypes.c_int64] * 5
 _kernels: dict[tuple, Callable[..., None]] = {}
 _lock = threading.RLock()
@@ -106,20 +105,21 @@ def _schedule(dtype: np.dtype, rows: int, k: int, cols: int, k_tile: int,
     run_units` records (byte offsets from x, rowtab, redtab, b, out), in units of rows that
     threads take as they become free: ~_UNITS_PER_THREAD per thread, so a thread that starts
     late does less.  Within a unit: per reduction tile, per column block, the row blocks."""
-    block = _ROWS[_MAX_VECTORS]
+    blocks = _column_blocks(dtype, cols)
+    block = _ROWS[blocks[0][1]]  # the first (widest) column block's rows per block
     unit = -(-rows // (threads * _UNITS_PER_THREAD if threads > 1 else 1))
-    unit = max(_MIN_UNIT_BLOCKS * block, -(-unit // block) * block)
+    unit = -(-unit // block) * block  # whole row blocks (a filter gradient may have only 3)
     size = dtype.itemsize
     records, starts = [], [0]
     for first in range(0, rows, unit):
         last = min(rows, first + unit)
         for start in range(0, k, k_tile):
             stop = min(k, start + k_tile)
-            for col, vectors, tail in _column_blocks(dtype, cols):
-                for row, blocks, height in _pieces(first, last, _ROWS[vectors]):
+            for col, vectors, tail in blocks:
+                for row, count, height in _pieces(first, last, _ROWS[vectors]):
                     fn = ctypes.cast(_kernel(dtype, height, vectors, tail), ctypes.c_void_p).value
                     records.append((fn, 0, 8 * row, 8 * start, size * (start * cols + col),
-                                    size * (row * cols + col), blocks, stop - start, cols, cols,
+                                    size * (row * cols + col), count, stop - start, cols, cols,
                                     int(start > 0)))
         starts.append(len(records))
     tables = np.array(records, dtype=np.int64).reshape(-1, 11), np.array(starts, dtype=np.int64)
