@@ -81,10 +81,11 @@ def gather_gemm(x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray, b: np.nda
     """``out[r, :] = sum_k x.flat[rowtab[r] + redtab[k]] * b[k, :]`` (see the module doc).
 
     ``x`` C-contiguous, tables int64, ``b`` [K, O] and ``out`` [rows, O] C-contiguous, all
-    offsets in range (unchecked: the callers build the tables from the shapes).  Rows are
-    split over :func:`cpu_loops.threads` threads.  ``k_tile``: run the reduction in tiles of
-    that many steps, every row block finishing a tile before the next (for a ``b`` too large
-    to stay in cache between row blocks); the order of the additions is the same.
+    offsets in range (unchecked: the callers build the tables from the shapes).  Units of
+    rows are shared out over :func:`cpu_loops.threads` threads (:func:`_schedule`).
+    ``k_tile``: run the reduction in tiles of that many steps, every row block of a unit
+    finishing a tile before the next (for a ``b`` too large to stay in cache between row
+    blocks); the order of the additions is the same.
     """
     rows, k = len(rowtab), len(redtab)
     if rows == 0 or out.shape[1] == 0:
