@@ -50,16 +50,9 @@ _crew_lock = threading.Lock()
 _IR = """
 define void @run_units(ptr %bases, ptr %records, ptr %starts, i64 %units, ptr %counter) {
 entry:
-  %b0 = load i64, ptr %bases
-  %bp1 = getelementptr i64, ptr %bases, i64 1
-  %b1 = load i64, ptr %bp1
-  %bp2 = getelementptr i64, ptr %bases, i64 2
-  %b2 = load i64, ptr %bp2
-  %bp3 = getelementptr i64, ptr %bases, i64 3
-  %b3 = load i64, ptr %bp3
-  %bp4 = getelementptr i64, ptr %bases, i64 4
-  %b4 = load i64, ptr %bp4
-  br label %next
+""" + "".join(f"""  %bp{j} = getelementptr i64, ptr %bases, i64 {j}
+  %b{j} = load i64, ptr %bp{j}
+""" for j in range(5)) + """  br label %next
 next:
   %u = atomicrmw add ptr %counter, i64 1 monotonic
   %more = icmp ult i64 %u, %units
@@ -98,19 +91,14 @@ entry:
   %kindp = getelementptr i64, ptr %w, i64 1
   br label %wait
 wait:
-  %i = phi i64 [0, %entry], [%i.next, %spin], [0, %native]
-  %seq = load atomic i64, ptr %w acquire, align 8
   %done = load atomic i64, ptr %donep monotonic, align 8
-  %posted = icmp ne i64 %seq, %done
-  br i1 %posted, label %job, label %spin
-spin:
-  call void @llvm.x86.sse2.pause()
-  %i.next = add i64 %i, 1
-  %more = icmp ult i64 %i.next, %iters
-  br i1 %more, label %wait, label %idle
-idle:
+  %posted = call i64 @spin(ptr %w, i64 %done, i64 0, i64 %iters)
+  %idle = icmp eq i64 %posted, 0
+  br i1 %idle, label %sleep, label %job
+sleep:
   ret i64 0
 job:
+  %seq = load atomic i64, ptr %w acquire, align 8
   %kind = load i64, ptr %kindp
   %is_native = icmp eq i64 %kind, 1
   br i1 %is_native, label %native, label %other
@@ -128,15 +116,18 @@ other:
   ret i64 %kind
 }
 
-define i64 @wait_for(ptr %p, i64 %value, i64 %iters) {
+; 1 as soon as (*p == value) == equal, 0 after iters pause instructions without that.
+define i64 @spin(ptr %p, i64 %value, i64 %equal, i64 %iters) {
 entry:
   br label %check
 check:
-  %i = phi i64 [0, %entry], [%i.next, %spin]
+  %i = phi i64 [0, %entry], [%i.next, %pause]
   %v = load atomic i64, ptr %p acquire, align 8
-  %hit = icmp eq i64 %v, %value
-  br i1 %hit, label %yes, label %spin
-spin:
+  %same = icmp eq i64 %v, %value
+  %same64 = zext i1 %same to i64
+  %hit = icmp eq i64 %same64, %equal
+  br i1 %hit, label %yes, label %pause
+pause:
   call void @llvm.x86.sse2.pause()
   %i.next = add i64 %i, 1
   %more = icmp ult i64 %i.next, %iters
@@ -177,8 +168,8 @@ class Crew:
             ctypes.c_int64, ctypes.c_void_p])
         self._serve = cpu_jit.compile_ir(_IR, "serve", ctypes.c_int64,
                                          [ctypes.c_void_p, ctypes.c_int64])
-        self._wait_for = cpu_jit.compile_ir(_IR, "wait_for", ctypes.c_int64,
-                                            [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64])
+        self._spin = cpu_jit.compile_ir(_IR, "spin", ctypes.c_int64,
+                                        [ctypes.c_void_p] + [ctypes.c_int64] * 3)
         self._spins = self._calibrate()  # ~_SPIN_SECONDS of pause instructions
         # GPUGRAPH_CPU_SPIN=0: idle workers sleep at once, as in a thread pool (for comparisons)
         self._idle_spins = self._spins if os.environ.get("GPUGRAPH_CPU_SPIN", "1") != "0" else 0
@@ -246,7 +237,7 @@ class Crew:
     def _finish(self, posted: Sequence[int]) -> None:
         for i, seq in enumerate(posted):
             address = self._rows[i].ctypes.data + 8 * _DONE
-            while not self._wait_for(address, seq, self._spins):  # the GIL is free meanwhile
+            while not self._spin(address, seq, 1, self._spins):  # the GIL is free meanwhile
                 pass
 
     # --- the workers ---------------------------------------------------------------------------
@@ -291,7 +282,7 @@ class Crew:
         word = _aligned_words()
         count = 20000
         start = time.perf_counter()
-        self._wait_for(word.ctypes.data, 1, count)  # never 1: spins all the way
+        self._spin(word.ctypes.data, 1, 1, count)  # never 1: spins all the way
         elapsed = max(time.perf_counter() - start, 1e-6)
         return max(1000, int(count * _SPIN_SECONDS / elapsed))
 
