@@ -41,6 +41,7 @@ from gpugraph.plan_passes import (
     plan_frees,
     unused_pure_ops,
 )
+from gpugraph.remap import remap
 
 _TensorKey = tuple  # (Operation, output index)
 
@@ -212,7 +213,8 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
             step.inputs = ()
     memoize_shape_math(steps, fold_constants(steps))
     if len(steps) == len(items):  # no loops: whole-plan fusion is safe
-        items = fuse_elementwise(items, set(fetch_slots) | set(feed_slots), _fused_step)
+        kept = set(fetch_slots) | set(feed_slots)
+        items = fuse_elementwise(remap(items, kept, _remapped_step), kept, _fused_step)
     plan_frees(items, set(fetch_slots) | set(feed_slots))
     return Plan(items, num_slots, feed_slots, fetch_slots, list(fetches))
 
@@ -371,6 +373,13 @@ class _StepBuilder:
 def _fused_step(root: Step, inputs: tuple[int, ...], fn: Any) -> Step:
     step = Step(root.op, "kernel", fn, inputs, root.outputs, root.device)
     step.label = f"fused elementwise ops ending at node {root.op.name} ({root.op.type})"
+    return step
+
+
+def _remapped_step(chain: list[Step], inputs: tuple[int, ...], fn: Any) -> Step:
+    # The first op names the step: it decides whether the plan owns the cores (a Conv2D).
+    step = Step(chain[0].op, "kernel", fn, inputs, chain[-1].outputs, chain[0].device)
+    step.label = " -> ".join(f"{s.op.type} {s.op.name!r}" for s in chain) + " as one kernel"
     return step
 
 

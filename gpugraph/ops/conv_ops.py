@@ -234,6 +234,19 @@ def _conv2d(ctx: BuildContext):
                 np.matmul(cols, w2, out=out[b.start * rows:b.stop * rows])
         return _from_nhwc(xp, out.reshape(n, gh.out, gw.out, cout), a.nchw)
 
+    def with_bias(x: Any, w: Any, bias: Any, relu: bool) -> Any:
+        """Relu(BiasAdd(Conv2D(x, w), bias)) (without the Relu when ``relu`` is false) in one
+        pass, the bias and Relu applied by the direct kernel as it stores each sum: the bits
+        of the three ops.  None where that kernel does not serve these inputs (the caller
+        then runs the ops one by one, which also reports any bad input)."""
+        if a.nchw or x.ndim != 4 or w.ndim != 4 or bias.ndim != 1 or \
+                x.shape[3] != w.shape[2] or bias.shape[0] != w.shape[3] or \
+                not cpu_conv.available(xp, x, w, bias):
+            return None
+        gh, gw = a.geometry(x.shape[1], x.shape[2], w.shape[0], w.shape[1])
+        return _direct_conv(x, w, a, gh, gw, np.ascontiguousarray(bias), relu)
+
+    kernel.with_bias = with_bias  # for the plan's remapper (gpugraph/remap.py)
     return kernel
 
 
@@ -304,15 +317,17 @@ def _window_taps(shape: tuple, kernel: tuple, dilations: tuple) -> Any:
     return taps.reshape(-1).astype(np.int64)
 
 
-def _direct_conv(x: Any, w: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry) -> Any:
-    """Conv2D of NHWC ``x``: a row of the gather GEMM per output pixel, ``k`` over its taps."""
+def _direct_conv(x: Any, w: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry,
+                 bias: Any = None, relu: bool = False) -> Any:
+    """Conv2D of NHWC ``x``: a row of the gather GEMM per output pixel, ``k`` over its taps
+    (``bias``, ``relu``: the kernel's epilogue, see :func:`cpu_conv.gather_gemm`)."""
     kh, kw, cin, cout = w.shape
     xpad = np.ascontiguousarray(pad_spatial(np, x, (gh, gw)))
     out = np.empty((x.shape[0], gh.out, gw.out, cout), dtype=x.dtype)
     cpu_conv.gather_gemm(xpad, _window_starts(xpad.shape, (gh.out, gw.out), a.strides),
                          _window_taps(xpad.shape, (kh, kw), a.dilations),
                          np.ascontiguousarray(w).reshape(kh * kw * cin, cout),
-                         out.reshape(out.size // max(cout, 1), cout))
+                         out.reshape(out.size // max(cout, 1), cout), bias=bias, relu=relu)
     return out
 
 
@@ -578,7 +593,26 @@ def _scatter_windows(xp: Any, shape: tuple, a: _ConvAttrs, gh: Geometry, gw: Geo
 def _max_pool_grad(ctx: BuildContext):
     a, xp = _ConvAttrs(ctx, pool=True), ctx.xp
     loop = cpu_loops.get("max_pool_grad_tiles", xp)
-    return lambda x, y, dy: _max_pool_grad_value(xp, a, loop, x, y, dy)
+
+    def kernel(x: Any, y: Any, dy: Any) -> Any:
+        return _max_pool_grad_value(xp, a, loop, x, y, dy)
+
+    def with_relu_grad(x: Any, y: Any, dy: Any) -> Any:
+        """ReluGrad(MaxPoolGrad(x, y, dy), features=x) in one pass (the gradient of
+        MaxPool(Relu(.)), whose pooled input is the Relu's output): the bits of the two ops.
+        None where the tiled loop does not serve these inputs."""
+        if loop is None or a.nchw or x.ndim != 4 or _tiles(x, a) is None or \
+                not cpu_loops.fits(x, y, dy, same_shape=False) or y.shape != dy.shape or \
+                y.shape != (x.shape[0], x.shape[1] // a.ksize[0], x.shape[2] // a.ksize[1],
+                            x.shape[3]):
+            return None
+        out = np.empty_like(x)
+        cpu_threads.over_rows(loop, (x, y, dy, out, *a.ksize, True, x.dtype.type(0)),
+                              (0, 1, 2, 3))
+        return out
+
+    kernel.with_relu_grad = with_relu_grad  # for the plan's remapper (gpugraph/remap.py)
+    return kernel
 
 
 @op("MaxPoolGradV2", host_inputs=(3, 4))
@@ -597,7 +631,8 @@ def _max_pool_grad_value(xp: Any, a: _ConvAttrs, loop: Any, x: Any, y: Any, dy: 
         if loop is not None and cpu_loops.fits(x, y, dy, same_shape=False) and \
                 y.shape == dy.shape == blocks.shape[:2] + blocks.shape[3:4] + blocks.shape[5:]:
             out = np.empty_like(x)
-            cpu_threads.over_rows(loop, (x, y, dy, out, *a.ksize), (0, 1, 2, 3))
+            cpu_threads.over_rows(loop, (x, y, dy, out, *a.ksize, False, x.dtype.type(0)),
+                                  (0, 1, 2, 3))
             return _from_nhwc(xp, out, a.nchw)
         return _from_nhwc(xp, _tiled_max_grad(xp, blocks, y, dy), a.nchw)
     win, gh, gw = _pool_windows(xp, x, a, lowest_value(x.dtype))

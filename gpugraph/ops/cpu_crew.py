@@ -43,7 +43,9 @@ _SPIN_SECONDS = 1e-3  # how long an idle worker spins before it sleeps
 _WORDS = 16  # int64 words per worker: 128 bytes, two cache lines of its own
 _SEQ, _KIND, _ARGS, _DONE = 0, 1, 2, 8  # word indices: posted job, its kind, its args, done job
 _NATIVE, _PYTHON = 1, 2  # job kinds
-_RECORD = 11  # int64 fields of a native call: function, 5 pointer offsets, 5 integers
+_POINTERS = 6  # pointer arguments of a native call (then 5 integers)
+RECORD = 12  # int64 fields of a native call: function, 6 pointer offsets, 5 integers
+_INTS = 1 + _POINTERS  # where a record's integers start
 _crew: list[Any] = []  # [(pid, Crew or None)]
 _crew_lock = threading.Lock()
 
@@ -52,7 +54,7 @@ define void @run_units(ptr %bases, ptr %records, ptr %starts, i64 %units, ptr %c
 entry:
 """ + "".join(f"""  %bp{j} = getelementptr i64, ptr %bases, i64 {j}
   %b{j} = load i64, ptr %bp{j}
-""" for j in range(5)) + """  br label %next
+""" for j in range(_POINTERS)) + """  br label %next
 next:
   %u = atomicrmw add ptr %counter, i64 1 monotonic
   %more = icmp ult i64 %u, %units
@@ -66,7 +68,7 @@ unit:
   br i1 %empty, label %next, label %call
 call:
   %r = phi i64 [%first, %unit], [%r.next, %call]
-  %at = mul i64 %r, 11
+  %at = mul i64 %r, """ + str(RECORD) + """
   %rec = getelementptr i64, ptr %records, i64 %at
   %fi = load i64, ptr %rec
   %fn = inttoptr i64 %fi to ptr
@@ -74,9 +76,9 @@ call:
   %o{j} = load i64, ptr %o{j}p
   %s{j} = add i64 %o{j}, %b{j}
   %a{j} = inttoptr i64 %s{j} to ptr
-""" for j in range(5)) + "".join(f"""  %n{j}p = getelementptr i64, ptr %rec, i64 {j + 6}
+""" for j in range(_POINTERS)) + "".join(f"""  %n{j}p = getelementptr i64, ptr %rec, i64 {_INTS + j}
   %n{j} = load i64, ptr %n{j}p
-""" for j in range(5)) + """  call void %fn(ptr %a0, ptr %a1, ptr %a2, ptr %a3, ptr %a4,
+""" for j in range(5)) + """  call void %fn(ptr %a0, ptr %a1, ptr %a2, ptr %a3, ptr %a4, ptr %a5,
                 i64 %n0, i64 %n1, i64 %n2, i64 %n3, i64 %n4)
   %r.next = add i64 %r, 1
   %again = icmp ult i64 %r.next, %last
@@ -176,13 +178,13 @@ class Crew:
 
     def run_units(self, bases: Sequence[int], records: np.ndarray, starts: np.ndarray,
                   threads: int) -> None:
-        """Runs native calls on ``threads`` threads (this one included): ``records`` [n, 11]
-        int64 rows (function address; five byte offsets, added to the five ``bases``
+        """Runs native calls on ``threads`` threads (this one included): ``records`` [n, 12]
+        int64 rows (function address; six byte offsets, added to the six ``bases``
         addresses, passed as pointers; five integers), grouped into units
         ``starts[u]:starts[u+1]``, each unit's calls in order on one thread, units taken in
         order by whichever thread is free.  The arrays must stay alive until it returns."""
-        control = np.zeros(_WORDS, dtype=np.int64)  # [0]: the units' counter; [8:13]: bases
-        control[8:13] = bases
+        control = np.zeros(_WORDS, dtype=np.int64)  # [0]: the units' counter; [8:14]: bases
+        control[8:8 + _POINTERS] = bases
         units = len(starts) - 1
         args = (control[8:].ctypes.data, records.ctypes.data, starts.ctypes.data, units,
                 control.ctypes.data)

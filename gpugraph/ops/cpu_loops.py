@@ -282,10 +282,12 @@ def _max_pool(out, xpad, kh, kw, sh, sw, dh, dw):
                             out[b, p, q, k] = m if m != m or m > v else v
 
 
-def _max_pool_grad_tiles(x, y, dy, out, kh, kw):
+def _max_pool_grad_tiles(x, y, dy, out, kh, kw, relu_grad, zero):
     # MaxPoolGrad where the windows tile the input: each window's first tap (row-major) equal
     # to the pooled value gets the gradient, every other input position gets zero.  No
-    # short-circuit in the test, so the channel loop vectorizes.
+    # short-circuit in the test, so the channel loop vectorizes.  ``relu_grad``: then times
+    # (x > 0), as ReluGrad with features x does (g * 0 where x <= 0: -0 for a negative g, NaN
+    # for a NaN or infinite one).
     n, oh, ow, c = y.shape
     taken = np.empty(c, dtype=np.bool_)
     for b in range(n):
@@ -295,8 +297,12 @@ def _max_pool_grad_tiles(x, y, dy, out, kh, kw):
                 for i in range(kh):
                     for j in range(kw):
                         for k in range(c):
-                            hit = (x[b, p * kh + i, q * kw + j, k] == y[b, p, q, k]) & ~taken[k]
-                            out[b, p * kh + i, q * kw + j, k] = dy[b, p, q, k] if hit else 0
+                            v = x[b, p * kh + i, q * kw + j, k]
+                            hit = (v == y[b, p, q, k]) & ~taken[k]
+                            g = dy[b, p, q, k] if hit else zero
+                            if relu_grad and not v > zero:
+                                g = g * zero
+                            out[b, p * kh + i, q * kw + j, k] = g
                             taken[k] = taken[k] | hit
 
 

@@ -62,6 +62,41 @@ def test_gather_gemm_matches_a_float64_product(dtype, rows, k, cols, monkeypatch
         np.testing.assert_array_equal(other.view(np.uint8), results[0].view(np.uint8))
 
 
+def _relu_rule(v: np.ndarray) -> np.ndarray:
+    """The Relu kernel's rule: v where v > 0 or v is NaN, else +0."""
+    return np.where((v > 0) | np.isnan(v), v, np.zeros_like(v))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("rows", "k", "cols"), [(30, 50, 17), (100, 300, 64), (9, 4, 130)])
+@pytest.mark.parametrize("relu", [False, True])
+def test_gather_gemm_epilogue_has_the_bits_of_separate_passes(dtype, rows, k, cols, relu,
+                                                              monkeypatch) -> None:
+    x, rowtab, redtab, b, _ = _gather_case(dtype, rows, k, cols, seed=5)
+    x[rowtab[3] + redtab[0]] = np.nan  # a NaN sum: kept by the Relu
+    bias = np.random.default_rng(6).standard_normal(cols).astype(dtype)
+    bias[1] = np.inf
+    plain = np.empty((rows, cols), dtype)
+    cpu_conv.gather_gemm(x, rowtab, redtab, b, plain)
+    want = plain + bias
+    want = _relu_rule(want) if relu else want
+    for threads, tile in (("1", None), ("3", None), ("2", 7)):
+        monkeypatch.setenv("GPUGRAPH_CPU_THREADS", threads)
+        got = np.full((rows, cols), np.nan, dtype)
+        cpu_conv.gather_gemm(x, rowtab, redtab, b, got, k_tile=tile, bias=bias, relu=relu)
+        np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+    assert np.isnan(want[3]).any()  # the NaN reached the epilogue
+    assert not relu or ((want == 0).any() and not (np.signbit(want) & ~np.isnan(want)).any())
+
+
+def test_gather_gemm_epilogue_on_an_empty_reduction() -> None:
+    got = np.full((3, 4), np.nan, np.float32)
+    bias = np.array([1.5, -2, 0, np.nan], np.float32)
+    cpu_conv.gather_gemm(np.ones(4, np.float32), np.zeros(3, np.int64), np.zeros(0, np.int64),
+                         np.zeros((0, 4), np.float32), got, bias=bias, relu=True)
+    np.testing.assert_array_equal(got, np.tile([1.5, 0, 0, np.nan], (3, 1)).astype(np.float32))
+
+
 def test_gather_gemm_empty_reduction_writes_zeros() -> None:
     got = np.full((3, 5), np.nan, np.float32)
     cpu_conv.gather_gemm(np.ones(4, np.float32), np.zeros(3, np.int64), np.zeros(0, np.int64),
@@ -79,7 +114,7 @@ def test_masked_tail_leaves_columns_beyond_the_output_alone() -> None:
     np.testing.assert_allclose(flat, want, rtol=1e-5, atol=1e-5)
     fn = cpu_conv._kernel(np.dtype(np.float32), 11, 1, 1)
     fn(x.ctypes.data, rowtab.ctypes.data, redtab.ctypes.data, b.ctypes.data + 16 * 4,
-       view.ctypes.data + 16 * 4, 1, 6, 17, 20, 0)
+       view.ctypes.data + 16 * 4, 0, 1, 6, 17, 20, 0)
     np.testing.assert_allclose(pitch[:, 16], want[:, 16], rtol=1e-5, atol=1e-5)
     assert (pitch[:, 17:] == 7).all()
 

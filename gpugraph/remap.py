@@ -1,0 +1,130 @@
+"""The plan's remapper: chains of ops that run as one kernel, as Grappler's remapper does.
+
+Before a session runs a graph on the CPU, TF's Grappler rewrites Conv2D -> BiasAdd -> Relu
+into one ``_FusedConv2D`` node whose kernel adds the bias and applies the Relu while the
+convolution's output is still in cache; the two extra passes over a large activation (W3's
+first convolution: 6.4 MB each) disappear.  This pass does the same on a plan's steps, and one
+more rewrite of the same kind for the gradient of MaxPool(Relu(.)):
+
+* ``Conv2D -> BiasAdd [-> Relu]`` runs as the direct convolution kernel with an epilogue
+  (the Conv2D kernel's ``with_bias``);
+* ``MaxPoolGrad -> ReluGrad`` (ReluGrad's features being MaxPoolGrad's pooled input, which
+  is the Relu's output) runs as one pass of the tiled MaxPoolGrad loop that also applies the
+  Relu mask (the MaxPoolGrad kernel's ``with_relu_grad``).
+
+A chain is fused only where nothing else can tell: each inner value has one reader and is
+neither fetched nor fed, and all steps are plain kernels on the same CPU device.  The fused
+step takes the last op's place (as ``_FusedConv2D`` takes the Relu node's name in TF): every
+value and control input any member waits for precedes it there.  Its results have the bits
+of the separate ops; where the fused kernel does not serve the values of a run (another dtype
+or layout, a bad shape), it runs the original kernels one by one, which also raise their own
+errors.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+_ATTRS = {"Conv2D": "with_bias", "MaxPoolGrad": "with_relu_grad"}
+
+
+def remap(steps: list[Any], keep: set[int], make_step: Any) -> list[Any]:
+    """Returns ``steps`` with fusable chains replaced by fused steps.
+
+    Args:
+        steps: the plan's steps, in execution order.
+        keep: slots that must stay materialised (fetched or fed).
+        make_step: ``make_step(chain, inputs, fn)`` builds the fused step, which replaces the
+            chain's last step.
+    """
+    chains = _Chains(steps, keep)
+    replaced: dict[int, Any] = {}
+    removed: set[int] = set()
+    for step in steps:
+        if step.op.type not in _ATTRS or id(step) in removed or not chains.plain(step):
+            continue
+        fused = _conv_bias_relu(step, chains) if step.op.type == "Conv2D" else \
+            _max_pool_relu_grad(step, chains)
+        if fused is not None:
+            chain, inputs, fn = fused
+            replaced[id(chain[-1])] = make_step(chain, inputs, fn)
+            removed.update(id(s) for s in chain[:-1])
+    if not replaced:
+        return steps
+    return [replaced.get(id(s), s) for s in steps if id(s) not in removed]
+
+
+class _Chains:
+    """Who reads which slot, and where each step stands, for finding fusable chains."""
+
+    def __init__(self, steps: list[Any], keep: set[int]):
+        self.keep = keep
+        self.readers = Counter(i for s in steps for i in (*s.inputs, *s.tokens))
+        self.reader: dict[int, Any] = {}
+        for s in steps:
+            for slot in s.inputs:
+                self.reader[slot] = s
+
+    def plain(self, step: Any) -> bool:
+        """A kernel step on the real CPU with one output: no dead-awareness, refs or tokens."""
+        return (step.kind == "kernel" and step.token < 0 and not step.tokens and not step.deref
+                and not step.dead_aware and len(step.outputs) == 1 and step.outputs[0] >= 0
+                and step.device.kind == "cpu")
+
+    def next(self, step: Any, op_type: str, position: int) -> Any | None:
+        """The one step that reads ``step``'s output, if it is a plain ``op_type`` step on the
+        same device reading it at input ``position``, and the value is not kept."""
+        slot = step.outputs[0]
+        if self.readers[slot] != 1 or slot in self.keep:
+            return None
+        after = self.reader.get(slot)
+        if after is None or after.op.type != op_type or not self.plain(after) or \
+                after.device is not step.device or len(after.inputs) <= position or \
+                after.inputs[position] != slot:
+            return None
+        return after
+
+
+def _channels_last(step: Any) -> bool:
+    try:
+        return step.op.get_attr("data_format") in (b"NHWC", "NHWC")
+    except (ValueError, KeyError):
+        return True  # TF's default
+
+
+def _conv_bias_relu(conv: Any, chains: _Chains) -> tuple | None:
+    with_bias = getattr(conv.fn, "with_bias", None)
+    add = chains.next(conv, "BiasAdd", 0)
+    if with_bias is None or add is None or not _channels_last(conv) or \
+            not _channels_last(add):
+        return None
+    relu = chains.next(add, "Relu", 0)
+    chain = [conv, add] if relu is None else [conv, add, relu]
+    conv_fn, add_fn = conv.fn, add.fn
+    relu_fn = None if relu is None else relu.fn
+
+    def fused(x: Any, w: Any, bias: Any) -> Any:
+        out = with_bias(x, w, bias, relu_fn is not None)
+        if out is None:
+            out = add_fn(conv_fn(x, w), bias)
+            if relu_fn is not None:
+                out = relu_fn(out)
+        return out
+
+    return chain, (*conv.inputs, add.inputs[1]), fused
+
+
+def _max_pool_relu_grad(pool_grad: Any, chains: _Chains) -> tuple | None:
+    with_relu_grad = getattr(pool_grad.fn, "with_relu_grad", None)
+    grad = chains.next(pool_grad, "ReluGrad", 0)
+    if with_relu_grad is None or grad is None or grad.inputs[1] != pool_grad.inputs[0] or \
+            not _channels_last(pool_grad):
+        return None
+    pool_fn, grad_fn = pool_grad.fn, grad.fn
+
+    def fused(x: Any, y: Any, dy: Any) -> Any:
+        out = with_relu_grad(x, y, dy)
+        return grad_fn(pool_fn(x, y, dy), x) if out is None else out
+
+    return [pool_grad, grad], pool_grad.inputs, fused
