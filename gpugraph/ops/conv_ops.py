@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -298,23 +299,47 @@ def _conv2d_backprop_input(ctx: BuildContext):
 
 
 # --- direct convolutions on the CPU (cpu_conv's gather GEMM; no patch matrix) -----------------
+# The tables depend on shapes only: built once per shape (0.5 ms per W3 step when rebuilt).
+@functools.lru_cache(maxsize=64)
 def _window_starts(shape: tuple, out: tuple, steps: tuple) -> Any:
     """Flat offsets into a C-contiguous [N, H, W, C] array where each output pixel's window
-    starts, [N * OH * OW] in pixel order (``steps``: the strides along H and W)."""
+    starts, [N * OH * OW] in pixel order (``steps``: the strides along H and W); read-only."""
     n, h, w, c = shape
     starts = (np.arange(n)[:, None, None] * (h * w * c)
               + np.arange(out[0])[None, :, None] * (steps[0] * w * c)
               + np.arange(out[1])[None, None, :] * (steps[1] * c))
-    return starts.reshape(-1).astype(np.int64)
+    return _read_only(starts.reshape(-1).astype(np.int64))
 
 
+@functools.lru_cache(maxsize=64)
 def _window_taps(shape: tuple, kernel: tuple, dilations: tuple) -> Any:
-    """Flat offsets of a window's (kh, kw, c) taps from its start, in filter row order."""
+    """Flat offsets of a window's (kh, kw, c) taps from its start, in filter row order;
+    read-only."""
     _, _, w, c = shape
     taps = (np.arange(kernel[0])[:, None, None] * (dilations[0] * w * c)
             + np.arange(kernel[1])[None, :, None] * (dilations[1] * c)
             + np.arange(c)[None, None, :])
-    return taps.reshape(-1).astype(np.int64)
+    return _read_only(taps.reshape(-1).astype(np.int64))
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False  # shared by every later call of this shape
+    return array
+
+
+def _pad_images(x: np.ndarray, before: tuple, after: tuple) -> np.ndarray:
+    """NHWC ``x`` zero-padded by ``before`` / ``after`` rows and columns, C-contiguous: by the
+    ``pad_images`` loop, split over images in a plan that owns the cores, else by np.pad."""
+    if not any(before) and not any(after):
+        return np.ascontiguousarray(x)
+    loop = cpu_loops.get("pad_images", np)
+    if loop is None or not cpu_loops.fits(x):
+        widths = [(0, 0), (before[0], after[0]), (before[1], after[1]), (0, 0)]
+        return np.ascontiguousarray(np.pad(x, widths))
+    n, h, w, c = x.shape
+    out = np.empty((n, h + before[0] + after[0], w + before[1] + after[1], c), dtype=x.dtype)
+    cpu_threads.over_rows(loop, (out, x, before[0], before[1], x.dtype.type(0)), (0, 1))
+    return out
 
 
 def _direct_conv(x: Any, w: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry,
@@ -322,7 +347,7 @@ def _direct_conv(x: Any, w: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry,
     """Conv2D of NHWC ``x``: a row of the gather GEMM per output pixel, ``k`` over its taps
     (``bias``, ``relu``: the kernel's epilogue, see :func:`cpu_conv.gather_gemm`)."""
     kh, kw, cin, cout = w.shape
-    xpad = np.ascontiguousarray(pad_spatial(np, x, (gh, gw)))
+    xpad = _pad_images(x, (gh.pad_before, gw.pad_before), (gh.pad_after, gw.pad_after))
     out = np.empty((x.shape[0], gh.out, gw.out, cout), dtype=x.dtype)
     cpu_conv.gather_gemm(xpad, _window_starts(xpad.shape, (gh.out, gw.out), a.strides),
                          _window_taps(xpad.shape, (kh, kw), a.dilations),
@@ -335,7 +360,7 @@ def _direct_filter_grad(x: Any, dy: Any, sizes: tuple, a: _ConvAttrs, gh: Geomet
                         gw: Geometry) -> Any:
     """Conv2DBackpropFilter: a row per filter tap, ``k`` over the output pixels, in tiles."""
     kh, kw, cin, cout = sizes
-    xpad = np.ascontiguousarray(pad_spatial(np, x, (gh, gw)))
+    xpad = _pad_images(x, (gh.pad_before, gw.pad_before), (gh.pad_after, gw.pad_after))
     dw = np.empty((kh * kw * cin, cout), dtype=x.dtype)
     cpu_conv.gather_gemm(xpad, _window_taps(xpad.shape, (kh, kw), a.dilations),
                          _window_starts(xpad.shape, (gh.out, gw.out), a.strides),
@@ -357,8 +382,8 @@ def _direct_input_grad(dy: Any, w: Any, shape: tuple, a: _ConvAttrs, gh: Geometr
     # A negative pad (explicit padding wider than the window) crops instead.
     dy = dy[:, max(0, -before[0]):gh.out + min(0, after[0]),
             max(0, -before[1]):gw.out + min(0, after[1])]
-    dyp = np.pad(dy, [(0, 0), *((max(0, b), max(0, e)) for b, e in zip(before, after, strict=True)),
-                      (0, 0)])
+    dyp = _pad_images(dy, (max(0, before[0]), max(0, before[1])),
+                      (max(0, after[0]), max(0, after[1])))
     flipped = np.ascontiguousarray(np.swapaxes(w[::-1, ::-1], 2, 3)).reshape(kh * kw * cout, cin)
     cpu_conv.gather_gemm(dyp, _window_starts(dyp.shape, (h, wd), (1, 1)),
                          _window_taps(dyp.shape, (kh, kw), a.dilations), flipped,

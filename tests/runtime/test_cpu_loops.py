@@ -365,6 +365,25 @@ def test_max_pool_loop_matches_array_body(dtype, ksize, strides, padding, data_f
     _assert_same_bits(looped, _run(build, monkeypatch, loops=False))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("before", "after"), [((2, 2), (2, 2)), ((0, 1), (3, 0)), ((1, 0), (0, 0))])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_pad_images_loop_matches_np_pad(dtype, before, after, threads, spy,
+                                        monkeypatch) -> None:
+    from gpugraph.ops import conv_ops, cpu_threads
+
+    monkeypatch.setattr(cpu_threads, "_SPLIT_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(cpu_loops, "_SPLIT_MIN", 0)
+    monkeypatch.setenv("GPUGRAPH_CPU_THREADS", str(threads))
+    x = _values(dtype, (4, 5, 3, 6), 21)
+    x[1, 2, 0, :2] = (np.nan, -0.0)
+    want = np.pad(x, [(0, 0), (before[0], after[0]), (before[1], after[1]), (0, 0)])
+    with cpu_threads.owning(True):
+        got = conv_ops._pad_images(x, before, after)
+    assert spy.get("pad_images") == threads and got.flags.c_contiguous
+    _assert_same_bits([got], [want])
+
+
 @pytest.mark.parametrize("op_type", ["Erf", "Erfc"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_erf_loop_matches_array_body(op_type, dtype, spy, monkeypatch) -> None:
