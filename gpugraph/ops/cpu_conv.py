@@ -54,7 +54,7 @@ from gpugraph.ops import cpu_crew, cpu_jit, cpu_loops
 _TYPES = {np.dtype(np.float32): ("float", 16), np.dtype(np.float64): ("double", 8)}
 _MAX_VECTORS = 4  # accumulator vectors per row (a 64-column block of float32)
 _ROWS = {4: 7, 3: 9, 2: 10, 1: 14}  # rows per block, by vectors per row: <= 28 accumulators
-_UNITS_PER_THREAD = 8  # work units per thread (see _schedule)
+_UNITS_PER_THREAD = 32  # work units per thread (see _schedule)
 _ARGS = [ctypes.c_void_p] * 6 + [ctypes.c_int64] * 5
 _EPILOGUES = {(False, False): 0, (True, False): 1, (True, True): 2}  # (bias, relu) -> code
 _kernels: dict[tuple, Callable[..., None]] = {}
