@@ -366,7 +366,8 @@ def test_max_pool_loop_matches_array_body(dtype, ksize, strides, padding, data_f
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(("before", "after"), [((2, 2), (2, 2)), ((0, 1), (3, 0)), ((1, 0), (0, 0))])
+@pytest.mark.parametrize(("before", "after"),
+                         [((2, 2), (2, 2)), ((0, 1), (3, 0)), ((1, 0), (0, 0))])
 @pytest.mark.parametrize("threads", [1, 3])
 def test_pad_images_loop_matches_np_pad(dtype, before, after, threads, spy,
                                         monkeypatch) -> None:
