@@ -26,8 +26,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-_ATTRS = {"Conv2D": "with_bias", "MaxPoolGrad": "with_relu_grad"}
-
 
 def remap(steps: list[Any], keep: set[int], make_step: Any) -> list[Any]:
     """Returns ``steps`` with fusable chains replaced by fused steps.
@@ -42,10 +40,10 @@ def remap(steps: list[Any], keep: set[int], make_step: Any) -> list[Any]:
     replaced: dict[int, Any] = {}
     removed: set[int] = set()
     for step in steps:
-        if step.op.type not in _ATTRS or id(step) in removed or not chains.plain(step):
+        match = _PATTERNS.get(step.op.type)
+        if match is None or id(step) in removed or not chains.plain(step):
             continue
-        fused = _conv_bias_relu(step, chains) if step.op.type == "Conv2D" else \
-            _max_pool_relu_grad(step, chains)
+        fused = match(step, chains)
         if fused is not None:
             chain, inputs, fn = fused
             replaced[id(chain[-1])] = make_step(chain, inputs, fn)
@@ -56,7 +54,7 @@ def remap(steps: list[Any], keep: set[int], make_step: Any) -> list[Any]:
 
 
 class _Chains:
-    """Who reads which slot, and where each step stands, for finding fusable chains."""
+    """Who reads which slot, for finding fusable chains."""
 
     def __init__(self, steps: list[Any], keep: set[int]):
         self.keep = keep
@@ -128,3 +126,7 @@ def _max_pool_relu_grad(pool_grad: Any, chains: _Chains) -> tuple | None:
         return grad_fn(pool_fn(x, y, dy), x) if out is None else out
 
     return [pool_grad, grad], pool_grad.inputs, fused
+
+
+# The first op of each chain -> the function that matches the rest: (chain, inputs, kernel).
+_PATTERNS = {"Conv2D": _conv_bias_relu, "MaxPoolGrad": _max_pool_relu_grad}
