@@ -212,10 +212,10 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
         if step.kind == "noop" and step.token < 0:
             step.inputs = ()
     memoize_shape_math(steps, fold_constants(steps))
+    kept = set(fetch_slots) | set(feed_slots)
     if len(steps) == len(items):  # no loops: whole-plan fusion is safe
-        kept = set(fetch_slots) | set(feed_slots)
         items = fuse_elementwise(remap(items, kept, _remapped_step), kept, _fused_step)
-    plan_frees(items, set(fetch_slots) | set(feed_slots))
+    plan_frees(items, kept)
     return Plan(items, num_slots, feed_slots, fetch_slots, list(fetches))
 
 

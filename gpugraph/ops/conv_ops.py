@@ -6,9 +6,10 @@ patch matrix (``_direct_*`` below).  Everywhere else (CuPy, virtual GPUs, half f
 input gradients, ``GPUGRAPH_CPU_CONV=0``) convolutions are im2col + GEMM: a strided *view* of
 the padded input gives every patch without copying, a reshape materialises the patch matrix,
 and BLAS does the rest.  The input gradient is the transpose: a GEMM into patch space, then a
-strided add per kernel tap (a numba loop on the CPU).  Patch matrices are 25-100x the size of the input, so all three work through the batch a
-few images at a time: each block of patches is built and consumed while it is still in cache,
-instead of a round trip through memory (1.5-2x faster for W3's 5x5 convolutions on the CPU).
+strided add per kernel tap (a numba loop on the CPU).  Patch matrices are 25-100x the size
+of the input, so all three work through the batch a few images at a time: each block of
+patches is built and consumed while it is still in cache, instead of a round trip through
+memory (1.5-2x faster for W3's 5x5 convolutions on the CPU).
 Inputs with few channels (a first layer) build the transposed patch matrix instead, tap by tap,
 copying whole image rows rather than runs of a few values.
 """
@@ -626,15 +627,9 @@ def _max_pool_grad(ctx: BuildContext):
         """ReluGrad(MaxPoolGrad(x, y, dy), features=x) in one pass (the gradient of
         MaxPool(Relu(.)), whose pooled input is the Relu's output): the bits of the two ops.
         None where the tiled loop does not serve these inputs."""
-        if loop is None or a.nchw or x.ndim != 4 or _tiles(x, a) is None or \
-                not cpu_loops.fits(x, y, dy, same_shape=False) or y.shape != dy.shape or \
-                y.shape != (x.shape[0], x.shape[1] // a.ksize[0], x.shape[2] // a.ksize[1],
-                            x.shape[3]):
+        if a.nchw or x.ndim != 4:
             return None
-        out = np.empty_like(x)
-        cpu_threads.over_rows(loop, (x, y, dy, out, *a.ksize, True, x.dtype.type(0)),
-                              (0, 1, 2, 3))
-        return out
+        return _looped_tiled_max_grad(a, loop, _tiles(x, a), x, y, dy, relu_grad=True)
 
     kernel.with_relu_grad = with_relu_grad  # for the plan's remapper (gpugraph/remap.py)
     return kernel
@@ -648,18 +643,30 @@ def _max_pool_grad_v2(ctx: BuildContext):
         xp, a.with_windows(ksize, strides), loop, x, y, dy)
 
 
+def _looped_tiled_max_grad(a: _ConvAttrs, loop: Any, blocks: Any, x: Any, y: Any, dy: Any,
+                           relu_grad: bool) -> Any:
+    """MaxPoolGrad of NHWC ``x`` whose windows tile it (``blocks``: :func:`_tiles`, None
+    where they don't) by the ``max_pool_grad_tiles`` loop, split over images in a plan that
+    owns the cores; with ``relu_grad``, times ``x > 0`` as ReluGrad would.  None where the
+    loop does not serve these arrays."""
+    if loop is None or blocks is None or not cpu_loops.fits(x, y, dy, same_shape=False) or \
+            not y.shape == dy.shape == blocks.shape[:2] + blocks.shape[3:4] + blocks.shape[5:]:
+        return None
+    out = np.empty_like(x)
+    cpu_threads.over_rows(loop, (x, y, dy, out, *a.ksize, relu_grad, x.dtype.type(0)),
+                          (0, 1, 2, 3))
+    return out
+
+
 def _max_pool_grad_value(xp: Any, a: _ConvAttrs, loop: Any, x: Any, y: Any, dy: Any) -> Any:
     x, dy = _to_nhwc(xp, x, a.nchw), _to_nhwc(xp, dy, a.nchw)
     blocks = _tiles(x, a)
     if blocks is not None:
         y = _to_nhwc(xp, y, a.nchw)
-        if loop is not None and cpu_loops.fits(x, y, dy, same_shape=False) and \
-                y.shape == dy.shape == blocks.shape[:2] + blocks.shape[3:4] + blocks.shape[5:]:
-            out = np.empty_like(x)
-            cpu_threads.over_rows(loop, (x, y, dy, out, *a.ksize, False, x.dtype.type(0)),
-                                  (0, 1, 2, 3))
-            return _from_nhwc(xp, out, a.nchw)
-        return _from_nhwc(xp, _tiled_max_grad(xp, blocks, y, dy), a.nchw)
+        out = _looped_tiled_max_grad(a, loop, blocks, x, y, dy, relu_grad=False)
+        if out is None:
+            out = _tiled_max_grad(xp, blocks, y, dy)
+        return _from_nhwc(xp, out, a.nchw)
     win, gh, gw = _pool_windows(xp, x, a, lowest_value(x.dtype))
     n, oh, ow, kh, kw, c = win.shape
     # The first maximum in row-major window order gets the gradient, as in TF's CPU kernel.
