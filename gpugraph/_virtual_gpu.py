@@ -213,3 +213,52 @@ def to_host(value: Any) -> Any:
     if isinstance(value, DeviceArray):
         return np.array(value.view(np.ndarray), copy=True)
     return value
+
+
+def memory_checked(fn: Any, node: str, device: int, host_inputs: frozenset[int],
+                   host_outputs: frozenset[int]) -> Any:
+    """``fn``, the kernel of ``node`` on virtual GPU ``device``, checking the memory contract.
+
+    The plan hands a kernel its host-memory inputs (shapes, axes, begin/size) as numpy values
+    and copies its outputs wherever they are read, trusting each output to live where the op's
+    registration says: host-memory outputs on the host, every other one on the device.  On a
+    real GPU a kernel that breaks that fails later, in another node (CuPy refuses a numpy
+    scalar in ``cupy.stack``, numpy refuses a CuPy array in ``np.asarray``); here it fails at
+    once, naming the node and the output.
+    """
+
+    def kernel(*args: Any) -> Any:
+        for i in host_inputs:
+            if i < len(args) and isinstance(args[i], DeviceArray):
+                raise DeviceMismatchError(
+                    f"node {node!r}: host-memory input {i} is an array on virtual GPU:"
+                    f"{args[i].device}; the plan should have copied it to the host.")
+        result = fn(*args)
+        values = result if isinstance(result, (tuple, list)) else (result,)
+        for i, value in enumerate(values):
+            _check_output(node, device, i, value, i in host_outputs)
+        return result
+
+    return kernel
+
+
+def _check_output(node: str, device: int, index: int, value: Any, on_host: bool) -> None:
+    if on_host:
+        if isinstance(value, DeviceArray):
+            raise DeviceMismatchError(
+                f"node {node!r}: output {index} is host memory, but its kernel returned an "
+                f"array on virtual GPU:{value.device}; build it with numpy, not the device's "
+                "array module.")
+        return
+    if isinstance(value, DeviceArray):
+        if value.device not in (None, device):
+            raise DeviceMismatchError(
+                f"node {node!r} runs on virtual GPU:{device} but its output {index} lives on "
+                f"virtual GPU:{value.device}.")
+        return
+    if isinstance(value, (np.ndarray, np.generic, bool, int, float, complex)):
+        raise DeviceMismatchError(
+            f"node {node!r} runs on virtual GPU:{device}, but its kernel returned output "
+            f"{index} as a host value ({type(value).__name__}); a GPU kernel must return a "
+            "device array (build it with the device's array module), or the op must declare "
+            "the output host memory.")

@@ -68,6 +68,11 @@ class Device:
         """A context manager entered around every kernel placed here (None if not needed)."""
         return None
 
+    def checked_kernel(self, fn: Any, node: str, host_inputs: frozenset[int],
+                       host_outputs: frozenset[int]) -> Any:
+        """``fn`` as this device runs it (virtual GPUs check where its values live)."""
+        return fn
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
 
@@ -98,6 +103,10 @@ class VirtualGpuDevice(Device):
 
     def run_context(self) -> Any:
         return _virtual_gpu.running_on(self.index)
+
+    def checked_kernel(self, fn: Any, node: str, host_inputs: frozenset[int],
+                       host_outputs: frozenset[int]) -> Any:
+        return _virtual_gpu.memory_checked(fn, node, self.index, host_inputs, host_outputs)
 
 
 class CudaDevice(Device):

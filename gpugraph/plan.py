@@ -308,7 +308,8 @@ class _StepBuilder:
             return [step]
         spec = registry.lookup(op.type)
         n_in = len(op._inputs)
-        host_in = {i % n_in if n_in else 0 for i in spec.host_inputs}
+        host_in = set(range(n_in)) if spec.all_host_inputs else {
+            i % n_in if n_in else 0 for i in spec.host_inputs}
         wants_ref = op._ref_input_flags()
         copies: list[Step] = []
         inputs, deref = [], []
@@ -325,11 +326,12 @@ class _StepBuilder:
                 elif dtype.is_ref_dtype:
                     deref.append(pos)
             inputs.append(slot)
-        step = self._op_step(op, spec, device, tuple(inputs))
+        step = self._op_step(op, spec, device, tuple(inputs), frozenset(host_in))
         step.deref = tuple(deref)
         return [*copies, step]
 
-    def _op_step(self, op: Operation, spec: Any, device: Device, inputs: tuple) -> Step:
+    def _op_step(self, op: Operation, spec: Any, device: Device, inputs: tuple,
+                 host_in: frozenset[int]) -> Step:
         n_out = len(op.outputs)
         host_out = set(range(n_out)) if spec.all_host_outputs else {
             i % n_out for i in spec.host_outputs} if n_out else set()
@@ -344,7 +346,8 @@ class _StepBuilder:
         fn = spec.build(BuildContext(op, device, self.state, self.host, self.max_iterations))
         context = device.run_context()
         if context is not None and spec.kind in ("kernel", "constant"):
-            fn = _in_context(fn, context)
+            fn = device.checked_kernel(_in_context(fn, context), op.name, host_in,
+                                       frozenset(host_out))
         return Step(op, spec.kind, fn, inputs, tuple(outputs), device)
 
     def _copy(self, tensor: Tensor, slot: int, have: Device, want: Device,

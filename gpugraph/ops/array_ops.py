@@ -147,7 +147,7 @@ def _concat_v1(ctx: BuildContext):
     return lambda axis, *values: _concat(xp, node, values, axis)
 
 
-@op("ConcatOffset", host_inputs=(0,), host_outputs="all")
+@op("ConcatOffset", host_inputs="all", host_outputs="all")
 def _concat_offset(ctx: BuildContext):
     node = ctx.op
 

@@ -56,6 +56,7 @@ def _equality(ctx: BuildContext):
     equal = ctx.op.type == "Equal"
     fn = ctx.xp.equal if equal else ctx.xp.not_equal
     strict = ctx.attr_or("incompatible_shape_error", True)
+    xp = ctx.xp
 
     def kernel(x: Any, y: Any) -> Any:
         try:
@@ -64,7 +65,7 @@ def _equality(ctx: BuildContext):
             if strict:
                 raise
             # Matches TF: shapes that don't broadcast are simply "not equal".
-            return np.bool_(not equal)
+            return xp.asarray(not equal)
 
     return kernel
 

@@ -47,21 +47,22 @@ class KernelSpec:
     kind: str = "kernel"
     host_only: bool = False  # runs on the CPU only (checkpoint I/O, string ops), as in TF
     all_host_outputs: bool = False  # every output is host memory (ShapeN, ConcatOffset)
+    all_host_inputs: bool = False  # every input is host memory (ConcatOffset)
 
 
 _KERNELS: dict[str, KernelSpec] = {}
 
 
-def op(*op_types: str, host_inputs: tuple[int, ...] = (),
+def op(*op_types: str, host_inputs: tuple[int, ...] | str = (),
        host_outputs: tuple[int, ...] | str = (), kind: str = "kernel", host_only: bool = False):
     """Registers a kernel builder for ``op_types`` (``@op("AddV2", "Add")``)."""
 
     def register(build: Builder) -> Builder:
         for op_type in op_types:
-            every = host_outputs == "all"
-            add_kernel(KernelSpec(op_type, build, frozenset(host_inputs),
-                                  frozenset(() if every else host_outputs), kind, host_only,
-                                  every))
+            every_out, every_in = host_outputs == "all", host_inputs == "all"
+            add_kernel(KernelSpec(op_type, build, frozenset(() if every_in else host_inputs),
+                                  frozenset(() if every_out else host_outputs), kind, host_only,
+                                  every_out, every_in))
         return build
 
     return register

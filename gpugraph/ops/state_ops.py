@@ -118,7 +118,7 @@ def _assign_sub_variable(ctx: BuildContext):
     return _update_kernel(ctx, -1, returns_slot=False)
 
 
-@op("IsVariableInitialized", "VarIsInitializedOp")
+@op("IsVariableInitialized", "VarIsInitializedOp", host_outputs=(0,))  # host memory, as in TF
 def _is_initialized(ctx: BuildContext):
     return lambda slot: np.bool_(slot.value is not None)
 

@@ -21,6 +21,11 @@ _ids = itertools.count(1)
 _FLOW = np.float32(0)
 
 
+def _flow(ctx: BuildContext) -> Any:
+    """The node's ``flow`` output: a dummy scalar living on its device, as TF's does."""
+    return ctx.device.to_device(_FLOW)
+
+
 def _fail(node: Any, message: str, cls: type = errors.InvalidArgumentError) -> errors.OpError:
     return cls(None, node, message)
 
@@ -138,6 +143,7 @@ def _shape_attr(ctx: BuildContext, name: str) -> Any:
 
 @op("TensorArrayV3", host_inputs=(0,))
 def _tensor_array(ctx: BuildContext):
+    flow_out = _flow(ctx)
     dtype, dynamic = ctx.attr("dtype"), ctx.attr_or("dynamic_size", False)
     clear = ctx.attr_or("clear_after_read", True)
     identical = ctx.attr_or("identical_element_shapes", False)
@@ -147,18 +153,19 @@ def _tensor_array(ctx: BuildContext):
     def kernel(size: Any) -> tuple:
         array = TensorArray(f"{label}_{next(_ids)}", dtype, int(size), dynamic, clear,
                             element_shape, identical)
-        return array, _FLOW
+        return array, flow_out
 
     return kernel
 
 
 @op("TensorArrayWriteV3", host_inputs=(1,))
 def _write(ctx: BuildContext):
+    flow_out = _flow(ctx)
     node = ctx.op
 
     def kernel(array: TensorArray, index: Any, value: Any, flow: Any) -> Any:
         array.write(node, int(index), value)
-        return _FLOW
+        return flow_out
 
     return kernel
 
@@ -203,6 +210,7 @@ def _same_shapes(node: Any, values: list, except0: bool = False) -> None:
 
 @op("TensorArrayScatterV3", host_inputs=(1,))
 def _scatter(ctx: BuildContext):
+    flow_out = _flow(ctx)
     node = ctx.op
 
     def kernel(array: TensorArray, indices: Any, value: Any, flow: Any) -> Any:
@@ -216,7 +224,7 @@ def _scatter(ctx: BuildContext):
                         f"{len(array.values)})")
         for row, index in enumerate(indices):
             array.write(node, index, value[row])
-        return _FLOW
+        return flow_out
 
     return kernel
 
@@ -249,6 +257,7 @@ def _concat(ctx: BuildContext):
 
 @op("TensorArraySplitV3", host_inputs=(2,))
 def _split(ctx: BuildContext):
+    flow_out = _flow(ctx)
     node = ctx.op
 
     def kernel(array: TensorArray, value: Any, lengths: Any, flow: Any) -> Any:
@@ -266,7 +275,7 @@ def _split(ctx: BuildContext):
         for index, n in enumerate(lengths):
             array.write(node, index, value[start:start + n])
             start += n
-        return _FLOW
+        return flow_out
 
     return kernel
 
@@ -292,11 +301,12 @@ def _close(ctx: BuildContext):
 
 @op("TensorArrayGradV3")
 def _grad(ctx: BuildContext):
+    flow_out = _flow(ctx)
     node, source = ctx.op, ctx.attr("source")
 
     def kernel(array: TensorArray, flow: Any) -> tuple:
         array.check_open(node)
-        return array.grad(source), _FLOW
+        return array.grad(source), flow_out
 
     return kernel
 

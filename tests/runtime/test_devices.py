@@ -48,6 +48,32 @@ def test_virtual_gpu_arrays_refuse_misplaced_memory() -> None:
     assert type(g0.to_host(a)) is np.ndarray
 
 
+def test_virtual_gpu_kernels_keep_host_and_device_memory_apart() -> None:
+    """Each output lives where the op's registration says, or the kernel fails at once."""
+    gpu = VirtualGpuDevice(0)
+    on_device = gpu.to_device(np.ones(2, np.float32))
+
+    def check(result, host_inputs=frozenset(), host_outputs=frozenset(), args=()):
+        kernel = gpu.checked_kernel(lambda *_: result, "n", host_inputs, host_outputs)
+        return kernel(*args)
+
+    assert check((on_device, np.int64(3)), host_outputs=frozenset({1}))[0] is on_device
+    assert check(None) is None and check(DEAD_LIKE) is DEAD_LIKE  # not arrays: not checked
+    for host_value in (np.float32(0), np.zeros(2), True, 1.5):
+        with pytest.raises(vg.DeviceMismatchError, match="node 'n'.*output 0 as a host value"):
+            check(host_value)
+    with pytest.raises(vg.DeviceMismatchError, match="node 'n': output 1 is host memory"):
+        check((on_device, on_device), host_outputs=frozenset({1}))
+    with pytest.raises(vg.DeviceMismatchError, match="node 'n': host-memory input 0"):
+        check(on_device, host_inputs=frozenset({0}), args=(on_device,))
+    elsewhere = VirtualGpuDevice(1).to_device(np.ones(2))
+    with pytest.raises(vg.DeviceMismatchError, match="output 0 lives on virtual GPU:1"):
+        check(elsewhere)
+
+
+DEAD_LIKE = object()
+
+
 @pytest.mark.parametrize(("requested", "mapping", "expected"), [
     ("/job:ps/task:0/device:CPU:0", {"/job:ps/task:0": "/cpu:0"}, "/device:CPU:0"),
     ("/job:ps/task:0", {"/job:ps": "/cpu:0"}, "/task:0/device:CPU:0"),

@@ -60,6 +60,20 @@ def test_new_session_starts_uninitialized() -> None:
 
 
 @pytest.mark.parametrize("case", ["mlp_sparse_gd_ref", "mlp_sparse_gd_resource"])
+def test_report_on_a_virtual_gpu(case: str) -> None:
+    """The initialized flags are host memory (as in TF), copied to the GPU the report's Pack
+    runs on: a numpy bool handed to a GPU kernel fails there (CuPy's stack refuses it)."""
+    graph = _import(case)
+    with graph.as_default(), gg.Session(config={"virtual_gpus": 1}) as sess:
+        report = gg.report_uninitialized_variables()
+        assert sess.run(report).size == 5
+        sess.run(gg.global_variables_initializer())
+        assert sess.run(report).shape == (0,)
+        placed = sess.placement_report().assignments
+        assert "GPU:0" in placed["report_uninitialized_variables/stack"].device
+
+
+@pytest.mark.parametrize("case", ["mlp_sparse_gd_ref", "mlp_sparse_gd_resource"])
 def test_fetched_values_do_not_change_when_training_continues(case: str) -> None:
     graph = _import(case)
     feeds = {"x:0": np.ones((8, 20), np.float32), "y:0": np.zeros(8, np.int64)}

@@ -37,7 +37,10 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork a
 @pytest.fixture(scope="module")
 def killed(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("crash")
-    env = dict(os.environ, PYTHONPATH=str(HERE.parent.parent))
+    path = [str(HERE.parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+    # The child forks after its session is built, and CUDA does not survive a fork: it runs
+    # on the CPU alone, which is all a test of checkpoint files needs.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), GPUGRAPH_VIRTUAL_GPUS="0")
     proc = subprocess.run([sys.executable, str(HERE / "saver_crash_child.py"), str(out),
                            str(META), "20260101", str(N_RANDOM)],
                           capture_output=True, text=True, timeout=120, env=env, check=False)
