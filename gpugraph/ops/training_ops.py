@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from gpugraph import errors
+from gpugraph import cuda, errors
 from gpugraph.ops import cpu_loops, cpu_threads
 from gpugraph.ops.registry import BuildContext
 from gpugraph.ops.registry import op as register
@@ -97,7 +97,12 @@ def _sparse_update(xp: Any, node: Any, update: Callable[..., None], slots: Any, 
 
 @register("ApplyGradientDescent", "ResourceApplyGradientDescent")
 def _gradient_descent(ctx: BuildContext):
+    gpu = cuda.elementwise("training", "apply_gradient_descent", ctx.xp)
+
     def update(xp, one, var, lr, grad):
+        if gpu is not None and gpu.fits((var, grad), (lr,)):
+            gpu((var, grad), (lr,))
+            return
         var -= grad * lr
 
     return _kernel(ctx, 1, update)
@@ -108,8 +113,12 @@ def _gradient_descent(ctx: BuildContext):
 def _momentum(ctx: BuildContext):
     nesterov = ctx.attr_or("use_nesterov", False)
     loop = cpu_loops.get("momentum", ctx.xp)
+    gpu = cuda.elementwise("training", "apply_momentum", ctx.xp)
 
     def update(xp, one, var, accum, lr, grad, momentum):
+        if gpu is not None and gpu.fits((var, accum, grad), (lr, momentum)):
+            gpu((var, accum, grad), (lr, momentum), nesterov)
+            return
         if loop is not None and cpu_loops.fits(var, accum, grad):
             scalar = var.dtype.type
             cpu_threads.elementwise(loop, (var, accum, grad), scalar(lr), scalar(momentum),
@@ -129,8 +138,13 @@ def _momentum(ctx: BuildContext):
 def _adam(ctx: BuildContext):
     nesterov = ctx.attr_or("use_nesterov", False)
     loop = cpu_loops.get("adam", ctx.xp)
+    gpu = cuda.elementwise("training", "apply_adam", ctx.xp)
 
     def update(xp, one, var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad):
+        scalars = (beta1_power, beta2_power, lr, beta1, beta2, epsilon)
+        if gpu is not None and gpu.fits((var, m, v, grad), scalars):
+            gpu((var, m, v, grad), scalars, nesterov)
+            return
         alpha = lr * xp.sqrt(one - beta2_power) / (one - beta1_power)
         if loop is not None and cpu_loops.fits(var, m, v, grad):
             scalar = var.dtype.type

@@ -40,7 +40,8 @@ def _continue(directory: pathlib.Path, case: str, steps: int = 20) -> tuple[list
 
 
 @pytest.mark.parametrize("case", ["mlp_sparse_adam_resource", "cnn_momentum_ref",
-                                  "batchnorm_rmsprop_resource"])
+                                  "batchnorm_rmsprop_resource", "mlp_sparse_gd_ref",
+                                  "mlp_softmax_v2_nesterov_resource", "mlp_sparse_adam_ref"])
 def test_training_on_cuda_matches_tf(case: str) -> None:
     losses, want = _continue(FIXTURES / "train", case)
     np.testing.assert_allclose(losses, want, rtol=1e-4)  # GPU reductions reorder sums
@@ -56,3 +57,55 @@ def test_loops_on_cuda_match_tf(case: str) -> None:
 def test_towers_on_two_cuda_gpus() -> None:
     losses, want = _continue(FIXTURES / "devices", "towers_2gpu")
     np.testing.assert_allclose(losses, want, rtol=1e-4)
+
+
+def _updates(xp, dtype, nesterov: bool) -> dict:
+    """Each kernels/training.cu update's array-module formula (TF's CPU order), on ``xp``."""
+    one = dtype(1)
+
+    def adam(var, m, v, g, b1p, b2p, lr, b1, b2, eps):
+        alpha = lr * xp.sqrt(one - b2p) / (one - b1p)
+        m += (g - m) * (one - b1)
+        v += (g * g - v) * (one - b2)
+        step = g * (one - b1) + b1 * m if nesterov else m
+        var -= (step * alpha) / (xp.sqrt(v) + eps)
+
+    def momentum(var, accum, g, lr, mom):
+        accum *= mom
+        accum += g
+        var -= g * lr + accum * mom * lr if nesterov else accum * lr
+
+    def gradient_descent(var, g, lr):
+        var -= g * lr
+
+    return {"apply_adam": (adam, 3, 6), "apply_momentum": (momentum, 2, 2),
+            "apply_gradient_descent": (gradient_descent, 1, 1)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("name", ["apply_adam", "apply_momentum", "apply_gradient_descent"])
+def test_update_kernels_match_the_array_formulas(name: str, nesterov: bool, dtype) -> None:
+    """One launch per update gives the bits of the array-module body's ~12 launches."""
+    import cupy
+
+    from gpugraph import cuda
+
+    body, n_arrays, n_scalars = _updates(cupy, dtype, nesterov)[name]
+    rng = np.random.default_rng(7)
+    arrays = [rng.standard_normal(100_003).astype(dtype) for _ in range(n_arrays + 1)]
+    if name == "apply_adam":
+        arrays[2] = np.abs(arrays[2])  # v, a running mean of squares
+    scalars = [dtype(x) for x in (0.9 ** 3, 0.999 ** 3, 0.01, 0.9, 0.999, 1e-7)[-n_scalars:]]
+    if name == "apply_momentum":
+        scalars = [dtype(0.01), dtype(0.9)]
+    want = [cupy.asarray(a) for a in arrays]
+    body(*want, *(cupy.asarray(x) for x in scalars))
+    kernel = cuda.elementwise("training", name, cupy)
+    got = [cupy.asarray(a) for a in arrays]
+    device_scalars = tuple(cupy.asarray(x) for x in scalars)
+    assert kernel is not None and kernel.fits(tuple(got), device_scalars)
+    flags = [] if name == "apply_gradient_descent" else [int(nesterov)]
+    kernel(tuple(got), device_scalars, *flags)
+    for w, g in zip(want[:n_arrays], got[:n_arrays], strict=True):
+        np.testing.assert_array_equal(g.get(), w.get())
