@@ -7,8 +7,13 @@ replaces each tree by one step that evaluates the whole expression with numexpr'
 machine (~0.1 us per op, no intermediate arrays).  numexpr computes float32 in float32, like
 the unfused kernels; results agree with them to within rounding of tanh/exp.
 
-Only CPU steps with float32/float64 static dtypes are fused; numexpr is optional (without it
-the pass does nothing).
+On a CUDA device the same trees become one CuPy ``ElementwiseKernel`` each (a launch costs
+~15 us there, and each op of a chain is a launch).  Its formulas are CuPy's own for each op,
+with the ``__f*_rn`` intrinsics keeping ``a*b+c`` from contracting into an FMA, so a fused
+chain rounds as the unfused kernels do.
+
+Only CPU and CUDA steps with float32/float64 static dtypes are fused; numexpr is optional
+(without it CPU chains stay unfused).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+
+from gpugraph import cuda
 
 try:  # optional: an installed numexpr enables fusion
     import numexpr
@@ -29,6 +36,20 @@ _TEMPLATES = {
     "Log": "log({0})", "Sqrt": "sqrt({0})", "Square": "({0} * {0})", "Abs": "abs({0})",
 }
 _FLOATS = {np.dtype(np.float32): float, np.dtype(np.float64): np.float64}
+_CUDA_TEMPLATES = {
+    np.dtype(np.float32): {
+        "Add": "__fadd_rn({0}, {1})", "AddV2": "__fadd_rn({0}, {1})",
+        "Sub": "__fsub_rn({0}, {1})", "Mul": "__fmul_rn({0}, {1})",
+        "RealDiv": "__fdiv_rn({0}, {1})", "Neg": "(-{0})", "Tanh": "tanhf({0})",
+        "Exp": "expf({0})", "Log": "logf({0})", "Sqrt": "sqrtf({0})",
+        "Square": "__fmul_rn({0}, {0})", "Abs": "fabsf({0})"},
+    np.dtype(np.float64): {
+        "Add": "__dadd_rn({0}, {1})", "AddV2": "__dadd_rn({0}, {1})",
+        "Sub": "__dsub_rn({0}, {1})", "Mul": "__dmul_rn({0}, {1})",
+        "RealDiv": "__ddiv_rn({0}, {1})", "Neg": "(-{0})", "Tanh": "tanh({0})",
+        "Exp": "exp({0})", "Log": "log({0})", "Sqrt": "sqrt({0})",
+        "Square": "__dmul_rn({0}, {0})", "Abs": "fabs({0})"},
+}
 _MAX_DEPTH = 60  # Python's parser limits nested parentheses; numexpr parses with it
 _MIN_OPS = 3  # a shorter tree is not worth a numexpr call
 
@@ -41,8 +62,6 @@ def fuse_elementwise(steps: list[Any], keep: set[int], make_step: Any) -> list[A
         keep: slots that must stay materialised (fetched or fed).
         make_step: ``make_step(root_step, inputs, fn)`` builds the fused step.
     """
-    if numexpr is None:
-        return steps
     readers = Counter(i for s in steps for i in (*s.inputs, *s.tokens))
     producer = {slot: s for s in steps for slot in s.outputs if slot >= 0}
     inlined: set[int] = set()  # ids of steps folded into their single consumer
@@ -78,7 +97,9 @@ def _fusable(step: Any) -> bool:
     if step.kind != "kernel" or step.token >= 0 or step.deref or len(step.outputs) != 1:
         return False
     op = step.op
-    if op.type not in _TEMPLATES or step.device.kind != "cpu":
+    kind = step.device.kind
+    if op.type not in _TEMPLATES or not (kind == "cpu" and numexpr is not None or
+                                         kind == "cuda" and cuda.enabled(step.device.xp)):
         return False
     dtypes_ = [t.dtype.base_dtype for t in (*op.inputs, *op.outputs)]
     first = dtypes_[0]
@@ -89,6 +110,9 @@ def _fuse(root: Any, producer: dict, inlined: set[int], make_step: Any,
           members: list[Any]) -> Any | None:
     names: dict[int, str] = {}  # leaf slot -> variable name
     count = [0]
+    dtype = np.dtype(root.op.outputs[0].dtype.base_dtype.as_numpy_dtype)
+    on_gpu = root.device.kind == "cuda"
+    templates = _CUDA_TEMPLATES[dtype] if on_gpu else _TEMPLATES
 
     def expr(step: Any) -> str:
         args = []
@@ -100,12 +124,15 @@ def _fuse(root: Any, producer: dict, inlined: set[int], make_step: Any,
             else:
                 args.append(names.setdefault(slot, f"v{len(names)}"))
         count[0] += 1
-        return _TEMPLATES[step.op.type].format(*args)
+        return templates[step.op.type].format(*args)
 
     text = expr(root)
     if count[0] < _MIN_OPS:
         return None
-    kind = _FLOATS[np.dtype(root.op.outputs[0].dtype.base_dtype.as_numpy_dtype)]
+    if on_gpu:
+        return make_step(root, tuple(names), cuda.fused(text, len(names), dtype,
+                                                        root.device.xp))
+    kind = _FLOATS[dtype]
     try:
         program = numexpr.NumExpr(text, signature=[(n, kind) for n in names.values()])
     except Exception:  # noqa: BLE001  (anything numexpr can't compile stays unfused)

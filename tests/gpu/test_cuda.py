@@ -109,3 +109,38 @@ def test_update_kernels_match_the_array_formulas(name: str, nesterov: bool, dtyp
     kernel(tuple(got), device_scalars, *flags)
     for w, g in zip(want[:n_arrays], got[:n_arrays], strict=True):
         np.testing.assert_array_equal(g.get(), w.get())
+
+
+def _every_fusable_op(dtype):
+    """x -> a chain through each op the fusion pass knows, with broadcast constants."""
+    graph = gg.get_default_graph()
+    t = gg.dtypes.as_dtype(dtype)
+
+    def node(op_type, *inputs):
+        return graph.create_op(op_type, list(inputs), attrs={
+            "T": gg.framework.attrs.to_attr_value(t)}).outputs[0]
+
+    x = gg.placeholder(t, [4, 16], name="x")
+    c = gg.constant(np.linspace(0.5, 1.5, 16).astype(dtype), name="c")
+    y = x
+    for _ in range(20):
+        y = node("Tanh", node("Add", node("Mul", y, c), c))
+        y = node("RealDiv", node("Sqrt", node("Abs", node("Sub", y, c))), c)
+        y = node("Neg", node("Log", node("AddV2", node("Exp", node("Square", y)), c)))
+    return x, y
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_chains_on_cuda_round_as_unfused_kernels(dtype, monkeypatch) -> None:
+    values = np.linspace(-2, 2, 64).reshape(4, 16).astype(dtype)
+    results, steps = [], []
+    for enabled in ("1", "0"):
+        monkeypatch.setenv("GPUGRAPH_CUDA_KERNELS", enabled)
+        with gg.Graph().as_default():
+            x, y = _every_fusable_op(dtype)
+            with gg.Session() as sess:
+                results.append(sess.run(y, {x: values}))
+                steps.append(len(list(sess._plans.values())[0].steps))
+                assert "GPU" in sess.placement_report().assignments[y.op.name].device
+    np.testing.assert_array_equal(results[0], results[1])
+    assert results[0].dtype == dtype and steps[0] < steps[1] // 10

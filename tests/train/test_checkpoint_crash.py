@@ -54,7 +54,8 @@ def restorer():
     with graph.as_default():
         import_scoped_meta_graph(str(META))
         saver = gg.train.Saver(max_to_keep=2)
-    with gg.Session(graph=graph) as sess:
+    # On the CPU, as the child saved them (a GPU here would be a device change, refused).
+    with gg.Session(graph=graph, config={"virtual_gpus": 0}) as sess:
         yield graph, saver, sess
 
 
