@@ -423,11 +423,17 @@ def _ones_like(ctx: BuildContext):
 
 
 # --- gathering --------------------------------------------------------------------------------
+def _numpy(value: Any) -> np.ndarray:
+    get = getattr(value, "get", None)
+    return get() if callable(get) else np.asarray(value)
+
+
 def _check_indices(node: Any, indices: Any, limit: int) -> None:
     bad = (indices < 0) | (indices >= limit)
     if bool(bad.any()):
-        pos = np.argwhere(np.asarray(bad))[0]
-        value = int(np.asarray(indices)[tuple(pos)])
+        bad, indices = _numpy(bad), _numpy(indices)  # CuPy arrays refuse np.asarray
+        pos = np.argwhere(bad)[0]
+        value = int(indices[tuple(pos)])
         where = ",".join(str(int(p)) for p in pos)
         raise errors.InvalidArgumentError(
             None, node, f"indices[{where}] = {value} is not in [0, {limit})")

@@ -144,3 +144,23 @@ def test_fused_chains_on_cuda_round_as_unfused_kernels(dtype, monkeypatch) -> No
                 assert "GPU" in sess.placement_report().assignments[y.op.name].device
     np.testing.assert_array_equal(results[0], results[1])
     assert results[0].dtype == dtype and steps[0] < steps[1] // 10
+
+
+def test_bad_gather_index_on_cuda_names_the_node() -> None:
+    with gg.Graph().as_default():
+        params = gg.constant(np.arange(12, dtype=np.float32).reshape(4, 3), name="params")
+        indices = gg.placeholder(gg.dtypes.int32, [None], name="indices")
+        axis = gg.constant(np.int32(0), name="axis")
+        got = gg.get_default_graph().create_op(
+            "GatherV2", [params, indices, axis], name="gather",
+            attrs={"Tparams": gg.framework.attrs.to_attr_value(gg.dtypes.float32),
+                   "Tindices": gg.framework.attrs.to_attr_value(gg.dtypes.int32),
+                   "Taxis": gg.framework.attrs.to_attr_value(gg.dtypes.int32)}).outputs[0]
+        with gg.Session() as sess:
+            np.testing.assert_array_equal(sess.run(got, {indices: [3, 0]}), [[9, 10, 11],
+                                                                              [0, 1, 2]])
+            assert "GPU" in sess.placement_report().assignments["gather"].device
+            with pytest.raises(gg.errors.InvalidArgumentError,
+                               match=r"indices\[1\] = 7 is not in \[0, 4\)") as e:
+                sess.run(got, {indices: [1, 7]})
+    assert e.value.details["node"] == "gather"
