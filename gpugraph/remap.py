@@ -10,7 +10,10 @@ more rewrite of the same kind for the gradient of MaxPool(Relu(.)):
   (the Conv2D kernel's ``with_bias``);
 * ``MaxPoolGrad -> ReluGrad`` (ReluGrad's features being MaxPoolGrad's pooled input, which
   is the Relu's output) runs as one pass of the tiled MaxPoolGrad loop that also applies the
-  Relu mask (the MaxPoolGrad kernel's ``with_relu_grad``).
+  Relu mask (the MaxPoolGrad kernel's ``with_relu_grad``);
+* ``MatMul(transpose_a) -> Apply*`` (a dense layer's weight gradient, read only by its
+  optimizer update) makes and applies the gradient a block of rows at a time (the update
+  kernel's ``with_product``), so it never goes through memory.  TF does not do this one.
 
 A chain is fused only where nothing else can tell: each inner value has one reader and is
 neither fetched nor fed, and all steps are plain kernels on the same CPU device.  The fused
@@ -64,24 +67,44 @@ class _Chains:
             for slot in s.inputs:
                 self.reader[slot] = s
 
-    def plain(self, step: Any) -> bool:
-        """A kernel step on the real CPU with one output: no dead-awareness, refs or tokens."""
+    def plain(self, step: Any, outputs: tuple[int, ...] = (1,)) -> bool:
+        """A kernel step on the real CPU with one output (or a count in ``outputs``), all
+        used: no dead-awareness, refs or tokens."""
         return (step.kind == "kernel" and step.token < 0 and not step.tokens and not step.deref
-                and not step.dead_aware and len(step.outputs) == 1 and step.outputs[0] >= 0
-                and step.device.kind == "cpu")
+                and not step.dead_aware and len(step.outputs) in outputs
+                and all(o >= 0 for o in step.outputs) and step.device.kind == "cpu")
 
-    def next(self, step: Any, op_type: str, position: int) -> Any | None:
-        """The one step that reads ``step``'s output, if it is a plain ``op_type`` step on the
-        same device reading it at input ``position``, and the value is not kept."""
+    def next(self, step: Any, op_type: str | None, position: int,
+             outputs: tuple[int, ...] = (1,)) -> Any | None:
+        """The one step that reads ``step``'s output, if it is a plain ``op_type`` (any type
+        for None) step on the same device reading it at input ``position``, and the value is
+        not kept."""
         slot = step.outputs[0]
         if self.readers[slot] != 1 or slot in self.keep:
             return None
         after = self.reader.get(slot)
-        if after is None or after.op.type != op_type or not self.plain(after) or \
+        if after is None or op_type not in (None, after.op.type) or \
+                not self.plain(after, outputs) or \
                 after.device is not step.device or len(after.inputs) <= position or \
                 after.inputs[position] != slot:
             return None
         return after
+
+
+    def identities_after(self, step: Any) -> list[Any]:
+        """The Identity steps (aliases) ``step``'s output passes through, each the one reader
+        of an unkept value, up to the first step that is not one."""
+        found = []
+        while True:
+            slot = step.outputs[0]
+            after = self.reader.get(slot)
+            if after is None or after.kind != "alias" or self.readers[slot] != 1 or \
+                    slot in self.keep or after.token >= 0 or after.tokens or \
+                    after.dead_aware or len(after.outputs) != 1 or after.outputs[0] < 0 or \
+                    after.device is not step.device:
+                return found
+            found.append(after)
+            step = after
 
 
 def _channels_last(step: Any) -> bool:
@@ -128,5 +151,32 @@ def _max_pool_relu_grad(pool_grad: Any, chains: _Chains) -> tuple | None:
     return [pool_grad, grad], pool_grad.inputs, fused
 
 
+def _product_into_update(product: Any, chains: _Chains) -> tuple | None:
+    if not product.op.get_attr("transpose_a") or product.op.get_attr("transpose_b"):
+        return None
+    identities = chains.identities_after(product)  # tf.tuple's control_dependency
+    last = identities[-1] if identities else product
+    after = chains.reader.get(last.outputs[0])
+    with_product = getattr(getattr(after, "fn", None), "with_product", None)
+    if with_product is None:
+        return None
+    at = after.fn.grad_input
+    update = chains.next(last, None, at, outputs=(0, 1))  # ResourceApply*: no output
+    if update is None:
+        return None
+    product_fn, update_fn = product.fn, update.fn
+
+    def fused(a: Any, b: Any, *rest: Any) -> Any:
+        args = (*rest[:at], None, *rest[at:])
+        done = with_product(a, b, *args)
+        if done is None:
+            return update_fn(*args[:at], product_fn(a, b), *args[at + 1:])
+        return done[0]
+
+    return [product, *identities, update], (*product.inputs, *update.inputs[:at],
+                               *update.inputs[at + 1:]), fused
+
+
 # The first op of each chain -> the function that matches the rest: (chain, inputs, kernel).
-_PATTERNS = {"Conv2D": _conv_bias_relu, "MaxPoolGrad": _max_pool_relu_grad}
+_PATTERNS = {"Conv2D": _conv_bias_relu, "MaxPoolGrad": _max_pool_relu_grad,
+             "MatMul": _product_into_update}

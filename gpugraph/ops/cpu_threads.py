@@ -67,6 +67,24 @@ def owning(enabled: bool) -> Iterator[None]:
             lib.set_num_threads(threads)
 
 
+def owned() -> bool:
+    """Whether this thread runs a plan that owns the cores (inside :func:`owning`)."""
+    return bool(getattr(_state, "depth", 0))
+
+
+@contextlib.contextmanager
+def inline() -> Iterator[None]:
+    """Loops and products in the block run whole on this thread: for work a caller has already
+    split over gpugraph's threads (a worker handing out more work to the crew would wait on
+    itself)."""
+    depth = getattr(_state, "depth", 0)
+    _state.depth = 0
+    try:
+        yield
+    finally:
+        _state.depth = depth
+
+
 def matmul(xp: Any, a: Any, b: Any) -> Any:
     """``a @ b`` for 2-D operands; inside :func:`owning`, a large float product is split in
     halves (rows, or columns when there are few rows) computed on gpugraph's threads, or, when

@@ -187,3 +187,73 @@ def test_relu_grad_of_other_features_stays_apart(monkeypatch) -> None:
     features = rng.standard_normal(x.shape).astype(np.float32)
     _, labels = _both(_pool_grad_chain(x, dy, features), monkeypatch)
     assert labels == []
+
+
+# --- a dense layer's weight gradient made and applied by its optimizer update ------------------
+def _continue_mlp(case: str, fused: bool, monkeypatch) -> tuple[dict, list[str], int]:
+    """TF's MLP fixture continued 3 steps in a plan that owns the cores (as one with
+    convolutions does), with the remapper or without it; -> (variables, fused labels, calls)."""
+    import json
+    import pathlib
+
+    from gpugraph.ops import training_ops
+
+    directory = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "train" / case
+    config = json.loads((directory / f"{case}.json").read_text())
+    data = np.load(directory / "continue.npz")
+    blocked = []
+    with monkeypatch.context() as patch:
+        patch.setattr(cpu_threads, "wants_cores", lambda steps: True)
+        patch.setattr(training_ops, "_BLOCKED_MIN_ELEMENTS", 0)  # the fixtures' layers are small
+        real = training_ops._by_row_blocks
+        patch.setattr(training_ops, "_by_row_blocks", lambda *a: blocked.append(1) or real(*a))
+        if not fused:
+            patch.setattr(plan_module, "remap", lambda steps, keep, make_step: steps)
+        with gg.Graph().as_default(), gg.Session(config={"virtual_gpus": 0}) as sess:
+            saver = gg.train.import_meta_graph(str(directory / config["meta"]))
+            saver.restore(sess, str(directory / config["checkpoint"]))
+            train_op = gg.get_collection("train_op")[0]
+            for k in range(3):
+                sess.run(train_op, {name: data[f"feed/{key}"][k]
+                                    for key, name in config["feeds"].items()})
+            values = sess.run({v.op.name: v for v in gg.global_variables()})
+            labels = [s.label for plan in sess._plans.values() for s in plan.steps
+                      if s.label.endswith("as one kernel")]
+    return values, labels, len(blocked)
+
+
+@pytest.mark.parametrize("case", [
+    "mlp_sparse_gd_ref", "mlp_sparse_momentum_resource", "mlp_sparse_nesterov_ref",
+    "mlp_sparse_adam_resource", "mlp_sparse_rmsprop_ref", "mlp_sparse_rmsprop_centered_resource",
+    "mlp_sparse_adagrad_ref", "mlp_softmax_v2_adam_ref"])
+def test_weight_gradient_into_update_has_the_separate_ops_bits(case, monkeypatch) -> None:
+    fused, labels, calls = _continue_mlp(case, True, monkeypatch)
+    plain, plain_labels, _ = _continue_mlp(case, False, monkeypatch)
+    assert plain_labels == [] and calls > 0
+    assert any(label.startswith("MatMul 'gradients/") and "Apply" in label for label in labels)
+    assert fused.keys() == plain.keys()
+    for name, value in fused.items():
+        np.testing.assert_array_equal(value, plain[name], err_msg=name)
+
+
+def test_weight_gradient_someone_reads_is_not_absorbed(monkeypatch) -> None:
+    """A fetched (or otherwise read) gradient must exist: its MatMul stays a step of its own."""
+    with gg.Graph().as_default():
+        a, dy = (out("Placeholder", dtype=gg.dtypes.float32, name=n) for n in ("a", "dy"))
+        grad = out("MatMul", a, dy, T=gg.dtypes.float32, transpose_a=True, transpose_b=False,
+                   name="grad")
+        var = out("VariableV2", dtype=gg.dtypes.float32, shape=gg.TensorShape([3, 2]), name="var")
+        init = out("Assign", var, gg.constant(np.zeros((3, 2), np.float32)),
+                   T=gg.dtypes.float32, name="init")
+        step = out("ApplyGradientDescent", var, gg.constant(np.float32(0.5)), grad,
+                   T=gg.dtypes.float32, name="apply")
+        feeds = {a: np.ones((4, 3), np.float32), dy: np.ones((4, 2), np.float32)}
+        with monkeypatch.context() as patch, gg.Session(config={"virtual_gpus": 0}) as sess:
+            patch.setattr(cpu_threads, "wants_cores", lambda steps: True)
+            sess.run(init)
+            got_grad, got_var = sess.run([grad, step], feeds)
+            labels = [s.label for p in sess._plans.values() for s in p.steps
+                      if s.label.endswith("as one kernel")]
+    assert labels == []
+    np.testing.assert_array_equal(got_grad, np.full((3, 2), 4, np.float32))
+    np.testing.assert_array_equal(got_var, np.full((3, 2), -2, np.float32))
