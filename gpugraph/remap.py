@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from gpugraph.ops import cpu_threads
+
 
 def remap(steps: list[Any], keep: set[int], make_step: Any) -> list[Any]:
     """Returns ``steps`` with fusable chains replaced by fused steps.
@@ -61,6 +63,7 @@ class _Chains:
 
     def __init__(self, steps: list[Any], keep: set[int]):
         self.keep = keep
+        self.owns_cores = cpu_threads.wants_cores(steps)
         self.readers = Counter(i for s in steps for i in (*s.inputs, *s.tokens))
         self.reader: dict[int, Any] = {}
         for s in steps:
@@ -152,7 +155,10 @@ def _max_pool_relu_grad(pool_grad: Any, chains: _Chains) -> tuple | None:
 
 
 def _product_into_update(product: Any, chains: _Chains) -> tuple | None:
-    if not product.op.get_attr("transpose_a") or product.op.get_attr("transpose_b"):
+    # Only a plan that owns the cores runs the blocks (training_ops' with_product): elsewhere
+    # the two ops stay where they were.
+    if not chains.owns_cores or not product.op.get_attr("transpose_a") or \
+            product.op.get_attr("transpose_b"):
         return None
     identities = chains.identities_after(product)  # tf.tuple's control_dependency
     last = identities[-1] if identities else product
