@@ -33,8 +33,9 @@ def check_indices(node: Any, indices: np.ndarray, limit: int, name: str = "indic
 # enforce the same table, so CI catches a kernel that would fail on a real GPU.
 DEVICE_AT_DTYPES: dict[str, frozenset[str]] = {
     "add": frozenset({"int32", "float16", "float32", "float64", "uint32", "uint64"}),
-    "maximum": frozenset({"int32", "float32", "float64", "uint32", "uint64"}),
-    "minimum": frozenset({"int32", "float32", "float64", "uint32", "uint64"}),
+    # (CuPy 14's float64 maximum.at/minimum.at round through float32 on an H100: host instead)
+    "maximum": frozenset({"int32", "float32", "uint32", "uint64"}),
+    "minimum": frozenset({"int32", "float32", "uint32", "uint64"}),
 }
 
 

@@ -521,6 +521,8 @@ def _pad(ctx: BuildContext):
     xp, node = ctx.xp, ctx.op
 
     def kernel(x: Any, paddings: Any, constant: Any = 0) -> Any:
+        if xp is not np and hasattr(constant, "item"):  # CuPy's pad wants a host value
+            constant = constant.item()
         return xp.pad(x, _pad_width(node, x, paddings), constant_values=constant)
 
     return kernel

@@ -8,6 +8,7 @@ word for d >= 0, the second for d < 0), as in TF's matrix_diag_op.cc.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -239,6 +240,16 @@ def _adjoint(xp: Any, m: Any) -> Any:
     return xp.conj(m) if m.dtype.kind == "c" else m
 
 
+def _raising(value: Any) -> Any:
+    """CuPy reports a singular matrix only inside ``cupyx.errstate(linalg="raise")``; without
+    it the result is silently inf/NaN where TF raises."""
+    if not type(value).__module__.startswith("cupy"):
+        return contextlib.nullcontext()
+    import cupyx  # noqa: PLC0415  (only where CuPy arrays exist)
+
+    return cupyx.errstate(linalg="raise")
+
+
 def _square(node: Any, m: Any) -> None:
     if m.ndim < 2 or m.shape[-1] != m.shape[-2]:
         raise errors.InvalidArgumentError(
@@ -247,7 +258,8 @@ def _square(node: Any, m: Any) -> None:
 
 def _linalg_call(node: Any, message: str, fn: Any, *args: Any) -> Any:
     try:
-        return fn(*args)
+        with _raising(args[0]):
+            return fn(*args)
     except (np.linalg.LinAlgError, ValueError) as e:
         raise errors.InvalidArgumentError(None, node, f"{message} ({e})") from None
 
@@ -337,6 +349,9 @@ def _matrix_triangular_solve(ctx: BuildContext):
                 f"{int(lower)} {int(adjoint)}")
         tri = xp.tril(m) if lower else xp.triu(m)  # the other triangle is ignored, as in TF
         tri = _adjoint(xp, tri) if adjoint else tri
+        batch = np.broadcast_shapes(tri.shape[:-2], rhs.shape[:-2])  # (CuPy's solve does not)
+        tri = xp.broadcast_to(tri, batch + tri.shape[-2:])
+        rhs = xp.broadcast_to(rhs, batch + rhs.shape[-2:])
         return _linalg_call(node, "Input matrix is not invertible.", xp.linalg.solve, tri,
                             rhs).astype(rhs.dtype)
 

@@ -321,7 +321,8 @@ def _erf(ctx: BuildContext):
 
     def kernel(x: Any) -> Any:
         if special is not None:
-            return (special.erfc if complement else special.erf)(x)
+            # (it returns float64 for half inputs: rounded once, as TF's half results are)
+            return (special.erfc if complement else special.erf)(x).astype(x.dtype, copy=False)
         wide = x if x.dtype.itemsize >= 4 else x.astype(np.float32)
         if loop is not None and cpu_loops.fits(wide):
             out = np.empty_like(wide)

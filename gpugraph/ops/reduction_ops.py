@@ -84,7 +84,10 @@ def _extreme(ctx: BuildContext, largest: bool):
         info = np.finfo(x.dtype) if x.dtype.kind == "f" else np.iinfo(x.dtype)
         initial = (-np.inf if largest else np.inf) if x.dtype.kind == "f" else (
             info.min if largest else info.max)
-        return fn(x, axis=ax, keepdims=keep, initial=initial)
+        if x.size:  # (CuPy's max/min take no ``initial``: only an empty reduction needs it)
+            return fn(x, axis=ax, keepdims=keep)
+        shape = tuple(1 if i in ax else n for i, n in enumerate(x.shape) if keep or i not in ax)
+        return xp.full(shape, initial, dtype=x.dtype)
 
     return _reduction(ctx, reduce)
 

@@ -18,6 +18,7 @@ import pytest
 import gpugraph as gg
 from gpugraph import _proto as pb
 from gpugraph import errors
+from gpugraph.devices import discover
 
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "ops"
 FAMILIES = sorted(p.stem for p in FIXTURES.glob("*.json"))
@@ -30,8 +31,11 @@ def _records():
 
 
 # Every case runs on the CPU and again on a numpy-backed virtual GPU, whose arrays fail when a
-# kernel mixes host and device memory without a transfer (as CuPy's would).
-DEVICES = {"cpu": 0, "virtual_gpu": 1}
+# kernel mixes host and device memory without a transfer (as CuPy's would); and on a real GPU
+# where CuPy finds one (None: the session looks for CUDA devices).
+DEVICES: dict[str, int | None] = {"cpu": 0, "virtual_gpu": 1}
+if any(d.kind == "cuda" for d in discover().gpus):
+    DEVICES["cuda"] = None
 
 
 class _Family:
