@@ -98,8 +98,9 @@ def _fusable(step: Any) -> bool:
         return False
     op = step.op
     kind = step.device.kind
-    if op.type not in _TEMPLATES or not (kind == "cpu" and numexpr is not None or
-                                         kind == "cuda" and cuda.enabled(step.device.xp)):
+    fuses_here = (kind == "cpu" and numexpr is not None) or \
+        (kind == "cuda" and cuda.enabled(step.device.xp))
+    if op.type not in _TEMPLATES or not fuses_here:
         return False
     dtypes_ = [t.dtype.base_dtype for t in (*op.inputs, *op.outputs)]
     first = dtypes_[0]
