@@ -74,6 +74,23 @@ def test_virtual_gpu_kernels_keep_host_and_device_memory_apart() -> None:
 DEAD_LIKE = object()
 
 
+def test_virtual_gpu_refuses_what_cupy_refuses() -> None:
+    """numpy calls CuPy has no equivalent for fail on a virtual GPU too (each was once made by a
+    kernel and found on a real GPU)."""
+    gpu = VirtualGpuDevice(0)
+    xp, x = gpu.xp, gpu.to_device(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(TypeError, match="initial"):
+        xp.max(x, axis=0, initial=-np.inf)
+    assert xp.max(x, axis=0).tolist() == [3, 4, 5]
+    with pytest.raises(TypeError, match="constant_values"):
+        xp.pad(x, [(1, 0), (0, 0)], constant_values=gpu.to_device(np.float64(7)))
+    assert xp.pad(x, [(1, 0), (0, 0)], constant_values=7.0)[0].tolist() == [7, 7, 7]
+    eye = gpu.to_device(np.eye(3))
+    with pytest.raises(ValueError, match="broadcast"):
+        xp.linalg.solve(eye, gpu.to_device(np.ones((2, 3, 1))))
+    assert xp.linalg.solve(eye, gpu.to_device(np.ones((3, 1)))).shape == (3, 1)
+
+
 @pytest.mark.parametrize(("requested", "mapping", "expected"), [
     ("/job:ps/task:0/device:CPU:0", {"/job:ps/task:0": "/cpu:0"}, "/device:CPU:0"),
     ("/job:ps/task:0", {"/job:ps": "/cpu:0"}, "/task:0/device:CPU:0"),
