@@ -37,6 +37,12 @@ _GATHER_MAX_ROWS = 128  # a @ w.T with at most this many rows of a: the direct k
 # a worker (a Python job: ~35 us) and the second thread's share would take.
 _SPLIT_MIN_ELEMENTS = 1 << 18
 _state = threading.local()  # .depth: nesting of owning() on this thread
+# Plans running now that own the cores, in all threads, and BLAS's thread counts from before
+# the first of them: the last one out restores those (sessions on several threads would
+# otherwise restore each other's limit mid-run, or leave BLAS at one thread for good).
+_owners = [0]
+_saved: list[tuple[Any, int]] = []
+_owners_lock = threading.Lock()
 _blas: list[list[Any]] = []  # [threadpoolctl's controllers of the loaded BLAS libraries]
 
 
@@ -55,16 +61,33 @@ def owning(enabled: bool) -> Iterator[None]:
         yield
         return
     depth = getattr(_state, "depth", 0)
-    saved = [(lib, lib.num_threads) for lib in _controller()] if depth == 0 else []
-    for lib, _ in saved:
-        lib.set_num_threads(1)
+    if depth == 0:
+        _limit_blas()
     _state.depth = depth + 1
     try:
         yield
     finally:
         _state.depth = depth
-        for lib, threads in saved:
-            lib.set_num_threads(threads)
+        if depth == 0:
+            _unlimit_blas()
+
+
+def _limit_blas() -> None:
+    with _owners_lock:
+        if _owners[0] == 0:
+            _saved[:] = [(lib, lib.num_threads) for lib in _controller()]
+            for lib, _ in _saved:
+                lib.set_num_threads(1)
+        _owners[0] += 1
+
+
+def _unlimit_blas() -> None:
+    with _owners_lock:
+        _owners[0] -= 1
+        if _owners[0] == 0:
+            for lib, threads in _saved:
+                lib.set_num_threads(threads)
+            _saved.clear()
 
 
 def owned() -> bool:

@@ -237,6 +237,44 @@ def test_owning_limits_blas_to_one_thread_and_restores_it() -> None:
         assert [lib.num_threads for lib in libs] == before
 
 
+def test_plans_on_two_threads_restore_blas_only_when_both_are_done(monkeypatch) -> None:
+    """Thread A's plan ends while B's still runs: BLAS stays at one thread until B ends, then
+    gets back the count it had before either (not the 1 that B would have saved).  (A fake
+    BLAS: OpenBLAS 0.3.31 ignores set_num_threads from a thread once the main thread set it.)"""
+    import threading
+
+    class FakeBlas:
+        num_threads = 3
+
+        def set_num_threads(self, n: int) -> None:
+            self.num_threads = n
+
+    blas = FakeBlas()
+    monkeypatch.setattr(cpu_threads, "_controller", lambda: [blas])
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def plan_a() -> None:
+        with cpu_threads.owning(True):
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def plan_b() -> None:
+        a_in.wait(5)
+        with cpu_threads.owning(True):
+            b_in.set()
+            a_out.wait(5)
+            seen["after A"] = blas.num_threads
+
+    threads = [threading.Thread(target=plan_a), threading.Thread(target=plan_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen["after A"] == 1 and blas.num_threads == 3
+
+
 @pytest.mark.parametrize(("m", "k", "n"), [(64, 300, 1024), (3000, 64, 100), (8, 8, 8)])
 def test_split_matmul_matches_numpy(m, k, n, monkeypatch) -> None:
     monkeypatch.setenv("GPUGRAPH_CPU_THREADS", "2")
