@@ -77,7 +77,7 @@ def _limit_blas() -> None:
         if _owners[0] == 0:
             _saved[:] = [(lib, lib.num_threads) for lib in _controller()]
             for lib, _ in _saved:
-                lib.set_num_threads(1)
+                _set_threads(lib, 1)
         _owners[0] += 1
 
 
@@ -86,8 +86,17 @@ def _unlimit_blas() -> None:
         _owners[0] -= 1
         if _owners[0] == 0:
             for lib, threads in _saved:
-                lib.set_num_threads(threads)
+                _set_threads(lib, threads)
             _saved.clear()
+
+
+def _set_threads(lib: Any, count: int) -> None:
+    # threadpoolctl (3.6+) lets only the first Python thread that sets OpenBLAS's count change
+    # it and silently ignores the others: a session running in a second thread then left BLAS
+    # at full width and its steps ran ~3x slower (W3: 88-126 ms against 33).  The count above
+    # keeps threads from undoing each other, so the library's own setter is called directly.
+    real = getattr(lib, "_real_set_num_threads", None)
+    (real if callable(real) else lib.set_num_threads)(count)
 
 
 def owned() -> bool:

@@ -275,6 +275,35 @@ def test_plans_on_two_threads_restore_blas_only_when_both_are_done(monkeypatch) 
     assert seen["after A"] == 1 and blas.num_threads == 3
 
 
+def test_a_plan_in_a_second_thread_limits_blas_too() -> None:
+    """threadpoolctl ignores thread-count changes from any Python thread but the first that
+    made one; a session running in a worker thread must still limit BLAS."""
+    import threading
+
+    libs = cpu_threads._controller()
+    if not libs:
+        pytest.skip("threadpoolctl finds no BLAS library to limit")
+    before = [lib.num_threads for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(2)  # this thread (or an earlier one) now controls BLAS's count
+    outside = [lib.num_threads for lib in libs]
+    seen = {}
+
+    def plan() -> None:
+        with cpu_threads.owning(True):
+            seen["inside"] = [lib.num_threads for lib in libs]
+
+    try:
+        worker = threading.Thread(target=plan)
+        worker.start()
+        worker.join(10)
+        assert seen["inside"] == [1] * len(libs)
+        assert [lib.num_threads for lib in libs] == outside
+    finally:
+        for lib, n in zip(libs, before, strict=True):
+            lib.set_num_threads(n)
+
+
 @pytest.mark.parametrize(("m", "k", "n"), [(64, 300, 1024), (3000, 64, 100), (8, 8, 8)])
 def test_split_matmul_matches_numpy(m, k, n, monkeypatch) -> None:
     monkeypatch.setenv("GPUGRAPH_CPU_THREADS", "2")
