@@ -16,7 +16,8 @@ more rewrite of the same kind for the gradient of MaxPool(Relu(.)):
   kernel's ``with_product``), so it never goes through memory.  TF does not do this one.
 
 A chain is fused only where nothing else can tell: each inner value has one reader and is
-neither fetched nor fed, and all steps are plain kernels on the same CPU device.  The fused
+neither fetched nor fed, and all steps are plain kernels on the same CPU device (or, between
+a weight gradient and its update, ``tf.tuple``'s Identity steps).  The fused
 step takes the last op's place (as ``_FusedConv2D`` takes the Relu node's name in TF): every
 value and control input any member waits for precedes it there.  Its results have the bits
 of the separate ops; where the fused kernel does not serve the values of a run (another dtype
@@ -92,7 +93,6 @@ class _Chains:
                 after.inputs[position] != slot:
             return None
         return after
-
 
     def identities_after(self, step: Any) -> list[Any]:
         """The Identity steps (aliases) ``step``'s output passes through, each the one reader
@@ -179,8 +179,8 @@ def _product_into_update(product: Any, chains: _Chains) -> tuple | None:
             return update_fn(*args[:at], product_fn(a, b), *args[at + 1:])
         return done[0]
 
-    return [product, *identities, update], (*product.inputs, *update.inputs[:at],
-                               *update.inputs[at + 1:]), fused
+    inputs = (*product.inputs, *update.inputs[:at], *update.inputs[at + 1:])
+    return [product, *identities, update], inputs, fused
 
 
 # The first op of each chain -> the function that matches the rest: (chain, inputs, kernel).

@@ -75,10 +75,12 @@ def _kernel(ctx: BuildContext, num_state: int, update: Callable[..., None], grad
             if name != "grad" and getattr(value, "ndim", 0) != 0:
                 return None
         slots: tuple[VarSlot, ...] = args[:num_state]
+        # No block's product can read a row an earlier block updated: a or b being (a view of)
+        # a slot's value means someone else holds that value, so writable() hands out a copy.
         arrays = [slot.writable(node) for slot in slots]
+        one = arrays[0].dtype.type(1)
         _by_row_blocks(arrays, shape, lambda rows, grad: np.matmul(a[:, rows].T, b, out=grad),
-                       lambda rows, grad: update(xp, arrays[0].dtype.type(1),
-                                                 *(x[rows] for x in arrays),
+                       lambda rows, grad: update(xp, one, *(x[rows] for x in arrays),
                                                  *_with(rest, grad_pos, grad)))
         return (None if resource else slots[0],)
 
