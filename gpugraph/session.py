@@ -11,6 +11,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -86,6 +87,8 @@ class Session:
         self._config = SessionConfig.from_any(config)
         self._state = resources.SessionState()
         self._devices = discover(self._config.virtual_gpus)
+        # CUDA devices work only in the process that set them up (not in a forked child).
+        self._pid, self._forks = os.getpid(), _FORKS[0]
         self._placed: tuple[int, Any] | None = None  # (graph version, {op: device})
         self._plans: dict[tuple, Plan] = {}
         self._fetch_specs: dict[Any, _FetchSpec] = {}
@@ -176,6 +179,8 @@ class Session:
         """
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
+        if _FORKS[0] != self._forks:
+            check_same_process(self._devices, self._pid)
         if self._graph.version != self._plans_version:
             self._plans.clear()
             self._fetch_specs.clear()
@@ -460,3 +465,24 @@ def _shape_text(shape: Any) -> str:
         return "<unknown>"
     return "(" + ", ".join("?" if d is None else str(d) for d in shape.dims) + (
         ",)" if shape.rank == 1 else ")")
+
+
+_FORKS = [0]  # forks this process descends from since gpugraph was imported
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _FORKS.__setitem__(0, _FORKS[0] + 1))
+
+
+def check_same_process(devices: Any, pid: int) -> None:
+    """Raises UnavailableError when CUDA ``devices`` set up in process ``pid`` are used in a
+    child it forked: CUDA does not survive fork(), and CuPy's own error there ("initialization
+    error") says nothing of why."""
+    here = os.getpid()
+    if here == pid:
+        return
+    cuda = [d.name for d in devices if d.kind == "cuda"]
+    if cuda:
+        raise errors.UnavailableError(
+            None, None, f"This Session's CUDA devices ({', '.join(cuda)}) were set up in "
+            f"process {pid}, and this is a child it forked (process {here}): CUDA does not "
+            "survive fork(). Start worker processes with multiprocessing's 'spawn' method and "
+            "create their Sessions there.", {"devices": cuda, "parent": pid, "child": here})

@@ -249,3 +249,26 @@ def test_cupy_without_a_cuda_device_falls_back_cleanly(monkeypatch) -> None:
         x = gg.placeholder(gg.dtypes.float32, [2], name="x")
         with gg.Session() as sess:
             assert sess.run(x, {x: [1.0, 2.0]}).tolist() == [1.0, 2.0]
+
+
+def test_cuda_devices_used_in_a_forked_child_are_explained(monkeypatch) -> None:
+    """CUDA does not survive fork(): a Session made before the fork names the cause."""
+    from gpugraph import session as session_module
+
+    class FakeCuda:
+        kind, name = "cuda", "/job:localhost/replica:0/task:0/device:GPU:0"
+
+    devices = [VirtualGpuDevice(0), FakeCuda()]
+    session_module.check_same_process(devices, pid=session_module.os.getpid())  # same process
+    monkeypatch.setattr(session_module.os, "getpid", lambda: 4242)
+    session_module.check_same_process([VirtualGpuDevice(0)], pid=1)  # no CUDA: nothing to say
+    with pytest.raises(errors.UnavailableError, match=r"process 1, and this is a child it "
+                       r"forked \(process 4242\): CUDA does not survive fork") as e:
+        session_module.check_same_process(devices, pid=1)
+    assert e.value.details["devices"] == [FakeCuda.name]
+    with gg.Graph().as_default():  # and Session.run makes the check
+        x = gg.constant(np.float32(1), name="x")
+        sess = gg.Session(config={"virtual_gpus": 0})
+        sess._devices, sess._pid, sess._forks = devices, 1, -1
+        with pytest.raises(errors.UnavailableError):
+            sess.run(x)
