@@ -170,15 +170,15 @@ class VirtualXp:
         return attr
 
     def _wrap(self, fn: Any) -> Any:
-        device, module = self._device, self._module.__name__
+        device, module, name = self._device, self._module.__name__, getattr(fn, "__name__", "op")
 
         def on_device(*args: Any, **kwargs: Any) -> Any:
             with running_on(device):
-                _check(getattr(fn, "__name__", "op"), _leaves((args, kwargs)))
-                _check_cupy_api(module, getattr(fn, "__name__", ""), args, kwargs)
+                _check(name, _leaves((args, kwargs)))
+                _check_cupy_api(module, name, args, kwargs)
                 return bind(fn(*_unwrap(args), **_unwrap(kwargs)), device)
 
-        on_device.__name__ = getattr(fn, "__name__", "op")
+        on_device.__name__ = name
         if isinstance(fn, np.ufunc):  # ufunc.at: an unbuffered in-place update of the device array
             def at(target: Any, *args: Any) -> None:
                 with running_on(device):

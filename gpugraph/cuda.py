@@ -83,10 +83,5 @@ def fused(expression: str, num_inputs: int, dtype: np.dtype, cupy: Any) -> Any:
     """A CuPy kernel computing ``expression`` of ``v0..v{num_inputs-1}`` (broadcast together)
     elementwise in ``dtype``: a fused chain of elementwise ops, one launch (gpugraph.fusion)."""
     name = np.dtype(dtype).name
-    kernel = cupy.ElementwiseKernel(", ".join(f"{name} v{i}" for i in range(num_inputs)),
-                                    f"{name} out", f"out = {expression}", "gpugraph_fused")
-
-    def run(*args: Any) -> Any:
-        return kernel(*args)
-
-    return run
+    return cupy.ElementwiseKernel(", ".join(f"{name} v{i}" for i in range(num_inputs)),
+                                  f"{name} out", f"out = {expression}", "gpugraph_fused")

@@ -28,6 +28,12 @@ _log = logging.getLogger("gpugraph.devices")
 LOCAL_PREFIX = "/job:localhost/replica:0/task:0/device:"
 
 
+def host_value(value: Any) -> Any:
+    """``value`` on the host: a CuPy array copied there (``.get()``), anything else as it is."""
+    get = getattr(value, "get", None)
+    return get() if callable(get) else value
+
+
 class Device:
     """A place where kernels run.
 
@@ -129,8 +135,7 @@ class CudaDevice(Device):
             return self.xp.asarray(value)
 
     def to_host(self, value: Any) -> Any:
-        get = getattr(value, "get", None)
-        return get() if callable(get) else value
+        return host_value(value)
 
     def synchronize(self) -> None:
         self._cuda_device.synchronize()

@@ -36,20 +36,20 @@ _TEMPLATES = {
     "Log": "log({0})", "Sqrt": "sqrt({0})", "Square": "({0} * {0})", "Abs": "abs({0})",
 }
 _FLOATS = {np.dtype(np.float32): float, np.dtype(np.float64): np.float64}
-_CUDA_TEMPLATES = {
-    np.dtype(np.float32): {
-        "Add": "__fadd_rn({0}, {1})", "AddV2": "__fadd_rn({0}, {1})",
-        "Sub": "__fsub_rn({0}, {1})", "Mul": "__fmul_rn({0}, {1})",
-        "RealDiv": "__fdiv_rn({0}, {1})", "Neg": "(-{0})", "Tanh": "tanhf({0})",
-        "Exp": "expf({0})", "Log": "logf({0})", "Sqrt": "sqrtf({0})",
-        "Square": "__fmul_rn({0}, {0})", "Abs": "fabsf({0})"},
-    np.dtype(np.float64): {
-        "Add": "__dadd_rn({0}, {1})", "AddV2": "__dadd_rn({0}, {1})",
-        "Sub": "__dsub_rn({0}, {1})", "Mul": "__dmul_rn({0}, {1})",
-        "RealDiv": "__ddiv_rn({0}, {1})", "Neg": "(-{0})", "Tanh": "tanh({0})",
-        "Exp": "exp({0})", "Log": "log({0})", "Sqrt": "sqrt({0})",
-        "Square": "__dmul_rn({0}, {0})", "Abs": "fabs({0})"},
-}
+
+
+def _cuda_templates(rounded: str, math: str) -> dict[str, str]:
+    """CuPy's formula for each op in CUDA C, for float (``__f*_rn``, ``tanhf``, ...) or double
+    (``__d*_rn``, ``tanh``, ...); the ``_rn`` intrinsics round each step on its own (no FMA)."""
+    add, sub, mul, div = (f"__{rounded}{name}_rn({{0}}, {{1}})"
+                          for name in ("add", "sub", "mul", "div"))
+    return {"Add": add, "AddV2": add, "Sub": sub, "Mul": mul, "RealDiv": div, "Neg": "(-{0})",
+            "Square": f"__{rounded}mul_rn({{0}}, {{0}})", "Abs": f"fabs{math}({{0}})",
+            **{op: f"{op.lower()}{math}({{0}})" for op in ("Tanh", "Exp", "Log", "Sqrt")}}
+
+
+_CUDA_TEMPLATES = {np.dtype(np.float32): _cuda_templates("f", "f"),
+                   np.dtype(np.float64): _cuda_templates("d", "")}
 _MAX_DEPTH = 60  # Python's parser limits nested parentheses; numexpr parses with it
 _MIN_OPS = 3  # a shorter tree is not worth a numexpr call
 

@@ -28,7 +28,7 @@ import numpy as np
 from gpugraph import dtypes, errors, frames
 from gpugraph._fpenv import flush_denormals
 from gpugraph.codegen import compile_plan, flatten
-from gpugraph.devices import Device
+from gpugraph.devices import Device, host_value
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.fusion import fuse_elementwise
 from gpugraph.ops import cpu_threads, registry
@@ -467,8 +467,7 @@ def as_host(value: Any) -> Any:
     """A fetched value as TF's Session returns it: a numpy array, or a numpy scalar (bytes for
     strings) when 0-d; CuPy arrays are copied to the host."""
     if not isinstance(value, (np.ndarray, np.generic)) and value is not None:
-        getter = getattr(value, "get", None)
-        value = getter() if callable(getter) else value
+        value = host_value(value)
     if isinstance(value, np.ndarray) and value.ndim == 0:
         return value[()]
     return value

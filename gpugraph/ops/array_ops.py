@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
+from gpugraph.devices import host_value
 from gpugraph.ops.registry import BuildContext, dims_text, op
 
 
@@ -423,15 +424,11 @@ def _ones_like(ctx: BuildContext):
 
 
 # --- gathering --------------------------------------------------------------------------------
-def _numpy(value: Any) -> np.ndarray:
-    get = getattr(value, "get", None)
-    return get() if callable(get) else np.asarray(value)
-
-
 def _check_indices(node: Any, indices: Any, limit: int) -> None:
     bad = (indices < 0) | (indices >= limit)
     if bool(bad.any()):
-        bad, indices = _numpy(bad), _numpy(indices)  # CuPy arrays refuse np.asarray
+        # (CuPy arrays refuse np.asarray: they are copied to the host first)
+        bad, indices = np.asarray(host_value(bad)), np.asarray(host_value(indices))
         pos = np.argwhere(bad)[0]
         value = int(indices[tuple(pos)])
         where = ",".join(str(int(p)) for p in pos)

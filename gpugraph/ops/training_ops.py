@@ -79,7 +79,7 @@ def _kernel(ctx: BuildContext, num_state: int, update: Callable[..., None], grad
         # a slot's value means someone else holds that value, so writable() hands out a copy.
         arrays = [slot.writable(node) for slot in slots]
         one = arrays[0].dtype.type(1)
-        _by_row_blocks(arrays, shape, lambda rows, grad: np.matmul(a[:, rows].T, b, out=grad),
+        _by_row_blocks(shape, one.dtype, lambda rows, grad: np.matmul(a[:, rows].T, b, out=grad),
                        lambda rows, grad: update(xp, one, *(x[rows] for x in arrays),
                                                  *_with(rest, grad_pos, grad)))
         return (None if resource else slots[0],)
@@ -106,7 +106,7 @@ def _with(values: list, position: int, value: Any) -> list:
     return out
 
 
-def _by_row_blocks(arrays: list, shape: tuple, product: Callable[..., Any],
+def _by_row_blocks(shape: tuple, dtype: np.dtype, product: Callable[..., Any],
                    apply: Callable[..., None]) -> None:
     """``product(rows, out)`` then ``apply(rows, out)`` for blocks of rows (about four per
     thread, interleaved), each thread with its own gradient buffer."""
@@ -116,7 +116,7 @@ def _by_row_blocks(arrays: list, shape: tuple, product: Callable[..., Any],
     threads = min(threads, len(blocks))
 
     def work(first: int) -> None:
-        scratch = np.empty((step, shape[1]), dtype=arrays[0].dtype)
+        scratch = np.empty((step, shape[1]), dtype=dtype)
         with cpu_threads.inline():
             for rows in blocks[first::threads]:
                 grad = scratch[:rows.stop - rows.start]
