@@ -374,6 +374,10 @@ class _StepBuilder:
 
 
 def _fused_step(root: Step, inputs: tuple[int, ...], fn: Any) -> Step:
+    # As each member's kernel did: on GPU:k the chain's kernel must launch on device k.
+    context = root.device.run_context()
+    if context is not None:
+        fn = _in_context(fn, context)
     step = Step(root.op, "kernel", fn, inputs, root.outputs, root.device)
     step.label = f"fused elementwise ops ending at node {root.op.name} ({root.op.type})"
     return step

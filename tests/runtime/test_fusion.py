@@ -55,3 +55,30 @@ def test_fetched_intermediates_stay_materialised() -> None:
             got_mid, got_y = sess.run([middle, y], {x: np.ones(16, np.float32)})
     np.testing.assert_allclose(got_y, _reference(np.ones(16, np.float32), 9), rtol=2e-6)
     np.testing.assert_allclose(got_mid, _reference(np.ones(16, np.float32), 7), rtol=2e-6)
+
+
+def test_a_fused_step_runs_in_its_devices_context() -> None:
+    """A chain fused on GPU:k launches on device k, as each of its kernels would have: the
+    fused step enters the device's run context (CuPy's Device(k)) around the kernel."""
+    from gpugraph import plan as plan_module
+
+    entered = []
+
+    class Context:
+        def __enter__(self):
+            entered.append("in")
+
+        def __exit__(self, *exc):
+            entered.append("out")
+
+    class FakeGpu:
+        kind = "cuda"
+
+        def run_context(self):
+            return Context()
+
+    with gg.Graph().as_default():
+        x, y = _chain(3)
+        root = plan_module.Step(y.op, "kernel", None, (0,), (1,), FakeGpu())
+        step = plan_module._fused_step(root, (0,), lambda v: entered.append("kernel") or v)
+    assert step.fn(5) == 5 and entered == ["in", "kernel", "out"]
