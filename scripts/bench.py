@@ -17,7 +17,9 @@ Usage::
 
 With ``--tf-python`` a TensorFlow worker process runs beside this one; rounds alternate TF and
 gpugraph so both see the same machine state, and the report gives medians and the ratio
-TF time / gpugraph time (> 1 means gpugraph is faster).  The graphs live in
+TF time / gpugraph time (> 1 means gpugraph is faster), and the range of the rounds' own
+ratios (each TF round over the gpugraph round after it), which shows how much this machine's
+noise moves one round; ``--verbose`` prints every round's times.  The graphs live in
 ``scripts/bench_graphs/`` (committed; ``--rebuild`` regenerates them with TF).
 """
 
@@ -233,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="rebuild the graphs (needs TF)")
     parser.add_argument("--settle", type=float, default=0.5,
                         help="idle seconds between the two sides' rounds (see settle())")
+    parser.add_argument("--verbose", action="store_true", help="print every round's times")
     parser.add_argument("--tf-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.tf_worker:
@@ -254,8 +257,13 @@ def main(argv: list[str] | None = None) -> int:
                 settle(args.settle)
             gg_times.append(ours.time(workload, runs))
             settle(args.settle if theirs else 0)
+        if args.verbose:
+            print(workload, "gpugraph ms:", " ".join(f"{t * 1e3:.2f}" for t in gg_times),
+                  "| TF ms:", " ".join(f"{t * 1e3:.2f}" for t in tf_times), file=sys.stderr)
         results[workload] = {"gpugraph_s": statistics.median(gg_times),
-                             "tf_s": statistics.median(tf_times) if tf_times else None}
+                             "tf_s": statistics.median(tf_times) if tf_times else None,
+                             # each round's TF time over the gpugraph round right after it
+                             "round_ratios": [t / g for t, g in zip(tf_times, gg_times)]}
     if theirs:
         theirs.close()
     report(results, args.json)
@@ -266,13 +274,15 @@ def report(results: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(results, indent=1))
         return
-    print(f"{'workload':<38} {'gpugraph':>12} {'TF':>12} {'TF/gpugraph':>12}")
+    print(f"{'workload':<38} {'gpugraph':>12} {'TF':>12} {'TF/gpugraph':>12} {'rounds':>12}")
     for workload, r in results.items():
         ours, theirs = r["gpugraph_s"], r["tf_s"]
         name = f"{workload} {WORKLOADS[workload][2]}"
         ratio = f"{theirs / ours:.2f}x" if theirs else "-"
         tf_text = f"{theirs * 1e3:.3f} ms" if theirs else "-"
-        print(f"{name:<38} {ours * 1e3:>9.3f} ms {tf_text:>12} {ratio:>12}")
+        rounds = r["round_ratios"]
+        spread = f"{min(rounds):.2f}-{max(rounds):.2f}x" if rounds else "-"
+        print(f"{name:<38} {ours * 1e3:>9.3f} ms {tf_text:>12} {ratio:>12} {spread:>12}")
 
 
 if __name__ == "__main__":
