@@ -122,10 +122,14 @@ def matmul(xp: Any, a: Any, b: Any) -> Any:
     halves (rows, or columns when there are few rows) computed on gpugraph's threads, or, when
     ``b`` is a transposed matrix and ``a`` has few rows, computed by the direct convolution
     kernel (:func:`_product_by_rows_of`)."""
+    # Cheapest tests first: a small product outside an owning plan pays ~1 us here, not the
+    # ~2.5 us of reading the thread count (an environment variable and the CPU affinity).
+    if xp is not np or not getattr(_state, "depth", 0) or \
+            a.shape[0] * a.shape[1] * b.shape[1] < _SPLIT_MIN_FLOPS or \
+            a.dtype != b.dtype or a.dtype.kind != "f" or a.shape[1] != b.shape[0]:
+        return xp.matmul(a, b)
     count = cpu_loops.threads()
-    if xp is not np or not getattr(_state, "depth", 0) or count < 2 or \
-            a.dtype != b.dtype or a.dtype.kind != "f" or \
-            a.shape[0] * a.shape[1] * b.shape[1] < _SPLIT_MIN_FLOPS or a.shape[1] != b.shape[0]:
+    if count < 2:
         return xp.matmul(a, b)
     m, n = a.shape[0], b.shape[1]
     if m <= _GATHER_MAX_ROWS and b.T.flags.c_contiguous and cpu_conv.available(xp, a, b):

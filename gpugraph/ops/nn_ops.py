@@ -137,8 +137,22 @@ def _softplus_grad(ctx: BuildContext):
 
 
 # --- softmax and cross-entropy ------------------------------------------------------------------
+def _row_max(xp: Any, x: Any) -> Any:
+    # numpy's ufunc reduce is np.max without its Python wrapper (~1 us of a small batch's
+    # ~3 us); the same reduction, the same bits.  _row_sum likewise.
+    if xp is np:
+        return np.maximum.reduce(x, axis=-1, keepdims=True)
+    return xp.max(x, axis=-1, keepdims=True)
+
+
+def _row_sum(xp: Any, x: Any) -> Any:
+    if xp is np:
+        return np.add.reduce(x, axis=-1, keepdims=True)
+    return xp.sum(x, axis=-1, keepdims=True)
+
+
 def _shifted(xp: Any, logits: Any) -> Any:
-    return logits - xp.max(logits, axis=-1, keepdims=True)
+    return logits - _row_max(xp, logits)
 
 
 @op("Softmax")
@@ -147,7 +161,7 @@ def _softmax(ctx: BuildContext):
 
     def kernel(logits: Any) -> Any:
         e = xp.exp(_shifted(xp, logits))
-        return e / xp.sum(e, axis=-1, keepdims=True)
+        return e / _row_sum(xp, e)
 
     return kernel
 
@@ -158,7 +172,7 @@ def _log_softmax(ctx: BuildContext):
 
     def kernel(logits: Any) -> Any:
         s = _shifted(xp, logits)
-        return s - xp.log(xp.sum(xp.exp(s), axis=-1, keepdims=True))
+        return s - xp.log(_row_sum(xp, xp.exp(s)))
 
     return kernel
 
@@ -183,21 +197,31 @@ def _softmax_xent(ctx: BuildContext):
     return kernel
 
 
+def _labels_out_of_range(xp: Any, labels: Any, classes: int) -> bool:
+    """Whether a label lies outside [0, classes).  On numpy, one reduction over the labels
+    viewed as unsigned (a negative label becomes a huge one) instead of three array ops and
+    ``np.any`` (~3.8 -> ~1.2 us per batch)."""
+    if xp is np and labels.dtype.kind == "i" and labels.ndim == 1:
+        return labels.size > 0 and int(np.maximum.reduce(
+            labels.view(f"u{labels.dtype.itemsize}"))) >= classes
+    return bool(xp.any((labels < 0) | (labels >= classes)))
+
+
 @op("SparseSoftmaxCrossEntropyWithLogits")
 def _sparse_softmax_xent(ctx: BuildContext):
     xp, node = ctx.xp, ctx.op
 
     def kernel(logits: Any, labels: Any) -> tuple:
         classes = logits.shape[-1]
-        bad = (labels < 0) | (labels >= classes)
-        if bool(xp.any(bad)):
+        if _labels_out_of_range(xp, labels, classes):
+            bad = (labels < 0) | (labels >= classes)
             value = int(labels[xp.argmax(bad)])
             raise errors.InvalidArgumentError(
                 None, node, f"Received a label value of {value} which is outside the valid range "
                 f"of [0, {classes}).  Label values: {' '.join(str(int(v)) for v in labels)}")
         s = _shifted(xp, logits)
         e = xp.exp(s)
-        sum_e = xp.sum(e, axis=-1, keepdims=True)
+        sum_e = _row_sum(xp, e)
         rows = xp.arange(logits.shape[0])
         loss = xp.log(sum_e[:, 0]) - s[rows, labels]
         backprop = e / sum_e

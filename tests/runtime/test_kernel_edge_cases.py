@@ -119,3 +119,25 @@ def test_matrix_diag_v3_sizes_one_dimension_or_refuses(graph) -> None:
     np.testing.assert_array_equal(np.diagonal(got, 1), [1, 2, 3])
     with pytest.raises(errors.InvalidArgumentError, match="do not fit"):
         _run(diag(2, -1))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("labels,bad", [([0, -1, 2], -1), ([2, 3, 0], 3),
+                                        ([np.iinfo(np.int32).min, 0, 0], np.iinfo(np.int32).min)])
+def test_sparse_xent_rejects_every_out_of_range_label(graph, dtype, labels, bad) -> None:
+    # TF's CPU kernel: "Received a label value of -1 which is outside the valid range of
+    # [0, 3).  Label values: 0 -1 2".  The numpy check views the labels as unsigned, so a
+    # negative label must read as out of range, not as a large index that wraps.
+    logits = gg.constant(np.zeros((3, 3), np.float32))
+    op = node("SparseSoftmaxCrossEntropyWithLogits", logits, gg.constant(np.array(labels, dtype)),
+              T=F32, Tlabels=gg.as_dtype(dtype))
+    with pytest.raises(errors.InvalidArgumentError, match=f"label value of {bad} which is "):
+        _run(op.outputs[0])
+
+
+def test_sparse_xent_of_an_empty_batch(graph) -> None:
+    # TF: an empty loss and an empty [0, 3] backprop, no error.
+    op = node("SparseSoftmaxCrossEntropyWithLogits", gg.constant(np.zeros((0, 3), np.float32)),
+              gg.constant(np.zeros(0, np.int64)), T=F32, Tlabels=gg.dtypes.int64)
+    loss, backprop = _run(op.outputs)
+    assert loss.shape == (0,) and backprop.shape == (0, 3)
