@@ -175,7 +175,10 @@ def _split(ctx: BuildContext):
             raise errors.InvalidArgumentError(
                 None, node, f"Number of ways to split should evenly divide the split dimension, "
                 f"but got split_dim {axis} (size = {x.shape[axis]}) and num_split {num}")
-        return tuple(xp.split(x, num, axis=axis))
+        # Basic slices, as np.split makes (the same views) without its Python-level
+        # array_split (~10 us; an LSTM cell splits its gates every time step).
+        size, lead = x.shape[axis] // num, (slice(None),) * axis
+        return tuple(x[(*lead, slice(i * size, (i + 1) * size))] for i in range(num))
 
     return kernel
 
@@ -370,8 +373,21 @@ def _broadcast_args(ctx: BuildContext):
 @op("BroadcastGradientArgs", host_inputs=(0, 1), host_outputs=(0, 1))
 def _broadcast_gradient_args(ctx: BuildContext):
     node, out = ctx.op, ctx.out_dtype()
+    # By the shapes' bytes: in a while loop's gradient the shapes come off a stack, new
+    # arrays every iteration that memoize_shape_math cannot recognise, with the same values.
+    # The outputs are never updated in place, so sharing them is safe.
+    known: dict[tuple, tuple] = {}
 
     def kernel(s0: Any, s1: Any) -> tuple:
+        key = (s0.dtype.str, s0.tobytes(), s1.tobytes())
+        result = known.get(key)
+        if result is None:
+            if len(known) >= 64:  # (graphs whose shapes keep changing)
+                known.clear()
+            result = known[key] = reduction_indices(s0, s1)
+        return result
+
+    def reduction_indices(s0: Any, s1: Any) -> tuple:
         a, b = _ints(s0), _ints(s1)
         _broadcast_shapes(node, a, b)
         if a == b:  # TF's BCast fast path: identical shapes reduce nothing

@@ -31,10 +31,15 @@ def _accumulator(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype.kind == "f" and dtype.itemsize < 4 else dtype
 
 
-def _reduction(ctx: BuildContext, reduce: Any):
+def _reduction(ctx: BuildContext, reduce: Any, identity_on_no_axes: bool = True):
     keep, node = ctx.attr_or("keep_dims", False), ctx.op
 
     def kernel(x: Any, axes: Any) -> Any:
+        if identity_on_no_axes and np.size(axes) == 0:
+            # Reducing over no axes is the identity (TF forwards the input too).  Gradients
+            # of same-shape binary ops reduce over BroadcastGradientArgs' empty axes: an LSTM
+            # step (W5) did 40 such ~3.7 us Sums.
+            return x
         out = reduce(x, _axes(node, x, axes), keep)
         return out.astype(x.dtype, copy=False) if hasattr(out, "astype") else x.dtype.type(out)
 
@@ -142,4 +147,4 @@ def _euclidean_norm(ctx: BuildContext):
         squares = (wide * xp.conj(wide)).real if x.dtype.kind == "c" else wide * wide
         return xp.sqrt(squares.sum(axis=axes, keepdims=keep))
 
-    return _reduction(ctx, norm)
+    return _reduction(ctx, norm, identity_on_no_axes=False)  # no axes: |x|

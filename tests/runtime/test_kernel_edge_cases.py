@@ -141,3 +141,38 @@ def test_sparse_xent_of_an_empty_batch(graph) -> None:
               gg.constant(np.zeros(0, np.int64)), T=F32, Tlabels=gg.dtypes.int64)
     loss, backprop = _run(op.outputs)
     assert loss.shape == (0,) and backprop.shape == (0, 3)
+
+
+@pytest.mark.parametrize("op_type", ["Sum", "Prod", "Mean", "Max", "Min"])
+@pytest.mark.parametrize("keep_dims", [False, True])
+def test_reducing_over_no_axes_gives_the_input(graph, op_type, keep_dims) -> None:
+    # TF: the input itself, -0.0 and NaN included (its kernels forward the input).
+    x = np.array([[-0.0, np.nan, -3.5], [2.0, np.inf, 1e-40]], np.float32)
+    got = _run(out(op_type, gg.constant(x), gg.constant(np.zeros(0, np.int32)), T=F32,
+                   Tidx=gg.dtypes.int32, keep_dims=keep_dims))
+    assert got.shape == x.shape and got.tobytes() == x.tobytes()
+
+
+def test_euclidean_norm_over_no_axes_is_the_magnitude(graph) -> None:
+    # TF: sqrt(x * x) element by element, not the input (the one reduction that is not the
+    # identity over no axes).
+    x = np.array([-3.0, 4.0, -0.0], np.float32)
+    got = _run(out("EuclideanNorm", gg.constant(x), gg.constant(np.zeros(0, np.int32)), T=F32,
+                   Tidx=gg.dtypes.int32))
+    np.testing.assert_array_equal(got, [3.0, 4.0, 0.0])
+
+
+def test_broadcast_gradient_args_follows_each_runs_shapes(graph) -> None:
+    # The kernel remembers answers by the shapes' values: each run's shapes must still get
+    # their own reduction indices (TF: [] and [0]; [1] and []; [] and [0, 1]).
+    i32 = gg.dtypes.int32
+    s0 = out("Placeholder", dtype=i32, shape=gg.TensorShape([None]))
+    s1 = out("Placeholder", dtype=i32, shape=gg.TensorShape([None]))
+    bga = node("BroadcastGradientArgs", s0, s1, T=i32).outputs
+    with gg.Session() as sess:
+        for a, b, r0, r1 in [([2, 3], [3], [], [0]), ([2, 1], [2, 3], [1], []),
+                             ([2, 3], [], [], [0, 1]), ([2, 3], [3], [], [0])]:
+            got = sess.run(bga, {s0: np.array(a, np.int32), s1: np.array(b, np.int32)})
+            assert [g.tolist() for g in got] == [r0, r1], (a, b)
+        with pytest.raises(errors.InvalidArgumentError, match="Incompatible shapes"):
+            sess.run(bga, {s0: np.array([2, 3], np.int32), s1: np.array([4], np.int32)})
