@@ -55,8 +55,8 @@ def merge_shapes(a: Shape, b: Shape) -> Shape:
 
 def compatible(shape: Shape, dims: tuple) -> bool:
     """Whether a concrete shape ``dims`` fits the partial ``shape``."""
-    if shape is None:
-        return True
+    if shape is None or shape == dims:  # (the common case, without the generator: a loop
+        return True                     # pushes to every list each iteration)
     return len(shape) == len(dims) and all(s is None or s == d for s, d in zip(shape, dims))
 
 
