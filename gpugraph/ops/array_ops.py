@@ -167,7 +167,7 @@ def _concat_offset(ctx: BuildContext):
 
 @op("Split", host_inputs=(0,))
 def _split(ctx: BuildContext):
-    num, xp, node = ctx.attr("num_split"), ctx.xp, ctx.op
+    num, node = ctx.attr("num_split"), ctx.op
 
     def kernel(axis_value: Any, x: Any) -> tuple:
         axis = _axis(axis_value, x.ndim, node)
@@ -375,7 +375,8 @@ def _broadcast_gradient_args(ctx: BuildContext):
     node, out = ctx.op, ctx.out_dtype()
     # By the shapes' bytes: in a while loop's gradient the shapes come off a stack, new
     # arrays every iteration that memoize_shape_math cannot recognise, with the same values.
-    # The outputs are never updated in place, so sharing them is safe.
+    # Shared between calls, the answers are read-only: a fetched one changed in place would
+    # otherwise change every later run's.
     known: dict[tuple, tuple] = {}
 
     def kernel(s0: Any, s1: Any) -> tuple:
@@ -385,6 +386,8 @@ def _broadcast_gradient_args(ctx: BuildContext):
             if len(known) >= 64:  # (graphs whose shapes keep changing)
                 known.clear()
             result = known[key] = reduction_indices(s0, s1)
+            for array in result:
+                array.flags.writeable = False
         return result
 
     def reduction_indices(s0: Any, s1: Any) -> tuple:

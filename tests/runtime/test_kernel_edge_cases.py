@@ -174,5 +174,8 @@ def test_broadcast_gradient_args_follows_each_runs_shapes(graph) -> None:
                              ([2, 3], [], [], [0, 1]), ([2, 3], [3], [], [0])]:
             got = sess.run(bga, {s0: np.array(a, np.int32), s1: np.array(b, np.int32)})
             assert [g.tolist() for g in got] == [r0, r1], (a, b)
+        remembered = sess.run(bga[1], {s0: np.array([2, 3], np.int32), s1: np.array([3], np.int32)})
+        with pytest.raises(ValueError):  # shared with later runs: not writable
+            remembered[0] = 5
         with pytest.raises(errors.InvalidArgumentError, match="Incompatible shapes"):
             sess.run(bga, {s0: np.array([2, 3], np.int32), s1: np.array([4], np.int32)})
