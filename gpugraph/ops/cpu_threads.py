@@ -124,7 +124,7 @@ def matmul(xp: Any, a: Any, b: Any) -> Any:
     kernel (:func:`_product_by_rows_of`)."""
     # Cheapest tests first: a small product outside an owning plan pays ~1 us here, not the
     # ~2.5 us of reading the thread count (an environment variable and the CPU affinity).
-    if xp is not np or not getattr(_state, "depth", 0) or \
+    if xp is not np or not owned() or \
             a.shape[0] * a.shape[1] * b.shape[1] < _SPLIT_MIN_FLOPS or \
             a.dtype != b.dtype or a.dtype.kind != "f" or a.shape[1] != b.shape[0]:
         return xp.matmul(a, b)
@@ -152,7 +152,7 @@ def over_rows(loop: Callable[..., None], args: Sequence[Any], batched: Sequence[
     over gpugraph's threads (:func:`cpu_loops.over_images`; same bits, each element is written
     by one thread).  Outside it, on this thread: a plan that does not own the cores shares them
     with BLAS's spinning workers, and a second thread of ours would only fight them."""
-    if getattr(_state, "depth", 0) and max(args[i].size for i in batched) >= _SPLIT_MIN_ELEMENTS:
+    if owned() and max(args[i].size for i in batched) >= _SPLIT_MIN_ELEMENTS:
         cpu_loops.over_images(loop, args, batched)
     else:
         loop(*args)
