@@ -55,8 +55,12 @@ _TYPES = {np.dtype(np.float32): ("float", 16), np.dtype(np.float64): ("double", 
 _MAX_VECTORS = 4  # accumulator vectors per row (a 64-column block of float32)
 _ROWS = {4: 7, 3: 9, 2: 10, 1: 14}  # rows per block, by vectors per row: <= 28 accumulators
 _UNITS_PER_THREAD = 32  # work units per thread (see _schedule)
-_ARGS = [ctypes.c_void_p] * 6 + [ctypes.c_int64] * 5
+_ARGS = [ctypes.c_void_p] * 7 + [ctypes.c_int64] * 5
 _EPILOGUES = {(False, False): 0, (True, False): 1, (True, True): 2}  # (bias, relu) -> code
+_MOMENTUM, _NESTEROV = 3, 4  # epilogue codes of gather_gemm_momentum
+# The momentum epilogue prefetches the slots this many column blocks ahead (W3's first dense
+# layer, cold caches: 1 or 2 blocks ran the fused op 13-16% faster than without; 4, slower).
+_PREFETCH_BLOCKS = 2
 _kernels: dict[tuple, Callable[..., None]] = {}
 _lock = threading.RLock()
 _checked: list[bool] = []  # [whether the kernel's IR compiles here], once known
@@ -111,7 +115,36 @@ def gather_gemm(x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray, b: np.nda
     records, starts = _schedule(x.dtype, rows, k, out.shape[1], k_tile or k, threads,
                                 _EPILOGUES[bias is not None, bool(relu)])
     bases = [a.ctypes.data for a in (x, rowtab, redtab, b, out)] + [
-        0 if bias is None else bias.ctypes.data]
+        0 if bias is None else bias.ctypes.data, 0]
+    cpu_crew.get().run_units(bases, records, starts, threads)
+
+
+def gather_gemm_momentum(x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray, b: np.ndarray,
+                         var: np.ndarray, accum: np.ndarray, lr: Any, momentum: Any,
+                         nesterov: bool) -> None:
+    """ApplyMomentum with the gradient ``g`` = :func:`gather_gemm`'s ``out`` made in registers
+    and never stored: per element, ``accum = accum * momentum + g``, then ``var -= accum * lr``
+    (Nesterov: ``var -= g * lr + accum * momentum * lr``), each product and sum rounded
+    separately, as the update loop (``cpu_loops``' momentum) computes them, so the bits are
+    those of the two ops.  For a dense layer's weight gradient and its update (W3's first
+    dense layer: 3.2M weights): the slots' reads and writes overlap the products' arithmetic
+    instead of following it.
+
+    ``var`` and ``accum`` are [rows, O] C-contiguous (the ``out`` of :func:`gather_gemm`),
+    neither overlapping ``x`` or ``b``; ``lr`` and ``momentum`` are scalars of their dtype."""
+    rows, k = len(rowtab), len(redtab)
+    if rows == 0 or var.shape[1] == 0:
+        return
+    if k == 0:  # g = 0: the update loop does the rest
+        grad = np.zeros_like(var)
+        cpu_loops.get("momentum", np)(var.reshape(-1), accum.reshape(-1), grad.reshape(-1),
+                                      lr, momentum, nesterov)
+        return
+    threads = cpu_loops.threads()
+    records, starts = _schedule(x.dtype, rows, k, var.shape[1], k, threads,
+                                _NESTEROV if nesterov else _MOMENTUM)
+    params = np.array([lr, momentum], dtype=x.dtype)
+    bases = [a.ctypes.data for a in (x, rowtab, redtab, b, var, params, accum)]
     cpu_crew.get().run_units(bases, records, starts, threads)
 
 
@@ -119,10 +152,14 @@ def gather_gemm(x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray, b: np.nda
 def _schedule(dtype: np.dtype, rows: int, k: int, cols: int, k_tile: int,
               threads: int, epilogue: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The kernel calls of a :func:`gather_gemm` of this shape, as :meth:`cpu_crew.Crew.
-    run_units` records (byte offsets from x, rowtab, redtab, b, out, bias), in units of rows
+    run_units` records (byte offsets from x, rowtab, redtab, b, out, bias, aux), in units of rows
     that threads take as they become free: ~_UNITS_PER_THREAD per thread, so a thread that
     starts late does less.  Within a unit: per reduction tile, per column block, the row
-    blocks; the ``epilogue`` (see :func:`ir`) runs in the last tile's calls only."""
+    blocks; the ``epilogue`` (see :func:`ir`) runs in the last tile's calls only.  A momentum
+    epilogue goes the other way round, per row block, the column blocks: it reads and writes
+    two slots in memory, and this way each row's elements are visited in address order, which
+    the hardware prefetcher follows (column-block order walked the rows 4 KB apart, and the
+    fused op ran slower than the product and update apart)."""
     blocks = _column_blocks(dtype, cols)
     block = _ROWS[blocks[0][1]]  # the first (widest) column block's rows per block
     unit = -(-rows // (threads * _UNITS_PER_THREAD if threads > 1 else 1))
@@ -134,12 +171,16 @@ def _schedule(dtype: np.dtype, rows: int, k: int, cols: int, k_tile: int,
         for start in range(0, k, k_tile):
             stop = min(k, start + k_tile)
             finish = epilogue if stop == k else 0
-            for col, vectors, tail in blocks:
-                for row, count, height in _pieces(first, last, _ROWS[vectors]):
+            for lo, hi in _row_groups(first, last, block if epilogue >= _MOMENTUM else unit):
+                for (col, vectors, tail), (row, count, height) in (
+                        (c, p) for c in blocks for p in _pieces(lo, hi, _ROWS[c[1]])):
                     fn = _kernel(dtype, height, vectors, tail, finish)
+                    at = size * (row * cols + col)
+                    updates = finish >= _MOMENTUM  # bias: the two scalars; aux: accum, as out
                     records.append((ctypes.cast(fn, ctypes.c_void_p).value, 0, 8 * row,
-                                    8 * start, size * (start * cols + col),
-                                    size * (row * cols + col), size * col if finish else 0,
+                                    8 * start, size * (start * cols + col), at,
+                                    size * col if finish and not updates else 0,
+                                    at if updates else 0,
                                     count, stop - start, cols, cols, int(start > 0)))
         starts.append(len(records))
     tables = (np.array(records, dtype=np.int64).reshape(-1, cpu_crew.RECORD),
@@ -147,6 +188,11 @@ def _schedule(dtype: np.dtype, rows: int, k: int, cols: int, k_tile: int,
     for table in tables:
         table.flags.writeable = False  # shared by every call of this shape
     return tables
+
+
+def _row_groups(first: int, last: int, size: int) -> list[tuple[int, int]]:
+    """Rows [first, last) in groups of ``size`` rows, as (first, last) pairs."""
+    return [(lo, min(last, lo + size)) for lo in range(first, last, size)]
 
 
 def _pieces(first: int, last: int, height: int) -> list[tuple[int, int, int]]:
@@ -202,11 +248,14 @@ def ir(dtype: np.dtype, rows: int, vectors: int, tail: int = 0, epilogue: int = 
     """LLVM IR of the ``rows`` x ``vectors`` kernel ``@gather_gemm`` (``tail`` > 0: one
     vector whose first ``tail`` lanes are real columns, loaded and stored under a mask).
 
-    Arguments: x, rowtab, redtab, b, out, bias (pointers, each already offset to the first
-    row, k and column of this call), blocks (of ``rows`` rows), k (reduction length), ldb, ldo
-    (row pitches in elements), accumulate (0: start from zero, else from ``out``).
+    Arguments: x, rowtab, redtab, b, out, bias, aux (pointers, each already offset to the
+    first row, k and column of this call), blocks (of ``rows`` rows), k (reduction length), ldb,
+    ldo (row pitches in elements), accumulate (0: start from zero, else from ``out``).
     ``epilogue``: 0 stores the sums; 1 adds ``bias`` to them first (a separate rounding, as
-    BiasAdd's); 2 then keeps ``v`` where ``v > 0`` or ``v`` is NaN, else +0 (Relu's rule).
+    BiasAdd's); 2 then keeps ``v`` where ``v > 0`` or ``v`` is NaN, else +0 (Relu's rule);
+    3 and 4 apply momentum (:func:`gather_gemm_momentum`; 4: Nesterov's) with the sums as
+    the gradient, ``out`` the variable, ``aux`` its accumulator (same pitch) and ``bias`` the
+    two scalars (lr, momentum).
     """
     elem, lanes = _TYPES[np.dtype(dtype)]
     vec = f"<{lanes} x {elem}>"
@@ -228,11 +277,13 @@ def ir(dtype: np.dtype, rows: int, vectors: int, tail: int = 0, epilogue: int = 
 
     lines = [
         "define void @gather_gemm(ptr noalias %x, ptr noalias %rowtab, ptr noalias %redtab, "
-        "ptr noalias %b, ptr noalias %out, ptr noalias %bias, i64 %blocks, i64 %k, i64 %ldb, "
-        "i64 %ldo, i64 %accumulate) nounwind {",
+        "ptr noalias %b, ptr noalias %out, ptr noalias %bias, ptr noalias %aux, i64 %blocks, "
+        "i64 %k, i64 %ldb, i64 %ldo, i64 %accumulate) nounwind {",
         "entry:",
         "  %acc = icmp ne i64 %accumulate, 0"]
-    for v in range(vectors if epilogue else 0):
+    if epilogue >= _MOMENTUM:
+        lines += _broadcast_scalars(elem, vec, lanes)
+    for v in range(vectors if 0 < epilogue < _MOMENTUM else 0):
         lines += [f"  %biasp{v} = getelementptr {elem}, ptr %bias, i64 {v * lanes}",
                   load(f"%biasp{v}", f"%biasv{v}")]
     lines += [
@@ -251,6 +302,8 @@ def ir(dtype: np.dtype, rows: int, vectors: int, tail: int = 0, epilogue: int = 
                   f"  %op{r}_{v} = getelementptr {elem}, ptr %out, i64 %oi{r}_{v}",
                   load(f"%op{r}_{v}", f"%old{r}_{v}"),
                   f"  %init{r}_{v} = select i1 %acc, {vec} %old{r}_{v}, {vec} zeroinitializer"]
+    if epilogue >= _MOMENTUM:
+        lines += _prefetch_next(elem, rows, vectors * lanes, _PREFETCH_BLOCKS)
     lines += ["  br label %loop", "loop:",
               "  %i = phi i64 [0, %block], [%i.next, %loop]"]
     lines += [f"  %a{r}_{v} = phi {vec} [%init{r}_{v}, %block], [%s{r}_{v}, %loop]"
@@ -276,13 +329,21 @@ def ir(dtype: np.dtype, rows: int, vectors: int, tail: int = 0, epilogue: int = 
               "  br i1 %more, label %loop, label %done, !llvm.loop !0",
               "done:"]
     for r, v in rv:
-        lines += _finish(f"%s{r}_{v}", f"%f{r}_{v}", f"%biasv{v}", vec, lanes, epilogue)
+        if epilogue >= _MOMENTUM:
+            lines += [f"  %ap{r}_{v} = getelementptr {elem}, ptr %aux, i64 %oi{r}_{v}",
+                      load(f"%ap{r}_{v}", f"%acc{r}_{v}")]
+            lines += _momentum(f"%s{r}_{v}", f"%old{r}_{v}", f"%acc{r}_{v}", f"{r}_{v}", vec,
+                               epilogue == _NESTEROV)
+            lines.append(store(f"%accn{r}_{v}", f"%ap{r}_{v}"))
+        else:
+            lines += _finish(f"%s{r}_{v}", f"%f{r}_{v}", f"%biasv{v}", vec, lanes, epilogue)
         lines.append(store(f"%f{r}_{v}", f"%op{r}_{v}"))
     lines += ["  %blk.next = add i64 %blk, 1",
               "  %again = icmp ult i64 %blk.next, %blocks",
               "  br i1 %again, label %block, label %exit",
               "exit:", "  ret void", "}",
               f"declare {vec} @llvm.fma.{suffix}({vec}, {vec}, {vec})",
+              "declare void @llvm.prefetch.p0(ptr, i32, i32, i32)",
               # Unrolled, the loop's accumulators rotate through copies (and the stack):
               # 40% slower than the plain loop, whose FMAs already hide the loop overhead.
               "!0 = distinct !{!0, !1}", '!1 = !{!"llvm.loop.unroll.disable"}']
@@ -304,6 +365,50 @@ def _finish(total: str, name: str, bias: str, vec: str, lanes: int, epilogue: in
             f"  {name}.nan = fcmp uno {vec} {name}.b, {name}.b",
             f"  {name}.keep = or {flags} {name}.gt, {name}.nan",
             f"  {name} = select {flags} {name}.keep, {vec} {name}.b, {vec} zeroinitializer"]
+
+
+def _broadcast_scalars(elem: str, vec: str, lanes: int) -> list[str]:
+    """IR setting ``%lrv`` and ``%momv`` to vectors of the scalars at ``bias`` [0] and [1]."""
+    lines = []
+    for i, name in enumerate(("lr", "mom")):
+        lines += [f"  %{name}p = getelementptr {elem}, ptr %bias, i64 {i}",
+                  f"  %{name}s = load {elem}, ptr %{name}p",
+                  f"  %{name}e = insertelement {vec} poison, {elem} %{name}s, i64 0",
+                  f"  %{name}v = shufflevector {vec} %{name}e, {vec} poison, "
+                  f"<{lanes} x i32> zeroinitializer"]
+    return lines
+
+
+def _prefetch_next(elem: str, rows: int, width: int, ahead: int) -> list[str]:
+    """IR prefetching, for writing, the ``out`` and ``aux`` elements ``ahead`` column blocks
+    (of ``width`` elements) to the right of this block's rows: the momentum epilogue's next
+    calls read and write them."""
+    lines = []
+    for r in range(rows):
+        for name in ("out", "aux"):
+            for line in range(0, width * 4 if elem == "float" else width * 8, 64):
+                step = line // (4 if elem == "float" else 8)
+                tag = f"{name}{r}_{line}"
+                lines += [f"  %pfi{tag} = add i64 %orow{r}, {ahead * width + step}",
+                          f"  %pfp{tag} = getelementptr {elem}, ptr %{name}, i64 %pfi{tag}",
+                          f"  call void @llvm.prefetch.p0(ptr %pfp{tag}, i32 1, i32 3, i32 1)"]
+    return lines
+
+
+def _momentum(grad: str, var: str, accum: str, tag: str, vec: str, nesterov: bool) -> list[str]:
+    """IR of the momentum loop's formulas, each operation rounded (no fused multiply-adds):
+    ``%accn{tag}`` = accum * momentum + grad, ``%f{tag}`` = var - accn * lr (Nesterov:
+    var - (grad * lr + accn * momentum * lr))."""
+    lines = [f"  %am{tag} = fmul {vec} {accum}, %momv",
+             f"  %accn{tag} = fadd {vec} %am{tag}, {grad}"]
+    if nesterov:
+        lines += [f"  %gl{tag} = fmul {vec} {grad}, %lrv",
+                  f"  %anm{tag} = fmul {vec} %accn{tag}, %momv",
+                  f"  %anl{tag} = fmul {vec} %anm{tag}, %lrv",
+                  f"  %step{tag} = fadd {vec} %gl{tag}, %anl{tag}"]
+    else:
+        lines.append(f"  %step{tag} = fmul {vec} %accn{tag}, %lrv")
+    return [*lines, f"  %f{tag} = fsub {vec} {var}, %step{tag}"]
 
 
 def _mask(lanes: int, tail: int) -> str:

@@ -43,8 +43,8 @@ _SPIN_SECONDS = 1e-3  # how long an idle worker spins before it sleeps
 _WORDS = 16  # int64 words per worker: 128 bytes, two cache lines of its own
 _SEQ, _KIND, _ARGS, _DONE = 0, 1, 2, 8  # word indices: posted job, its kind, its args, done job
 _NATIVE, _PYTHON = 1, 2  # job kinds
-_POINTERS = 6  # pointer arguments of a native call (then 5 integers)
-RECORD = 12  # int64 fields of a native call: function, 6 pointer offsets, 5 integers
+_POINTERS = 7  # pointer arguments of a native call (then 5 integers)
+RECORD = 13  # int64 fields of a native call: function, 7 pointer offsets, 5 integers
 _INTS = 1 + _POINTERS  # where a record's integers start
 _crew: list[Any] = []  # [(pid, Crew or None)]
 _crew_lock = threading.Lock()
@@ -78,7 +78,7 @@ call:
   %a{j} = inttoptr i64 %s{j} to ptr
 """ for j in range(_POINTERS)) + "".join(f"""  %n{j}p = getelementptr i64, ptr %rec, i64 {_INTS + j}
   %n{j} = load i64, ptr %n{j}p
-""" for j in range(5)) + """  call void %fn(ptr %a0, ptr %a1, ptr %a2, ptr %a3, ptr %a4, ptr %a5,
+""" for j in range(5)) + """  call void %fn(""" + "".join(f"ptr %a{j}, " for j in range(_POINTERS)) + """
                 i64 %n0, i64 %n1, i64 %n2, i64 %n3, i64 %n4)
   %r.next = add i64 %r, 1
   %again = icmp ult i64 %r.next, %last
@@ -178,12 +178,12 @@ class Crew:
 
     def run_units(self, bases: Sequence[int], records: np.ndarray, starts: np.ndarray,
                   threads: int) -> None:
-        """Runs native calls on ``threads`` threads (this one included): ``records`` [n, 12]
-        int64 rows (function address; six byte offsets, added to the six ``bases``
+        """Runs native calls on ``threads`` threads (this one included): ``records`` [n, 13]
+        int64 rows (function address; seven byte offsets, added to the seven ``bases``
         addresses, passed as pointers; five integers), grouped into units
         ``starts[u]:starts[u+1]``, each unit's calls in order on one thread, units taken in
         order by whichever thread is free.  The arrays must stay alive until it returns."""
-        control = np.zeros(_WORDS, dtype=np.int64)  # [0]: the units' counter; [8:14]: bases
+        control = np.zeros(_WORDS, dtype=np.int64)  # [0]: the units' counter; [8:15]: bases
         control[8:8 + _POINTERS] = bases
         units = len(starts) - 1
         args = (control[8:].ctypes.data, records.ctypes.data, starts.ctypes.data, units,

@@ -121,11 +121,15 @@ def matmul(xp: Any, a: Any, b: Any) -> Any:
     """``a @ b`` for 2-D operands; inside :func:`owning`, a large float product is split in
     halves (rows, or columns when there are few rows) computed on gpugraph's threads, or, when
     ``b`` is a transposed matrix and ``a`` has few rows, computed by the direct convolution
-    kernel (:func:`_product_by_rows_of`)."""
+    kernel (:func:`_product_by_rows_of`), as is, whatever its size, a product whose ``a`` is
+    the transpose of a matrix with few rows (:func:`by_columns`)."""
     # Cheapest tests first: a small product outside an owning plan pays ~1 us here, not the
     # ~2.5 us of reading the thread count (an environment variable and the CPU affinity).
-    if xp is not np or not owned() or \
-            a.shape[0] * a.shape[1] * b.shape[1] < _SPLIT_MIN_FLOPS or \
+    if xp is not np or not owned():
+        return xp.matmul(a, b)
+    if by_columns(xp, a.T, b):
+        return product_by_columns(a.T, b)
+    if a.shape[0] * a.shape[1] * b.shape[1] < _SPLIT_MIN_FLOPS or \
             a.dtype != b.dtype or a.dtype.kind != "f" or a.shape[1] != b.shape[0]:
         return xp.matmul(a, b)
     count = cpu_loops.threads()
@@ -144,6 +148,32 @@ def matmul(xp: Any, a: Any, b: Any) -> Any:
     else:
         calls = [lambda s=s: np.matmul(a, b[:, s], out=out[:, s]) for s in parts]
     cpu_loops.in_parallel(calls)
+    return out
+
+
+def by_columns(xp: Any, a: Any, b: Any) -> bool:
+    """Whether ``a.T @ b``, for ``a`` [K, M] with few rows (a dense layer's weight gradient:
+    K is the batch), runs on the direct kernel (:func:`product_by_columns`): in a plan that
+    owns the cores, for C-contiguous float operands it serves.  The optimizer updates that
+    make this gradient a block at a time, or in the kernel's registers, ask the same question,
+    so a fused gradient and a separate MatMul's have the same bits."""
+    return xp is np and owned() and a.ndim == 2 and b.ndim == 2 and \
+        a.shape[0] == b.shape[0] and a.shape[0] <= _GATHER_MAX_ROWS and \
+        a.flags.c_contiguous and b.flags.c_contiguous and cpu_conv.available(xp, a, b)
+
+
+def product_by_columns(a: np.ndarray, b: np.ndarray, rows: slice = slice(None),
+                       out: np.ndarray | None = None) -> np.ndarray:
+    """``a[:, rows].T @ b`` (into ``out``, C-contiguous, when given) by the direct kernel: a
+    row per column of ``a``, read in place (the kernel's table of row starts holds the column
+    indices, its reduction table the rows' offsets), reduced against ``b``, whose columns stay
+    in registers.  OpenBLAS made W3's first dense-layer weight gradient ([64, 3136].T @
+    [64, 1024], a reduction only 64 long) at ~80 GFLOP/s on two cores, the kernel at ~150."""
+    start, stop, _ = rows.indices(a.shape[1])
+    if out is None:
+        out = np.empty((stop - start, b.shape[1]), dtype=a.dtype)
+    cpu_conv.gather_gemm(a, np.arange(start, stop, dtype=np.int64),
+                         np.arange(a.shape[0], dtype=np.int64) * a.shape[1], b, out)
     return out
 
 

@@ -13,15 +13,19 @@ from typing import Any
 import numpy as np
 
 from gpugraph import cuda, errors
-from gpugraph.ops import cpu_loops, cpu_threads
+from gpugraph.ops import cpu_conv, cpu_loops, cpu_threads
 from gpugraph.ops.registry import BuildContext
 from gpugraph.ops.registry import op as register
 from gpugraph.ops.resources import VarSlot
 
 
-def _kernel(ctx: BuildContext, num_state: int, update: Callable[..., None], grad_pos: int = -1):
+def _kernel(ctx: BuildContext, num_state: int, update: Callable[..., None], grad_pos: int = -1,
+            product_update: Callable[..., bool] | None = None):
     """A kernel reading ``num_state`` variable slots, then scalars and the gradient (at
     ``grad_pos`` among the non-state inputs), updating the slots in place.
+
+    ``product_update(a, b, *slot arrays, *scalars)``: the update with its gradient ``a.T @ b``
+    made inside it (see ``with_product``), or False where it does not serve those arrays.
 
     The ``SparseApply*`` forms of an op take ``indices`` right after the gradient and update
     only those rows of every slot: the same formula runs on the gathered rows (TF's sparse
@@ -78,10 +82,12 @@ def _kernel(ctx: BuildContext, num_state: int, update: Callable[..., None], grad
         # No block's product can read a row an earlier block updated: a or b being (a view of)
         # a slot's value means someone else holds that value, so writable() hands out a copy.
         arrays = [slot.writable(node) for slot in slots]
-        one = arrays[0].dtype.type(1)
-        _by_row_blocks(shape, one.dtype, lambda rows, grad: np.matmul(a[:, rows].T, b, out=grad),
-                       lambda rows, grad: update(xp, one, *(x[rows] for x in arrays),
-                                                 *_with(rest, grad_pos, grad)))
+        scalars = [value for i, value in enumerate(rest) if i != grad_pos % len(rest)]
+        if product_update is None or not product_update(a, b, *arrays, *scalars):
+            one = arrays[0].dtype.type(1)
+            _by_row_blocks(shape, one.dtype, _block_product(a, b),
+                           lambda rows, grad: update(xp, one, *(x[rows] for x in arrays),
+                                                     *_with(rest, grad_pos, grad)))
         return (None if resource else slots[0],)
 
     kernel.with_product = with_product  # for the plan's remapper (gpugraph/remap.py)
@@ -92,6 +98,14 @@ def _kernel(ctx: BuildContext, num_state: int, update: Callable[..., None], grad
 # Smaller gradients are made and applied whole: the blocks' hand-offs would cost more than
 # the gradient's trip through memory (W3's second dense layer, 10K weights: 0.3 ms, not 0.08).
 _BLOCKED_MIN_ELEMENTS = 1 << 18
+
+
+def _block_product(a: np.ndarray, b: np.ndarray) -> Callable[[slice, np.ndarray], Any]:
+    """``product(rows, out)``: ``out = a[:, rows].T @ b``, by the kernel a separate MatMul
+    would use (:func:`cpu_threads.by_columns`), so the bits are the same."""
+    if cpu_threads.by_columns(np, a, b):
+        return lambda rows, grad: cpu_threads.product_by_columns(a, b, rows, grad)
+    return lambda rows, grad: np.matmul(a[:, rows].T, b, out=grad)
 
 
 def _holds(slot: Any, shape: tuple, dtype: np.dtype) -> bool:
@@ -202,7 +216,21 @@ def _momentum(ctx: BuildContext):
         else:
             var -= accum * lr
 
-    return _kernel(ctx, 2, update, grad_pos=1)  # inputs: (var, accum, lr, grad, momentum)
+    def product_update(a, b, var, accum, lr, momentum) -> bool:
+        """The update with its gradient ``a.T @ b`` made in the direct kernel's registers
+        (:func:`cpu_conv.gather_gemm_momentum`): the gradient never exists in memory."""
+        if loop is None or not cpu_threads.by_columns(np, a, b) or var.dtype != a.dtype or \
+                not cpu_loops.fits(var, accum):
+            return False
+        scalar = var.dtype.type
+        cpu_conv.gather_gemm_momentum(
+            a, np.arange(a.shape[1], dtype=np.int64),
+            np.arange(a.shape[0], dtype=np.int64) * a.shape[1], b, var, accum, scalar(lr),
+            scalar(momentum), nesterov)
+        return True
+
+    # inputs: (var, accum, lr, grad, momentum)
+    return _kernel(ctx, 2, update, grad_pos=1, product_update=product_update)
 
 
 @register("ApplyAdam", "ResourceApplyAdam")

@@ -114,9 +114,37 @@ def test_masked_tail_leaves_columns_beyond_the_output_alone() -> None:
     np.testing.assert_allclose(flat, want, rtol=1e-5, atol=1e-5)
     fn = cpu_conv._kernel(np.dtype(np.float32), 11, 1, 1)
     fn(x.ctypes.data, rowtab.ctypes.data, redtab.ctypes.data, b.ctypes.data + 16 * 4,
-       view.ctypes.data + 16 * 4, 0, 1, 6, 17, 20, 0)
+       view.ctypes.data + 16 * 4, 0, 0, 1, 6, 17, 20, 0)
     np.testing.assert_allclose(pitch[:, 16], want[:, 16], rtol=1e-5, atol=1e-5)
     assert (pitch[:, 17:] == 7).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize(("rows", "k", "cols"), [(1, 1, 1), (30, 50, 17), (100, 64, 130),
+                                                  (15, 3, 64), (8, 0, 5)])
+def test_gather_gemm_momentum_has_the_product_and_update_bits(dtype, nesterov, rows, k,
+                                                              cols) -> None:
+    """The fused weight gradient + momentum update equals gather_gemm's product fed to the
+    momentum loop, bit for bit, var and accum (masked tails, an empty reduction included)."""
+    from gpugraph.ops import cpu_loops
+
+    if k:
+        x, rowtab, redtab, b, _ = _gather_case(dtype, rows, k, cols)
+    else:
+        x, rowtab = np.zeros(4, dtype), np.zeros(rows, np.int64)
+        redtab, b = np.zeros(0, np.int64), np.zeros((0, cols), dtype)
+    rng = np.random.default_rng(1)
+    var, accum = (rng.standard_normal((rows, cols)).astype(dtype) for _ in range(2))
+    lr, momentum = dtype(0.05), dtype(0.9)
+    grad = np.empty((rows, cols), dtype)
+    cpu_conv.gather_gemm(x, rowtab, redtab, b, grad)
+    want_var, want_accum = var.copy(), accum.copy()
+    cpu_loops.get("momentum", np)(want_var.reshape(-1), want_accum.reshape(-1),
+                                  grad.reshape(-1), lr, momentum, nesterov)
+    cpu_conv.gather_gemm_momentum(x, rowtab, redtab, b, var, accum, lr, momentum, nesterov)
+    np.testing.assert_array_equal(var.view(np.uint8), want_var.view(np.uint8))
+    np.testing.assert_array_equal(accum.view(np.uint8), want_accum.view(np.uint8))
 
 
 def _conv_graph(op_type, x, w_or_sizes, dy=None, **attrs):

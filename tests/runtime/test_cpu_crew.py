@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(cpu_crew.get() is None, reason="llvmlite unavail
 # A stand-in kernel with the direct convolution kernel's signature: stamps its call's place in
 # the global order (an atomic counter at a1) into a0[n0], and n1 + 1000 * n2 into a5[n0].
 _STAMP = """
-define void @stamp(ptr %a0, ptr %a1, ptr %a2, ptr %a3, ptr %a4, ptr %a5,
+define void @stamp(ptr %a0, ptr %a1, ptr %a2, ptr %a3, ptr %a4, ptr %a5, ptr %a6,
                    i64 %n0, i64 %n1, i64 %n2, i64 %n3, i64 %n4) {
   %order = atomicrmw add ptr %a1, i64 1 seq_cst
   %slot = getelementptr i64, ptr %a0, i64 %n0
@@ -35,7 +35,7 @@ define void @stamp(ptr %a0, ptr %a1, ptr %a2, ptr %a3, ptr %a4, ptr %a5,
 @pytest.fixture(scope="module")
 def stamp():
     assert cpu_jit.machine() is not None
-    fn = cpu_jit.compile_ir(_STAMP, "stamp", None, [ctypes.c_void_p] * 6 + [ctypes.c_int64] * 5)
+    fn = cpu_jit.compile_ir(_STAMP, "stamp", None, [ctypes.c_void_p] * 7 + [ctypes.c_int64] * 5)
     return fn, ctypes.cast(fn, ctypes.c_void_p).value
 
 
@@ -48,10 +48,10 @@ def test_run_units_runs_every_call_once_each_unit_in_order(stamp, threads, unit_
     counter = np.zeros(8, dtype=np.int64)
     values = np.zeros(calls + 3, dtype=np.int64)
     # Offsets are added to the bases: a0 and a5 point 3 elements in, so slot n0 is index n0 + 3.
-    records = np.array([(address, 24, 0, 0, 0, 0, 24, i, i * 7, 2, 0, 0) for i in range(calls)],
+    records = np.array([(address, 24, 0, 0, 0, 0, 24, 0, i, i * 7, 2, 0, 0) for i in range(calls)],
                        dtype=np.int64).reshape(-1, cpu_crew.RECORD)
     starts = np.concatenate([[0], np.cumsum(unit_sizes)]).astype(np.int64)
-    bases = [order.ctypes.data, counter.ctypes.data, 0, 0, 0, values.ctypes.data]
+    bases = [order.ctypes.data, counter.ctypes.data, 0, 0, 0, values.ctypes.data, 0]
     cpu_crew.get().run_units(bases, records, starts, threads)
     assert counter[0] == calls
     assert sorted(order[3:]) == list(range(calls)) and (order[:3] == -1).all()
