@@ -78,7 +78,8 @@ call:
   %a{j} = inttoptr i64 %s{j} to ptr
 """ for j in range(_POINTERS)) + "".join(f"""  %n{j}p = getelementptr i64, ptr %rec, i64 {_INTS + j}
   %n{j} = load i64, ptr %n{j}p
-""" for j in range(5)) + """  call void %fn(""" + "".join(f"ptr %a{j}, " for j in range(_POINTERS)) + """
+""" for j in range(5)) + """  call void %fn(""" + \
+    "".join(f"ptr %a{j}, " for j in range(_POINTERS)) + """
                 i64 %n0, i64 %n1, i64 %n2, i64 %n3, i64 %n4)
   %r.next = add i64 %r, 1
   %again = icmp ult i64 %r.next, %last

@@ -207,7 +207,8 @@ def _continue_mlp(case: str, fused: bool, monkeypatch) -> tuple[dict, list[str],
         patch.setattr(cpu_threads, "wants_cores", lambda steps: True)
         patch.setattr(training_ops, "_BLOCKED_MIN_ELEMENTS", 0)  # the fixtures' layers are small
         real = training_ops._by_row_blocks
-        patch.setattr(training_ops, "_by_row_blocks", lambda *a: blocked.append("blocks") or real(*a))
+        patch.setattr(training_ops, "_by_row_blocks",
+                      lambda *a: blocked.append("blocks") or real(*a))
         fused_momentum = cpu_conv.gather_gemm_momentum  # momentum's own fused path
         patch.setattr(cpu_conv, "gather_gemm_momentum",
                       lambda *a: blocked.append("momentum") or fused_momentum(*a))
