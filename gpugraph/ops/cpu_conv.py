@@ -17,6 +17,10 @@ oneDNN convolves directly.  This module does too, with one kernel that serves al
 * Conv2DBackpropFilter: a row per (kh, kw, c) tap, ``k`` over the output pixels, ``b`` the
   output gradient [pixels, O]; a gradient too large for a share of L3 is reduced in pixel
   tiles that accumulate into ``out``, so each tile stays in cache while every row uses it.
+* A dense layer's products with a short side (the batch): ``a.T @ b`` reads ``a`` [K, M] in
+  place, a row per column (:func:`cpu_threads.product_by_columns`); with Momentum the update
+  runs in the kernel's epilogue (:func:`gather_gemm_momentum`) and the gradient is never
+  stored.
 
 The kernel keeps an R x V block of accumulators (R rows, V vectors of 16 float32 or 8 float64
 columns) in registers for the whole reduction: per ``k`` it loads V vectors of ``b``,
