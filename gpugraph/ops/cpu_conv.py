@@ -175,12 +175,12 @@ def _schedule(dtype: np.dtype, rows: int, k: int, cols: int, k_tile: int,
         for start in range(0, k, k_tile):
             stop = min(k, start + k_tile)
             finish = epilogue if stop == k else 0
-            for lo, hi in _row_groups(first, last, block if epilogue >= _MOMENTUM else unit):
+            updates = finish >= _MOMENTUM  # bias: the two scalars; aux: accum, as out
+            for lo, hi in _row_groups(first, last, block if updates else unit):
                 for (col, vectors, tail), (row, count, height) in (
                         (c, p) for c in blocks for p in _pieces(lo, hi, _ROWS[c[1]])):
                     fn = _kernel(dtype, height, vectors, tail, finish)
                     at = size * (row * cols + col)
-                    updates = finish >= _MOMENTUM  # bias: the two scalars; aux: accum, as out
                     records.append((ctypes.cast(fn, ctypes.c_void_p).value, 0, 8 * row,
                                     8 * start, size * (start * cols + col), at,
                                     size * col if finish and not updates else 0,
@@ -387,12 +387,12 @@ def _prefetch_next(elem: str, rows: int, width: int, ahead: int) -> list[str]:
     """IR prefetching, for writing, the ``out`` and ``aux`` elements ``ahead`` column blocks
     (of ``width`` elements) to the right of this block's rows: the momentum epilogue's next
     calls read and write them."""
+    per_line = 16 if elem == "float" else 8  # elements per 64-byte cache line
     lines = []
     for r in range(rows):
         for name in ("out", "aux"):
-            for line in range(0, width * 4 if elem == "float" else width * 8, 64):
-                step = line // (4 if elem == "float" else 8)
-                tag = f"{name}{r}_{line}"
+            for step in range(0, width, per_line):
+                tag = f"{name}{r}_{step}"
                 lines += [f"  %pfi{tag} = add i64 %orow{r}, {ahead * width + step}",
                           f"  %pfp{tag} = getelementptr {elem}, ptr %{name}, i64 %pfi{tag}",
                           f"  call void @llvm.prefetch.p0(ptr %pfp{tag}, i32 1, i32 3, i32 1)"]

@@ -172,9 +172,16 @@ def product_by_columns(a: np.ndarray, b: np.ndarray, rows: slice = slice(None),
     start, stop, _ = rows.indices(a.shape[1])
     if out is None:
         out = np.empty((stop - start, b.shape[1]), dtype=a.dtype)
-    cpu_conv.gather_gemm(a, np.arange(start, stop, dtype=np.int64),
-                         np.arange(a.shape[0], dtype=np.int64) * a.shape[1], b, out)
+    cpu_conv.gather_gemm(a, *column_tables(a, start, stop), b, out)
     return out
+
+
+def column_tables(a: np.ndarray, start: int = 0, stop: int | None = None) -> tuple:
+    """The direct kernel's (row, reduction) tables that read columns [start, stop) of a
+    C-contiguous ``a`` [K, M] as rows: the column indices, and each row's offset."""
+    stop = a.shape[1] if stop is None else stop
+    return (np.arange(start, stop, dtype=np.int64),
+            np.arange(a.shape[0], dtype=np.int64) * a.shape[1])
 
 
 def over_rows(loop: Callable[..., None], args: Sequence[Any], batched: Sequence[int]) -> None:

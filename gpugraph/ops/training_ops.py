@@ -82,8 +82,8 @@ def _kernel(ctx: BuildContext, num_state: int, update: Callable[..., None], grad
         # No block's product can read a row an earlier block updated: a or b being (a view of)
         # a slot's value means someone else holds that value, so writable() hands out a copy.
         arrays = [slot.writable(node) for slot in slots]
-        scalars = [value for i, value in enumerate(rest) if i != grad_pos % len(rest)]
-        if product_update is None or not product_update(a, b, *arrays, *scalars):
+        if product_update is None or not product_update(
+                a, b, *arrays, *(v for i, v in enumerate(rest) if i != grad_pos % len(rest))):
             one = arrays[0].dtype.type(1)
             _by_row_blocks(shape, one.dtype, _block_product(a, b),
                            lambda rows, grad: update(xp, one, *(x[rows] for x in arrays),
@@ -223,10 +223,8 @@ def _momentum(ctx: BuildContext):
                 not cpu_loops.fits(var, accum):
             return False
         scalar = var.dtype.type
-        cpu_conv.gather_gemm_momentum(
-            a, np.arange(a.shape[1], dtype=np.int64),
-            np.arange(a.shape[0], dtype=np.int64) * a.shape[1], b, var, accum, scalar(lr),
-            scalar(momentum), nesterov)
+        cpu_conv.gather_gemm_momentum(a, *cpu_threads.column_tables(a), b, var, accum,
+                                      scalar(lr), scalar(momentum), nesterov)
         return True
 
     # inputs: (var, accum, lr, grad, momentum)
