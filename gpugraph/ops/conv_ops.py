@@ -323,6 +323,58 @@ def _window_taps(shape: tuple, kernel: tuple, dilations: tuple) -> Any:
     return _read_only(taps.reshape(-1).astype(np.int64))
 
 
+@functools.lru_cache(maxsize=64)
+def _window_classes(shape: tuple, out: tuple, steps: tuple, dilations: tuple, before: tuple,
+                    kernel: tuple, cols: int) -> tuple[Any, Any, tuple]:
+    """The tables of :func:`cpu_conv.gather_gemm_classes` for a convolution of the unpadded
+    C-contiguous [N, H, W, C] input (padded by ``before`` rows and columns, and by whatever the
+    windows need after) into an [N, OH, OW, ``cols``] output, filter rows in (kh, kw, c) order.
+
+    Along each axis an output index's window keeps a range of its taps inside the image; a
+    class is the output pixels with the same pair of ranges (a 5x5 SAME window on 14x14: 5
+    ranges per axis, 25 classes, the interior 10x10 one of them).  Per row: the offset its
+    window starts at (negative where it starts in the padding) and its offset in the output;
+    per tap: its offset in the window and its row's offset in the filter."""
+    n, h, w, c = shape
+    kh, kw = kernel
+    axes = [_tap_ranges(size, o, step, dil, pad, k) for size, o, step, dil, pad, k in
+            zip((h, w), out, steps, dilations, before, kernel)]
+    rows, taps, classes = [], [], []
+    row_at = tap_at = 0
+    for (h_lo, h_hi), ohs in axes[0].items():
+        for (w_lo, w_hi), ows in axes[1].items():
+            oh, ow = np.array(ohs)[None, :, None], np.array(ows)[None, None, :]
+            images = np.arange(n)[:, None, None]
+            starts = (images * (h * w * c) + (oh * steps[0] - before[0]) * (w * c)
+                      + (ow * steps[1] - before[1]) * c)
+            at = ((images * out[0] + oh) * out[1] + ow) * cols
+            rows.append(np.stack([starts.reshape(-1), at.reshape(-1)], axis=1))
+            i = np.arange(h_lo, h_hi + 1)[:, None, None]
+            j = np.arange(w_lo, w_hi + 1)[None, :, None]
+            ch = np.arange(c)[None, None, :]
+            offsets = i * (dilations[0] * w * c) + j * (dilations[1] * c) + ch
+            filter_rows = ((i * kw + j) * c + ch) * cols
+            taps.append(np.stack([offsets.reshape(-1), filter_rows.reshape(-1)], axis=1))
+            classes.append((row_at, len(rows[-1]), tap_at, len(taps[-1])))
+            row_at, tap_at = row_at + len(rows[-1]), tap_at + len(taps[-1])
+    tables = [np.ascontiguousarray(np.concatenate(t).astype(np.int64)) if t else
+              np.zeros((0, 2), np.int64) for t in (rows, taps)]
+    return _read_only(tables[0]), _read_only(tables[1]), tuple(classes)
+
+
+def _tap_ranges(size: int, out: int, step: int, dilation: int, before: int,
+                taps: int) -> dict[tuple[int, int], list[int]]:
+    """Output indices along one axis grouped by the range [lo, hi] of their window's taps
+    that fall inside the input (an empty range, lo > hi, where none does)."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for o in range(out):
+        start = o * step - before
+        lo = max(0, -(start // dilation))
+        hi = min(taps - 1, (size - 1 - start) // dilation)
+        groups.setdefault((lo, hi) if lo <= hi else (0, -1), []).append(o)
+    return groups
+
+
 def _read_only(array: np.ndarray) -> np.ndarray:
     array.flags.writeable = False  # shared by every later call of this shape
     return array
@@ -348,12 +400,13 @@ def _direct_conv(x: Any, w: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry,
     """Conv2D of NHWC ``x``: a row of the gather GEMM per output pixel, ``k`` over its taps
     (``bias``, ``relu``: the kernel's epilogue, see :func:`cpu_conv.gather_gemm`)."""
     kh, kw, cin, cout = w.shape
-    xpad = _pad_images(x, (gh.pad_before, gw.pad_before), (gh.pad_after, gw.pad_after))
+    x = np.ascontiguousarray(x)
     out = np.empty((x.shape[0], gh.out, gw.out, cout), dtype=x.dtype)
-    cpu_conv.gather_gemm(xpad, _window_starts(xpad.shape, (gh.out, gw.out), a.strides),
-                         _window_taps(xpad.shape, (kh, kw), a.dilations),
-                         np.ascontiguousarray(w).reshape(kh * kw * cin, cout),
-                         out.reshape(out.size // max(cout, 1), cout), bias=bias, relu=relu)
+    tables = _window_classes(x.shape, (gh.out, gw.out), a.strides, a.dilations,
+                             (gh.pad_before, gw.pad_before), (kh, kw), cout)
+    cpu_conv.gather_gemm_classes(x, *tables, np.ascontiguousarray(w).reshape(kh * kw * cin, cout),
+                                 out.reshape(out.size // max(cout, 1), cout), bias=bias,
+                                 relu=relu)
     return out
 
 
@@ -383,12 +436,11 @@ def _direct_input_grad(dy: Any, w: Any, shape: tuple, a: _ConvAttrs, gh: Geometr
     # A negative pad (explicit padding wider than the window) crops instead.
     dy = dy[:, max(0, -before[0]):gh.out + min(0, after[0]),
             max(0, -before[1]):gw.out + min(0, after[1])]
-    dyp = _pad_images(dy, (max(0, before[0]), max(0, before[1])),
-                      (max(0, after[0]), max(0, after[1])))
+    dy = np.ascontiguousarray(dy)
     flipped = np.ascontiguousarray(np.swapaxes(w[::-1, ::-1], 2, 3)).reshape(kh * kw * cout, cin)
-    cpu_conv.gather_gemm(dyp, _window_starts(dyp.shape, (h, wd), (1, 1)),
-                         _window_taps(dyp.shape, (kh, kw), a.dilations), flipped,
-                         dx.reshape(n * h * wd, c))
+    tables = _window_classes(dy.shape, (h, wd), (1, 1), a.dilations,
+                             (max(0, before[0]), max(0, before[1])), (kh, kw), c)
+    cpu_conv.gather_gemm_classes(dy, *tables, flipped, dx.reshape(n * h * wd, c))
     return dx
 
 

@@ -152,6 +152,72 @@ def gather_gemm_momentum(x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray, 
     cpu_crew.get().run_units(bases, records, starts, threads)
 
 
+def gather_gemm_classes(x: np.ndarray, rows: np.ndarray, taps: np.ndarray, classes: tuple,
+                        b: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None,
+                        relu: bool = False) -> None:
+    """:func:`gather_gemm` over classes of rows, each reduced over its own taps: for each
+    class ``(first row, rows, first tap, taps)`` and each of its rows ``r``,
+    ``out.flat[rows[r, 1] + o] = sum over its taps t of x.flat[rows[r, 0] + taps[t, 0]] *
+    b.flat[taps[t, 1] + o]``, then the epilogue (``bias``, ``relu``) as gather_gemm's.
+
+    A convolution's output pixels near the border have windows that hang over the padding: a
+    class is the pixels whose windows keep the same taps inside the image, so no multiply by a
+    padded zero is ever issued (W3's second convolution, 5x5 SAME on 14x14: 16% of its taps
+    are padding), and ``x`` needs no padded copy (row offsets may be negative; every offset
+    that is read is in range).  ``rows`` [R, 2] and ``taps`` [T, 2] are C-contiguous int64
+    (element offsets), ``out`` and ``b`` have ``out.shape[1]`` columns, C-contiguous."""
+    cols = out.shape[1]
+    if cols == 0 or not classes:
+        return
+    empty = [c for c in classes if c[3] == 0 and c[1] > 0]
+    if empty:  # rows whose windows lie wholly in the padding: the epilogue of a zero sum
+        value = np.zeros(cols, dtype=out.dtype)
+        if bias is not None:
+            value += bias
+            if relu:
+                np.maximum(value, 0, out=value)
+        for first, count, _, _ in empty:
+            out[rows[first:first + count, 1] // cols] = value
+    threads = cpu_loops.threads()
+    records, starts = _class_schedule(x.dtype, classes, cols, threads,
+                                      _EPILOGUES[bias is not None, bool(relu)])
+    if len(records):
+        bases = [a.ctypes.data for a in (x, rows, taps, b, out)] + [
+            0 if bias is None else bias.ctypes.data, 0]
+        cpu_crew.get().run_units(bases, records, starts, threads)
+
+
+@functools.lru_cache(maxsize=256)
+def _class_schedule(dtype: np.dtype, classes: tuple, cols: int, threads: int,
+                    epilogue: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel calls of a :func:`gather_gemm_classes`, as :func:`_schedule`'s, in units of
+    about equal work (rows times taps) taken class by class."""
+    blocks = _column_blocks(dtype, cols)
+    block = _ROWS[blocks[0][1]]
+    work = sum(count * taps for _, count, _, taps in classes)
+    share = work / (threads * _UNITS_PER_THREAD) if threads > 1 else work
+    size = dtype.itemsize
+    records, starts = [], [0]
+    for first, count, tap, taps in classes:
+        if taps == 0 or count == 0:
+            continue
+        unit = max(block, round(share / taps / block) * block)
+        for lo in range(first, first + count, unit):
+            hi = min(first + count, lo + unit)
+            for (col, vectors, tail), (row, blocks_, height) in (
+                    (c, p) for c in blocks for p in _pieces(lo, hi, _ROWS[c[1]])):
+                fn = _kernel(dtype, height, vectors, tail, epilogue, indexed=True)
+                records.append((ctypes.cast(fn, ctypes.c_void_p).value, 0, 16 * row, 16 * tap,
+                                size * col, size * col, size * col if epilogue else 0, 0,
+                                blocks_, taps, 0, 0, 0))
+            starts.append(len(records))
+    tables = (np.array(records, dtype=np.int64).reshape(-1, cpu_crew.RECORD),
+              np.array(starts, dtype=np.int64))
+    for table in tables:
+        table.flags.writeable = False
+    return tables
+
+
 @functools.lru_cache(maxsize=256)
 def _schedule(dtype: np.dtype, rows: int, k: int, cols: int, k_tile: int,
               threads: int, epilogue: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -226,15 +292,16 @@ def _column_blocks(dtype: np.dtype, cols: int) -> list[tuple[int, int, int]]:
 
 # --- code generation ---------------------------------------------------------------------------
 def _kernel(dtype: np.dtype, rows: int, vectors: int, tail: int,
-            epilogue: int = 0) -> Callable[..., None]:
-    key = (dtype, rows, vectors, tail, epilogue)
+            epilogue: int = 0, indexed: bool = False) -> Callable[..., None]:
+    key = (dtype, rows, vectors, tail, epilogue, indexed)
     fn = _kernels.get(key)
     if fn is None:
         with _lock:
             fn = _kernels.get(key)
             if fn is None and cpu_jit.machine() is not None:
                 fn = _kernels[key] = cpu_jit.compile_ir(
-                    ir(dtype, rows, vectors, tail, epilogue), "gather_gemm", None, _ARGS)
+                    ir(dtype, rows, vectors, tail, epilogue, indexed), "gather_gemm", None,
+                    _ARGS)
     return fn
 
 
@@ -248,7 +315,8 @@ def _compiles() -> bool:
     return _checked[0]
 
 
-def ir(dtype: np.dtype, rows: int, vectors: int, tail: int = 0, epilogue: int = 0) -> str:
+def ir(dtype: np.dtype, rows: int, vectors: int, tail: int = 0, epilogue: int = 0,
+       indexed: bool = False) -> str:
     """LLVM IR of the ``rows`` x ``vectors`` kernel ``@gather_gemm`` (``tail`` > 0: one
     vector whose first ``tail`` lanes are real columns, loaded and stored under a mask).
 
@@ -297,10 +365,17 @@ def ir(dtype: np.dtype, rows: int, vectors: int, tail: int = 0, epilogue: int = 
         f"  %first = mul i64 %blk, {rows}",
     ]
     for r in range(rows):
-        lines += [f"  %row{r} = add i64 %first, {r}",
-                  f"  %rowp{r} = getelementptr i64, ptr %rowtab, i64 %row{r}",
-                  f"  %base{r} = load i64, ptr %rowp{r}",
-                  f"  %orow{r} = mul i64 %row{r}, %ldo"]
+        lines += [f"  %row{r} = add i64 %first, {r}"]
+        if indexed:  # (input offset, output offset) pairs
+            lines += [f"  %ri{r} = shl i64 %row{r}, 1",
+                      f"  %rowp{r} = getelementptr i64, ptr %rowtab, i64 %ri{r}",
+                      f"  %base{r} = load i64, ptr %rowp{r}",
+                      f"  %orowp{r} = getelementptr i64, ptr %rowp{r}, i64 1",
+                      f"  %orow{r} = load i64, ptr %orowp{r}"]
+        else:
+            lines += [f"  %rowp{r} = getelementptr i64, ptr %rowtab, i64 %row{r}",
+                      f"  %base{r} = load i64, ptr %rowp{r}",
+                      f"  %orow{r} = mul i64 %row{r}, %ldo"]
     for r, v in rv:
         lines += [f"  %oi{r}_{v} = add i64 %orow{r}, {v * lanes}",
                   f"  %op{r}_{v} = getelementptr {elem}, ptr %out, i64 %oi{r}_{v}",
@@ -312,9 +387,16 @@ def ir(dtype: np.dtype, rows: int, vectors: int, tail: int = 0, epilogue: int = 
               "  %i = phi i64 [0, %block], [%i.next, %loop]"]
     lines += [f"  %a{r}_{v} = phi {vec} [%init{r}_{v}, %block], [%s{r}_{v}, %loop]"
               for r, v in rv]
-    lines += ["  %redp = getelementptr i64, ptr %redtab, i64 %i",
-              "  %red = load i64, ptr %redp",
-              "  %brow = mul i64 %i, %ldb"]
+    if indexed:  # (input offset, b offset) pairs
+        lines += ["  %i2 = shl i64 %i, 1",
+                  "  %redp = getelementptr i64, ptr %redtab, i64 %i2",
+                  "  %red = load i64, ptr %redp",
+                  "  %browp = getelementptr i64, ptr %redp, i64 1",
+                  "  %brow = load i64, ptr %browp"]
+    else:
+        lines += ["  %redp = getelementptr i64, ptr %redtab, i64 %i",
+                  "  %red = load i64, ptr %redp",
+                  "  %brow = mul i64 %i, %ldb"]
     for v in range(vectors):
         lines += [f"  %bi{v} = add i64 %brow, {v * lanes}",
                   f"  %bp{v} = getelementptr {elem}, ptr %b, i64 %bi{v}",

@@ -22,15 +22,18 @@ pytestmark = pytest.mark.skipif(not cpu_conv.available(np, np.zeros(1, np.float3
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Counts gather_gemm calls (to prove an op really took the direct path)."""
+    """Counts gather_gemm and gather_gemm_classes calls (to prove an op really took the
+    direct path)."""
     counted = {"n": 0}
-    real = cpu_conv.gather_gemm
 
-    def spy(*args, **kwargs):
-        counted["n"] += 1
-        return real(*args, **kwargs)
+    def spy(real):
+        def counting(*args, **kwargs):
+            counted["n"] += 1
+            return real(*args, **kwargs)
+        return counting
 
-    monkeypatch.setattr(cpu_conv, "gather_gemm", spy)
+    for name in ("gather_gemm", "gather_gemm_classes"):
+        monkeypatch.setattr(cpu_conv, name, spy(getattr(cpu_conv, name)))
     return counted
 
 
@@ -102,6 +105,99 @@ def test_gather_gemm_empty_reduction_writes_zeros() -> None:
     cpu_conv.gather_gemm(np.ones(4, np.float32), np.zeros(3, np.int64), np.zeros(0, np.int64),
                          np.zeros((0, 5), np.float32), got)
     assert not got.any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cols", [1, 17, 64, 130])
+@pytest.mark.parametrize("epilogue", [(False, False), (True, False), (True, True)])
+def test_gather_gemm_classes_matches_a_float64_product(dtype, cols, epilogue,
+                                                       monkeypatch) -> None:
+    # Classes of different sizes and reductions, one with no taps, rows written out of order.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(3000).astype(dtype)
+    b = rng.standard_normal((40, cols)).astype(dtype)
+    sizes = [(23, 17), (1, 40), (9, 0), (50, 3), (8, 1)]  # (rows, taps) per class
+    order = rng.permutation(sum(r for r, _ in sizes))
+    rows = np.stack([rng.integers(0, 1000, len(order)), order * cols], axis=1).astype(np.int64)
+    classes, taps, want = [], [], np.zeros((len(order), cols))
+    row = 0
+    for count, k in sizes:
+        chosen = rng.choice(40, k, replace=False)
+        tap_rows = np.stack([rng.integers(0, 2000, k), chosen * cols], axis=1)
+        classes.append((row, count, sum(len(t) for t in taps), k))
+        taps.append(tap_rows)
+        for r in range(row, row + count):
+            want[order[r]] = x[rows[r, 0] + tap_rows[:, 0]].astype(np.float64) @ b[chosen]
+        row += count
+    taps = np.ascontiguousarray(np.concatenate(taps).astype(np.int64))
+    bias = rng.standard_normal(cols).astype(dtype) if epilogue[0] else None
+    if bias is not None:
+        want = want + bias
+        want = np.maximum(want, 0) if epilogue[1] else want
+    for threads in ("1", "2"):
+        monkeypatch.setenv("GPUGRAPH_CPU_THREADS", threads)
+        got = np.full((len(order), cols), np.nan, dtype)
+        cpu_conv.gather_gemm_classes(x, rows, taps, tuple(classes), b, got, bias=bias,
+                                     relu=epilogue[1])
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.parametrize(("shape", "kernel", "strides", "dilations", "before"), [
+    ((2, 14, 14, 3), (5, 5), (1, 1), (1, 1), (2, 2)),
+    ((1, 9, 8, 2), (3, 2), (2, 3), (1, 1), (1, 0)),
+    ((2, 12, 12, 1), (3, 3), (1, 1), (2, 2), (2, 2)),
+    ((1, 6, 7, 2), (3, 3), (1, 1), (1, 1), (4, 3)),  # windows wholly in the padding
+])
+def test_window_classes_read_exactly_the_taps_inside_the_image(shape, kernel, strides,
+                                                                dilations, before) -> None:
+    from gpugraph.ops import conv_ops
+    n, h, w, c = shape
+    out = [(size + 2 * pad - (k - 1) * d - 1) // s + 1 for size, pad, k, d, s in
+           zip((h, w), before, kernel, dilations, strides)]
+    rows, taps, classes = conv_ops._window_classes(shape, tuple(out), strides, dilations,
+                                                   before, kernel, 4)
+    got = set()
+    for first, count, tap, k in classes:
+        for start, at in rows[first:first + count]:
+            for offset, filter_row in taps[tap:tap + k]:
+                got.add((int(at) // 4, int(start + offset), int(filter_row) // 4))
+    want = set()
+    for i in range(n):
+        for oh in range(out[0]):
+            for ow in range(out[1]):
+                for a in range(kernel[0]):
+                    for b in range(kernel[1]):
+                        ih = oh * strides[0] + a * dilations[0] - before[0]
+                        iw = ow * strides[1] + b * dilations[1] - before[1]
+                        if 0 <= ih < h and 0 <= iw < w:
+                            for ch in range(c):
+                                want.add((((i * out[0] + oh) * out[1] + ow),
+                                          ((i * h + ih) * w + iw) * c + ch,
+                                          (a * kernel[1] + b) * c + ch))
+    assert got == want
+    assert sorted(int(a) for a in rows[:, 1] // 4) == list(range(n * out[0] * out[1]))
+
+
+def test_conv_without_the_padded_taps_has_the_bits_of_the_padded_product() -> None:
+    # Skipping a tap that reads a padded zero drops an fma(0, w, acc) == acc: same bits as the
+    # gather GEMM over the zero-padded input, epilogue included.
+    from gpugraph.ops import conv_ops
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, 14, 14, 32)).astype(np.float32)
+    w = rng.standard_normal((5, 5, 32, 64)).astype(np.float32)
+    bias = rng.standard_normal(64).astype(np.float32)
+    xpad = np.pad(x, [(0, 0), (2, 2), (2, 2), (0, 0)])
+    want = np.empty((3 * 14 * 14, 64), np.float32)
+    cpu_conv.gather_gemm(xpad, conv_ops._window_starts(xpad.shape, (14, 14), (1, 1)),
+                         conv_ops._window_taps(xpad.shape, (5, 5), (1, 1)), w.reshape(-1, 64),
+                         want, bias=bias, relu=True)
+    got = np.empty_like(want)
+    tables = conv_ops._window_classes(x.shape, (14, 14), (1, 1), (1, 1), (2, 2), (5, 5), 64)
+    cpu_conv.gather_gemm_classes(x, *tables, w.reshape(-1, 64), got, bias=bias, relu=True)
+    np.testing.assert_array_equal(got, want)
+    work = sum(count * taps for _, count, _, taps in tables[2])
+    assert work == 3 * 64 * 64 * 32  # per axis 64 of the 14 x 5 window positions are inside
 
 
 def test_masked_tail_leaves_columns_beyond_the_output_alone() -> None:

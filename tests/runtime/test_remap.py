@@ -89,13 +89,13 @@ def test_conv_bias_relu_runs_as_one_step_with_the_same_bits(dtype, relu, strides
 
 def test_conv_epilogue_is_the_kernel_that_runs(monkeypatch) -> None:
     calls = []
-    real = cpu_conv.gather_gemm
+    real = cpu_conv.gather_gemm_classes
 
     def spy(*args, **kwargs):
         calls.append((kwargs.get("bias") is not None, kwargs.get("relu", False)))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cpu_conv, "gather_gemm", spy)
+    monkeypatch.setattr(cpu_conv, "gather_gemm_classes", spy)
     _run(_conv_chain(*_conv_inputs(np.float32)), True, monkeypatch)
     assert calls == [(True, True)]
 
