@@ -154,7 +154,7 @@ def test_window_classes_read_exactly_the_taps_inside_the_image(shape, kernel, st
     from gpugraph.ops import conv_ops
     n, h, w, c = shape
     out = [(size + 2 * pad - (k - 1) * d - 1) // s + 1 for size, pad, k, d, s in
-           zip((h, w), before, kernel, dilations, strides)]
+           zip((h, w), before, kernel, dilations, strides, strict=True)]
     rows, taps, classes = conv_ops._window_classes(shape, tuple(out), strides, dilations,
                                                    before, kernel, 4)
     got = set()
@@ -177,6 +177,69 @@ def test_window_classes_read_exactly_the_taps_inside_the_image(shape, kernel, st
                                           (a * kernel[1] + b) * c + ch))
     assert got == want
     assert sorted(int(a) for a in rows[:, 1] // 4) == list(range(n * out[0] * out[1]))
+
+
+@pytest.mark.parametrize(("shape", "kernel", "strides", "dilations", "before"), [
+    ((2, 14, 14, 3), (5, 5), (1, 1), (1, 1), (2, 2)),
+    ((1, 9, 8, 2), (3, 2), (2, 3), (1, 1), (1, 0)),
+    ((2, 12, 12, 1), (3, 3), (1, 1), (2, 2), (2, 2)),
+    ((1, 6, 7, 2), (3, 3), (1, 1), (1, 1), (4, 3)),  # taps that never see the image
+])
+def test_filter_classes_reduce_exactly_the_pixels_inside_the_image(shape, kernel, strides,
+                                                                   dilations, before) -> None:
+    from gpugraph.ops import conv_ops
+    n, h, w, c = shape
+    out = [(size + 2 * pad - (k - 1) * d - 1) // s + 1 for size, pad, k, d, s in
+           zip((h, w), before, kernel, dilations, strides, strict=True)]
+    rows, taps, classes = conv_ops._filter_classes(shape, tuple(out), strides, dilations,
+                                                   before, kernel, 4)
+    got = set()
+    for first, count, tap, k in classes:
+        pixels = [int(p) for p in taps[tap:tap + k, 1] // 4]
+        assert pixels == sorted(pixels)  # the reduction keeps the pixels' order
+        for offset, filter_row in rows[first:first + count]:
+            for start, pixel in taps[tap:tap + k]:
+                got.add((int(filter_row) // 4, int(start + offset), int(pixel) // 4))
+    want = set()
+    for i in range(n):
+        for oh in range(out[0]):
+            for ow in range(out[1]):
+                for a in range(kernel[0]):
+                    for b in range(kernel[1]):
+                        ih = oh * strides[0] + a * dilations[0] - before[0]
+                        iw = ow * strides[1] + b * dilations[1] - before[1]
+                        if 0 <= ih < h and 0 <= iw < w:
+                            for ch in range(c):
+                                want.add(((a * kernel[1] + b) * c + ch,
+                                          ((i * h + ih) * w + iw) * c + ch,
+                                          (i * out[0] + oh) * out[1] + ow))
+    assert got == want
+    assert sorted(int(r) for r in rows[:, 1] // 4) == list(range(kernel[0] * kernel[1] * c))
+
+
+def test_filter_gradient_paths_have_the_same_bits(monkeypatch) -> None:
+    # By classes (no padded taps), over the padded input, and over it in pixel tiles.
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 10, 9, 16)).astype(np.float32)
+    dy = rng.standard_normal((3, 10, 9, 24)).astype(np.float32)
+
+    def filter_grad():
+        return out("Conv2DBackpropFilter", gg.constant(x),
+                   gg.constant(np.array([5, 3, 16, 24], np.int32)), gg.constant(dy),
+                   T=gg.float32, strides=[1, 1, 1, 1], padding=b"SAME")
+
+    from gpugraph.ops import conv_ops
+    results = []
+    for channels, tiled in ((8, 1 << 30), (100, 1 << 30), (100, 0)):
+        monkeypatch.setattr(conv_ops, "_CLASS_MIN_CHANNELS", channels)
+        monkeypatch.setattr(conv_ops, "_TILED_ABOVE_BYTES", tiled)
+        monkeypatch.setattr(conv_ops, "_PIXEL_TILE", 37)
+        with gg.Graph().as_default():
+            fetch = filter_grad()
+            with gg.Session(config={"virtual_gpus": 0}) as sess:
+                results.append(sess.run(fetch))
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
 
 
 def test_conv_without_the_padded_taps_has_the_bits_of_the_padded_product() -> None:
