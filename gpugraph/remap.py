@@ -8,6 +8,8 @@ more rewrite of the same kind for the gradient of MaxPool(Relu(.)):
 
 * ``Conv2D -> BiasAdd [-> Relu]`` runs as the direct convolution kernel with an epilogue
   (the Conv2D kernel's ``with_bias``);
+* ``BiasAdd -> Relu`` elsewhere (a dense layer's activation) runs as one loop (the BiasAdd
+  kernel's ``with_relu``);
 * ``MaxPoolGrad -> ReluGrad`` (ReluGrad's features being MaxPoolGrad's pooled input, which
   is the Relu's output) runs as one pass of the tiled MaxPoolGrad loop that also applies the
   Relu mask (the MaxPoolGrad kernel's ``with_relu_grad``);
@@ -139,6 +141,20 @@ def _conv_bias_relu(conv: Any, chains: _Chains) -> tuple | None:
     return chain, (*conv.inputs, add.inputs[1]), fused
 
 
+def _bias_add_relu(add: Any, chains: _Chains) -> tuple | None:
+    with_relu = getattr(add.fn, "with_relu", None)
+    relu = chains.next(add, "Relu", 0)
+    if with_relu is None or relu is None or not _channels_last(add):
+        return None
+    add_fn, relu_fn = add.fn, relu.fn
+
+    def fused(value: Any, bias: Any) -> Any:
+        out = with_relu(value, bias)
+        return relu_fn(add_fn(value, bias)) if out is None else out
+
+    return [add, relu], add.inputs, fused
+
+
 def _max_pool_relu_grad(pool_grad: Any, chains: _Chains) -> tuple | None:
     with_relu_grad = getattr(pool_grad.fn, "with_relu_grad", None)
     grad = chains.next(pool_grad, "ReluGrad", 0)
@@ -184,5 +200,5 @@ def _product_into_update(product: Any, chains: _Chains) -> tuple | None:
 
 
 # The first op of each chain -> the function that matches the rest: (chain, inputs, kernel).
-_PATTERNS = {"Conv2D": _conv_bias_relu, "MaxPoolGrad": _max_pool_relu_grad,
-             "MatMul": _product_into_update}
+_PATTERNS = {"Conv2D": _conv_bias_relu, "BiasAdd": _bias_add_relu,
+             "MaxPoolGrad": _max_pool_relu_grad, "MatMul": _product_into_update}

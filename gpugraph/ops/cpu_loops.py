@@ -130,6 +130,14 @@ def _bias_add(out, value, bias):
             out[r, k] = value[r, k] + bias[k]
 
 
+def _bias_add_relu(out, value, bias, zero):
+    # BiasAdd then Relu in one pass: each sum rounded as _bias_add's, then _relu's rule.
+    for r in range(value.shape[0]):
+        for k in range(value.shape[1]):
+            v = value[r, k] + bias[k]
+            out[r, k] = v if v != v or v > zero else zero
+
+
 def _column_sums(out, rows):
     # BiasAddGrad of channels-last gradients: out[k] sums rows[:, k] top to bottom, the order of
     # numpy's reduction over the leading axes when there are two or more channels (with one,
@@ -333,7 +341,7 @@ def _max_pool_grad_tiles(x, y, dy, out, kh, kw, relu_grad, zero):
 _SOURCES: dict[str, Callable[..., None]] = {
     "adam": _adam, "momentum": _momentum, "rms_prop": _rms_prop,
     "centered_rms_prop": _centered_rms_prop, "adagrad": _adagrad, "relu": _relu,
-    "relu_grad": _relu_grad, "bias_add": _bias_add,
+    "relu_grad": _relu_grad, "bias_add": _bias_add, "bias_add_relu": _bias_add_relu,
     "col2im": _col2im, "column_sums": _column_sums, "erf": _erf, "depthwise": _depthwise,
     "depthwise_backprop_input": _depthwise_backprop_input,
     "depthwise_backprop_filter": _depthwise_backprop_filter,

@@ -252,21 +252,40 @@ def _bias_add(ctx: BuildContext):
     fmt = ctx.attr_or("data_format", b"NHWC")
     node = ctx.op
     loop = cpu_loops.get("bias_add", ctx.xp)
+    relu_loop = cpu_loops.get("bias_add_relu", ctx.xp)
 
-    def kernel(value: Any, bias: Any) -> Any:
+    def check(value: Any, bias: Any) -> int:
         axis = _channel_axis(fmt, value.ndim)
         if value.ndim < 2 or value.shape[axis] != bias.shape[0]:
             raise errors.InvalidArgumentError(
                 None, node, f"Must provide as many biases as the channel dimension of the input "
                 f"tensor: {list(bias.shape)} vs. {list(value.shape)}")
+        return axis
+
+    def by_rows(fn: Any, value: Any, bias: Any, *scalars: Any) -> Any:
+        out = np.empty_like(value)
+        rows = (out.reshape(-1, bias.shape[0]), value.reshape(-1, bias.shape[0]), bias)
+        cpu_threads.over_rows(fn, (*rows, *scalars), (0, 1))
+        return out
+
+    def kernel(value: Any, bias: Any) -> Any:
+        axis = check(value, bias)
         if loop is not None and axis == value.ndim - 1 and cpu_loops.fits(value, bias,
                                                                           same_shape=False):
-            out = np.empty_like(value)
-            rows = (out.reshape(-1, bias.shape[0]), value.reshape(-1, bias.shape[0]), bias)
-            cpu_threads.over_rows(loop, rows, (0, 1))
-            return out
+            return by_rows(loop, value, bias)
         return value + bias.reshape((-1,) + (1,) * (value.ndim - axis - 1))
 
+    def with_relu(value: Any, bias: Any) -> Any:
+        """Relu(BiasAdd(value, bias)) in one pass over channels-last ``value`` (a dense or
+        convolution layer's activation: one read and one write instead of two of each), with
+        the two ops' bits; None where the loop does not serve (the caller runs both ops)."""
+        axis = check(value, bias)
+        if relu_loop is None or axis != value.ndim - 1 or \
+                not cpu_loops.fits(value, bias, same_shape=False):
+            return None
+        return by_rows(relu_loop, value, bias, _scalar(value, 0))
+
+    kernel.with_relu = with_relu  # for the plan's remapper (gpugraph/remap.py)
     return kernel
 
 

@@ -119,6 +119,8 @@ def test_conv_chains_others_can_see_stay_apart(case, monkeypatch) -> None:
     values, labels = _both(build, monkeypatch)
     if case == "two readers":  # Conv2D -> BiasAdd still fuses; the Relu stays apart
         assert labels == ["Conv2D 'Conv2D' -> BiasAdd 'BiasAdd' as one kernel"]
+    elif case == "fetched":  # the fetched convolution stays apart; BiasAdd -> Relu fuses
+        assert labels == ["BiasAdd 'add' -> Relu 'relu' as one kernel"]
     else:
         assert labels == []
 
@@ -134,6 +136,59 @@ def test_fused_conv_reports_a_bad_bias_as_bias_add_does(monkeypatch) -> None:
     build = _conv_chain(x, w, np.zeros(4, np.float32))
     with pytest.raises(errors.InvalidArgumentError, match="as many biases") as info:
         _run(build, True, monkeypatch)
+    assert info.value.op.name == "add"
+
+
+def _dense_chain(value, bias, fetch_sum=False):
+    def build():
+        (vs, bs), feeds = _fed(value, bias)
+        t = gg.dtypes.as_dtype(value.dtype)
+        added = out("BiasAdd", vs, bs, T=t, name="add")
+        y = out("Relu", added, T=t, name="relu")
+        return ([y, added] if fetch_sum else [y]), feeds
+
+    return build
+
+
+def _dense_inputs(dtype):
+    rng = np.random.default_rng(4)
+    value = rng.standard_normal((9, 11)).astype(dtype)
+    value[2, 3] = np.nan  # the Relu keeps a NaN
+    bias = rng.standard_normal(11).astype(dtype)
+    bias[4] = -0.0
+    value[:, 4] = -0.0  # -0 + -0 = -0: the Relu makes it +0
+    return value, bias
+
+
+@pytest.mark.skipif(cpu_loops.get("bias_add_relu", np) is None, reason="numba unavailable")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_add_relu_runs_as_one_step_with_the_same_bits(dtype, split, monkeypatch) -> None:
+    (y,), labels = _both(_dense_chain(*_dense_inputs(dtype)), monkeypatch)
+    assert (y[:, 4] == 0).all()
+    assert labels == ["BiasAdd 'add' -> Relu 'relu' as one kernel"]
+    assert np.isnan(y).any() and (y == 0).any() and not np.signbit(y[~np.isnan(y)]).any()
+
+
+@pytest.mark.parametrize("case", ["fetched", "nchw"])
+def test_bias_add_others_can_see_stays_apart(case, monkeypatch) -> None:
+    value, bias = _dense_inputs(np.float32)
+    if case == "fetched":
+        _, labels = _both(_dense_chain(value, bias, fetch_sum=True), monkeypatch)
+    else:  # channels-first: the loop does not serve it
+        def build():
+            (xs, bs), feeds = _fed(np.ones((2, 11, 3, 3), np.float32), bias)
+            added = out("BiasAdd", xs, bs, T=gg.dtypes.float32, data_format=b"NCHW")
+            return [out("Relu", added, T=gg.dtypes.float32)], feeds
+        _, labels = _both(build, monkeypatch)
+    assert labels == []
+
+
+def test_fused_bias_add_relu_falls_back_and_reports_a_bad_bias(monkeypatch) -> None:
+    value, bias = (a.astype(np.float16) for a in _dense_inputs(np.float32))  # no half loop
+    (y,), labels = _both(_dense_chain(value, bias), monkeypatch)
+    assert labels and y.dtype == np.float16
+    with pytest.raises(errors.InvalidArgumentError, match="as many biases") as info:
+        _run(_dense_chain(value, bias[:3]), True, monkeypatch)
     assert info.value.op.name == "add"
 
 
