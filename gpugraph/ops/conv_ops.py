@@ -1,8 +1,8 @@
 """Conv2D with both backprops, MaxPool/AvgPool with their gradients (NHWC; NCHW transposed).
 
 On the real CPU, float convolutions (and the input gradient at stride 1) are direct: cpu_conv's
-gather-GEMM kernel reads every window from the padded input through offset tables, with no
-patch matrix (``_direct_*`` below).  Everywhere else (CuPy, virtual GPUs, half floats, strided
+gather-GEMM kernel reads every window from the input through offset tables, with no patch
+matrix and no multiply by a padded zero (``_direct_*`` below).  Everywhere else (CuPy, virtual GPUs, half floats, strided
 input gradients, ``GPUGRAPH_CPU_CONV=0``) convolutions are im2col + GEMM: a strided *view* of
 the padded input gives every patch without copying, a reshape materialises the patch matrix,
 and BLAS does the rest.  The input gradient is the transpose: a GEMM into patch space, then a

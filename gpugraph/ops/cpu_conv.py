@@ -11,12 +11,17 @@ oneDNN convolves directly.  This module does too, with one kernel that serves al
 
 * Conv2D: a row per output pixel (``rowtab``: where its window starts), ``k`` over the window's
   (kh, kw, c) taps (``redtab``: each tap's offset within a window), ``b`` the filter as
-  [KH*KW*C, O].
-* Conv2DBackpropInput (stride 1): the same, on the output gradient padded for a full
+  [KH*KW*C, O].  Near the border a window hangs over the padding: the pixels are taken in
+  classes that keep the same taps inside the image (:func:`gather_gemm_classes`, whose
+  tables also carry each row's output offset and each tap's filter row), so no multiply by a
+  padded zero is issued and the input needs no padded copy.
+* Conv2DBackpropInput (stride 1): the same, on the output gradient as if padded for a full
   correlation, with the filter flipped and its channel axes swapped.
 * Conv2DBackpropFilter: a row per (kh, kw, c) tap, ``k`` over the output pixels, ``b`` the
-  output gradient [pixels, O]; a gradient too large for a share of L3 is reduced in pixel
-  tiles that accumulate into ``out``, so each tile stays in cache while every row uses it.
+  output gradient [pixels, O]; by classes too (a tap's channels, reduced over the pixels that
+  see it inside the image), except with few channels, or for a gradient too large for a
+  share of L3, which is reduced over the padded input in pixel tiles that accumulate into
+  ``out``, so each tile stays in cache while every row uses it.
 * A dense layer's products with a short side (the batch): ``a.T @ b`` reads ``a`` [K, M] in
   place, a row per column (:func:`cpu_threads.product_by_columns`); with Momentum the update
   runs in the kernel's epilogue (:func:`gather_gemm_momentum`) and the gradient is never
