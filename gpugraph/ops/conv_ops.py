@@ -1,11 +1,11 @@
 """Conv2D with both backprops, MaxPool/AvgPool with their gradients (NHWC; NCHW transposed).
 
-On the real CPU, float convolutions (and the input gradient at stride 1) are direct: cpu_conv's
+On the real CPU, float convolutions and both their gradients are direct: cpu_conv's
 gather-GEMM kernel reads every window from the input through offset tables, with no patch
-matrix and no multiply by a padded zero (``_direct_*`` below).  Everywhere else (CuPy, virtual GPUs, half floats, strided
-input gradients, ``GPUGRAPH_CPU_CONV=0``) convolutions are im2col + GEMM: a strided *view* of
-the padded input gives every patch without copying, a reshape materialises the patch matrix,
-and BLAS does the rest.  The input gradient is the transpose: a GEMM into patch space, then a
+matrix and no multiply by a padded zero (``_direct_*`` below).  Everywhere else (CuPy,
+virtual GPUs, half floats, ``GPUGRAPH_CPU_CONV=0``) convolutions are im2col + GEMM: a strided
+*view* of the padded input gives every patch without copying, a reshape materialises the
+patch matrix, and BLAS does the rest.  The input gradient is the transpose: a GEMM into patch space, then a
 strided add per kernel tap (a numba loop on the CPU).  Patch matrices are 25-100x the size
 of the input, so all three work through the batch a few images at a time: each block of
 patches is built and consumed while it is still in cache, instead of a round trip through
@@ -285,7 +285,7 @@ def _conv2d_backprop_input(ctx: BuildContext):
         dy = _to_nhwc(xp, dy, a.nchw)
         kh, kw, cin, cout = w.shape
         gh, gw = a.geometry(h, wd, kh, kw)
-        if a.strides == (1, 1) and cpu_conv.available(xp, w, dy):
+        if cpu_conv.available(xp, w, dy):
             return _from_nhwc(xp, _direct_input_grad(dy, w, (n, h, wd, c), a, gh, gw), a.nchw)
         wt = w.reshape(kh * kw * cin, cout).T
         dx = xp.zeros((n, h + gh.pad_before + gh.pad_after, wd + gw.pad_before + gw.pad_after, c),
@@ -471,23 +471,78 @@ def _direct_filter_grad(x: Any, dy: Any, sizes: tuple, a: _ConvAttrs, gh: Geomet
 
 def _direct_input_grad(dy: Any, w: Any, shape: tuple, a: _ConvAttrs, gh: Geometry,
                        gw: Geometry) -> Any:
-    """Conv2DBackpropInput at stride 1: the forward convolution of the output gradient, padded
-    for a full correlation, with the filter flipped and its channel axes swapped."""
+    """Conv2DBackpropInput: a row per input pixel, ``k`` over the (kh, kw, output channel)
+    taps whose output pixel exists (:func:`_input_grad_classes`), ``b`` the filter with its
+    channel axes swapped; at stride 1, the forward convolution of the output gradient padded
+    for a full correlation, with the filter flipped."""
     n, h, wd, c = shape
     kh, kw, cin, cout = w.shape
-    span = ((kh - 1) * a.dilations[0], (kw - 1) * a.dilations[1])
-    before = (span[0] - gh.pad_before, span[1] - gw.pad_before)
-    after = (h + gh.pad_before - gh.out, wd + gw.pad_before - gw.out)
     dx = np.empty((n, h, wd, c), dtype=dy.dtype)
-    # A negative pad (explicit padding wider than the window) crops instead.
-    dy = dy[:, max(0, -before[0]):gh.out + min(0, after[0]),
-            max(0, -before[1]):gw.out + min(0, after[1])]
     dy = np.ascontiguousarray(dy)
-    flipped = np.ascontiguousarray(np.swapaxes(w[::-1, ::-1], 2, 3)).reshape(kh * kw * cout, cin)
-    tables = _window_classes(dy.shape, (h, wd), (1, 1), a.dilations,
-                             (max(0, before[0]), max(0, before[1])), (kh, kw), c)
-    cpu_conv.gather_gemm_classes(dy, *tables, flipped, dx.reshape(n * h * wd, c))
+    swapped = np.ascontiguousarray(np.swapaxes(w, 2, 3)).reshape(kh * kw * cout, cin)
+    tables = _input_grad_classes(dy.shape, (h, wd), a.strides, a.dilations,
+                                 (gh.pad_before, gw.pad_before), (kh, kw), c)
+    cpu_conv.gather_gemm_classes(dy, *tables, swapped, dx.reshape(n * h * wd, c))
     return dx
+
+
+@functools.lru_cache(maxsize=64)
+def _input_grad_classes(shape: tuple, size: tuple, steps: tuple, dilations: tuple,
+                        before: tuple, kernel: tuple, cols: int) -> tuple[Any, Any, tuple]:
+    """The tables of :func:`cpu_conv.gather_gemm_classes` for the input gradient [N, H, W,
+    ``cols``] (``size``: H, W) of a convolution whose C-contiguous output gradient has
+    ``shape`` [N, OH, OW, O], filter rows in (kh, kw, o) order (the filter with its channel
+    axes swapped).
+
+    Input row ``i`` gets tap ``k`` from output row ``(i + pad - k * dilation) / stride`` where
+    that is a whole number in [0, OH): along each axis the input indices are grouped by that
+    set of taps (and, at a stride, by ``(i + pad) % stride``, which makes the output row of
+    every tap a fixed offset from the input row's).  Taps go from the last to the first,
+    output rows in increasing order: the order of a stride-1 correlation with the flipped
+    filter."""
+    n, oh, ow, o = shape
+    axes = [_input_taps(i, out, step, dil, pad, k) for i, out, step, dil, pad, k in
+            zip(size, (oh, ow), steps, dilations, before, kernel, strict=True)]
+    rows, taps, classes = [], [], []
+    row_at = tap_at = 0
+    for (h_taps, h_base, h_rows), (w_taps, w_base, w_rows) in itertools.product(*axes):
+        ih, iw = np.array(h_rows)[None, :, None], np.array(w_rows)[None, None, :]
+        images = np.arange(n)[:, None, None]
+        bh, bw = np.array(h_base)[None, :, None], np.array(w_base)[None, None, :]
+        starts = ((images * oh + bh) * ow + bw) * o
+        at = ((images * size[0] + ih) * size[1] + iw) * cols
+        rows.append(np.stack([starts.reshape(-1), at.reshape(-1)], axis=1))
+        i = np.array([t for t, _ in h_taps], dtype=np.int64)[:, None, None]
+        di = np.array([d for _, d in h_taps], dtype=np.int64)[:, None, None]
+        j = np.array([t for t, _ in w_taps], dtype=np.int64)[None, :, None]
+        dj = np.array([d for _, d in w_taps], dtype=np.int64)[None, :, None]
+        ch = np.arange(o)[None, None, :]
+        offsets = (di * ow + dj) * o + ch
+        filter_rows = ((i * kernel[1] + j) * o + ch) * cols
+        taps.append(np.stack([offsets.reshape(-1), filter_rows.reshape(-1)], axis=1))
+        classes.append((row_at, len(rows[-1]), tap_at, len(taps[-1])))
+        row_at, tap_at = row_at + len(rows[-1]), tap_at + len(taps[-1])
+    tables = [np.ascontiguousarray(np.concatenate(t).astype(np.int64)) if t else
+              np.zeros((0, 2), np.int64) for t in (rows, taps)]
+    return _read_only(tables[0]), _read_only(tables[1]), tuple(classes)
+
+
+def _input_taps(size: int, out: int, step: int, dilation: int, before: int,
+                taps: int) -> list[tuple[tuple, list[int], list[int]]]:
+    """Input indices along one axis grouped by the taps that reach them: per group, the taps
+    as (tap, output-row offset) pairs from the last tap to the first, each index's base
+    output row (the tap's output row is base + offset), and the indices."""
+    groups: dict[tuple, tuple[list[int], list[int]]] = {}
+    for i in range(size):
+        phase = (i + before) % step
+        found = tuple((k, (phase - k * dilation) // step) for k in reversed(range(taps))
+                      if (i + before - k * dilation) % step == 0
+                      and 0 <= (i + before - k * dilation) // step < out)
+        base = (i + before - phase) // step
+        bases, indices = groups.setdefault((found, phase if found else 0), ([], []))
+        bases.append(base)
+        indices.append(i)
+    return [(found, bases, indices) for (found, _), (bases, indices) in groups.items()]
 
 
 def _add_taps(dx: Any, cols: Any, a: _ConvAttrs, gh: Geometry, gw: Geometry) -> None:

@@ -15,8 +15,11 @@ oneDNN convolves directly.  This module does too, with one kernel that serves al
   classes that keep the same taps inside the image (:func:`gather_gemm_classes`, whose
   tables also carry each row's output offset and each tap's filter row), so no multiply by a
   padded zero is issued and the input needs no padded copy.
-* Conv2DBackpropInput (stride 1): the same, on the output gradient as if padded for a full
-  correlation, with the filter flipped and its channel axes swapped.
+* Conv2DBackpropInput: a row per input pixel, ``k`` over the (kh, kw, o) taps whose output
+  pixel exists, read from the output gradient, ``b`` the filter with its channel axes
+  swapped; the pixels in classes by those taps (at a stride, also by their phase).  At stride
+  1 that is the forward convolution of the output gradient padded for a full correlation,
+  with the filter flipped.
 * Conv2DBackpropFilter: a row per (kh, kw, c) tap, ``k`` over the output pixels, ``b`` the
   output gradient [pixels, O]; by classes too (a tap's channels, reduced over the pixels that
   see it inside the image), except with few channels, or for a gradient too large for a
