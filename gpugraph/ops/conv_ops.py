@@ -6,10 +6,10 @@ matrix and no multiply by a padded zero (``_direct_*`` below).  Everywhere else 
 virtual GPUs, half floats, ``GPUGRAPH_CPU_CONV=0``) convolutions are im2col + GEMM: a strided
 *view* of the padded input gives every patch without copying, a reshape materialises the
 patch matrix, and BLAS does the rest.  The input gradient is the transpose: a GEMM into patch
-space, then a strided add per kernel tap (a numba loop on the CPU).  Patch matrices are 25-100x the size
-of the input, so all three work through the batch a few images at a time: each block of
-patches is built and consumed while it is still in cache, instead of a round trip through
-memory (1.5-2x faster for W3's 5x5 convolutions on the CPU).
+space, then a strided add per kernel tap (a numba loop on the CPU).  Patch matrices are
+25-100x the size of the input, so all three work through the batch a few images at a time:
+each block of patches is built and consumed while it is still in cache, instead of a round
+trip through memory (1.5-2x faster for W3's 5x5 convolutions on the CPU).
 Inputs with few channels (a first layer) build the transposed patch matrix instead, tap by tap,
 copying whole image rows rather than runs of a few values.
 """
