@@ -340,30 +340,21 @@ def _window_classes(shape: tuple, out: tuple, steps: tuple, dilations: tuple, be
     window starts at (negative where it starts in the padding) and its offset in the output;
     per tap: its offset in the window and its row's offset in the filter."""
     n, h, w, c = shape
-    kh, kw = kernel
     axes = [_tap_ranges(size, o, step, dil, pad, k) for size, o, step, dil, pad, k in
             zip((h, w), out, steps, dilations, before, kernel, strict=True)]
-    rows, taps, classes = [], [], []
-    row_at = tap_at = 0
+    parts = []
     for (h_lo, h_hi), ohs in axes[0].items():
         for (w_lo, w_hi), ows in axes[1].items():
-            oh, ow = np.array(ohs)[None, :, None], np.array(ows)[None, None, :]
-            images = np.arange(n)[:, None, None]
-            starts = (images * (h * w * c) + (oh * steps[0] - before[0]) * (w * c)
-                      + (ow * steps[1] - before[1]) * c)
-            at = ((images * out[0] + oh) * out[1] + ow) * cols
-            rows.append(np.stack([starts.reshape(-1), at.reshape(-1)], axis=1))
+            oh, ow = np.array(ohs), np.array(ows)
+            rows = (_grid(n, oh * steps[0] - before[0], ow * steps[1] - before[1], h, w, c),
+                    _grid(n, oh, ow, *out, cols))
             i = np.arange(h_lo, h_hi + 1)[:, None, None]
             j = np.arange(w_lo, w_hi + 1)[None, :, None]
             ch = np.arange(c)[None, None, :]
-            offsets = i * (dilations[0] * w * c) + j * (dilations[1] * c) + ch
-            filter_rows = ((i * kw + j) * c + ch) * cols
-            taps.append(np.stack([offsets.reshape(-1), filter_rows.reshape(-1)], axis=1))
-            classes.append((row_at, len(rows[-1]), tap_at, len(taps[-1])))
-            row_at, tap_at = row_at + len(rows[-1]), tap_at + len(taps[-1])
-    tables = [np.ascontiguousarray(np.concatenate(t).astype(np.int64)) if t else
-              np.zeros((0, 2), np.int64) for t in (rows, taps)]
-    return _read_only(tables[0]), _read_only(tables[1]), tuple(classes)
+            taps = (i * (dilations[0] * w * c) + j * (dilations[1] * c) + ch,
+                    ((i * kernel[1] + j) * c + ch) * cols)
+            parts.append((rows, taps))
+    return _class_tables(parts)
 
 
 @functools.lru_cache(maxsize=64)
@@ -378,23 +369,42 @@ def _filter_classes(shape: tuple, out: tuple, steps: tuple, dilations: tuple, be
     n, h, w, c = shape
     axes = [_tap_ranges(size, o, step, dil, pad, k) for size, o, step, dil, pad, k in
             zip((h, w), out, steps, dilations, before, kernel, strict=True)]
-    inside = [[sorted(o for (lo, hi), outs in groups.items() if lo <= t <= hi for o in outs)
-               for t in range(k)] for groups, k in zip(axes, kernel, strict=True)]
-    images, channels = np.arange(n)[:, None, None], np.arange(c)
-    rows, taps, classes = [], [], []
-    row_at = tap_at = 0
+    inside = [[np.array(sorted(o for (lo, hi), outs in groups.items() if lo <= t <= hi
+                               for o in outs), dtype=np.int64) for t in range(k)]
+              for groups, k in zip(axes, kernel, strict=True)]
+    channels = np.arange(c)
+    parts = []
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            offsets = i * (dilations[0] * w * c) + j * (dilations[1] * c) + channels
-            filter_rows = ((i * kernel[1] + j) * c + channels) * cols
-            rows.append(np.stack([offsets, filter_rows], axis=1))
-            oh, ow = np.array(inside[0][i])[None, :, None], np.array(inside[1][j])[None, None, :]
-            starts = (images * (h * w * c) + (oh * steps[0] - before[0]) * (w * c)
-                      + (ow * steps[1] - before[1]) * c)
-            at = ((images * out[0] + oh) * out[1] + ow) * cols
-            taps.append(np.stack([starts.reshape(-1), at.reshape(-1)], axis=1))
-            classes.append((row_at, c, tap_at, len(taps[-1])))
-            row_at, tap_at = row_at + c, tap_at + len(taps[-1])
+            rows = (i * (dilations[0] * w * c) + j * (dilations[1] * c) + channels,
+                    ((i * kernel[1] + j) * c + channels) * cols)
+            oh, ow = inside[0][i], inside[1][j]
+            pixels = (_grid(n, oh * steps[0] - before[0], ow * steps[1] - before[1], h, w, c),
+                      _grid(n, oh, ow, *out, cols))
+            parts.append((rows, pixels))
+    return _class_tables(parts)
+
+
+def _grid(n: int, hs: Any, ws: Any, height: int, width: int, channels: int) -> Any:
+    """Flat offsets of the pixels (image, hs[a], ws[b]) of an [n, height, width, channels]
+    array, in (image, a, b) order (indices outside the array give offsets outside it)."""
+    images = np.arange(n)[:, None, None]
+    return (((images * height + hs[None, :, None]) * width + ws[None, None, :])
+            * channels).reshape(-1)
+
+
+def _class_tables(parts: list) -> tuple[Any, Any, tuple]:
+    """:func:`cpu_conv.gather_gemm_classes`' read-only tables from per-class parts, each
+    ((row offsets, row output offsets), (tap offsets, tap b offsets)) as broadcastable int
+    arrays, and the classes."""
+    rows, taps, classes = [], [], []
+    row_at = tap_at = 0
+    for part in parts:
+        for pairs, into in zip(part, (rows, taps), strict=True):
+            first, second = np.broadcast_arrays(*pairs)
+            into.append(np.stack([first.reshape(-1), second.reshape(-1)], axis=1))
+        classes.append((row_at, len(rows[-1]), tap_at, len(taps[-1])))
+        row_at, tap_at = row_at + len(rows[-1]), tap_at + len(taps[-1])
     tables = [np.ascontiguousarray(np.concatenate(t).astype(np.int64)) if t else
               np.zeros((0, 2), np.int64) for t in (rows, taps)]
     return _read_only(tables[0]), _read_only(tables[1]), tuple(classes)
@@ -503,28 +513,18 @@ def _input_grad_classes(shape: tuple, size: tuple, steps: tuple, dilations: tupl
     n, oh, ow, o = shape
     axes = [_input_taps(i, out, step, dil, pad, k) for i, out, step, dil, pad, k in
             zip(size, (oh, ow), steps, dilations, before, kernel, strict=True)]
-    rows, taps, classes = [], [], []
-    row_at = tap_at = 0
+    parts = []
     for (h_taps, h_base, h_rows), (w_taps, w_base, w_rows) in itertools.product(*axes):
-        ih, iw = np.array(h_rows)[None, :, None], np.array(w_rows)[None, None, :]
-        images = np.arange(n)[:, None, None]
-        bh, bw = np.array(h_base)[None, :, None], np.array(w_base)[None, None, :]
-        starts = ((images * oh + bh) * ow + bw) * o
-        at = ((images * size[0] + ih) * size[1] + iw) * cols
-        rows.append(np.stack([starts.reshape(-1), at.reshape(-1)], axis=1))
-        i = np.array([t for t, _ in h_taps], dtype=np.int64)[:, None, None]
-        di = np.array([d for _, d in h_taps], dtype=np.int64)[:, None, None]
-        j = np.array([t for t, _ in w_taps], dtype=np.int64)[None, :, None]
-        dj = np.array([d for _, d in w_taps], dtype=np.int64)[None, :, None]
+        rows = (_grid(n, np.array(h_base), np.array(w_base), oh, ow, o),
+                _grid(n, np.array(h_rows), np.array(w_rows), *size, cols))
+        h_pairs = np.array(h_taps, dtype=np.int64).reshape(-1, 2)  # (tap, row offset)
+        w_pairs = np.array(w_taps, dtype=np.int64).reshape(-1, 2)
+        i, di = h_pairs[:, 0, None, None], h_pairs[:, 1, None, None]
+        j, dj = w_pairs[None, :, 0, None], w_pairs[None, :, 1, None]
         ch = np.arange(o)[None, None, :]
-        offsets = (di * ow + dj) * o + ch
-        filter_rows = ((i * kernel[1] + j) * o + ch) * cols
-        taps.append(np.stack([offsets.reshape(-1), filter_rows.reshape(-1)], axis=1))
-        classes.append((row_at, len(rows[-1]), tap_at, len(taps[-1])))
-        row_at, tap_at = row_at + len(rows[-1]), tap_at + len(taps[-1])
-    tables = [np.ascontiguousarray(np.concatenate(t).astype(np.int64)) if t else
-              np.zeros((0, 2), np.int64) for t in (rows, taps)]
-    return _read_only(tables[0]), _read_only(tables[1]), tuple(classes)
+        taps = ((di * ow + dj) * o + ch, ((i * kernel[1] + j) * o + ch) * cols)
+        parts.append((rows, taps))
+    return _class_tables(parts)
 
 
 def _input_taps(size: int, out: int, step: int, dilation: int, before: int,
