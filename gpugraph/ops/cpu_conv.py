@@ -117,18 +117,12 @@ def gather_gemm(x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray, b: np.nda
     if rows == 0 or out.shape[1] == 0:
         return
     if k == 0:
-        out[...] = 0
-        if bias is not None:
-            out += bias
-            if relu:
-                np.maximum(out, 0, out=out)
+        out[...] = _empty_sum(out, bias, relu)
         return
     threads = cpu_loops.threads()
-    records, starts = _schedule(x.dtype, rows, k, out.shape[1], k_tile or k, threads,
-                                _EPILOGUES[bias is not None, bool(relu)])
-    bases = [a.ctypes.data for a in (x, rowtab, redtab, b, out)] + [
-        0 if bias is None else bias.ctypes.data, 0]
-    cpu_crew.get().run_units(bases, records, starts, threads)
+    schedule = _schedule(x.dtype, rows, k, out.shape[1], k_tile or k, threads,
+                         _EPILOGUES[bias is not None, bool(relu)])
+    _run(schedule, threads, x, rowtab, redtab, b, out, bias)
 
 
 def gather_gemm_momentum(x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray, b: np.ndarray,
@@ -177,22 +171,32 @@ def gather_gemm_classes(x: np.ndarray, rows: np.ndarray, taps: np.ndarray, class
     cols = out.shape[1]
     if cols == 0 or not classes:
         return
-    empty = [c for c in classes if c[3] == 0 and c[1] > 0]
-    if empty:  # rows whose windows lie wholly in the padding: the epilogue of a zero sum
-        value = np.zeros(cols, dtype=out.dtype)
-        if bias is not None:
-            value += bias
-            if relu:
-                np.maximum(value, 0, out=value)
-        for first, count, _, _ in empty:
-            out[rows[first:first + count, 1] // cols] = value
+    for first, count, _, k in classes:
+        if k == 0 and count:  # rows whose windows lie wholly in the padding
+            out[rows[first:first + count, 1] // cols] = _empty_sum(out, bias, relu)
     threads = cpu_loops.threads()
-    records, starts = _class_schedule(x.dtype, classes, cols, threads,
-                                      _EPILOGUES[bias is not None, bool(relu)])
-    if len(records):
-        bases = [a.ctypes.data for a in (x, rows, taps, b, out)] + [
-            0 if bias is None else bias.ctypes.data, 0]
-        cpu_crew.get().run_units(bases, records, starts, threads)
+    schedule = _class_schedule(x.dtype, classes, cols, threads,
+                               _EPILOGUES[bias is not None, bool(relu)])
+    if len(schedule[0]):
+        _run(schedule, threads, x, rows, taps, b, out, bias)
+
+
+def _empty_sum(out: np.ndarray, bias: np.ndarray | None, relu: bool) -> np.ndarray:
+    """The row a sum over no terms stores in ``out`` [rows, O]: zeros, through the epilogue."""
+    value = np.zeros(out.shape[1], dtype=out.dtype)
+    if bias is not None:
+        value += bias
+        if relu:
+            np.maximum(value, 0, out=value)
+    return value
+
+
+def _run(schedule: tuple, threads: int, x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray,
+         b: np.ndarray, out: np.ndarray, bias: np.ndarray | None) -> None:
+    """Runs a schedule's kernel calls on the arrays of a product with an optional bias."""
+    bases = [a.ctypes.data for a in (x, rowtab, redtab, b, out)] + [
+        0 if bias is None else bias.ctypes.data, 0]
+    cpu_crew.get().run_units(bases, *schedule, threads)
 
 
 @functools.lru_cache(maxsize=256)

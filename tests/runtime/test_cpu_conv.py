@@ -143,77 +143,72 @@ def test_gather_gemm_classes_matches_a_float64_product(dtype, cols, epilogue,
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 10)
 
 
-@pytest.mark.parametrize(("shape", "kernel", "strides", "dilations", "before"), [
+def _table_terms(rows, taps, classes, cols):
+    """Every product a gather_gemm_classes call with these tables makes, as (output row,
+    element of x, row of b)."""
+    return {(int(at) // cols, int(start + offset), int(b_row) // cols)
+            for first, count, tap, k in classes
+            for start, at in rows[first:first + count]
+            for offset, b_row in taps[tap:tap + k]}
+
+
+def _in_image_terms(n, size, kernel, strides, dilations, before, out=None):
+    """Every (image, oh, ow, kh, kw, ih, iw) of a convolution whose tap reads the image, by
+    brute force; and the output size (``out``, else the size padded by ``before`` on both
+    sides gives)."""
+    out = out or [(length + 2 * pad - (k - 1) * d - 1) // s + 1 for length, pad, k, d, s in
+                  zip(size, before, kernel, dilations, strides, strict=True)]
+    terms = []
+    for i in range(n):
+        for oh in range(out[0]):
+            for ow in range(out[1]):
+                for a in range(kernel[0]):
+                    for b in range(kernel[1]):
+                        ih = oh * strides[0] + a * dilations[0] - before[0]
+                        iw = ow * strides[1] + b * dilations[1] - before[1]
+                        if 0 <= ih < size[0] and 0 <= iw < size[1]:
+                            terms.append((i, oh, ow, a, b, ih, iw))
+    return terms, tuple(out)
+
+
+CLASS_CASES = [  # (shape, kernel, strides, dilations, before)
     ((2, 14, 14, 3), (5, 5), (1, 1), (1, 1), (2, 2)),
     ((1, 9, 8, 2), (3, 2), (2, 3), (1, 1), (1, 0)),
     ((2, 12, 12, 1), (3, 3), (1, 1), (2, 2), (2, 2)),
-    ((1, 6, 7, 2), (3, 3), (1, 1), (1, 1), (4, 3)),  # windows wholly in the padding
-])
+    ((1, 6, 7, 2), (3, 3), (1, 1), (1, 1), (4, 3)),  # windows and taps wholly in the padding
+]
+
+
+@pytest.mark.parametrize(("shape", "kernel", "strides", "dilations", "before"), CLASS_CASES)
 def test_window_classes_read_exactly_the_taps_inside_the_image(shape, kernel, strides,
                                                                 dilations, before) -> None:
     from gpugraph.ops import conv_ops
     n, h, w, c = shape
-    out = [(size + 2 * pad - (k - 1) * d - 1) // s + 1 for size, pad, k, d, s in
-           zip((h, w), before, kernel, dilations, strides, strict=True)]
-    rows, taps, classes = conv_ops._window_classes(shape, tuple(out), strides, dilations,
-                                                   before, kernel, 4)
-    got = set()
-    for first, count, tap, k in classes:
-        for start, at in rows[first:first + count]:
-            for offset, filter_row in taps[tap:tap + k]:
-                got.add((int(at) // 4, int(start + offset), int(filter_row) // 4))
-    want = set()
-    for i in range(n):
-        for oh in range(out[0]):
-            for ow in range(out[1]):
-                for a in range(kernel[0]):
-                    for b in range(kernel[1]):
-                        ih = oh * strides[0] + a * dilations[0] - before[0]
-                        iw = ow * strides[1] + b * dilations[1] - before[1]
-                        if 0 <= ih < h and 0 <= iw < w:
-                            for ch in range(c):
-                                want.add((((i * out[0] + oh) * out[1] + ow),
-                                          ((i * h + ih) * w + iw) * c + ch,
-                                          (a * kernel[1] + b) * c + ch))
-    assert got == want
+    terms, out = _in_image_terms(n, (h, w), kernel, strides, dilations, before)
+    rows, taps, classes = conv_ops._window_classes(shape, out, strides, dilations, before,
+                                                   kernel, 4)
+    assert _table_terms(rows, taps, classes, 4) == {
+        ((i * out[0] + oh) * out[1] + ow, ((i * h + ih) * w + iw) * c + ch,
+         (a * kernel[1] + b) * c + ch)
+        for i, oh, ow, a, b, ih, iw in terms for ch in range(c)}
     assert sorted(int(a) for a in rows[:, 1] // 4) == list(range(n * out[0] * out[1]))
 
 
-@pytest.mark.parametrize(("shape", "kernel", "strides", "dilations", "before"), [
-    ((2, 14, 14, 3), (5, 5), (1, 1), (1, 1), (2, 2)),
-    ((1, 9, 8, 2), (3, 2), (2, 3), (1, 1), (1, 0)),
-    ((2, 12, 12, 1), (3, 3), (1, 1), (2, 2), (2, 2)),
-    ((1, 6, 7, 2), (3, 3), (1, 1), (1, 1), (4, 3)),  # taps that never see the image
-])
+@pytest.mark.parametrize(("shape", "kernel", "strides", "dilations", "before"), CLASS_CASES)
 def test_filter_classes_reduce_exactly_the_pixels_inside_the_image(shape, kernel, strides,
                                                                    dilations, before) -> None:
     from gpugraph.ops import conv_ops
     n, h, w, c = shape
-    out = [(size + 2 * pad - (k - 1) * d - 1) // s + 1 for size, pad, k, d, s in
-           zip((h, w), before, kernel, dilations, strides, strict=True)]
-    rows, taps, classes = conv_ops._filter_classes(shape, tuple(out), strides, dilations,
-                                                   before, kernel, 4)
-    got = set()
-    for first, count, tap, k in classes:
+    terms, out = _in_image_terms(n, (h, w), kernel, strides, dilations, before)
+    rows, taps, classes = conv_ops._filter_classes(shape, out, strides, dilations, before,
+                                                   kernel, 4)
+    for _, _, tap, k in classes:
         pixels = [int(p) for p in taps[tap:tap + k, 1] // 4]
         assert pixels == sorted(pixels)  # the reduction keeps the pixels' order
-        for offset, filter_row in rows[first:first + count]:
-            for start, pixel in taps[tap:tap + k]:
-                got.add((int(filter_row) // 4, int(start + offset), int(pixel) // 4))
-    want = set()
-    for i in range(n):
-        for oh in range(out[0]):
-            for ow in range(out[1]):
-                for a in range(kernel[0]):
-                    for b in range(kernel[1]):
-                        ih = oh * strides[0] + a * dilations[0] - before[0]
-                        iw = ow * strides[1] + b * dilations[1] - before[1]
-                        if 0 <= ih < h and 0 <= iw < w:
-                            for ch in range(c):
-                                want.add(((a * kernel[1] + b) * c + ch,
-                                          ((i * h + ih) * w + iw) * c + ch,
-                                          (i * out[0] + oh) * out[1] + ow))
-    assert got == want
+    assert _table_terms(rows, taps, classes, 4) == {
+        ((a * kernel[1] + b) * c + ch, ((i * h + ih) * w + iw) * c + ch,
+         (i * out[0] + oh) * out[1] + ow)
+        for i, oh, ow, a, b, ih, iw in terms for ch in range(c)}
     assert sorted(int(r) for r in rows[:, 1] // 4) == list(range(kernel[0] * kernel[1] * c))
 
 
@@ -254,30 +249,17 @@ def test_input_grad_classes_gather_exactly_the_taps_that_reach_a_pixel(size, out
                                                                        before) -> None:
     from gpugraph.ops import conv_ops
     n, o = 2, 3
-    rows, taps, classes = conv_ops._input_grad_classes((n, *out_hw, o), size, strides,
+    terms, out = _in_image_terms(n, size, kernel, strides, dilations, before, out_hw)
+    rows, taps, classes = conv_ops._input_grad_classes((n, *out, o), size, strides,
                                                        dilations, before, kernel, 4)
-    got = set()
-    for first, count, tap, k in classes:
+    for _, _, tap, k in classes:
         order = [int(f) // 4 for f in taps[tap:tap + k, 1]]
         assert order == sorted(order, key=lambda r: (-(r // o // kernel[1]),
                                                      -(r // o % kernel[1]), r % o))
-        for start, at in rows[first:first + count]:
-            for offset, filter_row in taps[tap:tap + k]:
-                got.add((int(at) // 4, int(start + offset), int(filter_row) // 4))
-    want = set()
-    for i in range(n):
-        for oh in range(out_hw[0]):
-            for ow in range(out_hw[1]):
-                for a in range(kernel[0]):
-                    for b in range(kernel[1]):
-                        ih = oh * strides[0] + a * dilations[0] - before[0]
-                        iw = ow * strides[1] + b * dilations[1] - before[1]
-                        if 0 <= ih < size[0] and 0 <= iw < size[1]:
-                            for ch in range(o):
-                                want.add(((i * size[0] + ih) * size[1] + iw,
-                                          ((i * out_hw[0] + oh) * out_hw[1] + ow) * o + ch,
-                                          (a * kernel[1] + b) * o + ch))
-    assert got == want
+    assert _table_terms(rows, taps, classes, 4) == {
+        ((i * size[0] + ih) * size[1] + iw, ((i * out[0] + oh) * out[1] + ow) * o + ch,
+         (a * kernel[1] + b) * o + ch)
+        for i, oh, ow, a, b, ih, iw in terms for ch in range(o)}
     assert sorted(int(r) for r in rows[:, 1] // 4) == list(range(n * size[0] * size[1]))
 
 
