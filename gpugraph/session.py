@@ -1,7 +1,7 @@
 """``gpugraph.Session``: runs an imported graph (``tf.compat.v1.Session`` semantics).
 
 A session owns the state that outlives one ``run``: variable storage and random streams
-(:class:`~gpugraph.ops.resources.SessionState`), and the cache of compiled plans keyed by
+(:class:`~gpugraph.state.SessionState`), and the cache of compiled plans keyed by
 (fetches, feeds, targets).  The cache is dropped whenever the graph grows.
 """
 
@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from gpugraph import _host_memory, dtypes, errors
+from gpugraph import dtypes, errors
 from gpugraph import ops as _ops  # noqa: F401  (registers every kernel)
+from gpugraph import state as resources
 from gpugraph.devices import Device, discover
+from gpugraph.devices.cpu import host_memory as _host_memory
 from gpugraph.framework.graph import Graph, get_default_graph
 from gpugraph.framework.ops import Operation, Tensor
-from gpugraph.ops import resources
 from gpugraph.placement import PlacementReport, place_graph, placement_map
 from gpugraph.plan import Plan, as_host, build_plan
 

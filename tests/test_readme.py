@@ -1,4 +1,5 @@
-"""The README's generated parts are current."""
+"""The README opens with the two commands, and the generated op lists (README, docs/ops.md)
+are current."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 def test_supported_op_list_matches_the_registry():
     result = subprocess.run([sys.executable, "scripts/gen_op_list.py", "--check"], cwd=ROOT)
-    assert result.returncode == 0, "README op list is stale: run scripts/gen_op_list.py"
+    assert result.returncode == 0, "op lists are stale: run scripts/gen_op_list.py"
 
 
 def test_readme_opens_with_the_two_commands():

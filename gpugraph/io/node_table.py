@@ -13,12 +13,12 @@ without numba, are read through upb.  Both ways give equal columns
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from gpugraph import config
 from gpugraph._optional import optional_module
 
 # Where the scan pays: ~2 us a node saved on a graph read from a binary file, but the first
@@ -79,9 +79,9 @@ def node_table(graph_def: Any, wire: bytes | memoryview | None = None) -> NodeTa
 
 
 def _wanted(nodes: int) -> bool:
-    setting = os.environ.get("GPUGRAPH_WIRE_SCAN", "")
-    if setting in ("0", "1"):
-        return setting == "1"
+    setting = config.settings.wire_scan
+    if setting is not None:
+        return setting
     return nodes >= SCAN_MIN_NODES
 
 

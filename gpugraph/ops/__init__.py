@@ -1,6 +1,8 @@
 """Kernels: one registered builder per TF op type, grouped by family.
 
-Importing this package registers every family; :mod:`gpugraph.ops.registry` is the lookup.
+Importing this package registers every family (the generic bodies, written once against
+``xp``), then each backend's own kernels (``ops/cpu``, ``ops/cuda``), which override them on
+their device kind; :mod:`gpugraph.ops.registry` is the lookup.
 """
 
 from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
@@ -29,3 +31,4 @@ from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     tensor_list_ops,
     training_ops,
 )
+from gpugraph.ops import cpu, cuda  # noqa: E402, F401, I001  (backend kernels, after the generic ones)

@@ -28,30 +28,21 @@ def check_indices(node: Any, indices: np.ndarray, limit: int, name: str = "indic
             None, node, f"{name}{index_text(where)} = {int(indices[where])} is not in [0, {limit})")
 
 
-# What CuPy's ufunc.at can do (cupy/_core/_routines_indexing.pyx _scatter_op_single): only
-# these ufuncs, for these dtypes; anything else raises NotImplementedError there.  Virtual GPUs
-# enforce the same table, so CI catches a kernel that would fail on a real GPU.
-DEVICE_AT_DTYPES: dict[str, frozenset[str]] = {
-    "add": frozenset({"int32", "float16", "float32", "float64", "uint32", "uint64"}),
-    # (CuPy 14's float64 maximum.at/minimum.at round through float32 on an H100: host instead)
-    "maximum": frozenset({"int32", "float32", "uint32", "uint64"}),
-    "minimum": frozenset({"int32", "float32", "uint32", "uint64"}),
-}
-
-
 def scatter_at(xp: Any, device: Any, ufunc: str, target: Any, index: Any, values: Any) -> None:
     """``ufunc.at(target, index, values)`` in place, on any device.
 
-    numpy's ``ufunc.at`` does everything.  On a GPU, subtraction is addition of the negated
-    values (the same IEEE results, and the same wraparound for integers), supported ufunc and
-    dtype pairs run natively, and the rest round-trips through the host, in index order.
+    A device whose ``at_dtypes`` is None (numpy) does everything.  Elsewhere (CuPy),
+    subtraction is addition of the negated values (the same IEEE results, and the same
+    wraparound for integers), the ufunc and dtype pairs the device lists run natively, and the
+    rest round-trips through the host, in index order.
     """
-    if xp is np:
-        getattr(np, ufunc).at(target, index, values)
+    supported = device.at_dtypes
+    if supported is None:
+        getattr(xp, ufunc).at(target, index, values)
         return
     if ufunc == "subtract":
         ufunc, values = "add", -values
-    if target.dtype.name in DEVICE_AT_DTYPES.get(ufunc, ()):
+    if target.dtype.name in supported.get(ufunc, ()):
         getattr(xp, ufunc).at(target, index, values)
         return
     host = np.array(device.to_host(target))

@@ -2,14 +2,15 @@
 FunctionDefLibrary, plus the ``_Arg``/``_Retval`` ops of a function body.
 
 The builders compile the called functions once, when the plan is built, for the device the
-calling node was placed on (:mod:`gpugraph.functions`); the kernels then only move values in
+calling node was placed on (:mod:`gpugraph.plan.functions`); the kernels then only move values in
 and out of the compiled bodies.  ``While`` runs its body until the condition's output is false
 (TF's rule: a non-boolean scalar is true when non-zero or non-empty, a non-scalar when it has
 elements) and stops with ResourceExhaustedError after the session's ``max_loop_iterations``.
 ``Case`` runs its last branch for an out-of-range index, as TF does.
 
-These kernels compile plans, so they import :mod:`gpugraph.functions` (and through it the
-planner) lazily, inside the builders: everything else in ``ops/`` stays upstream of the plan.
+These kernels compile plans through what the plan hands every builder
+(``BuildContext.functions``, a :class:`gpugraph.plan.functions.FunctionCompiler`), so ``ops/``
+never imports the planner.
 """
 
 from __future__ import annotations
@@ -23,9 +24,7 @@ from gpugraph.ops.registry import BuildContext, op
 
 # --- function bodies --------------------------------------------------------------------------
 def _frame(ctx: BuildContext) -> Any:
-    from gpugraph.functions import frame_of  # noqa: PLC0415  (see the module docstring)
-
-    frame = frame_of(ctx.op.graph)
+    frame = None if ctx.functions is None else ctx.functions.frame_of(ctx.op.graph)
     if frame is None:
         raise errors.InvalidArgumentError(
             None, ctx.op, f"Node {ctx.op.name!r} ({ctx.op.type}) only runs inside a function "
@@ -52,9 +51,7 @@ def _retval(ctx: BuildContext):
 # --- calling ----------------------------------------------------------------------------------
 def _compile(ctx: BuildContext, func: Any, what: str, num_args: int) -> Any:
     """``func`` (a NameAttrList) compiled for this node's device; checks its argument count."""
-    from gpugraph import functions  # noqa: PLC0415  (see the module docstring)
-
-    compiled = functions.compile_function(func, ctx)
+    compiled = ctx.functions.compile(func, ctx)
     if compiled.num_args != num_args:
         raise errors.InvalidArgumentError(
             None, ctx.op, f"Node {ctx.op.name!r} ({ctx.op.type}) passes {num_args} inputs to its "
@@ -96,15 +93,13 @@ def _loop_limit(node: Any, cap: int) -> errors.ResourceExhaustedError:
 
 @op("While", "StatelessWhile")
 def _while(ctx: BuildContext):
-    from gpugraph.functions import plan_settings  # noqa: PLC0415
-
     node, count = ctx.op, ctx.num_inputs
     cond = _compile(ctx, ctx.attr("cond"), "cond", count)
     body = _compile(ctx, ctx.attr("body"), "body", count)
     _check_results(ctx, body, "body", count)
     if cond.num_results < 1:
         _check_results(ctx, cond, "cond", 1)
-    cap = plan_settings(ctx)[1]
+    cap = ctx.functions.settings(ctx)[1]
 
     def kernel(*args: Any) -> list[Any]:
         values = list(args)

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops import cpu_loops, cpu_threads
 from gpugraph.ops.registry import BuildContext, dims_text, op
 
 # --- ufunc-backed ops: TF op type -> numpy function name ---------------------------------------
@@ -270,19 +269,24 @@ def _clip_by_value(ctx: BuildContext):
 
 
 # --- matrix products -----------------------------------------------------------------------
-@op("MatMul")
-def _matmul(ctx: BuildContext):
-    ta, tb, xp, node = ctx.attr("transpose_a"), ctx.attr("transpose_b"), ctx.xp, ctx.op
+def matmul(ctx: BuildContext, product: Any):
+    """The MatMul kernel computing ``product(a, b)`` of the (transposed) operands."""
+    ta, tb, node = ctx.attr("transpose_a"), ctx.attr("transpose_b"), ctx.op
 
     def kernel(a: Any, b: Any) -> Any:
         if a.ndim != 2 or b.ndim != 2:
             raise _matmul_error(node, a, b)
         try:
-            return cpu_threads.matmul(xp, a.T if ta else a, b.T if tb else b)
+            return product(a.T if ta else a, b.T if tb else b)
         except ValueError:
             raise _matmul_error(node, a, b) from None
 
     return kernel
+
+
+@op("MatMul")
+def _matmul(ctx: BuildContext):
+    return matmul(ctx, ctx.xp.matmul)
 
 
 def _matmul_error(node: Any, a: Any, b: Any) -> errors.InvalidArgumentError:
@@ -315,36 +319,19 @@ def _batch_matmul(ctx: BuildContext):
 
 # --- erf, einsum, band parts ---------------------------------------------------------------------
 @op("Erf", "Erfc")
-def _erf(ctx: BuildContext):
-    # numpy has no erf: a numba loop on the CPU, cupyx.scipy.special on CUDA, else math.erf
-    # element by element on the host (virtual GPUs; slow but exact).
-    complement, xp, device = ctx.op.type == "Erfc", ctx.xp, ctx.device
-    loop = cpu_loops.get("erf", xp)
-    special = _cupy_special(xp)
+def erf(ctx: BuildContext):
+    # numpy has no erf: math.erf element by element on the host (slow but exact); the CPU
+    # and CUDA backends register their own kernels (ops/cpu/math.py, ops/cuda/math.py).
+    complement, device = ctx.op.type == "Erfc", ctx.device
 
     def kernel(x: Any) -> Any:
-        if special is not None:
-            # (it returns float64 for half inputs: rounded once, as TF's half results are)
-            return (special.erfc if complement else special.erf)(x).astype(x.dtype, copy=False)
         wide = x if x.dtype.itemsize >= 4 else x.astype(np.float32)
-        if loop is not None and cpu_loops.fits(wide):
-            out = np.empty_like(wide)
-            loop(cpu_loops.flat(out), cpu_loops.flat(np.ascontiguousarray(wide)), complement)
-        else:
-            fn = math.erfc if complement else math.erf
-            host = np.asarray(device.to_host(wide))
-            out = device.to_device(np.vectorize(fn, otypes=[host.dtype])(host))
+        fn = math.erfc if complement else math.erf
+        host = np.asarray(device.to_host(wide))
+        out = device.to_device(np.vectorize(fn, otypes=[host.dtype])(host))
         return out.astype(x.dtype, copy=False)
 
     return kernel
-
-
-def _cupy_special(xp: Any) -> Any:
-    if getattr(xp, "__name__", "") != "cupy":
-        return None
-    import cupyx.scipy.special  # noqa: PLC0415  (only with CuPy)
-
-    return cupyx.scipy.special
 
 
 @op("Einsum")

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops import cpu_loops, cpu_threads
 from gpugraph.ops.registry import BuildContext, op
 
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -25,32 +24,15 @@ def _scalar(x: Any, value: float) -> Any:
 
 # --- activations -------------------------------------------------------------------------------
 @op("Relu")
-def _relu(ctx: BuildContext):
+def relu(ctx: BuildContext):
     xp = ctx.xp
-    loop = cpu_loops.get("relu", xp)
-
-    def kernel(x: Any) -> Any:
-        if loop is not None and cpu_loops.fits(x):
-            out = np.empty_like(x)
-            cpu_threads.elementwise(loop, (out, x), _scalar(x, 0))
-            return out
-        return xp.maximum(x, _scalar(x, 0))
-
-    return kernel
+    return lambda x: xp.maximum(x, _scalar(x, 0))
 
 
 @op("ReluGrad")
-def _relu_grad(ctx: BuildContext):
-    loop = cpu_loops.get("relu_grad", ctx.xp)
-
-    def kernel(g: Any, features: Any) -> Any:
-        if loop is not None and cpu_loops.fits(g, features):
-            out = np.empty_like(g)
-            cpu_threads.elementwise(loop, (out, g, features), _scalar(g, 0))
-            return out
-        return g * (features > 0).astype(g.dtype)  # TF: gradients * (features > 0)
-
-    return kernel
+def relu_grad(ctx: BuildContext):
+    # TF: gradients * (features > 0)
+    return lambda g, features: g * (features > 0).astype(g.dtype)
 
 
 @op("Relu6")
@@ -137,44 +119,52 @@ def _softplus_grad(ctx: BuildContext):
 
 
 # --- softmax and cross-entropy ------------------------------------------------------------------
-def _row_max(xp: Any, x: Any) -> Any:
-    # numpy's ufunc reduce is np.max without its Python wrapper (~1 us of a small batch's
-    # ~3 us); the same reduction, the same bits.  _row_sum likewise.
-    if xp is np:
-        return np.maximum.reduce(x, axis=-1, keepdims=True)
-    return xp.max(x, axis=-1, keepdims=True)
+class Rows:
+    """Reductions over the last axis the softmax kernels use, written against ``xp``; a
+    backend may hand the kernels faster ones with the same bits (``ops/cpu/nn.py``)."""
+
+    def __init__(self, xp: Any):
+        self.xp = xp
+
+    def max(self, x: Any) -> Any:
+        return self.xp.max(x, axis=-1, keepdims=True)
+
+    def sum(self, x: Any) -> Any:
+        return self.xp.sum(x, axis=-1, keepdims=True)
+
+    def out_of_range(self, labels: Any, classes: int) -> bool:
+        """Whether a label lies outside [0, classes)."""
+        return bool(self.xp.any((labels < 0) | (labels >= classes)))
 
 
-def _row_sum(xp: Any, x: Any) -> Any:
-    if xp is np:
-        return np.add.reduce(x, axis=-1, keepdims=True)
-    return xp.sum(x, axis=-1, keepdims=True)
+def softmax(xp: Any, rows: Rows):
+    """The Softmax kernel with ``rows``' reductions."""
+
+    def kernel(logits: Any) -> Any:
+        e = xp.exp(logits - rows.max(logits))
+        return e / rows.sum(e)
+
+    return kernel
 
 
-def _shifted(xp: Any, logits: Any) -> Any:
-    return logits - _row_max(xp, logits)
+def log_softmax(xp: Any, rows: Rows):
+    """The LogSoftmax kernel with ``rows``' reductions."""
+
+    def kernel(logits: Any) -> Any:
+        s = logits - rows.max(logits)
+        return s - xp.log(rows.sum(xp.exp(s)))
+
+    return kernel
 
 
 @op("Softmax")
 def _softmax(ctx: BuildContext):
-    xp = ctx.xp
-
-    def kernel(logits: Any) -> Any:
-        e = xp.exp(_shifted(xp, logits))
-        return e / _row_sum(xp, e)
-
-    return kernel
+    return softmax(ctx.xp, Rows(ctx.xp))
 
 
 @op("LogSoftmax")
 def _log_softmax(ctx: BuildContext):
-    xp = ctx.xp
-
-    def kernel(logits: Any) -> Any:
-        s = _shifted(xp, logits)
-        return s - xp.log(_row_sum(xp, xp.exp(s)))
-
-    return kernel
+    return log_softmax(ctx.xp, Rows(ctx.xp))
 
 
 @op("SoftmaxCrossEntropyWithLogits")
@@ -188,7 +178,7 @@ def _softmax_xent(ctx: BuildContext):
                 f"be 2-dimensional. logits: {list(logits.shape)} labels: {list(labels.shape)}")
         labels = xp.broadcast_to(labels, xp.broadcast_shapes(logits.shape, labels.shape)
                                  if hasattr(xp, "broadcast_shapes") else logits.shape)
-        s = _shifted(xp, logits)
+        s = logits - xp.max(logits, axis=-1, keepdims=True)
         e = xp.exp(s)
         sum_e = xp.sum(e, axis=-1, keepdims=True)
         loss = xp.sum(labels * (xp.log(sum_e) - s), axis=-1)
@@ -197,38 +187,32 @@ def _softmax_xent(ctx: BuildContext):
     return kernel
 
 
-def _labels_out_of_range(xp: Any, labels: Any, classes: int) -> bool:
-    """Whether a label lies outside [0, classes).  On numpy, one reduction over the labels
-    viewed as unsigned (a negative label becomes a huge one) instead of three array ops and
-    ``np.any`` (~3.8 -> ~1.2 us per batch)."""
-    if xp is np and labels.dtype.kind == "i" and labels.ndim == 1:
-        return labels.size > 0 and int(np.maximum.reduce(
-            labels.view(f"u{labels.dtype.itemsize}"))) >= classes
-    return bool(xp.any((labels < 0) | (labels >= classes)))
-
-
-@op("SparseSoftmaxCrossEntropyWithLogits")
-def _sparse_softmax_xent(ctx: BuildContext):
-    xp, node = ctx.xp, ctx.op
+def sparse_softmax_xent(xp: Any, node: Any, rows: Rows):
+    """The SparseSoftmaxCrossEntropyWithLogits kernel with ``rows``' reductions."""
 
     def kernel(logits: Any, labels: Any) -> tuple:
         classes = logits.shape[-1]
-        if _labels_out_of_range(xp, labels, classes):
+        if rows.out_of_range(labels, classes):
             bad = (labels < 0) | (labels >= classes)
             value = int(labels[xp.argmax(bad)])
             raise errors.InvalidArgumentError(
                 None, node, f"Received a label value of {value} which is outside the valid range "
                 f"of [0, {classes}).  Label values: {' '.join(str(int(v)) for v in labels)}")
-        s = _shifted(xp, logits)
+        s = logits - rows.max(logits)
         e = xp.exp(s)
-        sum_e = _row_sum(xp, e)
-        rows = xp.arange(logits.shape[0])
-        loss = xp.log(sum_e[:, 0]) - s[rows, labels]
+        sum_e = rows.sum(e)
+        index = xp.arange(logits.shape[0])
+        loss = xp.log(sum_e[:, 0]) - s[index, labels]
         backprop = e / sum_e
-        backprop[rows, labels] -= _scalar(backprop, 1)
+        backprop[index, labels] -= _scalar(backprop, 1)
         return loss, backprop
 
     return kernel
+
+
+@op("SparseSoftmaxCrossEntropyWithLogits")
+def _sparse_softmax_xent(ctx: BuildContext):
+    return sparse_softmax_xent(ctx.xp, ctx.op, Rows(ctx.xp))
 
 
 @op("L2Loss")
@@ -243,64 +227,37 @@ def _l2_loss(ctx: BuildContext):
 
 
 # --- bias ----------------------------------------------------------------------------------------
-def _channel_axis(data_format: bytes, ndim: int) -> int:
+def channel_axis(data_format: bytes, ndim: int) -> int:
     return 1 if data_format.startswith(b"NC") and ndim > 2 else ndim - 1
 
 
+def bias_axis(node: Any, fmt: bytes, value: Any, bias: Any) -> int:
+    """The channel axis of ``value``; InvalidArgumentError where ``bias`` does not fit it."""
+    axis = channel_axis(fmt, value.ndim)
+    if value.ndim < 2 or value.shape[axis] != bias.shape[0]:
+        raise errors.InvalidArgumentError(
+            None, node, f"Must provide as many biases as the channel dimension of the input "
+            f"tensor: {list(bias.shape)} vs. {list(value.shape)}")
+    return axis
+
+
 @op("BiasAdd", "BiasAddV1")
-def _bias_add(ctx: BuildContext):
-    fmt = ctx.attr_or("data_format", b"NHWC")
-    node = ctx.op
-    loop = cpu_loops.get("bias_add", ctx.xp)
-    relu_loop = cpu_loops.get("bias_add_relu", ctx.xp)
-
-    def check(value: Any, bias: Any) -> int:
-        axis = _channel_axis(fmt, value.ndim)
-        if value.ndim < 2 or value.shape[axis] != bias.shape[0]:
-            raise errors.InvalidArgumentError(
-                None, node, f"Must provide as many biases as the channel dimension of the input "
-                f"tensor: {list(bias.shape)} vs. {list(value.shape)}")
-        return axis
-
-    def by_rows(fn: Any, value: Any, bias: Any, *scalars: Any) -> Any:
-        out = np.empty_like(value)
-        rows = (out.reshape(-1, bias.shape[0]), value.reshape(-1, bias.shape[0]), bias)
-        cpu_threads.over_rows(fn, (*rows, *scalars), (0, 1))
-        return out
+def bias_add(ctx: BuildContext):
+    fmt, node = ctx.attr_or("data_format", b"NHWC"), ctx.op
 
     def kernel(value: Any, bias: Any) -> Any:
-        axis = check(value, bias)
-        if loop is not None and axis == value.ndim - 1 and cpu_loops.fits(value, bias,
-                                                                          same_shape=False):
-            return by_rows(loop, value, bias)
+        axis = bias_axis(node, fmt, value, bias)
         return value + bias.reshape((-1,) + (1,) * (value.ndim - axis - 1))
 
-    def with_relu(value: Any, bias: Any) -> Any:
-        """Relu(BiasAdd(value, bias)) in one pass over channels-last ``value`` (a dense or
-        convolution layer's activation: one read and one write instead of two of each), with
-        the two ops' bits; None where the loop does not serve (the caller runs both ops)."""
-        axis = check(value, bias)
-        if relu_loop is None or axis != value.ndim - 1 or \
-                not cpu_loops.fits(value, bias, same_shape=False):
-            return None
-        return by_rows(relu_loop, value, bias, _scalar(value, 0))
-
-    kernel.with_relu = with_relu  # for the plan's remapper (gpugraph/remap.py)
     return kernel
 
 
 @op("BiasAddGrad")
-def _bias_add_grad(ctx: BuildContext):
+def bias_add_grad(ctx: BuildContext):
     fmt, xp = ctx.attr_or("data_format", b"NHWC"), ctx.xp
-    loop = cpu_loops.get("column_sums", xp)
 
     def kernel(grad: Any) -> Any:
-        axis = _channel_axis(fmt, grad.ndim)
-        if (loop is not None and axis == grad.ndim - 1 and grad.shape[axis] > 1
-                and cpu_loops.fits(grad)):
-            out = np.empty(grad.shape[axis], dtype=grad.dtype)
-            loop(out, grad.reshape(-1, grad.shape[axis]))
-            return out
+        axis = channel_axis(fmt, grad.ndim)
         axes = tuple(i for i in range(grad.ndim) if i != axis)
         acc = np.float32 if grad.dtype.kind == "f" and grad.dtype.itemsize < 4 else grad.dtype
         return xp.sum(grad, axis=axes, dtype=acc).astype(grad.dtype, copy=False)

@@ -24,9 +24,9 @@ from gpugraph.framework.tensor_shape import TensorShape
 from gpugraph.io.tensor import shape_from_proto
 
 if TYPE_CHECKING:
-    from gpugraph.devices import Device
+    from gpugraph.devices.base import Device
     from gpugraph.framework.ops import Operation
-    from gpugraph.ops.resources import SessionState
+    from gpugraph.state import SessionState
 
 Kernel = Callable[..., Any]
 Builder = Callable[["BuildContext"], Kernel]
@@ -50,15 +50,29 @@ class KernelSpec:
     all_host_inputs: bool = False  # every input is host memory (ConcatOffset)
 
 
-_KERNELS: dict[str, KernelSpec] = {}
+GENERIC = "generic"  # the device key of the bodies written against xp, for every device
+_KERNELS: dict[tuple[str, str], KernelSpec] = {}
 
 
 def op(*op_types: str, host_inputs: tuple[int, ...] | str = (),
-       host_outputs: tuple[int, ...] | str = (), kind: str = "kernel", host_only: bool = False):
-    """Registers a kernel builder for ``op_types`` (``@op("AddV2", "Add")``)."""
+       host_outputs: tuple[int, ...] | str = (), kind: str = "kernel", host_only: bool = False,
+       device: str = GENERIC):
+    """Registers a kernel builder for ``op_types`` (``@op("AddV2", "Add")``).
+
+    ``device``: the device kind (``"cpu"``, ``"cuda"``, ...) this builder serves; by default the
+    generic body, which every kind runs unless it registers its own.  An override keeps the
+    generic registration's host inputs and outputs, kind and placement facts.
+    """
 
     def register(build: Builder) -> Builder:
         for op_type in op_types:
+            if device != GENERIC:
+                generic = _KERNELS.get((op_type, GENERIC))
+                if generic is None:
+                    raise ValueError(f"No generic kernel for op type {op_type!r} to override "
+                                     f"on {device!r} devices.")
+                add_kernel(dataclasses.replace(generic, build=build), device)
+                continue
             every_out, every_in = host_outputs == "all", host_inputs == "all"
             add_kernel(KernelSpec(op_type, build, frozenset(() if every_in else host_inputs),
                                   frozenset(() if every_out else host_outputs), kind, host_only,
@@ -68,23 +82,92 @@ def op(*op_types: str, host_inputs: tuple[int, ...] | str = (),
     return register
 
 
-def add_kernel(spec: KernelSpec) -> None:
-    """Adds ``spec``; registering a *different* builder under a taken name is a bug."""
-    old = _KERNELS.get(spec.op_type)
+def add_kernel(spec: KernelSpec, device: str = GENERIC) -> None:
+    """Adds ``spec`` for ``device``; registering a *different* builder under a taken name is a
+    bug."""
+    old = _KERNELS.get((spec.op_type, device))
     if old is not None and old.build is not spec.build:
-        raise ValueError(f"A kernel for op type {spec.op_type!r} is already registered "
-                         f"({old.build.__module__}.{old.build.__qualname__}).")
-    _KERNELS[spec.op_type] = spec
+        raise ValueError(f"A kernel for op type {spec.op_type!r} on {device!r} is already "
+                         f"registered ({old.build.__module__}.{old.build.__qualname__}).")
+    _KERNELS[(spec.op_type, device)] = spec
 
 
-def lookup(op_type: str) -> KernelSpec | None:
-    """The kernel spec for ``op_type``, or None."""
-    return _KERNELS.get(op_type)
+def lookup(op_type: str, device: str = GENERIC) -> KernelSpec | None:
+    """The kernel spec for ``op_type`` on device kind ``device``: the kind's own, else the
+    generic one, else None."""
+    spec = _KERNELS.get((op_type, device))
+    return _KERNELS.get((op_type, GENERIC)) if spec is None else spec
 
 
 def registered_op_types() -> list[str]:
     """Every op type with a kernel, sorted."""
-    return sorted(_KERNELS)
+    return sorted({op_type for op_type, _ in _KERNELS})
+
+
+def overrides(device: str) -> list[str]:
+    """The op types device kind ``device`` has its own kernels for, sorted."""
+    return sorted(op_type for op_type, kind in _KERNELS if kind == device)
+
+
+# --- fused chains ----------------------------------------------------------------------------
+class _Unserved:
+    """What a fused kernel returns where it does not serve the values of a run."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSERVED"
+
+
+UNSERVED = _Unserved()
+FusedBuilder = Callable[["FusedContext"], "Kernel | None"]
+_FUSED: dict[tuple[tuple[str, ...], str], FusedBuilder] = {}
+
+
+def fused(*chains: tuple[str, ...], device: str):
+    """Registers a builder of one kernel for each chain of op types (``@fused(("Conv2D",
+    "BiasAdd", "Relu"), device="cpu")``) that the plan's remapper may run in the chain's place
+    on ``device`` kinds (:mod:`gpugraph.plan.remap` finds the chains).
+
+    The builder gets a :class:`FusedContext` and returns the kernel, or None where it declines
+    the chain.  The kernel takes the fused step's inputs and returns the last op's output, or
+    :data:`UNSERVED` where it does not serve those values: the plan then runs the chain's own
+    kernels, one by one (which also raise their own errors).  It must give their bits.
+    """
+
+    def register(build: FusedBuilder) -> FusedBuilder:
+        for chain in chains:
+            old = _FUSED.get((tuple(chain), device))
+            if old is not None and old is not build:
+                raise ValueError(f"A fused kernel for {chain} on {device!r} is already registered.")
+            _FUSED[(tuple(chain), device)] = build
+        return build
+
+    return register
+
+
+def lookup_fused(chain: tuple[str, ...], device: str) -> FusedBuilder | None:
+    """The fused kernel builder for ``chain`` (op types) on device kind ``device``, or None."""
+    return _FUSED.get((chain, device))
+
+
+@dataclasses.dataclass
+class FusedContext:
+    """What a fused kernel's builder may know about the chain it replaces.
+
+    Attributes:
+        contexts: each member op's :class:`BuildContext` (for attrs), in chain order.
+        kernels: each member's own kernel, in chain order.
+        plan_steps: every step of the plan being built.
+    """
+
+    contexts: list[BuildContext]
+    kernels: list[Kernel]
+    plan_steps: list[Any]
+
+    @property
+    def device(self) -> Device:
+        return self.contexts[0].device
 
 
 class BuildContext:
@@ -95,16 +178,20 @@ class BuildContext:
         device: the :class:`~gpugraph.devices.Device` the node was placed on.
         xp: the device's array module.
         state: the session's per-run-independent state (variables, random streams).
+        functions: how function-calling kernels compile their bodies (the plan's
+            :class:`~gpugraph.plan.functions.FunctionCompiler`; None outside a plan).
     """
 
     def __init__(self, op: Operation, device: Device, state: SessionState,
-                 host: Device | None = None, max_iterations: int | None = None):
+                 host: Device | None = None, max_iterations: int | None = None,
+                 functions: Any = None):
         self.op = op
         self.device = device
         self.xp = device.xp
         self.state = state
         self.host = host  # the plan's CPU device (function bodies build sub-plans with it)
         self.max_iterations = max_iterations  # the plan's while-loop cap
+        self.functions = functions
 
     @property
     def name(self) -> str:

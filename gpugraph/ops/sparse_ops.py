@@ -15,7 +15,7 @@ import numpy as np
 from gpugraph import errors
 from gpugraph.ops._indexing import check_indices, host_copy, index_text, scatter_at
 from gpugraph.ops.registry import BuildContext, dims_text, op
-from gpugraph.ops.resources import VarSlot
+from gpugraph.state import VarSlot
 
 
 # --- scatter into variables ---------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Variables, ref (``VariableV2`` + ``Assign*``) and resource (``VarHandleOp`` + ``*VariableOp``).
 
-Both kinds are backed by a session :class:`~gpugraph.ops.resources.VarSlot`: a ``VariableV2``
+Both kinds are backed by a session :class:`~gpugraph.state.VarSlot`: a ``VariableV2``
 node outputs its slot as the ref tensor, a ``VarHandleOp`` outputs it as the resource handle.
 Ops taking a ref input (``Assign``, ``Apply*``) receive the slot; every other consumer of a ref
 tensor receives the value (the plan reads it, failing if it is uninitialized).
@@ -15,7 +15,7 @@ import numpy as np
 from gpugraph import errors
 from gpugraph.ops.array_ops import strided_index
 from gpugraph.ops.registry import BuildContext, op
-from gpugraph.ops.resources import VarSlot
+from gpugraph.state import VarSlot
 
 
 def _static_shape(ctx: BuildContext) -> tuple | None:

@@ -3,29 +3,64 @@
 Each update is TF's CPU formula (tensorflow/core/kernels/training_ops.cc), computed in the
 variable's dtype with dtype-typed scalars, in place on the slot's buffer (copy-on-write when
 someone still holds the old value; see :meth:`VarSlot.writable`).
+
+Each optimizer is written once as an :class:`UpdateRule`: how many variable slots it updates,
+where its gradient is, and its formula against ``xp``.  The kernel around a rule
+(:func:`update_kernel`) checks the inputs and runs the dense or the sparse form.  Backends
+build their kernels from the same rules with faster formulas (``ops/cpu/training.py``,
+``ops/cuda/training.py``), so they run exactly what this module defines where their own
+kernels do not serve.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from gpugraph import cuda, errors
-from gpugraph.ops import cpu_conv, cpu_loops, cpu_threads
+from gpugraph import errors
 from gpugraph.ops.registry import BuildContext
 from gpugraph.ops.registry import op as register
-from gpugraph.ops.resources import VarSlot
+from gpugraph.state import VarSlot
 
 
-def _kernel(ctx: BuildContext, num_state: int, update: Callable[..., None], grad_pos: int = -1,
-            product_update: Callable[..., bool] | None = None):
-    """A kernel reading ``num_state`` variable slots, then scalars and the gradient (at
-    ``grad_pos`` among the non-state inputs), updating the slots in place.
+@dataclasses.dataclass(frozen=True)
+class UpdateRule:
+    """One optimizer's update.
 
-    ``product_update(a, b, *slot arrays, *scalars)``: the update with its gradient ``a.T @ b``
-    made inside it (see ``with_product``), or False where it does not serve those arrays.
+    Attributes:
+        num_state: the variable slots it updates (the op's first inputs).
+        update: ``update(xp, one, *slot arrays, *other inputs)``, in place on the slots' arrays
+            (``one``: 1 in the variable's dtype).
+        grad_pos: the gradient's position among the inputs after the slots.
+    """
+
+    num_state: int
+    update: Callable[..., None]
+    grad_pos: int = -1
+
+
+RuleBuilder = Callable[[BuildContext], UpdateRule]
+RULES: dict[str, RuleBuilder] = {}  # op type -> its rule's builder
+
+
+def rule(*op_types: str):
+    """Registers a rule builder for ``op_types``: the generic kernel, and :data:`RULES`."""
+
+    def register_rule(build: RuleBuilder) -> RuleBuilder:
+        for op_type in op_types:
+            RULES[op_type] = build
+        register(*op_types)(lambda ctx: update_kernel(ctx, build(ctx)))
+        return build
+
+    return register_rule
+
+
+def update_kernel(ctx: BuildContext, rule: UpdateRule):
+    """A kernel reading ``rule.num_state`` variable slots, then scalars and the gradient,
+    updating the slots in place.
 
     The ``SparseApply*`` forms of an op take ``indices`` right after the gradient and update
     only those rows of every slot: the same formula runs on the gathered rows (TF's sparse
@@ -33,10 +68,11 @@ def _kernel(ctx: BuildContext, num_state: int, update: Callable[..., None], grad
     results agree to about 1 ulp).
     """
     node = ctx.op
+    num_state, update, grad_pos = rule.num_state, rule.update, rule.grad_pos
     resource = node.type.startswith("Resource")
     sparse = "Sparse" in node.type
     xp, device = ctx.xp, ctx.device
-    names = [arg.name for arg in node.op_def.input_arg][num_state:]
+    names = input_names(node)[num_state:]
 
     def kernel(*args: Any) -> Any:
         slots: tuple[VarSlot, ...] = args[:num_state]
@@ -56,88 +92,12 @@ def _kernel(ctx: BuildContext, num_state: int, update: Callable[..., None], grad
             update(xp, arrays[0].dtype.type(1), *arrays, *rest)
         return None if resource else slots[0]
 
-    def with_product(a: Any, b: Any, *args: Any) -> Any:
-        """The update with its gradient ``a.T @ b`` (a MatMul with ``transpose_a`` feeding it:
-        a dense layer's weight gradient) made a block of rows at a time, each block applied
-        while it is in cache, the blocks split over gpugraph's threads: the gradient never
-        goes through memory, and the update does not read it back (W3's first dense layer,
-        3.2M weights: the step's median fell 1.4-1.9 ms).  Only in a plan that owns the cores
-        (elsewhere BLAS's threads make each block's product, and an MLP step got slower).
-        ``args`` are the update's inputs with None for the gradient.  The
-        bits of the two ops (each gradient element is the same dot product; the update is
-        elementwise).  Returns (the update's output,), or None where this does not serve
-        (the caller runs the two ops)."""
-        shape = (a.shape[1], b.shape[1]) if a.ndim == 2 and b.ndim == 2 else None
-        if sparse or xp is not np or not cpu_threads.owned() or shape is None or \
-                shape[0] * shape[1] < _BLOCKED_MIN_ELEMENTS or \
-                a.shape[0] != b.shape[0] or not cpu_loops.fits(a, b, same_shape=False) or \
-                a.dtype != b.dtype or not all(_holds(slot, shape, a.dtype)
-                                              for slot in args[:num_state]):
-            return None
-        rest = list(args[num_state:])
-        for name, value in zip(names, rest, strict=True):
-            if name != "grad" and getattr(value, "ndim", 0) != 0:
-                return None
-        slots: tuple[VarSlot, ...] = args[:num_state]
-        # No block's product can read a row an earlier block updated: a or b being (a view of)
-        # a slot's value means someone else holds that value, so writable() hands out a copy.
-        arrays = [slot.writable(node) for slot in slots]
-        if product_update is None or not product_update(
-                a, b, *arrays, *(v for i, v in enumerate(rest) if i != grad_pos % len(rest))):
-            one = arrays[0].dtype.type(1)
-            _by_row_blocks(shape, one.dtype, _block_product(a, b),
-                           lambda rows, grad: update(xp, one, *(x[rows] for x in arrays),
-                                                     *_with(rest, grad_pos, grad)))
-        return (None if resource else slots[0],)
-
-    kernel.with_product = with_product  # for the plan's remapper (gpugraph/remap.py)
-    kernel.grad_input = num_state + grad_pos % len(names)
     return kernel
 
 
-# Smaller gradients are made and applied whole: the blocks' hand-offs would cost more than
-# the gradient's trip through memory (W3's second dense layer, 10K weights: 0.3 ms, not 0.08).
-_BLOCKED_MIN_ELEMENTS = 1 << 18
-
-
-def _block_product(a: np.ndarray, b: np.ndarray) -> Callable[[slice, np.ndarray], Any]:
-    """``product(rows, out)``: ``out = a[:, rows].T @ b``, by the kernel a separate MatMul
-    would use (:func:`cpu_threads.by_columns`), so the bits are the same."""
-    if cpu_threads.by_columns(np, a, b):
-        return lambda rows, grad: cpu_threads.product_by_columns(a, b, rows, grad)
-    return lambda rows, grad: np.matmul(a[:, rows].T, b, out=grad)
-
-
-def _holds(slot: Any, shape: tuple, dtype: np.dtype) -> bool:
-    value = slot.value if isinstance(slot, VarSlot) else None
-    return type(value) is np.ndarray and value.shape == shape and value.dtype == dtype and \
-        value.flags.c_contiguous
-
-
-def _with(values: list, position: int, value: Any) -> list:
-    out = list(values)
-    out[position] = value
-    return out
-
-
-def _by_row_blocks(shape: tuple, dtype: np.dtype, product: Callable[..., Any],
-                   apply: Callable[..., None]) -> None:
-    """``product(rows, out)`` then ``apply(rows, out)`` for blocks of rows (about four per
-    thread, interleaved), each thread with its own gradient buffer."""
-    threads = cpu_loops.threads()
-    step = max(16, -(-shape[0] // (4 * threads)))
-    blocks = [slice(s, min(shape[0], s + step)) for s in range(0, shape[0], step)]
-    threads = min(threads, len(blocks))
-
-    def work(first: int) -> None:
-        scratch = np.empty((step, shape[1]), dtype=dtype)
-        with cpu_threads.inline():
-            for rows in blocks[first::threads]:
-                grad = scratch[:rows.stop - rows.start]
-                product(rows, grad)
-                apply(rows, grad)
-
-    cpu_loops.in_parallel([lambda t=t: work(t) for t in range(threads)])
+def input_names(node: Any) -> list[str]:
+    """The names of ``node``'s inputs in its OpDef."""
+    return [arg.name for arg in node.op_def.input_arg]
 
 
 def _check_shapes(node: Any, slots: Any, arrays: list, grad_shape: tuple) -> None:
@@ -180,35 +140,20 @@ def _sparse_update(xp: Any, node: Any, update: Callable[..., None], slots: Any, 
         update(xp, one, *(a[index:index + 1] for a in arrays), *row_rest)
 
 
-@register("ApplyGradientDescent", "ResourceApplyGradientDescent")
-def _gradient_descent(ctx: BuildContext):
-    gpu = cuda.elementwise("training", "apply_gradient_descent", ctx.xp)
-
+@rule("ApplyGradientDescent", "ResourceApplyGradientDescent")
+def gradient_descent(ctx: BuildContext) -> UpdateRule:
     def update(xp, one, var, lr, grad):
-        if gpu is not None and gpu.fits((var, grad), (lr,)):
-            gpu((var, grad), (lr,))
-            return
         var -= grad * lr
 
-    return _kernel(ctx, 1, update)
+    return UpdateRule(1, update)
 
 
-@register("ApplyMomentum", "ResourceApplyMomentum", "SparseApplyMomentum",
-          "ResourceSparseApplyMomentum")
-def _momentum(ctx: BuildContext):
+@rule("ApplyMomentum", "ResourceApplyMomentum", "SparseApplyMomentum",
+      "ResourceSparseApplyMomentum")
+def momentum(ctx: BuildContext) -> UpdateRule:
     nesterov = ctx.attr_or("use_nesterov", False)
-    loop = cpu_loops.get("momentum", ctx.xp)
-    gpu = cuda.elementwise("training", "apply_momentum", ctx.xp)
 
     def update(xp, one, var, accum, lr, grad, momentum):
-        if gpu is not None and gpu.fits((var, accum, grad), (lr, momentum)):
-            gpu((var, accum, grad), (lr, momentum), nesterov)
-            return
-        if loop is not None and cpu_loops.fits(var, accum, grad):
-            scalar = var.dtype.type
-            cpu_threads.elementwise(loop, (var, accum, grad), scalar(lr), scalar(momentum),
-                                    nesterov)
-            return
         accum *= momentum
         accum += grad
         if nesterov:
@@ -216,39 +161,16 @@ def _momentum(ctx: BuildContext):
         else:
             var -= accum * lr
 
-    def product_update(a, b, var, accum, lr, momentum) -> bool:
-        """The update with its gradient ``a.T @ b`` made in the direct kernel's registers
-        (:func:`cpu_conv.gather_gemm_momentum`): the gradient never exists in memory."""
-        if loop is None or not cpu_threads.by_columns(np, a, b) or var.dtype != a.dtype or \
-                not cpu_loops.fits(var, accum):
-            return False
-        scalar = var.dtype.type
-        cpu_conv.gather_gemm_momentum(a, *cpu_threads.column_tables(a), b, var, accum,
-                                      scalar(lr), scalar(momentum), nesterov)
-        return True
-
     # inputs: (var, accum, lr, grad, momentum)
-    return _kernel(ctx, 2, update, grad_pos=1, product_update=product_update)
+    return UpdateRule(2, update, 1)
 
 
-@register("ApplyAdam", "ResourceApplyAdam")
-def _adam(ctx: BuildContext):
+@rule("ApplyAdam", "ResourceApplyAdam")
+def adam(ctx: BuildContext) -> UpdateRule:
     nesterov = ctx.attr_or("use_nesterov", False)
-    loop = cpu_loops.get("adam", ctx.xp)
-    gpu = cuda.elementwise("training", "apply_adam", ctx.xp)
 
     def update(xp, one, var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad):
-        scalars = (beta1_power, beta2_power, lr, beta1, beta2, epsilon)
-        if gpu is not None and gpu.fits((var, m, v, grad), scalars):
-            gpu((var, m, v, grad), scalars, nesterov)
-            return
-        alpha = lr * xp.sqrt(one - beta2_power) / (one - beta1_power)
-        if loop is not None and cpu_loops.fits(var, m, v, grad):
-            scalar = var.dtype.type
-            cpu_threads.elementwise(loop, (var, m, v, grad), scalar(alpha), scalar(one - beta1),
-                                    scalar(one - beta2), scalar(epsilon), scalar(beta1),
-                                    nesterov)
-            return
+        alpha = adam_step_size(xp, one, beta1_power, beta2_power, lr)
         # TF's formulas, evaluated in the same order, through one scratch buffer (Adam runs
         # over every parameter each step: temporaries cost memory bandwidth).
         t = xp.empty_like(var)
@@ -270,39 +192,30 @@ def _adam(ctx: BuildContext):
         step /= t
         var -= step
 
-    return _kernel(ctx, 3, update)
+    return UpdateRule(3, update)
 
 
-@register("ApplyRMSProp", "ResourceApplyRMSProp", "SparseApplyRMSProp",
-          "ResourceSparseApplyRMSProp")
-def _rms_prop(ctx: BuildContext):
-    loop = cpu_loops.get("rms_prop", ctx.xp)
+def adam_step_size(xp: Any, one: Any, beta1_power: Any, beta2_power: Any, lr: Any) -> Any:
+    """Adam's ``lr * sqrt(1 - beta2^t) / (1 - beta1^t)``, as TF computes it."""
+    return lr * xp.sqrt(one - beta2_power) / (one - beta1_power)
 
+
+@rule("ApplyRMSProp", "ResourceApplyRMSProp", "SparseApplyRMSProp",
+      "ResourceSparseApplyRMSProp")
+def rms_prop(ctx: BuildContext) -> UpdateRule:
     def update(xp, one, var, ms, mom, lr, rho, momentum, epsilon, grad):
-        if loop is not None and cpu_loops.fits(var, ms, mom, grad):
-            scalar = var.dtype.type
-            cpu_threads.elementwise(loop, (var, ms, mom, grad), scalar(lr), scalar(one - rho),
-                                    scalar(momentum), scalar(epsilon))
-            return
         ms += (xp.square(grad) - ms) * (one - rho)
         mom *= momentum
         mom += (grad * lr) / xp.sqrt(ms + epsilon)
         var -= mom
 
-    return _kernel(ctx, 3, update)
+    return UpdateRule(3, update)
 
 
-@register("ApplyCenteredRMSProp", "ResourceApplyCenteredRMSProp", "SparseApplyCenteredRMSProp",
-          "ResourceSparseApplyCenteredRMSProp")
-def _centered_rms_prop(ctx: BuildContext):
-    loop = cpu_loops.get("centered_rms_prop", ctx.xp)
-
+@rule("ApplyCenteredRMSProp", "ResourceApplyCenteredRMSProp", "SparseApplyCenteredRMSProp",
+      "ResourceSparseApplyCenteredRMSProp")
+def centered_rms_prop(ctx: BuildContext) -> UpdateRule:
     def update(xp, one, var, mg, ms, mom, lr, rho, momentum, epsilon, grad):
-        if loop is not None and cpu_loops.fits(var, mg, ms, mom, grad):
-            scalar = var.dtype.type
-            cpu_threads.elementwise(loop, (var, mg, ms, mom, grad), scalar(lr),
-                                    scalar(one - rho), scalar(momentum), scalar(epsilon))
-            return
         ms += (xp.square(grad) - ms) * (one - rho)
         mg += (grad - mg) * (one - rho)
         denom = (ms - xp.square(mg)) + epsilon
@@ -310,30 +223,25 @@ def _centered_rms_prop(ctx: BuildContext):
         mom += (grad * lr) / xp.sqrt(denom)
         var -= mom
 
-    return _kernel(ctx, 4, update)
+    return UpdateRule(4, update)
 
 
-@register("ApplyAdagrad", "ResourceApplyAdagrad", "SparseApplyAdagrad",
-          "ResourceSparseApplyAdagrad")
-def _adagrad(ctx: BuildContext):
+@rule("ApplyAdagrad", "ResourceApplyAdagrad", "SparseApplyAdagrad",
+      "ResourceSparseApplyAdagrad")
+def adagrad(ctx: BuildContext) -> UpdateRule:
     update_slots = ctx.attr_or("update_slots", True)
-    loop = cpu_loops.get("adagrad", ctx.xp)
 
     def update(xp, one, var, accum, lr, grad):
-        if loop is not None and cpu_loops.fits(var, accum, grad):
-            cpu_threads.elementwise(loop, (var, accum, grad), var.dtype.type(lr), one,
-                                    bool(update_slots))
-            return
         if update_slots:
             accum += xp.square(grad)
         var -= grad * lr * (one / xp.sqrt(accum))
 
-    return _kernel(ctx, 2, update)
+    return UpdateRule(2, update)
 
 
-@register("ApplyAdagradV2", "ResourceApplyAdagradV2", "SparseApplyAdagradV2",
-          "ResourceSparseApplyAdagradV2")
-def _adagrad_v2(ctx: BuildContext):
+@rule("ApplyAdagradV2", "ResourceApplyAdagradV2", "SparseApplyAdagradV2",
+      "ResourceSparseApplyAdagradV2")
+def _adagrad_v2(ctx: BuildContext) -> UpdateRule:
     update_slots = ctx.attr_or("update_slots", True)
 
     def update(xp, one, var, accum, lr, epsilon, grad):
@@ -341,12 +249,12 @@ def _adagrad_v2(ctx: BuildContext):
             accum += xp.square(grad)
         var -= grad * lr / (xp.sqrt(accum) + epsilon)
 
-    return _kernel(ctx, 2, update)
+    return UpdateRule(2, update)
 
 
-@register("ApplyAdadelta", "ResourceApplyAdadelta", "SparseApplyAdadelta",
-          "ResourceSparseApplyAdadelta")
-def _adadelta(ctx: BuildContext):
+@rule("ApplyAdadelta", "ResourceApplyAdadelta", "SparseApplyAdadelta",
+      "ResourceSparseApplyAdadelta")
+def _adadelta(ctx: BuildContext) -> UpdateRule:
     def update(xp, one, var, accum, accum_update, lr, rho, epsilon, grad):
         accum *= rho
         accum += xp.square(grad) * (one - rho)
@@ -355,22 +263,22 @@ def _adadelta(ctx: BuildContext):
         accum_update *= rho
         accum_update += xp.square(step) * (one - rho)
 
-    return _kernel(ctx, 3, update)
+    return UpdateRule(3, update)
 
 
-@register("ApplyAdaMax", "ResourceApplyAdaMax")
-def _ada_max(ctx: BuildContext):
+@rule("ApplyAdaMax", "ResourceApplyAdaMax")
+def _ada_max(ctx: BuildContext) -> UpdateRule:
     def update(xp, one, var, m, v, beta1_power, lr, beta1, beta2, epsilon, grad):
         m += (grad - m) * (one - beta1)
         xp.maximum(beta2 * v, xp.abs(grad), out=v)
         var -= lr / (one - beta1_power) * (m / (v + epsilon))
 
-    return _kernel(ctx, 3, update)
+    return UpdateRule(3, update)
 
 
-@register("ApplyFtrl", "ResourceApplyFtrl", "SparseApplyFtrl", "ResourceSparseApplyFtrl",
-          "ApplyFtrlV2", "ResourceApplyFtrlV2", "SparseApplyFtrlV2", "ResourceSparseApplyFtrlV2")
-def _ftrl(ctx: BuildContext):
+@rule("ApplyFtrl", "ResourceApplyFtrl", "SparseApplyFtrl", "ResourceSparseApplyFtrl",
+      "ApplyFtrlV2", "ResourceApplyFtrlV2", "SparseApplyFtrlV2", "ResourceSparseApplyFtrlV2")
+def _ftrl(ctx: BuildContext) -> UpdateRule:
     # training_ops.cc ApplyFtrl / ApplyFtrlV2 (and their MultiplyLinearByLr forms).
     by_lr = ctx.attr_or("multiply_linear_by_lr", False)
     v2 = ctx.op.type.endswith("V2")
@@ -395,7 +303,7 @@ def _ftrl(ctx: BuildContext):
         var[...] = xp.where(xp.abs(linear) > threshold, x / y, var.dtype.type(0))
         accum += grad * grad
 
-    return _kernel(ctx, 3, update, grad_pos=0)  # inputs: (var, accum, linear, grad, lr, ...)
+    return UpdateRule(3, update, 0)  # inputs: (var, accum, linear, grad, lr, ...)
 
 
 def _proximal(xp, var, prox, rate, l1, l2, one):
@@ -407,21 +315,21 @@ def _proximal(xp, var, prox, rate, l1, l2, one):
         var[...] = prox / (one + l2 * rate)
 
 
-@register("ApplyProximalAdagrad", "ResourceApplyProximalAdagrad", "SparseApplyProximalAdagrad",
-          "ResourceSparseApplyProximalAdagrad")
-def _proximal_adagrad(ctx: BuildContext):
+@rule("ApplyProximalAdagrad", "ResourceApplyProximalAdagrad", "SparseApplyProximalAdagrad",
+      "ResourceSparseApplyProximalAdagrad")
+def _proximal_adagrad(ctx: BuildContext) -> UpdateRule:
     def update(xp, one, var, accum, lr, l1, l2, grad):
         accum += xp.square(grad)
         rate = lr * (one / xp.sqrt(accum))
         _proximal(xp, var, var - grad * rate, rate, l1, l2, one)
 
-    return _kernel(ctx, 2, update)
+    return UpdateRule(2, update)
 
 
-@register("ApplyProximalGradientDescent", "ResourceApplyProximalGradientDescent",
-          "SparseApplyProximalGradientDescent", "ResourceSparseApplyProximalGradientDescent")
-def _proximal_gradient_descent(ctx: BuildContext):
+@rule("ApplyProximalGradientDescent", "ResourceApplyProximalGradientDescent",
+      "SparseApplyProximalGradientDescent", "ResourceSparseApplyProximalGradientDescent")
+def _proximal_gradient_descent(ctx: BuildContext) -> UpdateRule:
     def update(xp, one, var, alpha, l1, l2, grad):
         _proximal(xp, var, var - grad * alpha, alpha, l1, l2, one)
 
-    return _kernel(ctx, 1, update)
+    return UpdateRule(1, update)

@@ -40,7 +40,7 @@ import time
 from typing import Any
 
 from gpugraph import _proto as pb
-from gpugraph import errors
+from gpugraph import config, errors
 from gpugraph.framework import names
 from gpugraph.framework.graph import get_default_graph
 from gpugraph.train import checkpoint_management as cm
@@ -261,7 +261,7 @@ class Saver:
         if durable is None:
             durable = self._durable
         if durable is None:
-            durable = os.environ.get(DURABLE_ENV, "").lower() in ("1", "true", "yes")
+            durable = config.settings.durable_checkpoints
         return bool(durable)
 
     def _write(self, sess: Any, checkpoint_file: str, save_path: str) -> str:

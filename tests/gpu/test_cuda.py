@@ -89,7 +89,7 @@ def test_update_kernels_match_the_array_formulas(name: str, nesterov: bool, dtyp
     """One launch per update gives the bits of the array-module body's ~12 launches."""
     import cupy
 
-    from gpugraph import cuda
+    from gpugraph.devices.cuda import rawmodule as cuda
 
     body, n_arrays, n_scalars = _updates(cupy, dtype, nesterov)[name]
     rng = np.random.default_rng(7)

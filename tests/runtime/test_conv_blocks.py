@@ -13,6 +13,7 @@ from helpers import out
 
 import gpugraph as gg
 from gpugraph.ops import conv_ops
+from gpugraph.ops.cpu import conv as cpu_conv_ops
 
 
 def _conv_family(x, w, dy, data_format):
@@ -39,8 +40,8 @@ def test_any_block_size_gives_the_same_convolutions(data_format, loops, monkeypa
     w = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
     dy = rng.standard_normal((5, 9, 7, 4) if nhwc else (5, 4, 9, 7)).astype(np.float32)
     whole = _run(x, w, dy, data_format)
-    monkeypatch.setattr(conv_ops, "_PATCH_BLOCK_BYTES", 1)
-    assert len(conv_ops._blocks(np, 5, 9 * 7 * 27 * 4)) == 5
+    monkeypatch.setattr(cpu_conv_ops, "_PATCH_BLOCK_BYTES", 1)
+    assert len(conv_ops._blocks(5, 9 * 7 * 27 * 4, cpu_conv_ops._PATCH_BLOCK_BYTES)) == 5
     blocked = _run(x, w, dy, data_format)
     for got, want in zip(blocked, whole, strict=True):
         assert got.shape == want.shape and got.dtype == want.dtype
@@ -67,5 +68,6 @@ def test_zero_sized_dimensions_convolve_as_tf() -> None:
 
 
 def test_only_the_cpu_blocks_the_batch() -> None:
-    assert len(conv_ops._blocks(np, 64, conv_ops._PATCH_BLOCK_BYTES)) == 64
-    assert conv_ops._blocks(object(), 64, conv_ops._PATCH_BLOCK_BYTES) == [slice(0, 64)]
+    block = cpu_conv_ops._PATCH_BLOCK_BYTES
+    assert len(conv_ops._blocks(64, block, block)) == 64
+    assert conv_ops._blocks(64, block, None) == [slice(0, 64)]  # the generic body: one GEMM

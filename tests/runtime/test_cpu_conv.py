@@ -14,7 +14,8 @@ import pytest
 from helpers import out
 
 import gpugraph as gg
-from gpugraph.ops import cpu_conv, cpu_threads
+from gpugraph.devices.cpu import conv as cpu_conv
+from gpugraph.devices.cpu import threads as cpu_threads
 
 pytestmark = pytest.mark.skipif(not cpu_conv.available(np, np.zeros(1, np.float32)),
                                 reason="llvmlite unavailable or not x86-64")
@@ -182,7 +183,7 @@ CLASS_CASES = [  # (shape, kernel, strides, dilations, before)
 @pytest.mark.parametrize(("shape", "kernel", "strides", "dilations", "before"), CLASS_CASES)
 def test_window_classes_read_exactly_the_taps_inside_the_image(shape, kernel, strides,
                                                                 dilations, before) -> None:
-    from gpugraph.ops import conv_ops
+    from gpugraph.ops.cpu import conv as conv_ops
     n, h, w, c = shape
     terms, out = _in_image_terms(n, (h, w), kernel, strides, dilations, before)
     rows, taps, classes = conv_ops._window_classes(shape, out, strides, dilations, before,
@@ -197,7 +198,7 @@ def test_window_classes_read_exactly_the_taps_inside_the_image(shape, kernel, st
 @pytest.mark.parametrize(("shape", "kernel", "strides", "dilations", "before"), CLASS_CASES)
 def test_filter_classes_reduce_exactly_the_pixels_inside_the_image(shape, kernel, strides,
                                                                    dilations, before) -> None:
-    from gpugraph.ops import conv_ops
+    from gpugraph.ops.cpu import conv as conv_ops
     n, h, w, c = shape
     terms, out = _in_image_terms(n, (h, w), kernel, strides, dilations, before)
     rows, taps, classes = conv_ops._filter_classes(shape, out, strides, dilations, before,
@@ -223,7 +224,7 @@ def test_filter_gradient_paths_have_the_same_bits(monkeypatch) -> None:
                    gg.constant(np.array([5, 3, 16, 24], np.int32)), gg.constant(dy),
                    T=gg.float32, strides=[1, 1, 1, 1], padding=b"SAME")
 
-    from gpugraph.ops import conv_ops
+    from gpugraph.ops.cpu import conv as conv_ops
     results = []
     for channels, tiled in ((8, 1 << 30), (100, 1 << 30), (100, 0)):
         monkeypatch.setattr(conv_ops, "_CLASS_MIN_CHANNELS", channels)
@@ -247,7 +248,7 @@ def test_filter_gradient_paths_have_the_same_bits(monkeypatch) -> None:
 def test_input_grad_classes_gather_exactly_the_taps_that_reach_a_pixel(size, out_hw, kernel,
                                                                        strides, dilations,
                                                                        before) -> None:
-    from gpugraph.ops import conv_ops
+    from gpugraph.ops.cpu import conv as conv_ops
     n, o = 2, 3
     terms, out = _in_image_terms(n, size, kernel, strides, dilations, before, out_hw)
     rows, taps, classes = conv_ops._input_grad_classes((n, *out, o), size, strides,
@@ -266,7 +267,7 @@ def test_input_grad_classes_gather_exactly_the_taps_that_reach_a_pixel(size, out
 def test_input_grad_at_stride_one_has_the_bits_of_the_padded_correlation() -> None:
     # The full correlation of the zero-padded output gradient with the flipped filter: the
     # same sums in the same order, without the padded zeros.
-    from gpugraph.ops import conv_ops
+    from gpugraph.ops.cpu import conv as conv_ops
     rng = np.random.default_rng(10)
     dy = rng.standard_normal((3, 14, 14, 64)).astype(np.float32)
     w = rng.standard_normal((5, 5, 32, 64)).astype(np.float32)
@@ -284,7 +285,7 @@ def test_input_grad_at_stride_one_has_the_bits_of_the_padded_correlation() -> No
 def test_conv_without_the_padded_taps_has_the_bits_of_the_padded_product() -> None:
     # Skipping a tap that reads a padded zero drops an fma(0, w, acc) == acc: same bits as the
     # gather GEMM over the zero-padded input, epilogue included.
-    from gpugraph.ops import conv_ops
+    from gpugraph.ops.cpu import conv as conv_ops
     rng = np.random.default_rng(8)
     x = rng.standard_normal((3, 14, 14, 32)).astype(np.float32)
     w = rng.standard_normal((5, 5, 32, 64)).astype(np.float32)
@@ -325,7 +326,7 @@ def test_gather_gemm_momentum_has_the_product_and_update_bits(dtype, nesterov, r
                                                               cols) -> None:
     """The fused weight gradient + momentum update equals gather_gemm's product fed to the
     momentum loop, bit for bit, var and accum (masked tails, an empty reduction included)."""
-    from gpugraph.ops import cpu_loops
+    from gpugraph.devices.cpu import loops as cpu_loops
 
     if k:
         x, rowtab, redtab, b, _ = _gather_case(dtype, rows, k, cols)

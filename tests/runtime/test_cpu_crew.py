@@ -11,7 +11,8 @@ import threading
 import numpy as np
 import pytest
 
-from gpugraph.ops import cpu_crew, cpu_jit
+from gpugraph.devices.cpu import crew as cpu_crew
+from gpugraph.devices.cpu import jit as cpu_jit
 
 pytestmark = pytest.mark.skipif(cpu_crew.get() is None, reason="llvmlite unavailable or not x86")
 

@@ -14,7 +14,7 @@ import gpugraph as gg
 from gpugraph import _optional
 from gpugraph._optional import optional_module
 from gpugraph.framework.tensor_shape import TensorShape
-from gpugraph.ops import cpu_loops
+from gpugraph.devices.cpu import loops as cpu_loops
 
 pytestmark = pytest.mark.skipif(optional_module("numba") is None, reason="numba unavailable")
 
@@ -46,7 +46,7 @@ def owned(request, monkeypatch):
     """Runs a test's plans once as plans that leave the cores alone (loops on the plan's
     thread) and once as plans that own them (cpu_threads.owning: elementwise and pooling
     loops split over three threads, however small the arrays)."""
-    from gpugraph.ops import cpu_threads
+    from gpugraph.devices.cpu import threads as cpu_threads
 
     if request.param == "owning":
         monkeypatch.setattr(cpu_threads, "wants_cores", lambda steps: True)
@@ -371,7 +371,8 @@ def test_max_pool_loop_matches_array_body(dtype, ksize, strides, padding, data_f
 @pytest.mark.parametrize("threads", [1, 3])
 def test_pad_images_loop_matches_np_pad(dtype, before, after, threads, spy,
                                         monkeypatch) -> None:
-    from gpugraph.ops import conv_ops, cpu_threads
+    from gpugraph.devices.cpu import threads as cpu_threads
+    from gpugraph.ops.cpu import conv as conv_ops
 
     monkeypatch.setattr(cpu_threads, "_SPLIT_MIN_ELEMENTS", 0)
     monkeypatch.setattr(cpu_loops, "_SPLIT_MIN", 0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gpugraph as gg
-from gpugraph import _virtual_gpu as vg
+from gpugraph.devices.virtual import xp as vg
 from gpugraph import errors
 from gpugraph.devices import VirtualGpuDevice, discover
 from gpugraph.placement import map_device

@@ -7,7 +7,7 @@ import pytest
 from helpers import out
 
 import gpugraph as gg
-from gpugraph import fusion
+from gpugraph.devices.cpu import fusion
 
 
 def _chain(n: int):
@@ -60,7 +60,7 @@ def test_fetched_intermediates_stay_materialised() -> None:
 def test_a_fused_step_runs_in_its_devices_context() -> None:
     """A chain fused on GPU:k launches on device k, as each of its kernels would have: the
     fused step enters the device's run context (CuPy's Device(k)) around the kernel."""
-    from gpugraph import plan as plan_module
+    from gpugraph.plan import build as plan_module
 
     entered = []
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from gpugraph import _host_memory
+from gpugraph.devices.cpu import host_memory as _host_memory
 
 
 def test_can_be_turned_off(monkeypatch) -> None:

@@ -13,8 +13,10 @@ from helpers import out
 
 import gpugraph as gg
 from gpugraph import errors
-from gpugraph import plan as plan_module
-from gpugraph.ops import cpu_conv, cpu_loops, cpu_threads
+from gpugraph.plan import build as plan_module
+from gpugraph.devices.cpu import conv as cpu_conv
+from gpugraph.devices.cpu import loops as cpu_loops
+from gpugraph.devices.cpu import threads as cpu_threads
 
 pytestmark = pytest.mark.skipif(not cpu_conv.available(np, np.zeros(1, np.float32)),
                                 reason="llvmlite unavailable or not x86-64")
@@ -252,7 +254,7 @@ def _continue_mlp(case: str, fused: bool, monkeypatch) -> tuple[dict, list[str],
     import json
     import pathlib
 
-    from gpugraph.ops import training_ops
+    from gpugraph.ops.cpu import training as training_ops
 
     directory = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "train" / case
     config = json.loads((directory / f"{case}.json").read_text())

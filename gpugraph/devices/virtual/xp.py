@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from gpugraph.devices.base import CUPY_AT_DTYPES
+
 _state = threading.local()
 
 
@@ -209,12 +211,10 @@ def _check_cupy_api(module: str, name: str, args: tuple, kwargs: dict) -> None:
 
 
 def _check_device_at(name: str, dtype: np.dtype) -> None:
-    # CuPy's ufunc.at supports only some ufuncs and dtypes (gpugraph.ops._indexing).
-    from gpugraph.ops._indexing import DEVICE_AT_DTYPES  # noqa: PLC0415  (ops import this module)
-
-    if dtype.name not in DEVICE_AT_DTYPES.get(name, ()):
+    # CuPy's ufunc.at supports only some ufuncs and dtypes (gpugraph.devices.base).
+    if dtype.name not in CUPY_AT_DTYPES.get(name, ()):
         raise NotImplementedError(f"{name}.at on a GPU supports only "
-                                  f"{sorted(DEVICE_AT_DTYPES.get(name, ()))}, not {dtype}")
+                                  f"{sorted(CUPY_AT_DTYPES.get(name, ()))}, not {dtype}")
 
 
 def to_device(value: Any, device: int) -> Any:

@@ -2,7 +2,7 @@
 
 Each step becomes one statement (``v7 = k5(v3, v4)``); constants, identities and NoOps cost
 nothing; a value is deleted after its last reader; dead-aware steps get an ``if`` on their
-inputs' liveness; v1 while loops (:class:`~gpugraph.frames.LoopNode`) become ``while True``
+inputs' liveness; v1 while loops (:class:`~gpugraph.plan.frames.LoopNode`) become ``while True``
 blocks whose condition and body are generated the same way, nested loops nested.
 """
 
@@ -12,9 +12,9 @@ from collections import Counter
 from typing import Any
 
 from gpugraph import errors
-from gpugraph.frames import LoopNode
 from gpugraph.framework.ops import Tensor
 from gpugraph.ops.registry import DEAD, DEAD_INPUT_OPS
+from gpugraph.plan.frames import LoopNode
 
 
 def compile_plan(items: list[Any], feed_slots: list[int], fetch_slots: list[int]):

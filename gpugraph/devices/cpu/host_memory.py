@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import sys
+
+from gpugraph import config
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -27,8 +28,7 @@ def keep_freed_buffers() -> bool:
     global _done
     if _done:
         return True
-    if os.environ.get("GPUGRAPH_HOST_ALLOCATOR_CACHE", "1") == "0" or not sys.platform.startswith(
-            "linux"):
+    if not config.settings.host_allocator_cache or not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

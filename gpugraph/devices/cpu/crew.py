@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from gpugraph._fpenv import flush_denormals
-from gpugraph.ops import cpu_jit
+from gpugraph import config
+from gpugraph.devices.cpu import jit as cpu_jit
+from gpugraph.devices.cpu.fpenv import flush_denormals
 
 _SPIN_SECONDS = 1e-3  # how long an idle worker spins before it sleeps
 _WORDS = 16  # int64 words per worker: 128 bytes, two cache lines of its own
@@ -175,7 +176,7 @@ class Crew:
                                         [ctypes.c_void_p] + [ctypes.c_int64] * 3)
         self._spins = self._calibrate()  # ~_SPIN_SECONDS of pause instructions
         # GPUGRAPH_CPU_SPIN=0: idle workers sleep at once, as in a thread pool (for comparisons)
-        self._idle_spins = self._spins if os.environ.get("GPUGRAPH_CPU_SPIN", "1") != "0" else 0
+        self._idle_spins = self._spins if config.settings.cpu_spin else 0
 
     def run_units(self, bases: Sequence[int], records: np.ndarray, starts: np.ndarray,
                   threads: int) -> None:

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from gpugraph._optional import optional_module
-from gpugraph.ops import cpu_conv, cpu_loops
+from gpugraph.devices.cpu import conv as cpu_conv
+from gpugraph.devices.cpu import loops as cpu_loops
 
 OWNING_OPS = frozenset({"Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput"})
 _SPLIT_MIN_FLOPS = 1 << 22  # GEMMs below this run whole (a thread hand-off costs ~20 us)

@@ -13,7 +13,7 @@ are safe.
 What runs in a call follows TF's function runtime (PruneFunctionBody): everything the return
 values and the control outputs need, plus every stateful op of the body (an ``AssignVariableOp``
 nobody reads still runs).  Resource arguments are the session's
-:class:`~gpugraph.ops.resources.VarSlot` objects, so variable ops inside a body update the
+:class:`~gpugraph.state.VarSlot` objects, so variable ops inside a body update the
 session's variables.
 """
 
@@ -25,14 +25,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gpugraph import _proto as pb
-from gpugraph import dtypes, errors, frames
-from gpugraph import plan as _plan
-from gpugraph.devices import CpuDevice, Device
+from gpugraph import dtypes, errors
+from gpugraph.devices.base import Device
 from gpugraph.framework.graph import Graph
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.ops import registry
-from gpugraph.ops.resources import SessionState
-from gpugraph.plan import Plan, build_plan
+from gpugraph.plan import frames
+from gpugraph.plan import steps as _plan
+from gpugraph.plan.steps import Plan
+from gpugraph.state import SessionState
 
 
 class Frame(threading.local):
@@ -399,7 +400,7 @@ _COMPILED: weakref.WeakKeyDictionary[SessionState, dict[tuple, CompiledFunction]
     weakref.WeakKeyDictionary())
 
 
-def compile_function(func: Any, ctx: Any) -> CompiledFunction:
+def compile_function(func: Any, ctx: Any, build_plan: Any) -> CompiledFunction:
     """The function ``func`` (a NameAttrList) called by ``ctx.op``, compiled for its device.
 
     Compiled once per session state, function, call attrs and device.
@@ -450,6 +451,28 @@ def _placement(body: Body, device: Device, host: Device) -> dict[Operation, Devi
 def plan_settings(ctx: Any) -> tuple[Device, int]:
     """The host device and while-loop cap of the plan being built around ``ctx``."""
     host = ctx.host if ctx.host is not None else (
-        ctx.device if ctx.device.is_host else CpuDevice(0))
+        ctx.device if ctx.device.is_host else Device(0))
     cap = ctx.max_iterations if ctx.max_iterations is not None else frames.DEFAULT_MAX_ITERATIONS
     return host, int(cap)
+
+
+class FunctionCompiler:
+    """What the function-calling kernels (``ops/functional_ops.py``) ask the plan for, handed to
+    every builder as ``BuildContext.functions``: ``ops/`` never imports the planner."""
+
+    def __init__(self, build_plan: Any):
+        self._build_plan = build_plan
+
+    def compile(self, func: Any, ctx: Any) -> CompiledFunction:
+        """``func`` (a NameAttrList) compiled for the device of ``ctx.op``."""
+        return compile_function(func, ctx, self._build_plan)
+
+    @staticmethod
+    def frame_of(graph: Graph) -> Frame | None:
+        """The argument/result frame of a function body's graph (None outside one)."""
+        return frame_of(graph)
+
+    @staticmethod
+    def settings(ctx: Any) -> tuple[Device, int]:
+        """The host device and while-loop cap of the plan being built around ``ctx``."""
+        return plan_settings(ctx)

@@ -39,7 +39,7 @@ so the kernel is generated as LLVM IR text and compiled by llvmlite, numba's own
 the host CPU.  Measured on W3's second convolution (2 cores, AVX-512): the forward op went from
 ~8.5 ms (patch copies + OpenBLAS) to ~6 ms.
 
-A Conv2D followed by BiasAdd and Relu (fused by the plan's remapper, :mod:`gpugraph.remap`)
+A Conv2D followed by BiasAdd and Relu (fused by the plan's remapper, :mod:`gpugraph.plan.remap`)
 adds the bias and applies the Relu in the kernel's store, an epilogue, instead of two more
 passes over the output: W3's first convolution writes 6.4 MB that each pass reads and writes.
 
@@ -54,14 +54,16 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from gpugraph.ops import cpu_crew, cpu_jit, cpu_loops
+from gpugraph import config
+from gpugraph.devices.cpu import crew as cpu_crew
+from gpugraph.devices.cpu import jit as cpu_jit
+from gpugraph.devices.cpu import loops as cpu_loops
 
 _TYPES = {np.dtype(np.float32): ("float", 16), np.dtype(np.float64): ("double", 8)}
 _MAX_VECTORS = 4  # accumulator vectors per row (a 64-column block of float32)
@@ -82,7 +84,7 @@ def enabled() -> bool:
     """Whether the direct kernels run in this process: llvmlite importable and able to compile
     them, x86-64 (the IR assumes it), not turned off by ``GPUGRAPH_CPU_CONV=0`` (or by
     ``GPUGRAPH_CPU_LOOPS=0``, which turns off all compiled CPU code)."""
-    if "0" in (os.environ.get("GPUGRAPH_CPU_CONV", "1"), os.environ.get("GPUGRAPH_CPU_LOOPS", "1")):
+    if not (config.settings.cpu_conv and config.settings.cpu_loops):
         return False
     return _compiles()
 

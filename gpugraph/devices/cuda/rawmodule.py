@@ -1,4 +1,5 @@
-"""Hand-written CUDA kernels (``kernels/*.cu``), compiled through CuPy once per device.
+"""Hand-written CUDA kernels (``gpugraph/devices/cuda/kernels/*.cu``, package data), compiled
+through CuPy once per device.
 
 A kernel lands in ``kernels/`` only where a benchmark shows it beats the op's array-module body
 on a real GPU (``scripts/bench.py`` on a CUDA machine); the body stays the reference and the
@@ -9,14 +10,16 @@ shipped), and the op then runs its body.
 
 from __future__ import annotations
 
-import os
-import pathlib
 import threading
+from importlib import resources
 from typing import Any
 
 import numpy as np
 
-KERNELS = pathlib.Path(__file__).resolve().parent.parent / "kernels"
+from gpugraph import config
+
+# Found through the package (importlib.resources), so a wheel install finds them too.
+KERNELS = resources.files("gpugraph.devices.cuda") / "kernels"
 _SUFFIXES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _THREADS = 256
 _MAX_BLOCKS = 1 << 16  # the grid-stride loops cover any size
@@ -26,8 +29,7 @@ _lock = threading.Lock()
 
 def enabled(xp: Any) -> bool:
     """Whether ops on array module ``xp`` use the kernels here (CuPy only)."""
-    return getattr(xp, "__name__", "") == "cupy" and \
-        os.environ.get("GPUGRAPH_CUDA_KERNELS", "1") != "0"
+    return getattr(xp, "__name__", "") == "cupy" and config.CUDA_KERNELS
 
 
 def _module(family: str, cupy: Any) -> Any:
@@ -78,10 +80,3 @@ def elementwise(family: str, name: str, xp: Any) -> Elementwise | None:
         return None
     return Elementwise(family, name, xp)
 
-
-def fused(expression: str, num_inputs: int, dtype: np.dtype, cupy: Any) -> Any:
-    """A CuPy kernel computing ``expression`` of ``v0..v{num_inputs-1}`` (broadcast together)
-    elementwise in ``dtype``: a fused chain of elementwise ops, one launch (gpugraph.fusion)."""
-    name = np.dtype(dtype).name
-    return cupy.ElementwiseKernel(", ".join(f"{name} v{i}" for i in range(num_inputs)),
-                                  f"{name} out", f"out = {expression}", "gpugraph_fused")

@@ -14,9 +14,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import os
 import platform
 from collections.abc import Iterator
+
+from gpugraph import config
 
 _FTZ_DAZ = 0x8040  # MXCSR bit 15 (flush to zero) | bit 6 (denormals are zero)
 _MXCSR_OFFSET = 28  # glibc x86-64 fenv_t: the x87 environment (28 bytes), then mxcsr
@@ -24,8 +25,7 @@ _FENV_SIZE = 32
 
 
 def _load() -> tuple | None:
-    if platform.machine() not in ("x86_64", "AMD64") or os.environ.get(
-            "GPUGRAPH_FLUSH_DENORMALS", "1") == "0":
+    if platform.machine() not in ("x86_64", "AMD64") or not config.settings.flush_denormals:
         return None
     try:
         libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")

@@ -34,9 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from gpugraph._fpenv import flush_denormals
+from gpugraph import config
 from gpugraph._optional import optional_module
-from gpugraph.ops import cpu_crew
+from gpugraph.devices.cpu import crew as cpu_crew
+from gpugraph.devices.cpu.fpenv import flush_denormals
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _compiled: dict[str, Callable[..., None]] = {}
@@ -353,7 +354,7 @@ _SOURCES: dict[str, Callable[..., None]] = {
 def get(name: str, xp: Any) -> Callable[..., None] | None:
     """The compiled loop ``name`` for kernels on array module ``xp``, or None where loops do not
     apply (not the real CPU, ``GPUGRAPH_CPU_LOOPS=0``, numba unavailable)."""
-    if xp is not np or os.environ.get("GPUGRAPH_CPU_LOOPS", "1") == "0":
+    if xp is not np or not config.settings.cpu_loops:
         return None
     fn = _compiled.get(name)
     if fn is None:
@@ -368,9 +369,9 @@ def get(name: str, xp: Any) -> Callable[..., None] | None:
 def threads() -> int:
     """Threads a loop may split its images over: ``GPUGRAPH_CPU_THREADS``, else the CPUs this
     process may run on."""
-    configured = os.environ.get("GPUGRAPH_CPU_THREADS")
+    configured = config.settings.cpu_threads
     if configured:
-        return max(1, int(configured))
+        return max(1, configured)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

@@ -6,20 +6,22 @@ convolution's output is still in cache; the two extra passes over a large activa
 first convolution: 6.4 MB each) disappear.  This pass does the same on a plan's steps, and one
 more rewrite of the same kind for the gradient of MaxPool(Relu(.)):
 
-* ``Conv2D -> BiasAdd [-> Relu]`` runs as the direct convolution kernel with an epilogue
-  (the Conv2D kernel's ``with_bias``);
-* ``BiasAdd -> Relu`` elsewhere (a dense layer's activation) runs as one loop (the BiasAdd
-  kernel's ``with_relu``);
+* ``Conv2D -> BiasAdd [-> Relu]`` (on the CPU: the direct convolution kernel with an
+  epilogue);
+* ``BiasAdd -> Relu`` elsewhere (a dense layer's activation; on the CPU one loop);
 * ``MaxPoolGrad -> ReluGrad`` (ReluGrad's features being MaxPoolGrad's pooled input, which
-  is the Relu's output) runs as one pass of the tiled MaxPoolGrad loop that also applies the
-  Relu mask (the MaxPoolGrad kernel's ``with_relu_grad``);
+  is the Relu's output; on the CPU one pass of the tiled MaxPoolGrad loop that also applies
+  the Relu mask);
 * ``MatMul(transpose_a) -> Apply*`` (a dense layer's weight gradient, read only by its
-  optimizer update) makes and applies the gradient a block of rows at a time (the update
-  kernel's ``with_product``), so it never goes through memory.  TF does not do this one.
+  optimizer update; on the CPU the gradient is made and applied a block of rows at a time,
+  so it never goes through memory).  TF does not do this one.
 
-A chain is fused only where nothing else can tell: each inner value has one reader and is
-neither fetched nor fed, and all steps are plain kernels on the same CPU device (or, between
-a weight gradient and its update, ``tf.tuple``'s Identity steps).  The fused
+This module finds the chains; the kernels that run them are registrations of the device kind
+(:func:`gpugraph.ops.registry.fused`, in ``ops/<kind>/``).  Where a kind registers none for a
+chain, or its builder declines, the ops run one by one.  A chain is fused only where nothing
+else can tell: each inner value has one reader and is neither fetched nor fed, and all steps
+are plain kernels on the same device (or, between a weight gradient and its update,
+``tf.tuple``'s Identity steps).  The fused
 step takes the last op's place (as ``_FusedConv2D`` takes the Relu node's name in TF): every
 value and control input any member waits for precedes it there.  Its results have the bits
 of the separate ops; where the fused kernel does not serve the values of a run (another dtype
@@ -32,7 +34,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from gpugraph.ops import cpu_threads
+from gpugraph.ops import registry
+from gpugraph.ops.registry import UNSERVED, FusedContext
+
 
 
 def remap(steps: list[Any], keep: set[int], make_step: Any) -> list[Any]:
@@ -66,7 +70,7 @@ class _Chains:
 
     def __init__(self, steps: list[Any], keep: set[int]):
         self.keep = keep
-        self.owns_cores = cpu_threads.wants_cores(steps)
+        self.steps = steps
         self.readers = Counter(i for s in steps for i in (*s.inputs, *s.tokens))
         self.reader: dict[int, Any] = {}
         for s in steps:
@@ -74,11 +78,23 @@ class _Chains:
                 self.reader[slot] = s
 
     def plain(self, step: Any, outputs: tuple[int, ...] = (1,)) -> bool:
-        """A kernel step on the real CPU with one output (or a count in ``outputs``), all
-        used: no dead-awareness, refs or tokens."""
+        """A kernel step with one output (or a count in ``outputs``), all used: no
+        dead-awareness, refs or tokens."""
         return (step.kind == "kernel" and step.token < 0 and not step.tokens and not step.deref
                 and not step.dead_aware and len(step.outputs) in outputs
-                and all(o >= 0 for o in step.outputs) and step.device.kind == "cpu")
+                and all(o >= 0 for o in step.outputs))
+
+    def kernel(self, chain: list[Any], members: list[Any] | None = None) -> Any | None:
+        """The fused kernel the chain's device kind registers for the op types of ``chain``,
+        built for ``members`` (default: the chain), or None."""
+        members = chain if members is None else members
+        build = registry.lookup_fused(tuple(s.op.type for s in chain), chain[0].device.kind)
+        if build is None:
+            return None
+        device = chain[0].device
+        # For attrs only: a fused kernel gets its slots and values as arguments.
+        contexts = [registry.BuildContext(s.op, device, None) for s in members]
+        return build(FusedContext(contexts, [s.fn for s in members], self.steps))
 
     def next(self, step: Any, op_type: str | None, position: int,
              outputs: tuple[int, ...] = (1,)) -> Any | None:
@@ -120,19 +136,23 @@ def _channels_last(step: Any) -> bool:
 
 
 def _conv_bias_relu(conv: Any, chains: _Chains) -> tuple | None:
-    with_bias = getattr(conv.fn, "with_bias", None)
     add = chains.next(conv, "BiasAdd", 0)
-    if with_bias is None or add is None or not _channels_last(conv) or \
-            not _channels_last(add):
+    if add is None or not _channels_last(conv) or not _channels_last(add):
         return None
     relu = chains.next(add, "Relu", 0)
     chain = [conv, add] if relu is None else [conv, add, relu]
+    kernel = chains.kernel(chain)
+    if kernel is None and relu is not None:  # the kind may fuse the first two only
+        chain = [conv, add]
+        kernel = chains.kernel(chain)
+    if kernel is None:
+        return None
     conv_fn, add_fn = conv.fn, add.fn
-    relu_fn = None if relu is None else relu.fn
+    relu_fn = chain[2].fn if len(chain) == 3 else None
 
     def fused(x: Any, w: Any, bias: Any) -> Any:
-        out = with_bias(x, w, bias, relu_fn is not None)
-        if out is None:
+        out = kernel(x, w, bias)
+        if out is UNSERVED:
             out = add_fn(conv_fn(x, w), bias)
             if relu_fn is not None:
                 out = relu_fn(out)
@@ -142,58 +162,72 @@ def _conv_bias_relu(conv: Any, chains: _Chains) -> tuple | None:
 
 
 def _bias_add_relu(add: Any, chains: _Chains) -> tuple | None:
-    with_relu = getattr(add.fn, "with_relu", None)
     relu = chains.next(add, "Relu", 0)
-    if with_relu is None or relu is None or not _channels_last(add):
+    if relu is None or not _channels_last(add):
+        return None
+    kernel = chains.kernel([add, relu])
+    if kernel is None:
         return None
     add_fn, relu_fn = add.fn, relu.fn
 
     def fused(value: Any, bias: Any) -> Any:
-        out = with_relu(value, bias)
-        return relu_fn(add_fn(value, bias)) if out is None else out
+        out = kernel(value, bias)
+        return relu_fn(add_fn(value, bias)) if out is UNSERVED else out
 
     return [add, relu], add.inputs, fused
 
 
 def _max_pool_relu_grad(pool_grad: Any, chains: _Chains) -> tuple | None:
-    with_relu_grad = getattr(pool_grad.fn, "with_relu_grad", None)
     grad = chains.next(pool_grad, "ReluGrad", 0)
-    if with_relu_grad is None or grad is None or grad.inputs[1] != pool_grad.inputs[0] or \
+    if grad is None or grad.inputs[1] != pool_grad.inputs[0] or \
             not _channels_last(pool_grad):
+        return None
+    kernel = chains.kernel([pool_grad, grad])
+    if kernel is None:
         return None
     pool_fn, grad_fn = pool_grad.fn, grad.fn
 
     def fused(x: Any, y: Any, dy: Any) -> Any:
-        out = with_relu_grad(x, y, dy)
-        return grad_fn(pool_fn(x, y, dy), x) if out is None else out
+        out = kernel(x, y, dy)
+        return grad_fn(pool_fn(x, y, dy), x) if out is UNSERVED else out
 
     return [pool_grad, grad], pool_grad.inputs, fused
 
 
+def _grad_input(op: Any) -> int | None:
+    """The position of an optimizer update's gradient input (``grad``, or GradientDescent's
+    ``delta``, in its OpDef), or None."""
+    op_def = op.op_def
+    names = [] if op_def is None else [arg.name for arg in op_def.input_arg]
+    for name in ("grad", "delta"):
+        if name in names:
+            return names.index(name)
+    return None
+
+
 def _product_into_update(product: Any, chains: _Chains) -> tuple | None:
-    # Only a plan that owns the cores runs the blocks (training_ops' with_product): elsewhere
-    # the two ops stay where they were.
-    if not chains.owns_cores or not product.op.get_attr("transpose_a") or \
-            product.op.get_attr("transpose_b"):
+    if not product.op.get_attr("transpose_a") or product.op.get_attr("transpose_b"):
         return None
     identities = chains.identities_after(product)  # tf.tuple's control_dependency
     last = identities[-1] if identities else product
     after = chains.reader.get(last.outputs[0])
-    with_product = getattr(getattr(after, "fn", None), "with_product", None)
-    if with_product is None:
+    at = None if after is None else _grad_input(after.op)
+    if at is None:
         return None
-    at = after.fn.grad_input
     update = chains.next(last, None, at, outputs=(0, 1))  # ResourceApply*: no output
     if update is None:
+        return None
+    kernel = chains.kernel([product, update])
+    if kernel is None:
         return None
     product_fn, update_fn = product.fn, update.fn
 
     def fused(a: Any, b: Any, *rest: Any) -> Any:
         args = (*rest[:at], None, *rest[at:])
-        done = with_product(a, b, *args)
-        if done is None:
+        done = kernel(a, b, *args)
+        if done is UNSERVED:
             return update_fn(*args[:at], product_fn(a, b), *args[at + 1:])
-        return done[0]
+        return done
 
     inputs = (*product.inputs, *update.inputs[:at], *update.inputs[at + 1:])
     return [product, *identities, update], inputs, fused

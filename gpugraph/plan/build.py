@@ -20,163 +20,30 @@ schedule, so it extends this module rather than replacing it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
-from gpugraph import dtypes, errors, frames
-from gpugraph._fpenv import flush_denormals
-from gpugraph.codegen import compile_plan, flatten
-from gpugraph.devices import Device, host_value
+from gpugraph import dtypes, errors
+from gpugraph.devices.base import Device
 from gpugraph.framework.ops import Operation, Tensor
-from gpugraph.fusion import fuse_elementwise
-from gpugraph.ops import cpu_threads, registry
-from gpugraph.ops.registry import DEAD, BuildContext, dims_text
-from gpugraph.ops.resources import SessionState, VarSlot
-from gpugraph.plan_passes import (
+from gpugraph.ops import registry
+from gpugraph.ops.registry import DEAD, BuildContext
+from gpugraph.plan import frames
+from gpugraph.plan.codegen import flatten
+from gpugraph.plan.functions import FunctionCompiler
+from gpugraph.plan.fusion import fuse_elementwise
+from gpugraph.plan.passes import (
     fold_constants,
     mark_dead_regions,
     memoize_shape_math,
     plan_frees,
     unused_pure_ops,
 )
-from gpugraph.remap import remap
+from gpugraph.plan.remap import remap
+from gpugraph.plan.steps import Plan, Step
+from gpugraph.state import SessionState, VarSlot
 
 _TensorKey = tuple  # (Operation, output index)
-
-
-class Step:
-    """One node of a plan: its kernel and the value slots it reads and writes."""
-
-    __slots__ = ("op", "kind", "fn", "inputs", "outputs", "frees", "deref", "device",
-                 "dead_aware", "tokens", "token", "label", "after")
-
-    def __init__(self, op: Operation, kind: str, fn: Any, inputs: tuple[int, ...],
-                 outputs: tuple[int, ...], device: Device):
-        self.op = op
-        self.kind = kind  # the registry's kind: kernel, constant, alias or noop
-        self.fn = fn
-        self.inputs = inputs
-        self.outputs = outputs
-        self.frees: tuple[int, ...] = ()
-        self.deref: tuple[int, ...] = ()  # input positions holding a ref to read
-        self.device = device
-        self.dead_aware = False
-        self.tokens: tuple[int, ...] = ()  # liveness slots of dead-aware control inputs
-        self.token = -1  # this node's own liveness slot
-        self.label = ""  # what a copy step copies (empty for op steps)
-        self.after: tuple[Operation, ...] = ()  # ops it follows besides its control inputs
-
-    def __repr__(self) -> str:
-        return f"<Step {self.op.name} ({self.op.type}) in={self.inputs} out={self.outputs}>"
-
-
-class Plan:
-    """A compiled subgraph; :meth:`run` executes it for one set of feed values.
-
-    The steps are compiled into one generated Python function (:attr:`source`): each step is
-    a direct call on local variables, so running a plan costs about one Python call per
-    kernel, and constants, variable handles, identities and NoOps cost nothing.
-    """
-
-    def __init__(self, items: list[Any], num_slots: int, feed_slots: list[int],
-                 fetch_slots: list[int], fetches: list[Tensor]):
-        self.items = items  # steps and while loops (LoopNode)
-        self.steps = flatten(items)
-        self.num_slots = num_slots
-        self.feed_slots = feed_slots
-        self.fetch_slots = fetch_slots
-        self.fetches = fetches
-        self.source, self._fn, self._line_steps = compile_plan(items, feed_slots, fetch_slots)
-        self._code = self._fn.__code__
-        self.owns_cores = cpu_threads.wants_cores(self.steps)
-
-    def run(self, feed_values: Sequence[Any]) -> list[Any]:
-        """Runs every step; returns the fetched values (refs read, dead values rejected)."""
-        try:
-            # inf/nan are values, as in TF, not warnings; denormals flush to zero, as in TF.
-            # A plan with direct CPU convolutions keeps BLAS's spinning threads off the cores.
-            with np.errstate(all="ignore"), flush_denormals(), \
-                    cpu_threads.owning(self.owns_cores):
-                values = self._fn(feed_values)
-        except Exception as e:  # noqa: BLE001  (re-raised with the failing node's context)
-            located = self._locate(e)
-            if located is None:
-                raise
-            step, args = located
-            if isinstance(e, errors.OpError):
-                raise _with_node_context(e, step, args) from e
-            raise _kernel_failure(e, step, args) from e
-        return [self._fetched(v, t) for v, t in zip(values, self.fetches)]
-
-    def _locate(self, e: Exception) -> tuple[Step, list[Any]] | None:
-        """The step whose generated line raised ``e``, and its input values."""
-        tb = e.__traceback__
-        while tb is not None and tb.tb_frame.f_code is not self._code:
-            tb = tb.tb_next
-        if tb is None:
-            return None
-        step = self._line_steps.get(tb.tb_lineno)
-        if step is None:
-            return None
-        local = tb.tb_frame.f_locals
-        return step, [local.get(f"v{i}") for i in step.inputs]
-
-    def _fetched(self, value: Any, tensor: Tensor) -> Any:
-        if value is DEAD:
-            raise errors.InvalidArgumentError(
-                None, tensor.op,
-                f"Fetched tensor {tensor.name!r} has no value: it is on the branch of a "
-                "tf.cond (Switch) that was not taken in this run (TF: \"Retval does not have "
-                "value\").")
-        if isinstance(value, VarSlot):
-            value = value.read(tensor.op)
-        return value
-
-    def describe(self) -> str:
-        """The steps, one per line (for debugging)."""
-        return "\n".join(f"{i:4d} {s.op.name} ({s.op.type}) on {s.device.name} in={s.inputs} "
-                         f"out={s.outputs} free={s.frees}" for i, s in enumerate(self.steps))
-
-
-# --- errors -----------------------------------------------------------------------------------
-def _describe_value(value: Any) -> str:
-    if isinstance(value, VarSlot):
-        return f"ref {value.name!r}"
-    shape = getattr(value, "shape", None)
-    dtype = getattr(value, "dtype", None)
-    if shape is None:
-        return type(value).__name__
-    return f"{dtype}{list(shape)}"
-
-
-def _node_context(step: Step, args: list[Any]) -> str:
-    inputs = ", ".join(_describe_value(a) for a in args) or "no inputs"
-    what = step.label or f"node {step.op.name} ({step.op.type})"
-    return f"\n\t [[{what} on {step.device.name}; inputs: {inputs}]]"
-
-
-def _with_node_context(e: errors.OpError, step: Step, args: list[Any]) -> errors.OpError:
-    if "[[node " in e.message:
-        return e
-    details = dict(e.details, node=step.op.name, op_type=step.op.type)
-    return type(e)(e.node_def, e.op or step.op, e.message + _node_context(step, args), details)
-
-
-def _kernel_failure(e: Exception, step: Step, args: list[Any]) -> errors.OpError:
-    cls = errors.ResourceExhaustedError if isinstance(e, MemoryError) else (
-        errors.InvalidArgumentError if isinstance(e, (ValueError, IndexError, TypeError,
-                                                      ArithmeticError)) else errors.InternalError)
-    message = (f"{step.op.type} kernel of node {step.op.name!r} failed: "
-               f"{type(e).__name__}: {e}{_node_context(step, args)}")
-    if isinstance(e, ValueError) and "could not be broadcast" in str(e) and len(args) >= 2:
-        shapes = [getattr(a, "shape", ()) for a in args[:2]]
-        message = (f"Incompatible shapes: {dims_text(shapes[0])} vs. {dims_text(shapes[1])}"
-                   f"{_node_context(step, args)}")
-    details = {"node": step.op.name, "op_type": step.op.type, "device": step.device.name,
-               "inputs": [_describe_value(a) for a in args]}
-    return cls(None, step.op, message, details)
 
 
 # --- building ---------------------------------------------------------------------------------
@@ -216,7 +83,11 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
     if len(steps) == len(items):  # no loops: whole-plan fusion is safe
         items = fuse_elementwise(remap(items, kept, _remapped_step), kept, _fused_step)
     plan_frees(items, kept)
-    return Plan(items, num_slots, feed_slots, fetch_slots, list(fetches))
+    return Plan(items, num_slots, feed_slots, fetch_slots, list(fetches), host)
+
+
+# How function-calling kernels compile their bodies (BuildContext.functions).
+FUNCTIONS = FunctionCompiler(build_plan)
 
 
 def _needed(roots: list[Operation], fed: set) -> list[Operation]:
@@ -234,7 +105,7 @@ def _needed(roots: list[Operation], fed: set) -> list[Operation]:
 
 
 def _loop_items(needed: list[Operation], builder: _StepBuilder, cap: int) -> list[Any]:
-    """Steps for a subgraph with v1 while loops: frames become LoopNodes (gpugraph.frames)."""
+    """Steps for a subgraph with v1 while loops: frames become LoopNodes (gpugraph.plan.frames)."""
     frame_of, top = frames.assign_frames(needed)
 
     def level(frame: frames.Frame | None) -> list[Any]:
@@ -306,7 +177,7 @@ class _StepBuilder:
             step = Step(op, "noop", None, inputs, outputs, device)
             step.after = tuple(t._op for t in op._inputs if t._op in self.dropped)
             return [step]
-        spec = registry.lookup(op.type)
+        spec = registry.lookup(op.type, device.kind)
         n_in = len(op._inputs)
         host_in = set(range(n_in)) if spec.all_host_inputs else {
             i % n_in if n_in else 0 for i in spec.host_inputs}
@@ -343,7 +214,8 @@ class _StepBuilder:
             slot = self.slot_of(op, i)
             self.where[slot] = self.host if i in host_out else self._location(device)
             outputs.append(slot)
-        fn = spec.build(BuildContext(op, device, self.state, self.host, self.max_iterations))
+        fn = spec.build(BuildContext(op, device, self.state, self.host, self.max_iterations,
+                                     FUNCTIONS))
         context = device.run_context()
         if context is not None and spec.kind in ("kernel", "constant"):
             fn = device.checked_kernel(_in_context(fn, context), op.name, host_in,
@@ -465,13 +337,3 @@ def _check_kernels(order: list[Operation]) -> None:
         None, None, f"No gpugraph kernel for {len(missing)} op "
         f"type{'s' if len(missing) > 1 else ''} "
         "needed by this run:\n" + "\n".join(lines), {"missing": dict(missing)})
-
-
-def as_host(value: Any) -> Any:
-    """A fetched value as TF's Session returns it: a numpy array, or a numpy scalar (bytes for
-    strings) when 0-d; CuPy arrays are copied to the host."""
-    if not isinstance(value, (np.ndarray, np.generic)) and value is not None:
-        value = host_value(value)
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        return value[()]
-    return value

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gpugraph import frames
-from gpugraph.codegen import flatten
 from gpugraph.framework.ops import Operation
 from gpugraph.ops.registry import DEAD_INPUT_OPS
-from gpugraph.ops.resources import VarSlot
+from gpugraph.plan import frames
+from gpugraph.plan.codegen import flatten
+from gpugraph.state import VarSlot
 
 if TYPE_CHECKING:
     from gpugraph.plan import Step

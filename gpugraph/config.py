@@ -1,0 +1,111 @@
+"""Every ``GPUGRAPH_*`` environment switch, read once, in one place.
+
+The switches are read when this module is imported, into :data:`settings`; every other module
+reads ``config.settings.<field>`` and never the environment.  :func:`reload` re-reads the
+environment into the same object (for tests, and for programs that change a switch after
+import).  docs/config.md is the table of switches; :data:`SWITCHES` is its source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def _flag(default: bool) -> Callable[[str | None], bool]:
+    def parse(text: str | None) -> bool:
+        return default if text is None or text == "" else text != "0"
+
+    return parse
+
+
+def _count(text: str | None) -> int | None:
+    try:
+        return None if not text else int(text)
+    except ValueError:
+        return None
+
+
+def _yes(text: str | None) -> bool:
+    return (text or "").lower() in ("1", "true", "yes")
+
+
+def _tristate(text: str | None) -> bool | None:
+    return None if not text else text != "0"
+
+
+@dataclasses.dataclass(frozen=True)
+class Switch:
+    """One environment variable: its field in :class:`Settings`, parser, default and meaning."""
+
+    env: str
+    field: str
+    parse: Callable[[str | None], Any]
+    default: str
+    meaning: str
+
+
+SWITCHES: tuple[Switch, ...] = (
+    Switch("GPUGRAPH_VIRTUAL_GPUS", "virtual_gpus", _count, "unset",
+           "N numpy-backed virtual GPUs stand in for CUDA devices (0: none, and no CUDA "
+           "lookup either); unset: use the CUDA GPUs CuPy finds."),
+    Switch("GPUGRAPH_CPU_LOOPS", "cpu_loops", _flag(True), "1",
+           "0 turns off every compiled CPU kernel (numba loops and the direct convolution); "
+           "the array-module bodies run instead."),
+    Switch("GPUGRAPH_CPU_CONV", "cpu_conv", _flag(True), "1",
+           "0 turns off the direct (LLVM) convolution kernel: im2col + BLAS instead."),
+    Switch("GPUGRAPH_CPU_THREADS", "cpu_threads", _count, "unset",
+           "Threads the CPU kernels split work over; unset: the CPUs this process may use."),
+    Switch("GPUGRAPH_CPU_SPIN", "cpu_spin", _flag(True), "1",
+           "0 makes idle CPU worker threads sleep at once instead of spinning briefly."),
+    Switch("GPUGRAPH_FLUSH_DENORMALS", "flush_denormals", _flag(True), "1",
+           "0 leaves the x86 FTZ/DAZ flags alone while a plan runs (TF sets them)."),
+    Switch("GPUGRAPH_HOST_ALLOCATOR_CACHE", "host_allocator_cache", _flag(True), "1",
+           "0 leaves glibc's malloc thresholds alone (a session otherwise keeps large freed "
+           "host buffers for reuse, as TF's allocator does)."),
+    Switch("GPUGRAPH_CUDA_KERNELS", "cuda_kernels", _flag(True), "1",
+           "0 turns off the hand-written CUDA kernels (fused optimizer updates)."),
+    Switch("GPUGRAPH_WIRE_SCAN", "wire_scan", _tristate, "unset",
+           "How .meta files are read: 1 always through the fast wire scanner, 0 never "
+           "(protobuf's parser); unset: by size."),
+    Switch("GPUGRAPH_DURABLE_CHECKPOINTS", "durable_checkpoints", _yes, "0",
+           "1 (or true, yes) fsyncs every checkpoint save for Savers that do not set ``durable``."),
+)
+
+
+@dataclasses.dataclass
+class Settings:
+    """The parsed switches (see :data:`SWITCHES`)."""
+
+    virtual_gpus: int | None = None
+    cpu_loops: bool = True
+    cpu_conv: bool = True
+    cpu_threads: int | None = None
+    cpu_spin: bool = True
+    flush_denormals: bool = True
+    host_allocator_cache: bool = True
+    cuda_kernels: bool = True
+    wire_scan: bool | None = None
+    durable_checkpoints: bool = False
+    raw: dict[str, str] = dataclasses.field(default_factory=dict)  # the variables as set
+
+
+def read(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings ``environ`` (default: the process environment) asks for."""
+    environ = os.environ if environ is None else environ
+    values = {s.field: s.parse(environ.get(s.env)) for s in SWITCHES}
+    raw = {s.env: environ[s.env] for s in SWITCHES if s.env in environ}
+    return Settings(**values, raw=raw)
+
+
+settings = read()
+
+
+def reload() -> Settings:
+    """Re-reads the environment into :data:`settings` (the same object) and returns it."""
+    fresh = read()
+    for field in dataclasses.fields(Settings):
+        setattr(settings, field.name, getattr(fresh, field.name))
+    return settings

@@ -1,0 +1,107 @@
+"""The device protocol: what a plan needs from a place where kernels run.
+
+A :class:`Device` is what placement hands each node: its canonical TF name, its array module
+``xp`` (numpy, CuPy, or numpy bound to a virtual GPU), ``to_device``/``to_host``, and the hooks
+through which the plan reaches a backend without knowing it (:meth:`Device.plan_context`,
+:meth:`Device.fuser`, :meth:`Device.open_session`).  Each kind lives in its own sub-package
+(``devices/cpu``, ``devices/cuda``, ``devices/virtual``); nothing above this layer imports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+LOCAL_PREFIX = "/job:localhost/replica:0/task:0/device:"
+
+# What CuPy's ufunc.at can do (cupy/_core/_routines_indexing.pyx _scatter_op_single): only
+# these ufuncs, for these dtypes; anything else raises NotImplementedError there.  CUDA devices
+# report it as their ``at_dtypes``, and virtual GPUs enforce it, so CI catches a kernel that
+# would fail on a real GPU.
+CUPY_AT_DTYPES: Mapping[str, frozenset[str]] = {
+    "add": frozenset({"int32", "float16", "float32", "float64", "uint32", "uint64"}),
+    # (CuPy 14's float64 maximum.at/minimum.at round through float32 on an H100: host instead)
+    "maximum": frozenset({"int32", "float32", "uint32", "uint64"}),
+    "minimum": frozenset({"int32", "float32", "uint32", "uint64"}),
+}
+
+
+def host_value(value: Any) -> Any:
+    """``value`` on the host: a CuPy array copied there (``.get()``), anything else as it is."""
+    get = getattr(value, "get", None)
+    return get() if callable(get) else value
+
+
+class Device:
+    """A place where kernels run.
+
+    Attributes:
+        name: canonical TF device name, e.g. ``/job:localhost/replica:0/task:0/device:CPU:0``.
+        device_type: ``"CPU"`` or ``"GPU"``.
+        index: the device number within its type.
+        xp: the array module kernels use on this device.
+        kind: the backend, ``"cpu"``, ``"cuda"`` or ``"virtual"``: the key kernels are
+            registered under (:func:`gpugraph.ops.registry.op`'s ``device=``).
+        at_dtypes: for each ufunc, the dtypes whose ``xp.<ufunc>.at`` runs on the device;
+            None where every ufunc.at runs (numpy).
+    """
+
+    device_type = "CPU"
+    kind = "cpu"
+    xp: Any = np
+    at_dtypes: Mapping[str, frozenset[str]] | None = None
+
+    def __init__(self, index: int = 0):
+        self.index = index
+        self.name = f"{LOCAL_PREFIX}{self.device_type}:{index}"
+        self.short_name = f"{self.device_type}:{index}"
+
+    @property
+    def is_host(self) -> bool:
+        """Whether this device's arrays are host (numpy) memory."""
+        return True
+
+    def to_device(self, value: Any) -> Any:
+        """A host (numpy) value as this device's array type."""
+        return value
+
+    def to_host(self, value: Any) -> Any:
+        """A value of this device as a numpy value."""
+        return value
+
+    def synchronize(self) -> None:
+        """Waits until queued work on this device is done (no-op on the CPU)."""
+
+    def run_context(self) -> Any:
+        """A context manager entered around every kernel placed here (None if not needed)."""
+        return None
+
+    def checked_kernel(self, fn: Any, node: str, host_inputs: frozenset[int],
+                       host_outputs: frozenset[int]) -> Any:
+        """``fn`` as this device runs it (virtual GPUs check where its values live)."""
+        return fn
+
+    def open_session(self) -> None:
+        """Called once by each session that uses this device, before its first run."""
+
+    def plan_context(self, steps: Sequence[Any]) -> Callable[[], Any] | None:
+        """A factory of the context manager a plan with ``steps`` runs inside (every run), or
+        None.  The CPU sets TF's floating-point environment and hands its cores to gpugraph's
+        threads there."""
+        return None
+
+    def owns_cores(self, steps: Sequence[Any]) -> bool:
+        """Whether a plan with ``steps`` keeps this device's cores for its own threads while
+        it runs (fused kernels that split work over those threads serve only then)."""
+        return False
+
+    def fuser(self, dtype: np.dtype) -> Callable[[str, int], Any] | None:
+        """``fuse(expression, num_inputs)``: one kernel for a tree of elementwise ops written
+        in :data:`gpugraph.plan.fusion` 's formula language for ``dtype``, or None where this
+        device does not fuse (the ops then run one by one)."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"

@@ -1,0 +1,60 @@
+"""A CUDA GPU as a device, through CuPy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gpugraph.devices.base import CUPY_AT_DTYPES, Device, host_value
+from gpugraph.devices.cuda import fusion, rawmodule
+
+
+class CudaDevice(Device):
+    """CUDA device ``index`` through CuPy."""
+
+    device_type = "GPU"
+    kind = "cuda"
+    at_dtypes = CUPY_AT_DTYPES
+
+    def __init__(self, index: int, cupy: Any):
+        super().__init__(index)
+        self.xp = cupy
+        self._cuda_device = cupy.cuda.Device(index)
+
+    @property
+    def is_host(self) -> bool:
+        return False
+
+    def to_device(self, value: Any) -> Any:
+        with self._cuda_device:
+            return self.xp.asarray(value)
+
+    def to_host(self, value: Any) -> Any:
+        return host_value(value)
+
+    def synchronize(self) -> None:
+        self._cuda_device.synchronize()
+
+    def run_context(self) -> Any:
+        return self._cuda_device
+
+    def fuser(self, dtype: np.dtype) -> Any:
+        return fusion.fuser(dtype, self.xp) if rawmodule.enabled(self.xp) else None
+
+
+def discover(notes: list[str]) -> list[Device]:
+    """The CUDA devices CuPy finds, or none (with the reason added to ``notes``)."""
+    try:
+        import cupy  # noqa: PLC0415  (optional dependency, imported only when looked for)
+    except Exception as e:  # noqa: BLE001  (ImportError, or a CUDA library failing to load)
+        notes.append(f"CuPy is not usable ({type(e).__name__}: {e}); no CUDA GPUs.")
+        return []
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # noqa: BLE001  (cupy raises CUDARuntimeError for a broken driver)
+        notes.append(f"CUDA is not usable ({type(e).__name__}: {e}); no CUDA GPUs.")
+        return []
+    if count == 0:
+        notes.append("CuPy found no CUDA devices.")
+    return [CudaDevice(i, cupy) for i in range(count)]
