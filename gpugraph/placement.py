@@ -27,7 +27,7 @@ from typing import Any
 
 from gpugraph import dtypes, errors
 from gpugraph.devices import Device, DeviceSet
-from gpugraph.framework.device_spec import DeviceSpec
+from gpugraph.framework.device_spec import DeviceSpec, map_device  # noqa: F401  (re-exported)
 from gpugraph.framework.ops import Operation
 from gpugraph.ops import registry
 
@@ -114,20 +114,6 @@ class PlacementReport:
 
 
 # --- device requests ---------------------------------------------------------------------------
-def map_device(requested: str, device_map: Mapping[str, str] | None) -> str:
-    """Applies the first matching ``device_map`` entry to a device string."""
-    if not device_map or not requested:
-        return requested
-    spec = DeviceSpec.from_string(requested)
-    for key, value in device_map.items():
-        pattern = DeviceSpec.from_string(key)
-        if all(p is None or p == s for p, s in zip(pattern._fields(), spec._fields())):
-            cleared = DeviceSpec(*(None if p is not None else s
-                                   for p, s in zip(pattern._fields(), spec._fields())))
-            return cleared.make_merged_spec(DeviceSpec.from_string(value)).to_string()
-    return requested
-
-
 def _is_local(spec: DeviceSpec) -> bool:
     return spec.job in (None, "localhost") and spec.replica in (None, 0) and spec.task in (None, 0)
 

@@ -21,7 +21,6 @@ from gpugraph import dtypes, errors
 from gpugraph import ops as _ops  # noqa: F401  (registers every kernel)
 from gpugraph import state as resources
 from gpugraph.devices import Device, discover
-from gpugraph.devices.cpu import host_memory as _host_memory
 from gpugraph.framework.graph import Graph, get_default_graph
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.placement import PlacementReport, place_graph, placement_map
@@ -97,7 +96,8 @@ class Session:
         self._plans_version = self._graph.version
         self._closed = False
         self._graph_ctx: Any = None
-        _host_memory.keep_freed_buffers()
+        for device in self._devices:  # e.g. the CPU's allocator tuning
+            device.open_session()
 
     # --- lifecycle --------------------------------------------------------------------------
     @property
@@ -223,7 +223,7 @@ class Session:
         return feeds, values
 
     # --- variables and the restart rule ---------------------------------------------------
-    def _variable_devices(self) -> dict[str, str]:
+    def variable_devices(self) -> dict[str, str]:
         """Variable op name -> the device this session places it on (global variables)."""
         placement = self._placement()
         out = {}
@@ -233,8 +233,15 @@ class Session:
                 out[var.op.name] = device.name
         return out
 
-    def _device_change_allowed(self) -> bool:
+    def device_change_allowed(self) -> bool:
+        """Whether this session may restore a checkpoint saved with variables on other devices
+        (``allow_device_change`` or a ``device_map`` in its config)."""
         return bool(self._config.allow_device_change or self._config.device_map)
+
+    def restoring(self, save_path: str) -> Any:
+        """A context manager around a restore into this session's variables: if the restore
+        fails, every variable keeps its previous value (:func:`restore_all_or_nothing`)."""
+        return restore_all_or_nothing(self, save_path)
 
 
 @contextlib.contextmanager

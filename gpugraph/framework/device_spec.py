@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+from collections.abc import Mapping
 
 from gpugraph.errors import DeviceSpecError
 
@@ -256,3 +257,17 @@ def _apply_full_name_piece(match: re.Match[str], fields: dict[str, object]) -> N
     else:
         value = match[key]
         fields[key] = value if key == "job" or value is None else int(value)
+
+
+def map_device(requested: str, device_map: Mapping[str, str] | None) -> str:
+    """Applies the first matching ``device_map`` entry to a device string."""
+    if not device_map or not requested:
+        return requested
+    spec = DeviceSpec.from_string(requested)
+    for key, value in device_map.items():
+        pattern = DeviceSpec.from_string(key)
+        if all(p is None or p == s for p, s in zip(pattern._fields(), spec._fields())):
+            cleared = DeviceSpec(*(None if p is not None else s
+                                   for p, s in zip(pattern._fields(), spec._fields())))
+            return cleared.make_merged_spec(DeviceSpec.from_string(value)).to_string()
+    return requested

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.devices import host_value
+from gpugraph.devices.base import host_value
 from gpugraph.ops.registry import BuildContext, dims_text, op
 
 
@@ -537,7 +537,7 @@ def _pad(ctx: BuildContext):
     xp, node = ctx.xp, ctx.op
 
     def kernel(x: Any, paddings: Any, constant: Any = 0) -> Any:
-        if xp is not np and hasattr(constant, "item"):  # CuPy's pad wants a host value
+        if hasattr(constant, "item"):  # a host scalar (CuPy's pad refuses a device array)
             constant = constant.item()
         return xp.pad(x, _pad_width(node, x, paddings), constant_values=constant)
 

@@ -17,6 +17,7 @@ from gpugraph import _proto as pb
 from gpugraph.errors import GraphDefError
 from gpugraph.framework import names
 from gpugraph.framework.control_flow import CondContext, WhileContext
+from gpugraph.framework.device_spec import map_device
 from gpugraph.framework.graph import Graph, get_default_graph
 from gpugraph.framework.graph_keys import GraphKeys
 from gpugraph.framework.importer import TF_VERSION, gc_paused, import_graph_def
@@ -143,8 +144,6 @@ def _import_private(meta: Any, clear_devices: bool, graph: Graph | None, import_
     graph_def = meta.graph_def
     table = node_table(graph_def, wire)
     if device_map:
-        from gpugraph.placement import map_device
-
         table.map_devices(lambda device: map_device(device, device_map))
     if clear_devices:
         table.map_devices(lambda device: "")

@@ -200,13 +200,12 @@ class Saver:
             raise cm.checkpoint_not_found(save_path)
         if self.saver_def is None:
             raise RuntimeError("`build()` should be called before restore if defer_build==True")
-        from gpugraph.session import restore_all_or_nothing
 
         restore_check.check_restore(sess.graph, self.saver_def.restore_op_name, save_path)
         recorded = device_record.read_record(save_path)
-        if recorded is not None and not sess._device_change_allowed():
-            device_record.check_restart(save_path, recorded, sess._variable_devices())
-        with restore_all_or_nothing(sess, save_path):
+        if recorded is not None and not sess.device_change_allowed():
+            device_record.check_restart(save_path, recorded, sess.variable_devices())
+        with sess.restoring(save_path):
             sess.run(self.saver_def.restore_op_name,
                      {self.saver_def.filename_tensor_name: save_path})
 
@@ -277,7 +276,7 @@ class Saver:
             raise
         result = result.item() if hasattr(result, "item") else result  # a 0-d string array
         model_path = result.decode() if isinstance(result, bytes) else str(result)
-        device_record.write_record(model_path, sess._variable_devices())
+        device_record.write_record(model_path, sess.variable_devices())
         return model_path
 
     def _update_state(self, model_path: str, save_dir: str, latest_filename: str,
