@@ -1,17 +1,16 @@
 """Conv2D with both backprops, MaxPool/AvgPool with their gradients (NHWC; NCHW transposed).
 
-On the real CPU, float convolutions and both their gradients are direct: cpu_conv's
-gather-GEMM kernel reads every window from the input through offset tables, with no patch
-matrix and no multiply by a padded zero (``_direct_*`` below).  Everywhere else (CuPy,
-virtual GPUs, half floats, ``GPUGRAPH_CPU_CONV=0``) convolutions are im2col + GEMM: a strided
-*view* of the padded input gives every patch without copying, a reshape materialises the
-patch matrix, and BLAS does the rest.  The input gradient is the transpose: a GEMM into patch
-space, then a strided add per kernel tap (a numba loop on the CPU).  Patch matrices are
-25-100x the size of the input, so all three work through the batch a few images at a time:
-each block of patches is built and consumed while it is still in cache, instead of a round
-trip through memory (1.5-2x faster for W3's 5x5 convolutions on the CPU).
-Inputs with few channels (a first layer) build the transposed patch matrix instead, tap by tap,
-copying whole image rows rather than runs of a few values.
+These are the generic bodies, written against ``xp``: convolutions are im2col + GEMM (a
+strided *view* of the padded input gives every patch without copying, a reshape materialises
+the patch matrix, and a GEMM does the rest; the input gradient is the transpose: a GEMM into
+patch space, then a strided add per kernel tap).  Inputs with few channels (a first layer)
+build the transposed patch matrix instead, tap by tap, copying whole image rows rather than
+runs of a few values.
+
+A backend hands the builders its own pieces (``ops/cpu/conv.py``): a direct kernel tried
+first, patch blocks sized to its caches (``block_bytes``), a col2im loop, and loops for
+depthwise convolutions and pooling; each returns None where it does not serve the arrays, and
+the body here runs.
 """
 
 from __future__ import annotations

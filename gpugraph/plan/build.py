@@ -139,7 +139,7 @@ class _StepBuilder:
                  state: SessionState, max_iterations: int = frames.DEFAULT_MAX_ITERATIONS,
                  dropped: set[Operation] = frozenset()):
         self.fed = fed
-        self.dropped = dropped  # ops that run as NoOps (plan_passes.unused_pure_ops)
+        self.dropped = dropped  # ops that run as NoOps (passes.unused_pure_ops)
         self.placement = placement
         self.host = host
         self.state = state

@@ -1,4 +1,4 @@
-"""The host allocator tuning a Session applies (gpugraph/_host_memory.py)."""
+"""The host allocator tuning a Session applies (gpugraph/devices/cpu/host_memory.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The plan's remapper (gpugraph/remap.py): fused chains give the separate ops' exact bits.
+"""The plan's remapper (gpugraph/plan/remap.py): fused chains give the separate ops' exact bits.
 
 Each graph runs twice, with the remapper and without it (the pass replaced by one that
 returns the steps unchanged); the outputs must be bit-identical, and the plan's step labels

@@ -4,7 +4,7 @@
 // variable (each a pass over memory, ~15 us of launch cost on the H100 we measured); these take
 // one.  Scalars (lr, momentum, beta1_power, ...) are read from device memory, as TF's GPU
 // kernels read them, so an update never waits for the host.  Formulas and their order follow
-// training_ops.cc's CPU functors and gpugraph/ops/cpu_loops.py; gpugraph/cuda.py compiles this
+// training_ops.cc's CPU functors and gpugraph/devices/cpu/loops.py; gpugraph/devices/cuda/rawmodule.py compiles this
 // file with --fmad=false so a*b+c rounds twice there as well.
 //
 // Each kernel comes in float and double (SUFFIX _float / _double) and uses a grid-stride loop.
