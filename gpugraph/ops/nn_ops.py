@@ -167,9 +167,8 @@ def _log_softmax(ctx: BuildContext):
     return log_softmax(ctx.xp, Rows(ctx.xp))
 
 
-@op("SoftmaxCrossEntropyWithLogits")
-def _softmax_xent(ctx: BuildContext):
-    xp, node = ctx.xp, ctx.op
+def softmax_xent(xp: Any, node: Any, rows: Rows):
+    """The SoftmaxCrossEntropyWithLogits kernel with ``rows``' row maximum."""
 
     def kernel(logits: Any, labels: Any) -> tuple:
         if logits.ndim != 2 or labels.ndim != 2:
@@ -178,13 +177,18 @@ def _softmax_xent(ctx: BuildContext):
                 f"be 2-dimensional. logits: {list(logits.shape)} labels: {list(labels.shape)}")
         labels = xp.broadcast_to(labels, xp.broadcast_shapes(logits.shape, labels.shape)
                                  if hasattr(xp, "broadcast_shapes") else logits.shape)
-        s = logits - xp.max(logits, axis=-1, keepdims=True)
+        s = logits - rows.max(logits)
         e = xp.exp(s)
         sum_e = xp.sum(e, axis=-1, keepdims=True)
         loss = xp.sum(labels * (xp.log(sum_e) - s), axis=-1)
         return loss, e / sum_e - labels
 
     return kernel
+
+
+@op("SoftmaxCrossEntropyWithLogits")
+def _softmax_xent(ctx: BuildContext):
+    return softmax_xent(ctx.xp, ctx.op, Rows(ctx.xp))
 
 
 def sparse_softmax_xent(xp: Any, node: Any, rows: Rows):

@@ -104,11 +104,6 @@ def registered_op_types() -> list[str]:
     return sorted({op_type for op_type, _ in _KERNELS})
 
 
-def overrides(device: str) -> list[str]:
-    """The op types device kind ``device`` has its own kernels for, sorted."""
-    return sorted(op_type for op_type, kind in _KERNELS if kind == device)
-
-
 # --- fused chains ----------------------------------------------------------------------------
 class _Unserved:
     """What a fused kernel returns where it does not serve the values of a run."""
@@ -157,12 +152,10 @@ class FusedContext:
 
     Attributes:
         contexts: each member op's :class:`BuildContext` (for attrs), in chain order.
-        kernels: each member's own kernel, in chain order.
         plan_steps: every step of the plan being built.
     """
 
     contexts: list[BuildContext]
-    kernels: list[Kernel]
     plan_steps: list[Any]
 
     @property

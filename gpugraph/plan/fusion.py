@@ -37,13 +37,14 @@ def fuse_elementwise(steps: list[Any], keep: set[int], make_step: Any) -> list[A
     producer = {slot: s for s in steps for slot in s.outputs if slot >= 0}
     inlined: set[int] = set()  # ids of steps folded into their single consumer
     depth: dict[int, int] = {}
+    fusers = {id(s): f for s in steps if (f := _fuser(s)) is not None}  # the candidates
     for step in steps:
-        if not _fusable(step):
+        if id(step) not in fusers:
             continue
         depth[id(step)] = 1
         for slot in step.inputs:
             source = producer.get(slot)
-            if (source is not None and _fusable(source) and readers[slot] == 1
+            if (source is not None and id(source) in fusers and readers[slot] == 1
                     and slot not in keep and depth.get(id(source), 99) < _MAX_DEPTH
                     and source.device is step.device):
                 inlined.add(id(source))
@@ -51,11 +52,11 @@ def fuse_elementwise(steps: list[Any], keep: set[int], make_step: Any) -> list[A
     replaced: dict[int, Any] = {}  # root id -> fused step
     removed: set[int] = set()  # ids of steps absorbed into a fused root
     for step in steps:
-        if id(step) in inlined or not _fusable(step):
+        if id(step) in inlined or id(step) not in fusers:
             continue
         if any(id(producer.get(s)) in inlined for s in step.inputs):
             members: list[Any] = []
-            fused = _fuse(step, producer, inlined, make_step, members)
+            fused = _fuse(step, fusers[id(step)], producer, inlined, make_step, members)
             if fused is not None:  # else the tree stays as separate steps
                 replaced[id(step)] = fused
                 removed.update(id(m) for m in members)
@@ -79,15 +80,10 @@ def _fuser(step: Any) -> Any | None:
     return fuser if fuser is not None and op.type in fuser.templates else None
 
 
-def _fusable(step: Any) -> bool:
-    return _fuser(step) is not None
-
-
-def _fuse(root: Any, producer: dict, inlined: set[int], make_step: Any,
+def _fuse(root: Any, fuser: Any, producer: dict, inlined: set[int], make_step: Any,
           members: list[Any]) -> Any | None:
     names: dict[int, str] = {}  # leaf slot -> variable name
     count = [0]
-    fuser = _fuser(root)
     templates = fuser.templates
 
     def expr(step: Any) -> str:

@@ -94,7 +94,7 @@ class _Chains:
         device = chain[0].device
         # For attrs only: a fused kernel gets its slots and values as arguments.
         contexts = [registry.BuildContext(s.op, device, None) for s in members]
-        return build(FusedContext(contexts, [s.fn for s in members], self.steps))
+        return build(FusedContext(contexts, self.steps))
 
     def next(self, step: Any, op_type: str | None, position: int,
              outputs: tuple[int, ...] = (1,)) -> Any | None:

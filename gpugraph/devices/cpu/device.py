@@ -25,7 +25,7 @@ class CpuDevice(Device):
         return cpu_threads.wants_cores(steps)
 
     def plan_context(self, steps: Sequence[Any]) -> Callable[[], Any]:
-        owns = cpu_threads.wants_cores(steps)
+        owns = self.owns_cores(steps)
         return lambda: _running(owns)
 
     def fuser(self, dtype: np.dtype) -> Any:

@@ -143,6 +143,11 @@ def _log_softmax(ctx: BuildContext):
     return nn_ops.log_softmax(np, _ROWS)
 
 
+@op("SoftmaxCrossEntropyWithLogits", device="cpu")
+def _softmax_xent(ctx: BuildContext):
+    return nn_ops.softmax_xent(np, ctx.op, _ROWS)
+
+
 @op("SparseSoftmaxCrossEntropyWithLogits", device="cpu")
 def _sparse_softmax_xent(ctx: BuildContext):
     return nn_ops.sparse_softmax_xent(np, ctx.op, _ROWS)
