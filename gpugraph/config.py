@@ -67,6 +67,10 @@ SWITCHES: tuple[Switch, ...] = (
            "host buffers for reuse, as TF's allocator does)."),
     Switch("GPUGRAPH_CUDA_KERNELS", "cuda_kernels", _flag(True), "1",
            "0 turns off the hand-written CUDA kernels (fused optimizer updates)."),
+    Switch("GPUGRAPH_CUDA_GRAPHS", "cuda_graphs", _tristate, "unset",
+           "Whole-step CUDA graphs: 0 runs every GPU kernel eagerly; 1 captures on virtual "
+           "GPUs too (recording and replaying their steps, to catch capture bugs on a CPU); "
+           "unset: on for CUDA devices only."),
     Switch("GPUGRAPH_WIRE_SCAN", "wire_scan", _tristate, "unset",
            "How .meta files are read: 1 always through the fast wire scanner, 0 never "
            "(protobuf's parser); unset: by size."),
@@ -87,6 +91,7 @@ class Settings:
     flush_denormals: bool = True
     host_allocator_cache: bool = True
     cuda_kernels: bool = True
+    cuda_graphs: bool | None = None
     wire_scan: bool | None = None
     durable_checkpoints: bool = False
     raw: dict[str, str] = dataclasses.field(default_factory=dict)  # the variables as set

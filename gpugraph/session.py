@@ -135,7 +135,12 @@ class Session:
     def close(self) -> None:
         """Frees the session's variables; a closed session can't run."""
         self._closed = True
+        self._drop_plans()
         self._state = resources.SessionState()
+
+    def _drop_plans(self) -> None:
+        for plan in self._plans.values():
+            plan.close()  # releases captured graphs and the buffers they keep
         self._plans.clear()
 
     def __enter__(self) -> Session:
@@ -183,7 +188,7 @@ class Session:
         if _FORKS[0] != self._forks:
             check_same_process(self._devices, self._pid)
         if self._graph.version != self._plans_version:
-            self._plans.clear()
+            self._drop_plans()
             self._fetch_specs.clear()
             self._feed_specs.clear()
             self._plans_version = self._graph.version
@@ -233,6 +238,13 @@ class Session:
                 out[var.op.name] = device.name
         return out
 
+    def cuda_graph_report(self) -> dict[str, Any]:
+        """How this session's GPU work ran: ``replays`` (launches of captured graphs, the first
+        launch after each capture included), ``eager_runs`` (capturable segments run op by op:
+        warm-ups and fallbacks), ``captures``, and ``refused``: one {"node", "op", "reason"}
+        per operation a capture refused (that node then runs outside the graphs)."""
+        return self._state.graph_stats.report()
+
     def device_change_allowed(self) -> bool:
         """Whether this session may restore a checkpoint saved with variables on other devices
         (``allow_device_change`` or a ``device_map`` in its config)."""
@@ -261,7 +273,8 @@ def restore_all_or_nothing(sess: Session, save_path: str) -> Iterator[None]:
             slot.value = before.get(key)
 
     try:
-        yield
+        with resources.rebinding():
+            yield
         _check_restored_shapes(slots, before)
     except errors.NotFoundError as e:
         undo()

@@ -8,12 +8,53 @@ shared variable see the same storage and a new session starts uninitialized.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
 from gpugraph import errors
+
+# References captured graphs keep to device arrays (id -> count): they are not "someone else
+# holding the value" in the sense of VarSlot.writable's sharing rule.
+_HELD: Counter[int] = Counter()
+_rebinding = threading.local()
+
+
+def hold(values: Iterable[Any]) -> list[int]:
+    """Notes that a captured graph keeps one reference to each of ``values`` (a value listed
+    twice, two) until :func:`release` gets the ids this returns.  (Ids, not the values: the
+    note itself must not be one more reference.)"""
+    ids = [id(v) for v in values]
+    _HELD.update(ids)
+    return ids
+
+
+def release(ids: Iterable[int]) -> None:
+    for key in ids:
+        _HELD[key] -= 1
+        if _HELD[key] <= 0:
+            del _HELD[key]
+
+
+@contextlib.contextmanager
+def rebinding() -> Iterator[None]:
+    """Assignments in the block give variables new buffers instead of writing into theirs (a
+    restore does, so that a failed one can be undone by keeping the old buffers)."""
+    previous = getattr(_rebinding, "on", False)
+    _rebinding.on = True
+    try:
+        yield
+    finally:
+        _rebinding.on = previous
+
+
+class VariableRebindError(RuntimeError):
+    """A variable would get a new buffer while a graph reading it is being captured."""
 
 
 class VarSlot:
@@ -64,14 +105,44 @@ class VarSlot:
         resource variables (copy-on-write when the buffer is shared).
         """
         value = self.read(op)
-        # References: self.value, `value`, getrefcount's argument.
-        if sys.getrefcount(value) > 3 or not _owns_data(value):
+        # References: self.value, `value`, getrefcount's argument (and captured graphs').
+        refs = sys.getrefcount(value)
+        owned = _owns_data(value) if self.device is None else self.device.owns(value)
+        if (refs > 3 and refs > 3 + self._held(value)) or not owned:
+            self._refuse_rebind("its value is shared (copy-on-write would move it)")
             value = np.array(value) if isinstance(value, np.generic) else value.copy()
             self.value = value
         return value
 
     def assign(self, value: Any) -> None:
-        self.value = value
+        """Sets the value.  On a device that runs captured graphs, a value of the same shape and
+        dtype is copied into the variable's buffer, which keeps its address."""
+        old = self.value
+        graphs = None if self.device is None else self.device.graphs()
+        if graphs is None or getattr(_rebinding, "on", False) or old is value:
+            self.value = value
+            return
+        if (old is not None and old.shape == value.shape and old.dtype == value.dtype
+                and sys.getrefcount(old) <= 3 + self._held(old) and self.device.owns(old)):
+            self.device.xp.copyto(old, value)
+            return
+        self._refuse_rebind("the assigned value's shape or dtype differs, or its buffer is shared")
+        # A buffer a captured graph writes must not become a variable's.
+        self.value = value.copy() if id(value) in _HELD else value
+
+    def _held(self, value: Any) -> int:
+        """References captured graphs (and a capture in progress) keep to ``value``."""
+        held = _HELD.get(id(value), 0)
+        graphs = None if self.device is None else self.device.graphs()
+        if graphs is not None and graphs.capturing():
+            held += graphs.references_to(value)
+        return held
+
+    def _refuse_rebind(self, why: str) -> None:
+        graphs = None if self.device is None else self.device.graphs()
+        if graphs is not None and graphs.capturing():
+            raise VariableRebindError(f"variable {self.name!r} would move to a new buffer ({why}) "
+                                      "while a graph reading it is being captured")
 
     def __repr__(self) -> str:
         state = "uninitialized" if self.value is None else f"shape={tuple(self.value.shape)}"
@@ -79,11 +150,27 @@ class VarSlot:
 
 
 def _owns_data(value: Any) -> bool:
-    # A view (e.g. an assigned Reshape output) shares its base's memory, and a numpy scalar
-    # (what numpy returns for 0-d results) is immutable: both need a private array first.
+    # (What Device.owns says for host memory; slots made without a device use it.)
     if isinstance(value, np.generic):
         return False
     return value.base is None and getattr(value.flags, "writeable", True)
+
+
+class GraphStats:
+    """How a session's captured graphs ran (:meth:`gpugraph.Session.cuda_graph_report`)."""
+
+    def __init__(self) -> None:
+        self.replays = 0
+        self.eager_runs = 0
+        self.captures = 0
+        self.refused: list[dict[str, str]] = []
+
+    def refuse(self, node: str, op: str, reason: str) -> None:
+        self.refused.append({"node": node, "op": op, "reason": reason})
+
+    def report(self) -> dict[str, Any]:
+        return {"replays": self.replays, "eager_runs": self.eager_runs,
+                "captures": self.captures, "refused": [dict(r) for r in self.refused]}
 
 
 class SessionState:
@@ -92,6 +179,7 @@ class SessionState:
     def __init__(self) -> None:
         self.variables: dict[tuple, VarSlot] = {}
         self.rngs: dict[str, np.random.Generator] = {}
+        self.graph_stats = GraphStats()
 
     def variable(self, key: tuple, make: Any) -> VarSlot:
         """The slot under ``key``, created by ``make()`` on first use."""

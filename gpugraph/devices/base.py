@@ -28,6 +28,14 @@ CUPY_AT_DTYPES: Mapping[str, frozenset[str]] = {
 }
 
 
+def owns_memory(value: Any) -> bool:
+    """Whether ``value`` is a whole writable buffer (not a view, not an immutable numpy scalar),
+    so that updating it in place changes no other array."""
+    if isinstance(value, np.generic):
+        return False
+    return value.base is None and getattr(value.flags, "writeable", True)
+
+
 def host_value(value: Any) -> Any:
     """``value`` on the host: a CuPy array copied there (``.get()``), anything else as it is."""
     get = getattr(value, "get", None)
@@ -97,6 +105,16 @@ class Device:
         it runs (fused kernels that split work over those threads serve only then)."""
         return False
 
+    def owns(self, value: Any) -> bool:
+        """Whether ``value``, an array of this device, is a whole buffer nothing else views
+        (a variable may then be updated in place)."""
+        return owns_memory(value)
+
+    def graphs(self) -> Graphs | None:
+        """This device's stream-capture hooks when plans should run on it as captured graphs
+        (CUDA graphs), else None."""
+        return None
+
     def fuser(self, dtype: np.dtype) -> Callable[[str, int], Any] | None:
         """``fuse(expression, num_inputs)``: one kernel for a tree of elementwise ops written
         in :data:`gpugraph.plan.fusion` 's formula language for ``dtype``, or None where this
@@ -105,3 +123,43 @@ class Device:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
+
+
+class Graphs:
+    """What a device offers for running plan segments as captured graphs (CUDA graphs).
+
+    :mod:`gpugraph.plan.graphs` runs a segment eagerly once per signature, then captures it:
+    it copies the segment's device inputs into buffers from :meth:`static_copy`, calls
+    :meth:`capture` with the segment, launches the graph it returns, and on later runs copies
+    new inputs into those buffers (:meth:`copy_into`) and launches again.
+    """
+
+    def is_buffer(self, value: Any) -> bool:
+        """Whether ``value`` is an array in this device's memory."""
+        raise NotImplementedError
+
+    def static_copy(self, value: Any) -> Any:
+        """A new buffer holding ``value``, kept as long as the graph that reads it."""
+        raise NotImplementedError
+
+    def copy_into(self, target: Any, value: Any) -> None:
+        """Writes ``value`` into the static buffer ``target`` (before a launch)."""
+        raise NotImplementedError
+
+    def capture(self, fn: Callable[[], Any]) -> tuple[Any, Any]:
+        """(graph, result): ``fn`` recorded, not run; ``graph.launch()`` runs it, writing into
+        the arrays of ``result``; ``graph.references()`` lists the arrays it keeps."""
+        raise NotImplementedError
+
+    def refusal(self, error: BaseException) -> str | None:
+        """Why ``error``, raised while capturing, means the operation cannot be captured (None
+        when it is an ordinary failure)."""
+        raise NotImplementedError
+
+    def capturing(self) -> bool:
+        """Whether a capture is in progress on the calling thread."""
+        raise NotImplementedError
+
+    def references_to(self, value: Any) -> int:
+        """References the capture in progress keeps to ``value`` (0 where it keeps none)."""
+        return 0

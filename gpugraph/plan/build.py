@@ -49,12 +49,15 @@ _TensorKey = tuple  # (Operation, output index)
 # --- building ---------------------------------------------------------------------------------
 def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tensor],
                state: SessionState, placement: Mapping[Operation, Device],
-               host: Device, max_iterations: int = frames.DEFAULT_MAX_ITERATIONS) -> Plan:
+               host: Device, max_iterations: int = frames.DEFAULT_MAX_ITERATIONS,
+               captured: bool = True) -> Plan:
     """Compiles the subgraph that computes ``fetches`` and runs ``targets`` given ``feeds``.
 
     Args:
         placement: the device of every op (:mod:`gpugraph.placement`).
         host: the CPU device; feeds arrive there and fetched values leave from there.
+        captured: whether GPU work may run as captured graphs (:mod:`gpugraph.plan.graphs`);
+            function bodies run inside their caller's kernel, never captured on their own.
 
     Raises:
         UnimplementedError: some needed op types have no kernel (all are listed), or the
@@ -83,7 +86,8 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
     if len(steps) == len(items):  # no loops: whole-plan fusion is safe
         items = fuse_elementwise(remap(items, kept, _remapped_step), kept, _fused_step)
     plan_frees(items, kept)
-    return Plan(items, num_slots, feed_slots, fetch_slots, list(fetches), host)
+    return Plan(items, num_slots, feed_slots, fetch_slots, list(fetches), host,
+                state if captured else None)
 
 
 # How function-calling kernels compile their bodies (BuildContext.functions).

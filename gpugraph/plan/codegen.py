@@ -17,19 +17,34 @@ from gpugraph.ops.registry import DEAD, DEAD_INPUT_OPS
 from gpugraph.plan.frames import LoopNode
 
 
-def compile_plan(items: list[Any], feed_slots: list[int], fetch_slots: list[int]):
+class Block:
+    """Steps compiled as a function of their own and called as one item (a captured segment:
+    :class:`gpugraph.plan.graphs.Segment`).  Subclasses set :attr:`steps`, :attr:`inputs`,
+    :attr:`outputs` and are callable as ``block(inputs) -> [outputs]``."""
+
+    steps: list[Any]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+def compile_plan(items: list[Any], feed_slots: list[int], fetch_slots: list[int],
+                 consume_feeds: bool = False):
     """Generates ``run(feeds) -> [fetched values]``; returns (source, function, line -> step).
 
     ``items`` are steps and LoopNodes; steps' ``frees`` are honoured at the top level only (a
-    value read inside a loop must survive every iteration).
+    value read inside a loop must survive every iteration).  With ``consume_feeds`` the
+    function empties the ``feeds`` list once it has read it, so the list does not keep values
+    alive (a variable's value must not look shared to its update: :class:`Block` inputs).
     """
     namespace: dict[str, Any] = {"DEAD": DEAD, "_loop_limit": _loop_limit}
     emitter = _Emitter(namespace, _read_slots(items) | set(fetch_slots))
-    if not any(isinstance(i, LoopNode) for i in items):
+    if not any(isinstance(i, (LoopNode, Block)) for i in items):
         emitter.reuse = _in_place_inputs(items, feed_slots, fetch_slots)
     emitter.lines.append("def run(feeds):")
     if feed_slots:
         emitter.lines.append(f"    {', '.join(f'v{s}' for s in feed_slots)}, = feeds")
+        if consume_feeds:
+            emitter.lines.append("    feeds.clear()")
     emitter.block(items, "    ", top=True)
     emitter.lines.append(f"    return [{', '.join(f'v{s}' for s in fetch_slots)}]")
     source = "\n".join(emitter.lines) + "\n"
@@ -44,6 +59,8 @@ def flatten(items: list[Any]) -> list[Any]:
     for item in items:
         if isinstance(item, LoopNode):
             out.extend(flatten(item.items()))
+        elif isinstance(item, Block):
+            out.extend(item.steps)
         else:
             out.append(item)
     return out
@@ -54,6 +71,8 @@ def _read_slots(items: list[Any]) -> set[int]:
     for item in items:
         if isinstance(item, LoopNode):
             read |= _read_slots(item.items()) | {item.pred}
+        elif isinstance(item, Block):
+            read.update(item.inputs)
         else:
             read.update(item.inputs, item.tokens)
             if item.token >= 0 and item.op.type in DEAD_INPUT_OPS and item.outputs:
@@ -79,6 +98,9 @@ class _Emitter:
                     self.lines.extend(f"{indent}del v{slot}" for slot in item.frees
                                       if slot in self.read)
                 continue
+            if isinstance(item, Block):
+                self.call_block(item, indent)
+                continue
             index = self.count
             self.count += 1
             for line in _step_lines(index, item, self.namespace, self.read,
@@ -91,6 +113,17 @@ class _Emitter:
     def emit(self, line: str, step: Any) -> None:
         self.lines.append(line)
         self.line_steps[len(self.lines)] = step
+
+    def call_block(self, block: Block, indent: str) -> None:
+        name = f"b{self.count}"
+        self.count += 1
+        self.namespace[name] = block
+        targets = ", ".join(f"v{s}" if s in self.read else "_" for s in block.outputs)
+        call = f"{name}([{', '.join(f'v{s}' for s in block.inputs)}])"
+        self.emit(f"{indent}{targets}, = {call}" if block.outputs else f"{indent}{call}", block)
+        freed = {slot for step in block.steps for slot in step.frees}
+        self.lines.extend(f"{indent}del v{slot}" for slot in block.inputs
+                          if slot in freed and slot in self.read)
 
     def loop(self, node: LoopNode, indent: str) -> None:
         inner = indent + "    "

@@ -422,7 +422,7 @@ def compile_function(func: Any, ctx: Any, build_plan: Any) -> CompiledFunction:
     compiled = cache[key] = CompiledFunction(body, device)
     try:
         compiled.plan = build_plan([], body.targets, [], state, _placement(body, device, host),
-                                   host, cap)
+                                   host, cap, captured=False)
     except errors.OpError as e:
         del cache[key]
         raise type(e)(e.node_def, e.op, f"{e.message}\n\t [[in function {func.name!r} called "

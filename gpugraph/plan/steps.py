@@ -18,8 +18,9 @@ from gpugraph import errors
 from gpugraph.devices.base import Device, host_value
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.ops.registry import DEAD, dims_text
+from gpugraph.plan import graphs
 from gpugraph.plan.codegen import compile_plan, flatten
-from gpugraph.state import VarSlot
+from gpugraph.state import SessionState, VarSlot
 
 
 class Step:
@@ -57,21 +58,65 @@ class Plan:
     """
 
     def __init__(self, items: list[Any], num_slots: int, feed_slots: list[int],
-                 fetch_slots: list[int], fetches: list[Tensor], host: Device):
+                 fetch_slots: list[int], fetches: list[Tensor], host: Device,
+                 state: SessionState | None = None):
         self.items = items  # steps and while loops (LoopNode)
         self.steps = flatten(items)
         self.num_slots = num_slots
         self.feed_slots = feed_slots
         self.fetch_slots = fetch_slots
         self.fetches = fetches
-        self.source, self._fn, self._line_steps = compile_plan(items, feed_slots, fetch_slots)
-        self._code = self._fn.__code__
         devices = {id(d): d for d in (host, *(s.device for s in self.steps))}.values()
         self.owns_cores = any(d.owns_cores(self.steps) for d in devices)
         self._context = _plan_context([d.plan_context(self.steps) for d in devices])
+        # Captured graphs (plan.graphs): only where a device captures and the session keeps
+        # the statistics and variables they need.
+        self._state = state
+        self._captures = state is not None and any(d.graphs() is not None for d in devices)
+        self._excluded: set[Step] = set()  # steps a capture refused
+        self._segments: dict[tuple, graphs.Segment] = {}
+        self._compile()
+
+    def _compile(self) -> None:
+        items = self.items
+        if self._captures:
+            used: dict[tuple, graphs.Segment] = {}
+            items = graphs.split(items, self.fetch_slots, self._excluded,
+                                 lambda *run: self._segment(used, *run))
+            for key, segment in self._segments.items():
+                if key not in used:
+                    segment.close()
+            self._segments = used
+        self.source, self._fn, line_steps = compile_plan(items, self.feed_slots,
+                                                         self.fetch_slots)
+        self._codes = {self._fn.__code__: line_steps}
+        self._codes.update((s.code, s.line_steps) for s in self._segments.values())
+        self._stale = False
+
+    def _segment(self, used: dict, steps: list[Step], device: Device, inputs: tuple,
+                 outputs: tuple) -> graphs.Segment:
+        key = (tuple(steps), inputs, outputs)
+        segment = self._segments.get(key)
+        if segment is None:
+            segment = graphs.Segment(steps, device, inputs, outputs, self._state, self._refuse)
+        used[key] = segment
+        return segment
+
+    def _refuse(self, step: Step) -> None:
+        # The step runs outside the graphs from the next run on (this run is under way).
+        self._excluded.add(step)
+        self._stale = True
+
+    def close(self) -> None:
+        """Drops the plan's captured graphs."""
+        for segment in self._segments.values():
+            segment.close()
+        self._segments = {}
 
     def run(self, feed_values: Sequence[Any]) -> list[Any]:
         """Runs every step; returns the fetched values (refs read, dead values rejected)."""
+        if self._stale:
+            self._compile()
         try:
             # inf/nan are values, as in TF, not warnings.
             with np.errstate(all="ignore"), self._context():
@@ -87,16 +132,17 @@ class Plan:
         return [self._fetched(v, t) for v, t in zip(values, self.fetches)]
 
     def _locate(self, e: Exception) -> tuple[Step, list[Any]] | None:
-        """The step whose generated line raised ``e``, and its input values."""
-        tb = e.__traceback__
-        while tb is not None and tb.tb_frame.f_code is not self._code:
+        """The step whose generated line raised ``e`` (the innermost, where a captured segment
+        ran it), and its input values."""
+        tb, found = e.__traceback__, None
+        while tb is not None:
+            lines = self._codes.get(tb.tb_frame.f_code)
+            if lines is not None and tb.tb_lineno in lines:
+                found = (lines[tb.tb_lineno], tb.tb_frame.f_locals)
             tb = tb.tb_next
-        if tb is None:
+        if found is None:
             return None
-        step = self._line_steps.get(tb.tb_lineno)
-        if step is None:
-            return None
-        local = tb.tb_frame.f_locals
+        step, local = found
         return step, [local.get(f"v{i}") for i in step.inputs]
 
     def _fetched(self, value: Any, tensor: Tensor) -> Any:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+import numpy as np
+
+from gpugraph import config
 from gpugraph.devices.base import CUPY_AT_DTYPES, Device
 from gpugraph.devices.virtual import xp as _virtual_gpu
+from gpugraph.devices.virtual.graphs import VirtualGraphs
 
 
 class VirtualGpuDevice(Device):
@@ -18,6 +23,7 @@ class VirtualGpuDevice(Device):
     def __init__(self, index: int):
         super().__init__(index)
         self.xp = _virtual_gpu.VirtualXp(index)
+        self._graphs = VirtualGraphs(index)
 
     @property
     def is_host(self) -> bool:
@@ -35,3 +41,18 @@ class VirtualGpuDevice(Device):
     def checked_kernel(self, fn: Any, node: str, host_inputs: frozenset[int],
                        host_outputs: frozenset[int]) -> Any:
         return _virtual_gpu.memory_checked(fn, node, self.index, host_inputs, host_outputs)
+
+    def graphs(self) -> VirtualGraphs | None:
+        # Only when asked (GPUGRAPH_CUDA_GRAPHS=1): recording costs more than it saves here.
+        return self._graphs if config.settings.cuda_graphs else None
+
+    def owns(self, value: Any) -> bool:
+        # A device array is a view of the numpy array its op returned; it owns its memory when
+        # it covers that array and nothing else refers to it (references: the view's base,
+        # ``owner`` here, getrefcount's argument).
+        owner = value.base
+        if owner is None:
+            return bool(value.flags.writeable)
+        return (type(owner) is np.ndarray and owner.base is None and sys.getrefcount(owner) <= 3
+                and value.nbytes == owner.nbytes and value.flags.c_contiguous
+                and owner.flags.c_contiguous and bool(value.flags.writeable))

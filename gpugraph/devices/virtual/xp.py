@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import types
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -59,26 +60,65 @@ class DeviceArray(np.ndarray):
 
     def __array_finalize__(self, obj: Any) -> None:
         self.device = getattr(obj, "device", None)
+        recording = getattr(_state, "recording", None)
+        if recording is not None and self.base is None:
+            recording.made_outside(self)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, out: Any = None,
                         **kwargs: Any) -> Any:
-        device = _check(f"{ufunc.__name__}.{method}", (*inputs, *(out or ())))
+        what = f"{ufunc.__name__}.{method}"
+        device = _check(what, (*inputs, *(out or ())))
         if out is not None:
-            kwargs["out"] = tuple(_host_view(o) for o in out)
-        result = getattr(ufunc, method)(*(_host_view(i) for i in inputs), **kwargs)
+            kwargs["out"] = tuple(out)
+        result = _run(what, getattr(ufunc, method), inputs, kwargs, device, out or ())
         if out is not None:
             return out[0] if len(out) == 1 else out
-        return bind(result, device)
+        return result
 
     def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
         device = _check(func.__name__, _leaves((args, kwargs)))
-        return bind(func(*_unwrap(args), **_unwrap(kwargs)), device)
+        return _run(func.__name__, func, args, kwargs, device, _mutated(func.__name__, args, kwargs))
 
     def __getitem__(self, key: Any) -> Any:
+        recording = getattr(_state, "recording", None)
+        if recording is not None:
+            return recording.getitem(self, key)
         # Integer indexing yields a numpy scalar, which would leave the device; CuPy returns a
         # 0-d device array instead, and so do virtual GPUs.
         value = super().__getitem__(key)
         return bind(value, self.device) if isinstance(value, np.generic) else value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        recording = getattr(_state, "recording", None)
+        if recording is None:
+            super().__setitem__(key, value)
+        else:
+            recording.setitem(self, key, value)
+
+    # A value read back to the host is a synchronization, which a capturing stream refuses.
+    def __bool__(self) -> bool:
+        _refuse_sync("bool() of a device array")
+        return super().__bool__()
+
+    def __int__(self) -> int:
+        _refuse_sync("int() of a device array")
+        return super().__int__()
+
+    def __float__(self) -> float:
+        _refuse_sync("float() of a device array")
+        return super().__float__()
+
+    def __index__(self) -> int:
+        _refuse_sync("a device array used as an index")
+        return super().__index__()
+
+    def item(self, *args: Any) -> Any:
+        _refuse_sync("item() of a device array")
+        return super().item(*args)
+
+    def tolist(self) -> Any:
+        _refuse_sync("tolist() of a device array")
+        return super().tolist()
 
     def __repr__(self) -> str:
         return f"{np.asarray(self).__repr__()[:-1]}, device=GPU:{self.device})"
@@ -178,7 +218,7 @@ class VirtualXp:
             with running_on(device):
                 _check(name, _leaves((args, kwargs)))
                 _check_cupy_api(module, name, args, kwargs)
-                return bind(fn(*_unwrap(args), **_unwrap(kwargs)), device)
+                return _run(name, fn, args, kwargs, device, _mutated(name, args, kwargs))
 
         on_device.__name__ = name
         if isinstance(fn, np.ufunc):  # ufunc.at: an unbuffered in-place update of the device array
@@ -186,7 +226,7 @@ class VirtualXp:
                 with running_on(device):
                     _check(f"{fn.__name__}.at", _leaves((target, args)))
                     _check_device_at(fn.__name__, target.dtype)
-                    fn.at(*_unwrap((target, *args)))
+                    _run(f"{fn.__name__}.at", fn.at, (target, *args), {}, device, (target,))
 
             on_device.at = at
         return on_device
@@ -219,6 +259,7 @@ def _check_device_at(name: str, dtype: np.dtype) -> None:
 
 def to_device(value: Any, device: int) -> Any:
     """A host value copied onto virtual GPU ``device``."""
+    _refuse_sync("a host-to-device copy")
     if isinstance(value, DeviceArray):
         value = value.view(np.ndarray)
     return bind(np.array(value, copy=True), device)
@@ -226,6 +267,7 @@ def to_device(value: Any, device: int) -> Any:
 
 def to_host(value: Any) -> Any:
     """A device value copied to the host (plain numpy)."""
+    _refuse_sync("a device-to-host copy")
     if isinstance(value, DeviceArray):
         return np.array(value.view(np.ndarray), copy=True)
     return value
@@ -278,3 +320,241 @@ def _check_output(node: str, device: int, index: int, value: Any, on_host: bool)
             f"{index} as a host value ({type(value).__name__}); a GPU kernel must return a "
             "device array (build it with the device's array module), or the op must declare "
             "the output host memory.")
+
+
+# --- stream capture -------------------------------------------------------------------------
+class StreamCaptureError(RuntimeError):
+    """What CuPy raises for an operation a capturing stream cannot record (a synchronization,
+    a host copy, a result whose shape depends on the data)."""
+
+
+# numpy functions that write into their first argument.
+_MUTATING = frozenset({"copyto", "put", "place", "putmask", "fill_diagonal", "put_along_axis"})
+# Functions whose result's shape depends on the values: CuPy syncs for them, which capture
+# refuses.
+_DATA_SHAPED = frozenset({"nonzero", "argwhere", "flatnonzero", "unique", "extract",
+                          "unique_values", "unique_counts", "unique_inverse", "unique_all",
+                          "setdiff1d", "intersect1d", "union1d", "setxor1d", "trim_zeros"})
+
+
+def _mutated(name: str, args: tuple, kwargs: dict) -> tuple:
+    out = kwargs.get("out")
+    targets = tuple(out) if isinstance(out, tuple) else (() if out is None else (out,))
+    if name in _MUTATING and args:
+        targets += (args[0],)
+    return targets
+
+
+def _refuse_sync(what: str) -> None:
+    if getattr(_state, "recording", None) is not None:
+        raise StreamCaptureError(f"{what} is a synchronous operation; it is not allowed while "
+                                 "the current stream is capturing (CuPy raises here too)")
+
+
+def _run(what: str, fn: Any, args: Any, kwargs: dict, device: int | None,
+         mutated: tuple = ()) -> Any:
+    """``fn`` on the host views of its arguments, the result bound to ``device``; recorded when
+    a capture is in progress on this thread."""
+    recording = getattr(_state, "recording", None)
+    if recording is None:
+        return bind(fn(*_unwrap(args), **_unwrap(kwargs)), device)
+    return recording.run(what, fn, args, kwargs, device, mutated)
+
+
+def _owner(array: np.ndarray) -> np.ndarray:
+    """The array that owns ``array``'s memory."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def _arrays(value: Any) -> list:
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [a for v in value for a in _arrays(v)]
+    return []
+
+
+class Recording:
+    """The kernels of one captured step on a virtual GPU, replayable against the same buffers.
+
+    While recording, every device operation runs (so later host code sees real shapes) and is
+    logged with the very arrays it read and wrote.  When the capture ends, memory that existed
+    before it and was written during it (variables) is restored, so, as on a real GPU, the
+    capture itself has done nothing; :meth:`replay` then re-runs the logged operations, writing
+    each result into the array the capture handed out.  An operation CuPy cannot capture raises
+    :class:`StreamCaptureError`; an array made by an operation that was not logged (and would
+    keep its capture-time value on every replay) makes :meth:`check` refuse the capture.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.made: set[int] = set()  # owners of memory the recorded operations allocated
+        self.journal: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # owner -> saved copy
+        self.strays: dict[int, Any] = {}  # arrays made outside any recorded operation
+        self.depth = 0
+        self.refs: Counter[int] = Counter()  # id -> references the log keeps to that array
+
+    def made_outside(self, array: DeviceArray) -> None:
+        if not self.depth:
+            self.strays[id(array)] = array
+
+    def run(self, what: str, fn: Any, args: Any, kwargs: dict, device: int | None,
+            mutated: tuple) -> Any:
+        if what in _DATA_SHAPED or (what == "where" and len(args) == 1):
+            raise StreamCaptureError(f"{what}: the result's shape depends on the values, so the "
+                                     "operation synchronizes; not allowed while the current "
+                                     "stream is capturing")
+        self._check_inputs(what, _leaves((args, kwargs)))
+        for target in mutated:
+            self._save(target)
+        self.depth += 1
+        try:
+            host_args, host_kwargs = _unwrap(args), _unwrap(kwargs)
+            result = bind(fn(*host_args, **host_kwargs), device)
+        finally:
+            self.depth -= 1
+        # A result sharing memory with an input is a view (or the input itself): it follows
+        # that input on replay and needs no copy.
+        inputs = _arrays((host_args, list(host_kwargs.values())))
+        copies = () if mutated else tuple(
+            (k, r) for k, r in enumerate(_arrays(result))
+            if not any(np.may_share_memory(_host_view(r), i) for i in inputs))
+        call = (fn, args, kwargs, result, copies)
+        self.calls.append(call)
+        self.refs.update(id(a) for a in _held(call))
+        for array in _arrays(result):
+            self.made.add(id(_owner(array)))
+        return result
+
+    def getitem(self, array: DeviceArray, key: Any) -> Any:
+        if isinstance(key, np.ndarray) and key.dtype == np.bool_:
+            raise StreamCaptureError("boolean-mask indexing: the result's shape depends on the "
+                                     "mask, so it synchronizes; not allowed while the current "
+                                     "stream is capturing")
+        return self.run("getitem", _getitem, (array, key), {}, array.device, ())
+
+    def setitem(self, array: DeviceArray, key: Any, value: Any) -> None:
+        if isinstance(key, np.ndarray) and key.dtype == np.bool_:
+            raise StreamCaptureError("boolean-mask assignment synchronizes; not allowed while "
+                                     "the current stream is capturing")
+        self.run("setitem", _setitem, (array, key, value), {}, array.device, (array,))
+
+    def _check_inputs(self, what: str, values: Any) -> None:
+        for v in values:
+            if isinstance(v, DeviceArray) and self.strays and \
+                    any(id(a) in self.strays for a in _chain(v)):
+                raise StreamCaptureError(
+                    f"{what}: an input array was made by an operation the capture did not record "
+                    "(an ndarray method the virtual GPU does not log); a replay would read its "
+                    "capture-time value")
+
+    def _save(self, target: Any) -> None:
+        if not isinstance(target, np.ndarray):
+            return
+        owner = _owner(target)
+        if id(owner) not in self.made and id(owner) not in self.journal:
+            self.journal[id(owner)] = (owner, np.array(owner.view(np.ndarray), copy=True))
+
+    def restore(self) -> None:
+        """Puts back every pre-existing array the recording wrote to."""
+        for owner, saved in self.journal.values():
+            np.copyto(owner.view(np.ndarray), saved)
+        self.journal.clear()
+        self.strays.clear()
+
+    def replay(self) -> None:
+        """Re-runs the recorded operations against the same arrays."""
+        for fn, args, kwargs, _, copies in self.calls:
+            fresh = fn(*_unwrap(args), **_unwrap(kwargs))
+            if copies:
+                results = _arrays(np.asarray(fresh) if isinstance(fresh, np.generic) else fresh)
+                for k, old in copies:
+                    new = results[k]
+                    if old.shape != np.shape(new):
+                        raise StreamCaptureError(
+                            f"replay: an operation's result changed shape from {old.shape} to "
+                            f"{np.shape(new)}; its shape depends on the values")
+                    np.copyto(old.view(np.ndarray), new, casting="unsafe")
+
+    def references(self) -> list:
+        """Every reference the recording keeps to a device array (for the variables' sharing
+        rule: these do not make a variable's value "held by someone else")."""
+        return [a for call in self.calls for a in _held(call)]
+
+
+def _held(call: tuple) -> list:
+    # The logged arrays themselves, and the device arrays views among them hold as their base.
+    _, args, kwargs, result, copies = call
+    held = []
+    for v in (*_leaves((args, kwargs, result)), *(r for _, r in copies)):
+        if isinstance(v, np.ndarray):
+            if isinstance(v, DeviceArray):
+                held.append(v)
+            if isinstance(v.base, DeviceArray):
+                held.append(v.base)
+    return held
+
+
+def _chain(array: np.ndarray):
+    while isinstance(array, np.ndarray):
+        yield array
+        array = array.base
+
+
+def _getitem(array: np.ndarray, key: Any) -> Any:
+    return array[key]
+
+
+def _setitem(array: np.ndarray, key: Any, value: Any) -> None:
+    array[key] = value
+
+
+def start_recording() -> Recording:
+    """Starts recording this thread's virtual-GPU operations."""
+    if getattr(_state, "recording", None) is not None:
+        raise StreamCaptureError("a capture is already in progress on this thread")
+    recording = _state.recording = Recording()
+    return recording
+
+
+def stop_recording() -> None:
+    _state.recording = None
+
+
+def _recorded_method(name: str, mutates: bool = False) -> Any:
+    base = getattr(np.ndarray, name)
+
+    def method(self: DeviceArray, *args: Any, **kwargs: Any) -> Any:
+        recording = getattr(_state, "recording", None)
+        if recording is None:
+            return base(self, *args, **kwargs)
+        return recording.run(name, base, (self, *args), kwargs, self.device,
+                             (self,) if mutates else ())
+
+    method.__name__ = name
+    return method
+
+
+# ndarray methods that compute (not views): logged while capturing, like the module functions.
+for _name in ("astype", "copy", "reshape", "ravel", "flatten", "sum", "prod", "max", "min",
+              "mean", "std", "var", "any", "all", "argmax", "argmin", "cumsum", "cumprod",
+              "dot", "clip", "round", "take", "repeat", "conj", "trace", "ptp"):
+    if hasattr(np.ndarray, _name):
+        setattr(DeviceArray, _name, _recorded_method(_name))
+for _name in ("fill", "sort"):
+    setattr(DeviceArray, _name, _recorded_method(_name, mutates=True))
+setattr(DeviceArray, "nonzero", _recorded_method("nonzero"))  # refused by run()
+del _name
+
+
+def recording_active() -> bool:
+    """Whether this thread is capturing a virtual-GPU step."""
+    return getattr(_state, "recording", None) is not None
+
+
+def references_to(value: Any) -> int:
+    """References the capture in progress on this thread keeps to ``value``."""
+    recording = getattr(_state, "recording", None)
+    return 0 if recording is None else recording.refs.get(id(value), 0)
