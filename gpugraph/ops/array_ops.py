@@ -455,8 +455,23 @@ def _check_indices(node: Any, indices: Any, limit: int) -> None:
             None, node, f"indices[{where}] = {value} is not in [0, {limit})")
 
 
-def _gather(xp: Any, node: Any, params: Any, indices: Any, axis: int, batch_dims: int) -> Any:
-    _check_indices(node, indices, params.shape[axis])
+def _gather(xp: Any, node: Any, params: Any, indices: Any, axis: int, batch_dims: int,
+            checked: bool | None = True) -> Any:
+    """TF's Gather; ``checked``: an index out of range raises (TF's CPU kernel); False: its
+    output is 0 (TF's GPU kernel, with no host synchronization); None: indices known good."""
+    if checked is False:
+        limit = params.shape[axis]
+        bad = (indices < 0) | (indices >= limit)
+        out = _gather(xp, node, params, xp.clip(indices, 0, max(limit - 1, 0)), axis,
+                      batch_dims, None) if limit else xp.zeros(
+            params.shape[:axis] + indices.shape[batch_dims:] + params.shape[axis + 1:],
+            params.dtype)
+        shape = (1,) * (axis - batch_dims) + indices.shape[batch_dims:] + \
+            (1,) * (params.ndim - axis - 1)
+        lead = indices.shape[:batch_dims]
+        return xp.where(bad.reshape(lead + shape), _zero(out), out)
+    if checked:
+        _check_indices(node, indices, params.shape[axis])
     if batch_dims == 0:
         return xp.take(params, indices, axis=axis)
     lead = params.shape[:batch_dims]
@@ -472,19 +487,20 @@ def _gather(xp: Any, node: Any, params: Any, indices: Any, axis: int, batch_dims
 @op("GatherV2", host_inputs=(2,))
 def _gather_v2(ctx: BuildContext):
     batch_dims, xp, node = ctx.attr_or("batch_dims", 0), ctx.xp, ctx.op
+    checked = ctx.device.is_host  # GPUs: out-of-range indices give zeros (as TF's GPU kernel)
 
     def kernel(params: Any, indices: Any, axis_value: Any) -> Any:
         axis = _axis(axis_value, params.ndim, node)
         bd = batch_dims + indices.ndim if batch_dims < 0 else batch_dims
-        return _gather(xp, node, params, indices, axis, bd)
+        return _gather(xp, node, params, indices, axis, bd, checked)
 
     return kernel
 
 
 @op("Gather")
 def _gather_v1(ctx: BuildContext):
-    xp, node = ctx.xp, ctx.op
-    return lambda params, indices: _gather(xp, node, params, indices, 0, 0)
+    xp, node, checked = ctx.xp, ctx.op, ctx.device.is_host
+    return lambda params, indices: _gather(xp, node, params, indices, 0, 0, checked)
 
 
 @op("OneHot", host_inputs=(1,))
@@ -574,3 +590,7 @@ def _cumulative(ctx: BuildContext):
         return xp.flip(out, axis) if reverse else out
 
     return kernel
+
+
+def _zero(like: Any) -> Any:
+    return like.dtype.type(0)

@@ -191,17 +191,26 @@ def _softmax_xent(ctx: BuildContext):
     return softmax_xent(ctx.xp, ctx.op, Rows(ctx.xp))
 
 
-def sparse_softmax_xent(xp: Any, node: Any, rows: Rows):
-    """The SparseSoftmaxCrossEntropyWithLogits kernel with ``rows``' reductions."""
+def sparse_softmax_xent(xp: Any, node: Any, rows: Rows, checked: bool = True):
+    """The SparseSoftmaxCrossEntropyWithLogits kernel with ``rows``' reductions.
+
+    ``checked``: a label outside [0, classes) raises, as on TF's CPU; otherwise its loss and
+    gradient rows are NaN, as TF's GPU kernel documents (no host synchronization).
+    """
 
     def kernel(logits: Any, labels: Any) -> tuple:
         classes = logits.shape[-1]
+        if not checked:
+            return _nan_rows_for_bad_labels(xp, kernel_body, logits, labels, classes)
         if rows.out_of_range(labels, classes):
             bad = (labels < 0) | (labels >= classes)
             value = int(labels[xp.argmax(bad)])
             raise errors.InvalidArgumentError(
                 None, node, f"Received a label value of {value} which is outside the valid range "
                 f"of [0, {classes}).  Label values: {' '.join(str(int(v)) for v in labels)}")
+        return kernel_body(logits, labels)
+
+    def kernel_body(logits: Any, labels: Any) -> tuple:
         s = logits - rows.max(logits)
         e = xp.exp(s)
         sum_e = rows.sum(e)
@@ -214,9 +223,17 @@ def sparse_softmax_xent(xp: Any, node: Any, rows: Rows):
     return kernel
 
 
+def _nan_rows_for_bad_labels(xp: Any, body: Any, logits: Any, labels: Any, classes: int) -> tuple:
+    bad = (labels < 0) | (labels >= classes)
+    loss, backprop = body(logits, xp.clip(labels, 0, max(classes - 1, 0)))
+    nan = _scalar(loss, np.nan)
+    return xp.where(bad, nan, loss), xp.where(bad[:, None], nan, backprop)
+
+
 @op("SparseSoftmaxCrossEntropyWithLogits")
 def _sparse_softmax_xent(ctx: BuildContext):
-    return sparse_softmax_xent(ctx.xp, ctx.op, Rows(ctx.xp))
+    # GPUs do not check the labels (TF's GPU kernel does not: NaN rows instead of an error).
+    return sparse_softmax_xent(ctx.xp, ctx.op, Rows(ctx.xp), checked=ctx.device.is_host)
 
 
 @op("L2Loss")
