@@ -207,6 +207,10 @@ def run_resume(args: argparse.Namespace) -> int:
     last_loss = f"{result.losses[-1]:.4f}" if result.losses else "-"
     print(f"restored {result.restored} (global_step {result.first_step})")
     print(f"trained to global_step {result.last_step}: loss {first_loss} -> {last_loss}")
+    if result.cuda_graphs is not None:
+        graphs = result.cuda_graphs
+        print(f"cuda graphs: {graphs['replays']} replays, {graphs['eager_runs']} eager runs, "
+              f"{len(graphs['refused'])} nodes refused capture")
     if result.interrupted:
         print("interrupted: saved a final checkpoint")
     print(f"saved {result.saved[-1]}")

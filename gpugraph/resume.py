@@ -90,6 +90,7 @@ class ResumeResult:
     last_step: int
     losses: list[float]
     interrupted: bool
+    cuda_graphs: dict | None = None  # Session.cuda_graph_report() when a device captured
 
 
 def find_checkpoint(path: str) -> str:
@@ -177,7 +178,9 @@ def _loop(sess: Any, saver: Any, prefix: str, out_dir: str, train_op: Any, loss:
         interrupted = interrupted or stop.requested
     last = _step(sess, step_tensor, None, default=first + len(losses))
     saved.append(_save(sess, saver, out_dir, step_tensor, last))
-    return ResumeResult(prefix, saved, first, last, losses, interrupted)
+    report = sess.cuda_graph_report()
+    captured = report if report["replays"] or report["eager_runs"] else None
+    return ResumeResult(prefix, saved, first, last, losses, interrupted, captured)
 
 
 class _Stop:

@@ -6,8 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from gpugraph import config
 from gpugraph.devices.base import CUPY_AT_DTYPES, Device, host_value
 from gpugraph.devices.cuda import fusion, rawmodule
+from gpugraph.devices.cuda.graphs import CudaGraphs
 
 
 class CudaDevice(Device):
@@ -21,6 +23,7 @@ class CudaDevice(Device):
         super().__init__(index)
         self.xp = cupy
         self._cuda_device = cupy.cuda.Device(index)
+        self._graphs = CudaGraphs(self._cuda_device, cupy)
 
     @property
     def is_host(self) -> bool:
@@ -38,6 +41,10 @@ class CudaDevice(Device):
 
     def run_context(self) -> Any:
         return self._cuda_device
+
+    def graphs(self) -> CudaGraphs | None:
+        # On unless GPUGRAPH_CUDA_GRAPHS=0.
+        return None if config.settings.cuda_graphs is False else self._graphs
 
     def fuser(self, dtype: np.dtype) -> Any:
         return fusion.fuser(dtype, self.xp) if rawmodule.enabled(self.xp) else None
