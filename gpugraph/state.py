@@ -118,8 +118,7 @@ class VarSlot:
         """Sets the value.  On a device that runs captured graphs, a value of the same shape and
         dtype is copied into the variable's buffer, which keeps its address."""
         old = self.value
-        graphs = None if self.device is None else self.device.graphs()
-        if graphs is None or getattr(_rebinding, "on", False) or old is value:
+        if self._graphs() is None or getattr(_rebinding, "on", False) or old is value:
             self.value = value
             return
         if (old is not None and old.shape == value.shape and old.dtype == value.dtype
@@ -133,13 +132,16 @@ class VarSlot:
     def _held(self, value: Any) -> int:
         """References captured graphs (and a capture in progress) keep to ``value``."""
         held = _HELD.get(id(value), 0)
-        graphs = None if self.device is None else self.device.graphs()
+        graphs = self._graphs()
         if graphs is not None and graphs.capturing():
             held += graphs.references_to(value)
         return held
 
+    def _graphs(self) -> Any:
+        return None if self.device is None else self.device.graphs()
+
     def _refuse_rebind(self, why: str) -> None:
-        graphs = None if self.device is None else self.device.graphs()
+        graphs = self._graphs()
         if graphs is not None and graphs.capturing():
             raise VariableRebindError(f"variable {self.name!r} would move to a new buffer ({why}) "
                                       "while a graph reading it is being captured")

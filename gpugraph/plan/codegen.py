@@ -37,7 +37,7 @@ def compile_plan(items: list[Any], feed_slots: list[int], fetch_slots: list[int]
     alive (a variable's value must not look shared to its update: :class:`Block` inputs).
     """
     namespace: dict[str, Any] = {"DEAD": DEAD, "_loop_limit": _loop_limit}
-    emitter = _Emitter(namespace, _read_slots(items) | set(fetch_slots))
+    emitter = _Emitter(namespace, read_slots(items) | set(fetch_slots))
     if not any(isinstance(i, (LoopNode, Block)) for i in items):
         emitter.reuse = _in_place_inputs(items, feed_slots, fetch_slots)
     emitter.lines.append("def run(feeds):")
@@ -66,11 +66,12 @@ def flatten(items: list[Any]) -> list[Any]:
     return out
 
 
-def _read_slots(items: list[Any]) -> set[int]:
+def read_slots(items: list[Any]) -> set[int]:
+    """Every slot ``items`` (steps, loops, blocks) read."""
     read = set()
     for item in items:
         if isinstance(item, LoopNode):
-            read |= _read_slots(item.items()) | {item.pred}
+            read |= read_slots(item.items()) | {item.pred}
         elif isinstance(item, Block):
             read.update(item.inputs)
         else:
@@ -154,6 +155,18 @@ class _Emitter:
             if s.outputs[0] in self.read:
                 self.emit(f"{indent}v{s.outputs[0]} = v{s.inputs[0]}", s)
         self.block(node.after, indent)
+
+
+def failing_line(error: BaseException, lines_of: dict) -> tuple[Any, dict] | None:
+    """(item, frame locals) at the innermost line of ``error``'s traceback that ran generated
+    code: ``lines_of`` maps each generated function's code object to its line -> item table."""
+    tb, found = error.__traceback__, None
+    while tb is not None:
+        lines = lines_of.get(tb.tb_frame.f_code)
+        if lines is not None and tb.tb_lineno in lines:
+            found = (lines[tb.tb_lineno], tb.tb_frame.f_locals)
+        tb = tb.tb_next
+    return found
 
 
 def _loop_limit(frame: str, cap: int) -> None:

@@ -32,7 +32,7 @@ import numpy as np
 
 from gpugraph import state as resources
 from gpugraph.devices.base import Device, Graphs
-from gpugraph.plan.codegen import Block, compile_plan
+from gpugraph.plan.codegen import Block, compile_plan, failing_line, read_slots
 from gpugraph.plan.frames import LoopNode
 from gpugraph.state import GraphStats, SessionState, VariableRebindError, VarSlot
 
@@ -99,16 +99,16 @@ def split(items: list[Any], fetch_slots: Sequence[int], excluded: set[Any],
             kernels = [s for s in run if s.kind == "kernel"]
             if len(kernels) < MIN_KERNELS:
                 out.extend(reversed(run))
-                later |= _reads(run)
+                later |= read_slots(run)
                 continue
             written = {slot for s in run for slot in s.outputs if slot >= 0}
-            inputs = tuple(sorted(_reads(run) - written))
+            inputs = tuple(sorted(read_slots(run) - written))
             outputs = tuple(sorted(written & later))
             out.append(make(run, kernels[0].device, inputs, outputs))
             later |= set(inputs)
         else:
             out.append(run)
-            later |= _reads([run])
+            later |= read_slots([run])
     out.reverse()
     return out
 
@@ -132,25 +132,10 @@ def _may_pass(item: Any, free_steps: list[Any]) -> bool:
     if isinstance(item, LoopNode):
         return False
     made = {slot for s in free_steps for slot in s.outputs}
-    if made & _reads([item]):
+    if made & read_slots([item]):
         return False
     info = item.op._info
     return item.kind == "copy" or info is None or not info.is_stateful
-
-
-def _reads(items: list[Any]) -> set[int]:
-    read: set[int] = set()
-    for item in items:
-        if isinstance(item, LoopNode):
-            read |= _reads(item.items()) | {item.pred}
-        elif isinstance(item, Block):
-            read.update(item.inputs)
-        else:
-            read.update(item.inputs)
-            read.update(item.tokens)
-            if item.token >= 0 and item.outputs:
-                read.add(item.outputs[0])
-    return read
 
 
 class _Signature:
@@ -278,12 +263,8 @@ class Segment(Block):
 
     def locate(self, error: BaseException) -> Any:
         """The step of this segment whose line raised ``error``, or None."""
-        tb, found = error.__traceback__, None
-        while tb is not None:
-            if tb.tb_frame.f_code is self.code:
-                found = self.line_steps.get(tb.tb_lineno)
-            tb = tb.tb_next
-        return found
+        found = failing_line(error, {self.code: self.line_steps})
+        return None if found is None else found[0]
 
     def _key(self, args: list[Any]) -> tuple | None:
         key = []

@@ -19,7 +19,7 @@ from gpugraph.devices.base import Device, host_value
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.ops.registry import DEAD, dims_text
 from gpugraph.plan import graphs
-from gpugraph.plan.codegen import compile_plan, flatten
+from gpugraph.plan.codegen import compile_plan, failing_line, flatten
 from gpugraph.state import SessionState, VarSlot
 
 
@@ -134,12 +134,7 @@ class Plan:
     def _locate(self, e: Exception) -> tuple[Step, list[Any]] | None:
         """The step whose generated line raised ``e`` (the innermost, where a captured segment
         ran it), and its input values."""
-        tb, found = e.__traceback__, None
-        while tb is not None:
-            lines = self._codes.get(tb.tb_frame.f_code)
-            if lines is not None and tb.tb_lineno in lines:
-                found = (lines[tb.tb_lineno], tb.tb_frame.f_locals)
-            tb = tb.tb_next
+        found = failing_line(e, self._codes)
         if found is None:
             return None
         step, local = found

@@ -442,9 +442,10 @@ class Recording:
         self.run("setitem", _setitem, (array, key, value), {}, array.device, (array,))
 
     def _check_inputs(self, what: str, values: Any) -> None:
+        if not self.strays:
+            return
         for v in values:
-            if isinstance(v, DeviceArray) and self.strays and \
-                    any(id(a) in self.strays for a in _chain(v)):
+            if isinstance(v, DeviceArray) and any(id(a) in self.strays for a in _chain(v)):
                 raise StreamCaptureError(
                     f"{what}: an input array was made by an operation the capture did not record "
                     "(an ndarray method the virtual GPU does not log); a replay would read its "
