@@ -548,12 +548,15 @@ def _pad_width(node: Any, x: Any, paddings: Any) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in pads]
 
 
-@op("Pad", "PadV2", host_inputs=(1,))
+# PadV2's constant_values is host memory, as in TF's GPU kernel (CuPy's pad takes no device
+# scalar, and reading one would synchronize).
+@op("PadV2", host_inputs=(1, 2))
+@op("Pad", host_inputs=(1,))
 def _pad(ctx: BuildContext):
     xp, node = ctx.xp, ctx.op
 
     def kernel(x: Any, paddings: Any, constant: Any = 0) -> Any:
-        if hasattr(constant, "item"):  # a host scalar (CuPy's pad refuses a device array)
+        if hasattr(constant, "item"):
             constant = constant.item()
         return xp.pad(x, _pad_width(node, x, paddings), constant_values=constant)
 

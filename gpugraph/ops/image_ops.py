@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops._indexing import scatter_at
+from gpugraph.ops._indexing import Tables, scatter_at
 from gpugraph.ops.registry import BuildContext, op
 
 
@@ -127,23 +127,18 @@ class _ResizeAttrs:
         return int(size[0]), int(size[1])
 
 
-def _to(device: Any, array: np.ndarray) -> Any:
-    return device.to_device(array)
-
-
 @op("ResizeBilinear", host_inputs=(1,))
 def _resize_bilinear(ctx: BuildContext):
-    a, device = _ResizeAttrs(ctx), ctx.device
+    a, tables = _ResizeAttrs(ctx), Tables(ctx.device)
 
     def kernel(images: Any, size: Any) -> Any:
         _check_4d(a.node, images)
         (out_h, out_w), (_, in_h, in_w, _) = a.size(size), images.shape
-        y0, y1, ly = _linear(out_h, in_h, _scale(in_h, out_h, a.align), a.half)
-        x0, x1, lx = _linear(out_w, in_w, _scale(in_w, out_w, a.align), a.half)
+        y0, y1, ly, x0, x1, lx = tables.get((out_h, in_h, out_w, in_w), lambda: (
+            *_linear(out_h, in_h, _scale(in_h, out_h, a.align), a.half),
+            *_linear(out_w, in_w, _scale(in_w, out_w, a.align), a.half)))
         x = images.astype(np.float32, copy=False)
-        y0, y1, x0, x1 = (_to(device, v) for v in (y0, y1, x0, x1))
-        ly = _to(device, ly).reshape(1, -1, 1, 1)
-        lx = _to(device, lx).reshape(1, 1, -1, 1)
+        ly, lx = ly.reshape(1, -1, 1, 1), lx.reshape(1, 1, -1, 1)
         rows_top, rows_bottom = x[:, y0], x[:, y1]
         top = rows_top[:, :, x0] + (rows_top[:, :, x1] - rows_top[:, :, x0]) * lx
         bottom = rows_bottom[:, :, x0] + (rows_bottom[:, :, x1] - rows_bottom[:, :, x0]) * lx
@@ -155,21 +150,28 @@ def _resize_bilinear(ctx: BuildContext):
 @op("ResizeBilinearGrad")
 def _resize_bilinear_grad(ctx: BuildContext):
     a, xp, device = _ResizeAttrs(ctx), ctx.xp, ctx.device
+    tables = Tables(device)
+
+    def corners(out_h: int, in_h: int, out_w: int, in_w: int) -> tuple:
+        # (rows, cols, weights) of the four source corners of each output pixel
+        y0, y1, ly = _linear(out_h, in_h, _scale(in_h, out_h, a.align), a.half)
+        x0, x1, lx = _linear(out_w, in_w, _scale(in_w, out_w, a.align), a.half)
+        one = np.float32(1)
+        return tuple(part for rows, wy in ((y0, one - ly), (y1, ly))
+                     for cols, wx in ((x0, one - lx), (x1, lx))
+                     for part in (rows, cols, np.outer(wy, wx).astype(np.float32)))
 
     def kernel(grads: Any, original: Any) -> Any:
         _check_4d(a.node, grads, original)
         n, in_h, in_w, c = original.shape
         out_h, out_w = grads.shape[1:3]
-        y0, y1, ly = _linear(out_h, in_h, _scale(in_h, out_h, a.align), a.half)
-        x0, x1, lx = _linear(out_w, in_w, _scale(in_w, out_w, a.align), a.half)
-        one = np.float32(1)
+        parts = tables.get((out_h, in_h, out_w, in_w), lambda: corners(out_h, in_h, out_w, in_w))
         out = xp.zeros((n, in_h, in_w, c), dtype=np.float32)
         g = grads.astype(np.float32, copy=False)
-        for rows, wy in ((y0, one - ly), (y1, ly)):
-            for cols, wx in ((x0, one - lx), (x1, lx)):
-                weight = _to(device, np.outer(wy, wx).astype(np.float32))[None, :, :, None]
-                index = (slice(None), _to(device, rows)[:, None], _to(device, cols)[None, :])
-                scatter_at(xp, device, "add", out, index, g * weight)
+        for k in range(0, len(parts), 3):
+            rows, cols, weight = parts[k:k + 3]
+            index = (slice(None), rows[:, None], cols[None, :])
+            scatter_at(xp, device, "add", out, index, g * weight[None, :, :, None])
         return out.astype(original.dtype, copy=False)
 
     return kernel
@@ -177,14 +179,15 @@ def _resize_bilinear_grad(ctx: BuildContext):
 
 @op("ResizeNearestNeighbor", host_inputs=(1,))
 def _resize_nearest(ctx: BuildContext):
-    a, device = _ResizeAttrs(ctx), ctx.device
+    a, tables = _ResizeAttrs(ctx), Tables(ctx.device)
 
     def kernel(images: Any, size: Any) -> Any:
         _check_4d(a.node, images)
         (out_h, out_w), (_, in_h, in_w, _) = a.size(size), images.shape
-        rows = _nearest(out_h, in_h, _scale(in_h, out_h, a.align), a.align, a.half)
-        cols = _nearest(out_w, in_w, _scale(in_w, out_w, a.align), a.align, a.half)
-        return images[:, _to(device, rows)][:, :, _to(device, cols)]
+        rows, cols = tables.get((out_h, in_h, out_w, in_w), lambda: (
+            _nearest(out_h, in_h, _scale(in_h, out_h, a.align), a.align, a.half),
+            _nearest(out_w, in_w, _scale(in_w, out_w, a.align), a.align, a.half)))
+        return images[:, rows][:, :, cols]
 
     return kernel
 
@@ -192,15 +195,17 @@ def _resize_nearest(ctx: BuildContext):
 @op("ResizeNearestNeighborGrad", host_inputs=(1,))
 def _resize_nearest_grad(ctx: BuildContext):
     a, xp, device = _ResizeAttrs(ctx), ctx.xp, ctx.device
+    tables = Tables(device)
 
     def kernel(grads: Any, size: Any) -> Any:
         _check_4d(a.node, grads)
         (out_h, out_w), (n, in_h, in_w, c) = a.size(size), grads.shape
         # The forward map from the gradient's positions (the resized image) to the original.
-        rows = _nearest(in_h, out_h, _scale(out_h, in_h, a.align), a.align, a.half)
-        cols = _nearest(in_w, out_w, _scale(out_w, in_w, a.align), a.align, a.half)
+        rows, cols = tables.get((out_h, in_h, out_w, in_w), lambda: (
+            _nearest(in_h, out_h, _scale(out_h, in_h, a.align), a.align, a.half),
+            _nearest(in_w, out_w, _scale(out_w, in_w, a.align), a.align, a.half)))
         out = xp.zeros((n, out_h, out_w, c), dtype=grads.dtype)
-        index = (slice(None), _to(device, rows)[:, None], _to(device, cols)[None, :])
+        index = (slice(None), rows[:, None], cols[None, :])
         scatter_at(xp, device, "add", out, index, grads)
         return out
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
+from gpugraph.ops._indexing import Tables
 from gpugraph.ops.registry import BuildContext, dims_text, op
 
 
@@ -108,9 +109,19 @@ def _positions(rows: int, cols: int, lower: int, upper: int, width: int, align: 
         yield slot, r, c, j + offset
 
 
+def _device_positions(tables: Tables, rows: int, cols: int, lower: int, upper: int, width: int,
+                      align: bytes) -> list:
+    """:func:`_positions` with its index arrays on the kernel's device (uploaded once per
+    shape, so that a captured step does not copy them from the host)."""
+    parts = tables.get((rows, cols, lower, upper, width), lambda: tuple(
+        a for _, r, c, at in _positions(rows, cols, lower, upper, width, align)
+        for a in (r, c, at)))
+    return [(k // 3, *parts[k:k + 3]) for k in range(0, len(parts), 3)]
+
+
 @op("MatrixDiagPartV3", "MatrixDiagPartV2", host_inputs=(1,))
 def _matrix_diag_part_v3(ctx: BuildContext):
-    node, xp, device = ctx.op, ctx.xp, ctx.device
+    node, xp, tables = ctx.op, ctx.xp, Tables(ctx.device)
     align = ctx.attr_or("align", b"RIGHT_LEFT")
 
     def kernel(x: Any, k: Any, padding: Any) -> Any:
@@ -119,8 +130,8 @@ def _matrix_diag_part_v3(ctx: BuildContext):
         _check_band_fits(node, rows, cols, lower, upper)
         width = max(_diagonal_length(rows, cols, d) for d in range(lower, upper + 1))
         out = xp.full((*x.shape[:-2], upper - lower + 1, width), padding, dtype=x.dtype)
-        for slot, r, c, at in _positions(rows, cols, lower, upper, width, align):
-            out[..., slot, device.to_device(at)] = x[..., device.to_device(r), device.to_device(c)]
+        for slot, r, c, at in _device_positions(tables, rows, cols, lower, upper, width, align):
+            out[..., slot, at] = x[..., r, c]
         return out[..., 0, :] if lower == upper else out
 
     return kernel
@@ -145,7 +156,7 @@ def _square_size(width: int, lower: int, upper: int) -> int:
 
 @op("MatrixDiagV3", "MatrixDiagV2", host_inputs=(1, 2, 3))
 def _matrix_diag_v3(ctx: BuildContext):
-    node, xp, device = ctx.op, ctx.xp, ctx.device
+    node, xp, tables = ctx.op, ctx.xp, Tables(ctx.device)
     align = ctx.attr_or("align", b"RIGHT_LEFT")
 
     def kernel(diagonal: Any, k: Any, num_rows: Any, num_cols: Any, padding: Any) -> Any:
@@ -164,9 +175,8 @@ def _matrix_diag_v3(ctx: BuildContext):
             rows, cols = (given_rows, given_cols) if min(given_rows, given_cols) >= 0 else \
                 _fit(node, width, lower, upper, given_rows, given_cols)
         out = xp.full((*bands.shape[:-2], rows, cols), padding, dtype=diagonal.dtype)
-        for slot, r, c, at in _positions(rows, cols, lower, upper, width, align):
-            out[..., device.to_device(r), device.to_device(c)] = bands[..., slot,
-                                                                       device.to_device(at)]
+        for slot, r, c, at in _device_positions(tables, rows, cols, lower, upper, width, align):
+            out[..., r, c] = bands[..., slot, at]
         return out
 
     return kernel
@@ -200,7 +210,7 @@ def _matrix_diag(ctx: BuildContext):
 
 @op("MatrixSetDiagV3", "MatrixSetDiagV2", host_inputs=(2,))
 def _matrix_set_diag_v3(ctx: BuildContext):
-    node, device = ctx.op, ctx.device
+    node, tables = ctx.op, Tables(ctx.device)
     align = ctx.attr_or("align", b"RIGHT_LEFT")
 
     def kernel(x: Any, diagonal: Any, k: Any) -> Any:
@@ -212,9 +222,8 @@ def _matrix_set_diag_v3(ctx: BuildContext):
         _check_diagonal_shape(node, x, diagonal, (*x.shape[:-2], *band, width))
         bands = diagonal if lower != upper else diagonal[..., None, :]
         out = x.copy()
-        for slot, r, c, at in _positions(rows, cols, lower, upper, width, align):
-            out[..., device.to_device(r), device.to_device(c)] = bands[..., slot,
-                                                                       device.to_device(at)]
+        for slot, r, c, at in _device_positions(tables, rows, cols, lower, upper, width, align):
+            out[..., r, c] = bands[..., slot, at]
         return out
 
     return kernel

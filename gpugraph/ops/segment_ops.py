@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops._indexing import host_copy, index_text, scatter_at
+from gpugraph.ops._indexing import host_copy, index_text, scatter_at, scatter_rows, take_rows
 from gpugraph.ops.registry import BuildContext, op
 
 
@@ -35,13 +35,12 @@ _SEGMENT: dict[str, tuple[str, Callable[[np.dtype], Any]]] = {
 
 def _segment_reduce(xp: Any, device: Any, kind: str, data: Any, ids: Any, num: int,
                     prefix: int) -> Any:
+    # Rows whose id is negative (TF drops them) or, on GPUs, past the end (TF's GPU kernels
+    # skip them) are dropped without a host synchronization (scatter_rows' spare row).
     ufunc, empty = _SEGMENT[kind]
     out = xp.full((num, *data.shape[prefix:]), empty(data.dtype), dtype=data.dtype)
     rows = data.reshape(-1, *data.shape[prefix:])
-    flat = ids.reshape(-1)
-    keep = flat >= 0  # TF drops negative ids
-    scatter_at(xp, device, ufunc, out, flat[keep], rows[keep])
-    return out
+    return scatter_rows(xp, device, ufunc, out, ids.reshape(-1), rows)
 
 
 def _unsorted_segment(ctx: BuildContext, kind: str):
@@ -53,13 +52,14 @@ def _unsorted_segment(ctx: BuildContext, kind: str):
             raise errors.InvalidArgumentError(
                 None, node, f"data.shape = {list(data.shape)} does not start with "
                 f"segment_ids.shape = {list(ids.shape)}")
-        host = host_copy(device, ids)
-        bad = np.argwhere(host >= num)
-        if len(bad):
-            where = tuple(bad[0])
-            raise errors.InvalidArgumentError(
-                None, node, f"segment_ids{index_text(where)} = {int(host[where])} is out of range "
-                f"[0, {num})")
+        if device.is_host:
+            host = host_copy(device, ids)
+            bad = np.argwhere(host >= num)
+            if len(bad):
+                where = tuple(bad[0])
+                raise errors.InvalidArgumentError(
+                    None, node, f"segment_ids{index_text(where)} = {int(host[where])} is out of "
+                    f"range [0, {num})")
         return _segment_reduce(xp, device, kind, data, ids, num, ids.ndim)
 
     return kernel
@@ -100,10 +100,7 @@ for _kind in ("Sum", "Prod", "Max", "Min", "Mean"):
 def _sparse_segment_rows(node: Any, device: Any, data: Any, indices: Any, ids: Any,
                          num: int | None) -> tuple[np.ndarray, int]:
     """Checks a SparseSegment op's inputs; returns the ids on the host and the segment count."""
-    if indices.ndim != 1 or ids.ndim != 1 or indices.shape != ids.shape:
-        raise errors.InvalidArgumentError(
-            None, node, f"indices and segment_ids should be vectors of the same length, got "
-            f"{list(indices.shape)} and {list(ids.shape)}")
+    _check_vectors(node, indices, ids)
     host_ids, host_indices = host_copy(device, ids), host_copy(device, indices)
     if host_ids.size and (np.any(np.diff(host_ids) < 0) or host_ids[0] < 0):
         raise errors.InvalidArgumentError(None, node, "segment ids are not increasing")
@@ -128,6 +125,9 @@ def _sparse_segment(ctx: BuildContext, kind: str, with_num: bool):
     node, xp, device = ctx.op, ctx.xp, ctx.device
 
     def kernel(data: Any, indices: Any, ids: Any, num_segments: Any = None) -> Any:
+        if with_num and not device.is_host:
+            return _sparse_segment_unchecked(xp, device, node, kind, data, indices, ids,
+                                             int(num_segments))
         host_ids, count = _sparse_segment_rows(node, device, data, indices, ids,
                                                int(num_segments) if with_num else None)
         out = _segment_reduce(xp, device, "Sum", data[indices], ids, count, 1)
@@ -145,6 +145,33 @@ for _kind in ("Sum", "Mean", "SqrtN"):
         lambda ctx, kind=_kind: _sparse_segment(ctx, kind, True))
 
 
+def _sparse_segment_unchecked(xp: Any, device: Any, node: Any, kind: str, data: Any,
+                              indices: Any, ids: Any, count: int) -> Any:
+    # GPUs, segment count given: no host synchronization.  As TF's GPU kernels, an index
+    # outside data reads a zero row and an id outside [0, count) is dropped (ids are not
+    # checked for order).
+    _check_vectors(node, indices, ids)
+    out = _segment_reduce(xp, device, "Sum", take_rows(xp, data, indices), ids, count, 1)
+    if kind == "Sum":
+        return out
+    scale = _device_scale(xp, device, kind, ids, count, data.dtype)
+    return out * scale.reshape(-1, *([1] * (data.ndim - 1)))
+
+
+def _device_scale(xp: Any, device: Any, kind: str, ids: Any, count: int, dtype: Any) -> Any:
+    """1/n (Mean) or 1/sqrt(n) (SqrtN) per segment, n counted on the device (at least 1)."""
+    ones = xp.ones(ids.shape, dtype=np.float64)
+    counts = xp.maximum(_segment_reduce(xp, device, "Sum", ones, ids, count, 1), 1)
+    return (1.0 / counts if kind == "Mean" else 1.0 / xp.sqrt(counts)).astype(dtype)
+
+
+def _check_vectors(node: Any, indices: Any, ids: Any) -> None:
+    if indices.ndim != 1 or ids.ndim != 1 or indices.shape != ids.shape:
+        raise errors.InvalidArgumentError(
+            None, node, f"indices and segment_ids should be vectors of the same length, got "
+            f"{list(indices.shape)} and {list(ids.shape)}")
+
+
 def _sparse_segment_grad(ctx: BuildContext, kind: str):
     # out[indices[k]] += grad[segment_ids[k]] (scaled by 1/n or 1/sqrt(n) of its segment).  The
     # V2 form returns only the rows of the distinct indices, with those indices (sorted).
@@ -153,6 +180,8 @@ def _sparse_segment_grad(ctx: BuildContext, kind: str):
 
     def kernel(grad: Any, indices: Any, ids: Any, output_dim0: Any) -> Any:
         rows = int(output_dim0)
+        if not v2 and not device.is_host:
+            return _sparse_segment_grad_unchecked(xp, device, kind, grad, indices, ids, rows)
         host_ids = host_copy(device, ids)
         host_indices = host_copy(device, indices)
         if host_ids.size and (host_ids.min() < 0 or host_ids.max() >= grad.shape[0]):
@@ -177,6 +206,18 @@ def _sparse_segment_grad(ctx: BuildContext, kind: str):
         return out
 
     return kernel
+
+
+def _sparse_segment_grad_unchecked(xp: Any, device: Any, kind: str, grad: Any, indices: Any,
+                                   ids: Any, rows: int) -> Any:
+    # GPUs: no host synchronization; an id outside grad reads zeros, an index outside the
+    # output is dropped (TF's GPU kernels do not check either).
+    picked = take_rows(xp, grad, ids)
+    if kind != "Sum":
+        scale = _device_scale(xp, device, kind, ids, grad.shape[0], grad.dtype)
+        picked = picked * take_rows(xp, scale, ids).reshape(-1, *([1] * (grad.ndim - 1)))
+    out = xp.zeros((rows, *grad.shape[1:]), dtype=grad.dtype)
+    return scatter_rows(xp, device, "add", out, indices, picked)
 
 
 for _kind in ("Sum", "Mean", "SqrtN"):

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops._indexing import check_indices, host_copy, index_text, scatter_at
+from gpugraph.ops._indexing import (check_indices, host_copy, index_text, linear_rows,
+                                    scatter_at, scatter_rows, take_rows)
 from gpugraph.ops.registry import BuildContext, dims_text, op
 from gpugraph.state import VarSlot
 
@@ -163,11 +164,7 @@ def _in_top_k(ctx: BuildContext):
 def _nd_index(xp: Any, device: Any, node: Any, indices: Any, shape: tuple, verb: str,
               suffix: str = "") -> tuple:
     """The index tuple of ``indices[..., depth]`` into an array of ``shape``, checked."""
-    depth = indices.shape[-1] if indices.ndim else 0
-    if depth > len(shape):
-        raise errors.InvalidArgumentError(
-            None, node, f"index innermost dimension length must be <= params rank; saw: "
-            f"{depth} vs. {len(shape)}")
+    depth = _depth(node, indices, shape)
     host = host_copy(device, indices).reshape(-1, depth) if depth else np.zeros((0, 0), np.int64)
     bad = np.flatnonzero(((host < 0) | (host >= np.asarray(shape[:depth], np.int64))).any(axis=1))
     if bad.size:
@@ -184,6 +181,8 @@ def _gather_nd(ctx: BuildContext):
     node, xp, device = ctx.op, ctx.xp, ctx.device
 
     def kernel(params: Any, indices: Any) -> Any:
+        if not device.is_host:
+            return _gather_nd_unchecked(xp, node, params, indices)
         index = _nd_index(xp, device, node, indices, tuple(params.shape), "index into param shape",
                           f", node name: {node.name}")
         if not index:  # depth 0: every index selects the whole of params
@@ -191,6 +190,43 @@ def _gather_nd(ctx: BuildContext):
         return params[index]
 
     return kernel
+
+
+def _gather_nd_unchecked(xp: Any, node: Any, params: Any, indices: Any) -> Any:
+    # TF's GPU kernel: an index outside params gives a zero slice (no host synchronization).
+    depth = _depth(node, indices, params.shape)
+    flat = params.reshape(-1, *params.shape[depth:])
+    return take_rows(xp, flat, linear_rows(xp, indices, tuple(params.shape)))
+
+
+def _depth(node: Any, indices: Any, shape: tuple) -> int:
+    depth = indices.shape[-1] if indices.ndim else 0
+    if depth > len(shape):
+        raise errors.InvalidArgumentError(
+            None, node, f"index innermost dimension length must be <= params rank; saw: "
+            f"{depth} vs. {len(shape)}")
+    return depth
+
+
+def _scatter_nd_into(ctx: BuildContext, ufunc: str | None, target: Any, indices: Any,
+                     updates: Any, verb: str) -> Any:
+    """``target`` with ``updates`` applied at ``indices`` (in place on the host device; a new
+    array elsewhere).  On the host an index outside ``target`` raises (TF's CPU kernels); on
+    GPUs it is skipped (TF's GPU kernels), with no host synchronization."""
+    node, xp, device = ctx.op, ctx.xp, ctx.device
+    shape = tuple(target.shape)
+    if device.is_host:
+        index = _nd_index(xp, device, node, indices, shape, verb)
+        if ufunc is None:
+            target[index] = updates
+        else:
+            scatter_at(xp, device, ufunc, target, index, updates)
+        return target
+    depth = _depth(node, indices, shape)
+    flat = target.reshape(-1, *shape[depth:])
+    rows = linear_rows(xp, indices, shape)
+    values = xp.broadcast_to(updates, (*rows.shape, *shape[depth:]))
+    return scatter_rows(xp, device, ufunc, flat, rows, values).reshape(shape)
 
 
 _ND_UPDATES = {"Add": "add", "Sub": "subtract", "Max": "maximum", "Min": "minimum",
@@ -210,33 +246,23 @@ def _check_updates(node: Any, indices: Any, updates: Any, shape: tuple) -> None:
 
 @op("ScatterNd", host_inputs=(2,))
 def _scatter_nd(ctx: BuildContext):
-    node, xp, device = ctx.op, ctx.xp, ctx.device
+    node, xp = ctx.op, ctx.xp
 
     def kernel(indices: Any, updates: Any, shape_value: Any) -> Any:
         shape = tuple(int(d) for d in np.asarray(shape_value))
         _check_updates(node, indices, updates, shape)
         out = xp.zeros(shape, dtype=updates.dtype)
-        scatter_at(xp, device, "add", out,
-                   _nd_index(xp, device, node, indices, shape, "index into output shape"), updates)
-        return out
+        return _scatter_nd_into(ctx, "add", out, indices, updates, "index into output shape")
 
     return kernel
 
 
 def _tensor_scatter(ctx: BuildContext, how: str):
-    node, xp, device = ctx.op, ctx.xp, ctx.device
-    ufunc = _ND_UPDATES[how]
+    node, ufunc = ctx.op, _ND_UPDATES[how]
 
     def kernel(tensor: Any, indices: Any, updates: Any) -> Any:
-        shape = tuple(tensor.shape)
-        _check_updates(node, indices, updates, shape)
-        index = _nd_index(xp, device, node, indices, shape, "index into shape")
-        out = tensor.copy()
-        if ufunc is None:
-            out[index] = updates
-        else:
-            scatter_at(xp, device, ufunc, out, index, updates)
-        return out
+        _check_updates(node, indices, updates, tuple(tensor.shape))
+        return _scatter_nd_into(ctx, ufunc, tensor.copy(), indices, updates, "index into shape")
 
     return kernel
 
@@ -303,20 +329,17 @@ def _list_diff(ctx: BuildContext):
 
 # --- ScatterNd* into variables --------------------------------------------------------------
 def _scatter_nd_variable(ctx: BuildContext, how: str):
-    node, xp, device = ctx.op, ctx.xp, ctx.device
+    node = ctx.op
     resource = node.type.startswith("Resource")
     ufunc = _ND_UPDATES[how]
 
     def kernel(slot: VarSlot, indices: Any, updates: Any) -> Any:
         var = slot.writable(node)
-        shape = tuple(var.shape)
-        _check_updates(node, indices, updates, shape)
-        index = _nd_index(xp, device, node, indices, shape, "index into shape")
+        _check_updates(node, indices, updates, tuple(var.shape))
         updates = updates.astype(var.dtype, copy=False)
-        if ufunc is None:
-            var[index] = updates
-        else:
-            scatter_at(xp, device, ufunc, var, index, updates)
+        result = _scatter_nd_into(ctx, ufunc, var, indices, updates, "index into shape")
+        if result is not var:  # GPUs: written back into the variable's own buffer
+            var[...] = result
         return None if resource else slot
 
     return kernel

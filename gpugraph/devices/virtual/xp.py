@@ -369,8 +369,11 @@ def _owner(array: np.ndarray) -> np.ndarray:
 
 
 def _arrays(value: Any) -> list:
+    # Numpy scalars count as 0-d arrays, as bind() turns them into (slogdet's namedtuple).
     if isinstance(value, np.ndarray):
         return [value]
+    if isinstance(value, np.generic) and not isinstance(value, np.void):
+        return [np.asarray(value)]
     if isinstance(value, (tuple, list)):
         return [a for v in value for a in _arrays(v)]
     return []
@@ -418,13 +421,13 @@ class Recording:
         # A result sharing memory with an input is a view (or the input itself): it follows
         # that input on replay and needs no copy.
         inputs = _arrays((host_args, list(host_kwargs.values())))
-        copies = () if mutated else tuple(
-            (k, r) for k, r in enumerate(_arrays(result))
-            if not any(np.may_share_memory(_host_view(r), i) for i in inputs))
+        fresh = tuple((k, r) for k, r in enumerate(_arrays(result))
+                      if not any(np.may_share_memory(_host_view(r), i) for i in inputs))
+        copies = () if mutated else fresh
         call = (fn, args, kwargs, result, copies)
         self.calls.append(call)
         self.refs.update(id(a) for a in _held(call))
-        for array in _arrays(result):
+        for _, array in fresh:  # (a view's owner is an input: not memory the capture made)
             self.made.add(id(_owner(array)))
         return result
 
@@ -470,7 +473,7 @@ class Recording:
         for fn, args, kwargs, _, copies in self.calls:
             fresh = fn(*_unwrap(args), **_unwrap(kwargs))
             if copies:
-                results = _arrays(np.asarray(fresh) if isinstance(fresh, np.generic) else fresh)
+                results = _arrays(fresh)
                 for k, old in copies:
                     new = results[k]
                     if old.shape != np.shape(new):
