@@ -71,6 +71,9 @@ SWITCHES: tuple[Switch, ...] = (
            "Whole-step CUDA graphs: 0 runs every GPU kernel eagerly; 1 captures on virtual "
            "GPUs too (recording and replaying their steps, to catch capture bugs on a CPU); "
            "unset: on for CUDA devices only."),
+    Switch("GPUGRAPH_ALLOW_TF32", "allow_tf32", _yes, "0",
+           "1 lets float32 matrix products on CUDA GPUs use TensorFloat-32 tensor cores "
+           "(about 1e-3 relative error; TF's default on Ampere and later); 0: full fp32."),
     Switch("GPUGRAPH_WIRE_SCAN", "wire_scan", _tristate, "unset",
            "How .meta files are read: 1 always through the fast wire scanner, 0 never "
            "(protobuf's parser); unset: by size."),
@@ -92,6 +95,7 @@ class Settings:
     host_allocator_cache: bool = True
     cuda_kernels: bool = True
     cuda_graphs: bool | None = None
+    allow_tf32: bool = False
     wire_scan: bool | None = None
     durable_checkpoints: bool = False
     raw: dict[str, str] = dataclasses.field(default_factory=dict)  # the variables as set

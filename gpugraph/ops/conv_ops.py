@@ -208,10 +208,17 @@ def _tap_major_patches(xp: Any, xpad: Any, a: ConvAttrs, gh: Geometry, gw: Geome
 Direct = Callable[..., Any]
 
 
-def conv2d(ctx: BuildContext, direct: Direct | None = None, block_bytes: int | None = None):
-    """The Conv2D kernel: im2col + GEMM, ``block_bytes`` of patches at a time (None: the whole
-    batch); ``direct(x, w, attrs, gh, gw)`` first where given."""
+# A backend's matrix product for the GEMMs of im2col (CUDA: cuBLAS that graphs can capture).
+Product = Callable[[Any, Any], Any]
+
+
+def conv2d(ctx: BuildContext, direct: Direct | None = None, block_bytes: int | None = None,
+           product: Product | None = None):
+    """The Conv2D kernel: im2col + GEMM (``product``, default ``xp.matmul``), ``block_bytes`` of
+    patches at a time (None: the whole batch); ``direct(x, w, attrs, gh, gw)`` first where
+    given."""
     a, xp = ConvAttrs(ctx), ctx.xp
+    gemm = product or xp.matmul
 
     def kernel(x: Any, w: Any) -> Any:
         x = _to_nhwc(xp, x, a.nchw)
@@ -228,10 +235,14 @@ def conv2d(ctx: BuildContext, direct: Direct | None = None, block_bytes: int | N
         w2 = w.reshape(kh * kw * cin, cout)
         for b, cols in _patch_blocks(xp, x, a, gh, gw, kh, kw, block_bytes):
             if b.start == 0 and b.stop == n:
-                out = xp.matmul(cols, w2)
-            else:  # several runs: each GEMM writes its rows of the output in place
+                out = gemm(cols, w2)
+            else:  # several runs: each GEMM writes its rows of the output
                 out = xp.empty((n * rows, cout), dtype=x.dtype) if out is None else out
-                xp.matmul(cols, w2, out=out[b.start * rows:b.stop * rows])
+                part = out[b.start * rows:b.stop * rows]
+                if product is None:
+                    xp.matmul(cols, w2, out=part)
+                else:
+                    part[...] = product(cols, w2)
         return _from_nhwc(xp, out.reshape(n, gh.out, gw.out, cout), a.nchw)
 
     return kernel
@@ -243,10 +254,11 @@ def _conv2d(ctx: BuildContext):
 
 
 def conv2d_backprop_filter(ctx: BuildContext, direct: Direct | None = None,
-                           block_bytes: int | None = None):
+                           block_bytes: int | None = None, product: Product | None = None):
     """The Conv2DBackpropFilter kernel (as :func:`conv2d`; ``direct(x, dy, sizes, attrs, gh,
     gw)``)."""
     a, xp = ConvAttrs(ctx), ctx.xp
+    gemm = product or xp.matmul
 
     def kernel(x: Any, filter_sizes: Any, dy: Any) -> Any:
         kh, kw, cin, cout = (int(v) for v in np.asarray(filter_sizes))
@@ -256,7 +268,7 @@ def conv2d_backprop_filter(ctx: BuildContext, direct: Direct | None = None,
         if dw is not None:
             return dw
         for b, cols in _patch_blocks(xp, x, a, gh, gw, kh, kw, block_bytes):
-            part = xp.matmul(cols.T, dy[b].reshape(cols.shape[0], cout))
+            part = gemm(cols.T, dy[b].reshape(cols.shape[0], cout))
             dw = part if dw is None else xp.add(dw, part, out=dw)
         return dw.reshape(kh, kw, cin, cout)
 
@@ -269,11 +281,13 @@ def _conv2d_backprop_filter(ctx: BuildContext):
 
 
 def conv2d_backprop_input(ctx: BuildContext, direct: Direct | None = None,
-                          block_bytes: int | None = None, col2im: Direct | None = None):
+                          block_bytes: int | None = None, col2im: Direct | None = None,
+                          product: Product | None = None):
     """The Conv2DBackpropInput kernel (as :func:`conv2d`; ``direct(dy, w, sizes, attrs, gh,
     gw)``); ``col2im(cols, dx, attrs, kh, kw)`` adds a block's patches into its padded input
     gradient (False where it does not serve them: :func:`_add_taps` does)."""
     a, xp = ConvAttrs(ctx), ctx.xp
+    gemm = product or xp.matmul
 
     def kernel(input_sizes: Any, w: Any, dy: Any) -> Any:
         n, h, wd, c = nhwc_sizes(input_sizes, a.nchw)
@@ -287,7 +301,7 @@ def conv2d_backprop_input(ctx: BuildContext, direct: Direct | None = None,
         dx = xp.zeros((n, h + gh.pad_before + gh.pad_after, wd + gw.pad_before + gw.pad_after, c),
                       dtype=dy.dtype)
         for b in _blocks(n, gh.out * gw.out * kh * kw * cin * dy.dtype.itemsize, block_bytes):
-            cols = xp.matmul(dy[b].reshape(_count(b) * gh.out * gw.out, cout), wt).reshape(
+            cols = gemm(dy[b].reshape(_count(b) * gh.out * gw.out, cout), wt).reshape(
                 _count(b), gh.out, gw.out, kh * kw * cin)
             if col2im is None or not col2im(cols, dx[b], a, kh, kw):
                 _add_taps(dx[b], cols.reshape(*cols.shape[:3], kh, kw, cin), a, gh, gw)

@@ -295,8 +295,8 @@ def _matmul_error(node: Any, a: Any, b: Any) -> errors.InvalidArgumentError:
         f"{dims_text(b.shape)}")
 
 
-@op("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
-def _batch_matmul(ctx: BuildContext):
+def batch_matmul(ctx: BuildContext, product: Any):
+    """The BatchMatMul kernel computing ``product(x, y)`` of the (adjoint) operands."""
     adj_x, adj_y, xp = ctx.attr("adj_x"), ctx.attr("adj_y"), ctx.xp
     out = ctx.out_dtype()
 
@@ -308,13 +308,18 @@ def _batch_matmul(ctx: BuildContext):
 
     def kernel(x: Any, y: Any) -> Any:
         try:
-            return xp.matmul(adjoint(x, adj_x), adjoint(y, adj_y)).astype(out, copy=False)
+            return product(adjoint(x, adj_x), adjoint(y, adj_y)).astype(out, copy=False)
         except ValueError:
             raise errors.InvalidArgumentError(
                 None, ctx.op, f"In[0] and In[1] must have compatible batch dimensions: "
                 f"{dims_text(x.shape)} vs. {dims_text(y.shape)}") from None
 
     return kernel
+
+
+@op("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
+def _batch_matmul(ctx: BuildContext):
+    return batch_matmul(ctx, ctx.xp.matmul)
 
 
 # --- erf, einsum, band parts ---------------------------------------------------------------------

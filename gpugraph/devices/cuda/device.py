@@ -8,7 +8,7 @@ import numpy as np
 
 from gpugraph import config
 from gpugraph.devices.base import CUPY_AT_DTYPES, Device, host_value
-from gpugraph.devices.cuda import fusion, rawmodule
+from gpugraph.devices.cuda import cublas, fusion, rawmodule
 from gpugraph.devices.cuda.graphs import CudaGraphs
 
 
@@ -24,6 +24,7 @@ class CudaDevice(Device):
         self.xp = cupy
         self._cuda_device = cupy.cuda.Device(index)
         self._graphs = CudaGraphs(self._cuda_device, cupy)
+        self._blas: cublas.Blas | None = None
 
     @property
     def is_host(self) -> bool:
@@ -45,6 +46,12 @@ class CudaDevice(Device):
     def graphs(self) -> CudaGraphs | None:
         # On unless GPUGRAPH_CUDA_GRAPHS=0.
         return None if config.settings.cuda_graphs is False else self._graphs
+
+    def blas(self) -> cublas.Blas:
+        """This device's cuBLAS (matrix products that CUDA graphs can capture)."""
+        if self._blas is None:
+            self._blas = cublas.Blas(self.xp, self._cuda_device, config.settings.allow_tf32)
+        return self._blas
 
     def fuser(self, dtype: np.dtype) -> Any:
         return fusion.fuser(dtype, self.xp) if rawmodule.enabled(self.xp) else None
