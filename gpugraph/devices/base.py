@@ -79,6 +79,11 @@ class Device:
         """A value of this device as a numpy value."""
         return value
 
+    def copy_from(self, source: Device, value: Any) -> Any:
+        """``value``, an array of ``source``, as this device's array (through the host unless
+        the two devices know a direct path)."""
+        return self.to_device(source.to_host(value))
+
     def synchronize(self) -> None:
         """Waits until queued work on this device is done (no-op on the CPU)."""
 
@@ -115,10 +120,11 @@ class Device:
         (CUDA graphs), else None."""
         return None
 
-    def fuser(self, dtype: np.dtype) -> Callable[[str, int], Any] | None:
-        """``fuse(expression, num_inputs)``: one kernel for a tree of elementwise ops written
-        in :data:`gpugraph.plan.fusion` 's formula language for ``dtype``, or None where this
-        device does not fuse (the ops then run one by one)."""
+    def fuser(self, dtype: np.dtype) -> Any | None:
+        """This device's compiler of fused elementwise trees for ``dtype`` (its ``templates``
+        and ``compile(expression, n)``, or ``compile_program(lines, n)`` with ``max_depth =
+        None``: see :mod:`gpugraph.plan.fusion`), or None where this device does not fuse (the
+        ops then run one by one)."""
         return None
 
     def __repr__(self) -> str:

@@ -282,7 +282,7 @@ def _copier(have: Device, want: Device, op: Operation) -> Any:
             return value
         if isinstance(value, VarSlot):
             value = value.read(op)
-        return want.to_device(have.to_host(value))
+        return want.copy_from(have, value)
 
     return copy
 

@@ -9,16 +9,24 @@ each op of a chain is a launch).  A device's fuser supplies the formula of each 
 a device without one (virtual GPUs) runs the ops one by one.
 
 Only steps whose inputs and outputs share one float dtype the device fuses are candidates.
+
+A fuser either takes one nested expression (``compile(expression, num_inputs)``; numexpr, whose
+parser limits nesting: trees are cut at its ``max_depth``) or, with ``max_depth = None``, a
+program of one statement per op (``compile_program(lines, num_inputs)``, line ``k`` defining
+``t<k>`` from ``v<i>`` and earlier ``t<j>``), which has no depth limit: a chain of 2,000 ops is
+one CUDA kernel.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
 import numpy as np
 
 _MAX_DEPTH = 60  # Python's parser limits nested parentheses; numexpr parses with it
+_UNLIMITED = 1 << 30
 _MIN_OPS = 3  # a shorter tree is not worth a fused kernel
 # The op types a device's fuser may know (each fuser's ``templates`` says which it does).
 CANDIDATES = frozenset({"Add", "AddV2", "Sub", "Mul", "RealDiv", "Neg", "Tanh", "Exp", "Log",
@@ -42,10 +50,11 @@ def fuse_elementwise(steps: list[Any], keep: set[int], make_step: Any) -> list[A
         if id(step) not in fusers:
             continue
         depth[id(step)] = 1
+        limit = _depth_limit(fusers[id(step)])
         for slot in step.inputs:
             source = producer.get(slot)
             if (source is not None and id(source) in fusers and readers[slot] == 1
-                    and slot not in keep and depth.get(id(source), 99) < _MAX_DEPTH
+                    and slot not in keep and depth.get(id(source), limit) < limit
                     and source.device is step.device):
                 inlined.add(id(source))
                 depth[id(step)] = max(depth[id(step)], depth[id(source)] + 1)
@@ -80,26 +89,45 @@ def _fuser(step: Any) -> Any | None:
     return fuser if fuser is not None and op.type in fuser.templates else None
 
 
+def _depth_limit(fuser: Any) -> int:
+    limit = getattr(fuser, "max_depth", _MAX_DEPTH)
+    return _UNLIMITED if limit is None else limit
+
+
 def _fuse(root: Any, fuser: Any, producer: dict, inlined: set[int], make_step: Any,
           members: list[Any]) -> Any | None:
     names: dict[int, str] = {}  # leaf slot -> variable name
-    count = [0]
     templates = fuser.templates
-
-    def expr(step: Any) -> str:
-        args = []
-        for slot in step.inputs:
+    lines: list[str] = []  # line k: the formula of t<k>
+    # Post-order without recursion (a chain may be thousands of ops deep).
+    stack: list[tuple[Any, list[str]]] = [(root, [])]
+    while stack:
+        step, args = stack[-1]
+        if len(args) < len(step.inputs):
+            slot = step.inputs[len(args)]
             source = producer.get(slot)
             if source is not None and id(source) in inlined:
                 members.append(source)
-                args.append(expr(source))
+                stack.append((source, []))
             else:
                 args.append(names.setdefault(slot, f"v{len(names)}"))
-        count[0] += 1
-        return templates[step.op.type].format(*args)
-
-    text = expr(root)
-    if count[0] < _MIN_OPS:
+            continue
+        stack.pop()
+        lines.append(templates[step.op.type].format(*args))
+        if stack:
+            stack[-1][1].append(f"t{len(lines) - 1}")
+    if len(lines) < _MIN_OPS:
         return None
-    fn = fuser.compile(text, len(names))
+    if getattr(fuser, "max_depth", _MAX_DEPTH) is None:
+        fn = fuser.compile_program(lines, len(names))
+    else:
+        fn = fuser.compile(_inline(lines), len(names))
     return None if fn is None else make_step(root, tuple(names), fn)
+
+
+def _inline(lines: list[str]) -> str:
+    """The program as one nested expression (each ``t<k>`` replaced by its formula)."""
+    done: list[str] = []
+    for line in lines:
+        done.append(re.sub(r"\bt(\d+)\b", lambda m: done[int(m.group(1))], line))
+    return done[-1]

@@ -37,6 +37,29 @@ class CudaDevice(Device):
     def to_host(self, value: Any) -> Any:
         return host_value(value)
 
+    def copy_from(self, source: Device, value: Any) -> Any:
+        """From another CUDA GPU: a device-to-device copy (peer to peer where the GPUs allow
+        it), queued on this device's stream after the work queued on the source's, with no
+        host round trip."""
+        cupy = self.xp
+        if not isinstance(source, CudaDevice) or not isinstance(value, cupy.ndarray):
+            return super().copy_from(source, value)
+        with source._cuda_device:
+            value = cupy.ascontiguousarray(value)
+            source_stream = cupy.cuda.get_current_stream()
+            ready = source_stream.record()
+        with self._cuda_device:
+            stream = cupy.cuda.get_current_stream()
+            stream.wait_event(ready)
+            out = cupy.empty(value.shape, dtype=value.dtype)
+            if value.nbytes:
+                out.data.copy_from_device_async(value.data, value.nbytes, stream)
+            copied = stream.record()
+        # The source's memory may be reused by its stream once ``value`` is freed: not before
+        # the copy has read it.
+        source_stream.wait_event(copied)
+        return out
+
     def synchronize(self) -> None:
         self._cuda_device.synchronize()
 

@@ -26,21 +26,33 @@ TEMPLATES = {np.dtype(np.float32): _templates("f", "f"),
              np.dtype(np.float64): _templates("d", "")}
 
 
+_C_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+
+
+def program_source(lines: list[str], c_type: str) -> str:
+    """The body of an elementwise kernel evaluating ``lines`` (line k defines ``t<k>``) and
+    storing the last into ``out``: one statement per op, so any depth compiles."""
+    body = [f"{c_type} t{k} = {line};" for k, line in enumerate(lines)]
+    return "\n".join([*body, f"out = t{len(lines) - 1};"])
+
+
 class Fuser:
-    """CuPy elementwise kernels for one float dtype."""
+    """CuPy elementwise kernels for one float dtype (no depth limit: one statement per op)."""
+
+    max_depth = None
 
     def __init__(self, dtype: np.dtype, cupy: Any):
         self._dtype = np.dtype(dtype)
         self._cupy = cupy
         self.templates = TEMPLATES[self._dtype]
 
-    def compile(self, expression: str, num_inputs: int) -> Any:
-        """A kernel computing ``expression`` of ``v0..v{num_inputs-1}`` (broadcast together)
+    def compile_program(self, lines: list[str], num_inputs: int) -> Any:
+        """A kernel computing ``lines`` of ``v0..v{num_inputs-1}`` (broadcast together)
         elementwise: one launch for the whole tree."""
         name = self._dtype.name
         return self._cupy.ElementwiseKernel(
             ", ".join(f"{name} v{i}" for i in range(num_inputs)), f"{name} out",
-            f"out = {expression}", "gpugraph_fused")
+            program_source(lines, _C_TYPES[self._dtype]), "gpugraph_fused")
 
 
 def fuser(dtype: np.dtype, cupy: Any) -> Fuser | None:
