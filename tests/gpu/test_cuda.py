@@ -222,3 +222,39 @@ def test_a_dense_training_step_replays_with_its_matmuls_inside() -> None:
     np.testing.assert_allclose(losses, data["loss"], rtol=1e-4)
     assert not [r for r in report["refused"] if r["op"] in ("MatMul", "BatchMatMulV2")], report
     assert report["replays"] >= len(losses) - 2, report
+
+
+def _conv_family(x, w, dy, strides, padding):
+    attrs = {"T": gg.float32, "strides": [1, *strides, 1], "padding": padding}
+    fx, fw, fdy = gg.constant(x), gg.constant(w), gg.constant(dy)
+    node = gg.get_default_graph().create_op
+    to = gg.framework.attrs.to_attr_value
+    attrs = {k: to(v) for k, v in attrs.items()}
+    return [node("Conv2D", [fx, fw], attrs=attrs).outputs[0],
+            node("Conv2DBackpropInput", [gg.constant(np.int32(x.shape)), fw, fdy],
+                 attrs=attrs).outputs[0],
+            node("Conv2DBackpropFilter", [fx, gg.constant(np.int32(w.shape)), fdy],
+                 attrs=attrs).outputs[0]]
+
+
+@pytest.mark.parametrize(("strides", "padding"), [((1, 1), b"SAME"), ((2, 2), b"SAME"),
+                                                  ((2, 1), b"VALID")])
+def test_convolutions_on_cuda_match_the_cpu(strides, padding) -> None:
+    # cuDNN where the frontend is installed (else im2col + direct cuBLAS): TF's numbers.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 13, 12, 5)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 5, 8)).astype(np.float32)
+    out_h = -(-13 // strides[0]) if padding == b"SAME" else (13 - 3) // strides[0] + 1
+    out_w = -(-12 // strides[1]) if padding == b"SAME" else (12 - 3) // strides[1] + 1
+    dy = rng.standard_normal((4, out_h, out_w, 8)).astype(np.float32)
+    results = []
+    for device in ("/cpu:0", "/gpu:0"):
+        with gg.Graph().as_default():
+            with gg.get_default_graph().device(device):
+                fetches = _conv_family(x, w, dy, strides, padding)
+            with gg.Session() as sess:
+                results.append(sess.run(fetches))
+                where = sess.placement_report().assignments[fetches[0].op.name].device
+                assert device[1:4].upper() in where, where
+    for name, got, want in zip(("forward", "input", "filter"), results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=name)

@@ -8,7 +8,7 @@ import numpy as np
 
 from gpugraph import config
 from gpugraph.devices.base import CUPY_AT_DTYPES, Device, host_value
-from gpugraph.devices.cuda import cublas, fusion, rawmodule
+from gpugraph.devices.cuda import cublas, cudnn, fusion, rawmodule
 from gpugraph.devices.cuda.graphs import CudaGraphs
 
 
@@ -25,6 +25,7 @@ class CudaDevice(Device):
         self._cuda_device = cupy.cuda.Device(index)
         self._graphs = CudaGraphs(self._cuda_device, cupy)
         self._blas: cublas.Blas | None = None
+        self._convolutions: cudnn.Convolutions | None = None
 
     @property
     def is_host(self) -> bool:
@@ -75,6 +76,13 @@ class CudaDevice(Device):
         if self._blas is None:
             self._blas = cublas.Blas(self.xp, self._cuda_device, config.settings.allow_tf32)
         return self._blas
+
+    def convolutions(self) -> cudnn.Convolutions:
+        """This device's cuDNN convolutions (None results where cuDNN does not serve)."""
+        if self._convolutions is None:
+            self._convolutions = cudnn.Convolutions(self.xp, self._cuda_device,
+                                                    config.settings.allow_tf32)
+        return self._convolutions
 
     def fuser(self, dtype: np.dtype) -> Any:
         return fusion.fuser(dtype, self.xp) if rawmodule.enabled(self.xp) else None
