@@ -63,8 +63,9 @@ def _assign(ctx: BuildContext):
 
     def kernel(slot: VarSlot, value: Any) -> VarSlot:
         shape = tuple(value.shape)
-        old = slot.value
-        target = tuple(old.shape) if old is not None else slot.shape
+        # (no reference to the old value stays here: assign() may reuse its buffer only
+        # when nothing else holds it)
+        target = tuple(slot.value.shape) if slot.value is not None else slot.shape
         if validate and target is not None and not _shapes_match(target, shape):
             raise errors.InvalidArgumentError(
                 None, node, f"Assign requires shapes of both tensors to match. lhs shape= "
@@ -148,11 +149,13 @@ def _assign_variable(ctx: BuildContext):
             raise errors.InvalidArgumentError(
                 None, node, f"Trying to assign variable {slot.name!r} with wrong dtype. Expected "
                 f"{slot.dtype} got {dtype}")
-        old = slot.value
-        if validate and old is not None and tuple(old.shape) != tuple(value.shape):
+        # (no reference to the old value stays here: assign() may reuse its buffer only
+        # when nothing else holds it)
+        shape = None if slot.value is None else tuple(slot.value.shape)
+        if validate and shape is not None and shape != tuple(value.shape):
             raise errors.InvalidArgumentError(
                 None, node, f"Trying to assign to variable {slot.name!r} with shape "
-                f"{_dims(value.shape)} but the variable has shape {_dims(old.shape)}")
+                f"{_dims(value.shape)} but the variable has shape {_dims(shape)}")
         slot.assign(_as_array(xp, value, dtype))
 
     return kernel

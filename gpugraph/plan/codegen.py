@@ -100,7 +100,7 @@ class _Emitter:
                                       if slot in self.read)
                 continue
             if isinstance(item, Block):
-                self.call_block(item, indent)
+                self.call_block(item, indent, top)
                 continue
             index = self.count
             self.count += 1
@@ -115,16 +115,23 @@ class _Emitter:
         self.lines.append(line)
         self.line_steps[len(self.lines)] = step
 
-    def call_block(self, block: Block, indent: str) -> None:
+    def call_block(self, block: Block, indent: str, top: bool) -> None:
         name = f"b{self.count}"
         self.count += 1
         self.namespace[name] = block
         targets = ", ".join(f"v{s}" if s in self.read else "_" for s in block.outputs)
-        call = f"{name}([{', '.join(f'v{s}' for s in block.inputs)}])"
+        args = f"[{', '.join(f'v{s}' for s in block.inputs)}]"
+        freed = {slot for step in block.steps for slot in step.frees} if top else set()
+        dropped = [slot for slot in block.inputs if slot in freed and slot in self.read]
+        if dropped:
+            # The inputs the block reads last are let go before the call (the block consumes
+            # its argument list), so that a variable's value read here is not held by this
+            # frame while the block updates the variable (which would look shared).
+            self.emit(f"{indent}_args = {args}", block)
+            self.lines.extend(f"{indent}del v{slot}" for slot in dropped)
+            args = "_args"
+        call = f"{name}({args})"
         self.emit(f"{indent}{targets}, = {call}" if block.outputs else f"{indent}{call}", block)
-        freed = {slot for step in block.steps for slot in step.frees}
-        self.lines.extend(f"{indent}del v{slot}" for slot in block.inputs
-                          if slot in freed and slot in self.read)
 
     def loop(self, node: LoopNode, indent: str) -> None:
         inner = indent + "    "

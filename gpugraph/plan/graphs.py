@@ -25,6 +25,7 @@ cannot be captured, a variable that must move) is recorded in the session's
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ import numpy as np
 
 from gpugraph import state as resources
 from gpugraph.devices.base import Device, Graphs
-from gpugraph.plan.codegen import Block, compile_plan, failing_line, read_slots
+from gpugraph.plan.codegen import Block, compile_plan, failing_line, flatten, read_slots
 from gpugraph.plan.frames import LoopNode
 from gpugraph.state import GraphStats, SessionState, VariableRebindError, VarSlot
 
@@ -56,19 +57,44 @@ def capturable(step: Any) -> bool:
         return False
     info = step.op._info
     if info is not None and info.is_stateful:
-        kind = step.op.type
-        return kind in _VARIABLE_OPS or kind.startswith(_VARIABLE_PREFIXES)
+        return _variable_op(step.op.type)
     return True
 
 
 def split(items: list[Any], fetch_slots: Sequence[int], excluded: set[Any],
-          make: Callable[[list[Any], Device, tuple, tuple], Block]) -> list[Any]:
-    """``items`` with each run of capturable steps on one capturing device as one Block.
+          make: Callable[[list[Any], Device, tuple, tuple, tuple], Block]) -> list[Any]:
+    """``items`` with each run of capturable steps on one capturing device as one Block
+    (``make(steps, device, inputs, outputs, copied)``).
 
     Steps that do no work (constants, aliases, NoOps: of any device) join the run around them,
     and a host step that does not read them may run before them, so that a variable's read and
-    the shape constants between two kernels do not cut a segment in two.
+    the shape constants between two kernels do not cut a segment in two.  The bodies of v1
+    while loops are split the same way: a host loop around captured bodies, replayed once per
+    iteration.  ``copied`` names the outputs a stateful op outside the graphs reads (a
+    TensorArray write, a queue): it may keep them past the next replay, which overwrites a
+    graph's outputs, so they are handed out as copies.
     """
+    everything = read_slots(items) | set(fetch_slots)
+    return _split(items, fetch_slots, excluded, make, (everything, _kept(items)))
+
+
+def _kept(items: list[Any]) -> set[int]:
+    """Slots that stateful ops other than variable updates read (and may keep)."""
+    kept = set()
+    for step in flatten(items):
+        info = step.op._info
+        if info is not None and info.is_stateful and not _variable_op(step.op.type):
+            kept.update(step.inputs)
+    return kept
+
+
+def _variable_op(kind: str) -> bool:
+    return kind in _VARIABLE_OPS or kind.startswith(_VARIABLE_PREFIXES)
+
+
+def _split(items: list[Any], fetch_slots: Sequence[int], excluded: set[Any], make: Callable,
+           plan_reads: tuple[set[int], set[int]]) -> list[Any]:
+    everything, kept = plan_reads
     runs: list[Any] = []  # items, and lists of steps (candidate segments)
     current: list[Any] = []
     device: Device | None = None  # the device of the current run's kernels
@@ -89,6 +115,9 @@ def split(items: list[Any], fetch_slots: Sequence[int], excluded: set[Any],
         if current:
             runs.append(current)
         current, device = [], None
+        if isinstance(item, LoopNode):  # (the body's outputs: anything the plan reads)
+            item = dataclasses.replace(item, body=_split(item.body, sorted(everything),
+                                                         excluded, make, plan_reads))
         runs.append(item)
     if current:
         runs.append(current)
@@ -104,7 +133,8 @@ def split(items: list[Any], fetch_slots: Sequence[int], excluded: set[Any],
             written = {slot for s in run for slot in s.outputs if slot >= 0}
             inputs = tuple(sorted(read_slots(run) - written))
             outputs = tuple(sorted(written & later))
-            out.append(make(run, kernels[0].device, inputs, outputs))
+            copied = tuple(sorted(written & later & kept))
+            out.append(make(run, kernels[0].device, inputs, outputs, copied))
             later |= set(inputs)
         else:
             out.append(run)
@@ -174,11 +204,12 @@ class Segment(Block):
 
     def __init__(self, steps: list[Any], device: Device, inputs: tuple[int, ...],
                  outputs: tuple[int, ...], state: SessionState,
-                 refuse: Callable[[Any], None]):
+                 refuse: Callable[[Any], None], copied: tuple[int, ...] = ()):
         self.steps = steps
         self.device = device
         self.inputs = inputs
         self.outputs = outputs
+        self._copied = [k for k, slot in enumerate(outputs) if slot in copied]
         self.op = steps[0].op  # (names the segment in errors raised outside its steps)
         self.label = f"captured graph of {len(steps)} steps on {device.short_name}"
         self._graphs: Graphs = device.graphs()
@@ -230,7 +261,13 @@ class Segment(Block):
                 copy_into(static, value)
         sig.graph.launch()
         self._stats.replays += 1
-        return sig.outputs
+        if not self._copied:
+            return sig.outputs
+        outputs = list(sig.outputs)
+        for k in self._copied:  # (kept by a stateful op: the next replay overwrites these)
+            if self._graphs.is_buffer(outputs[k]):
+                outputs[k] = self._graphs.static_copy(outputs[k])
+        return outputs
 
     def _capture(self, sig: _Signature, args: list[Any]) -> list[Any]:
         graphs = self._graphs
@@ -260,6 +297,8 @@ class Segment(Block):
             return
         self._stats.refuse(step.op.name, step.op.type, reason)
         self._refuse(step)
+        sig.refused = True  # (eager until the plan recompiles without the step: a loop body
+        #                    would otherwise try again every iteration of this run)
 
     def locate(self, error: BaseException) -> Any:
         """The step of this segment whose line raised ``error``, or None."""

@@ -94,11 +94,12 @@ class Plan:
         self._stale = False
 
     def _segment(self, used: dict, steps: list[Step], device: Device, inputs: tuple,
-                 outputs: tuple) -> graphs.Segment:
-        key = (tuple(steps), inputs, outputs)
+                 outputs: tuple, copied: tuple) -> graphs.Segment:
+        key = (tuple(steps), inputs, outputs, copied)
         segment = self._segments.get(key)
         if segment is None:
-            segment = graphs.Segment(steps, device, inputs, outputs, self._state, self._refuse)
+            segment = graphs.Segment(steps, device, inputs, outputs, self._state, self._refuse,
+                                     copied)
         used[key] = segment
         return segment
 

@@ -14,6 +14,8 @@ from helpers import assert_continues_as_tf, load_fixture, node, out
 
 import gpugraph as gg
 from gpugraph.framework.builders import constant, placeholder
+from gpugraph.plan.frames import LoopNode
+from gpugraph.plan.codegen import flatten
 
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
 VIRTUAL_GPU_CASES = [("train", "cnn_momentum_ref"), ("train", "batchnorm_rmsprop_resource"),
@@ -192,3 +194,41 @@ def test_capture_is_off_for_virtual_gpus_by_default(monkeypatch) -> None:
             sess.run(z, {x: np.ones(4, np.float32)})
         assert sess.cuda_graph_report() == {"replays": 0, "eager_runs": 0, "captures": 0,
                                             "refused": []}
+
+
+@pytest.mark.parametrize("case", ["rnn_basic_gd_v1", "rnn_lstm_adam_v1", "nested_while_v1",
+                                  "cond_in_loop_v1"])
+def test_v1_loop_bodies_replay_as_captured_graphs(case: str) -> None:
+    # A host loop around captured bodies: each iteration replays the body's graph; values a
+    # TensorArray keeps past the next replay are handed out as copies; TF's numbers.
+    directory = FIXTURES / "control_flow"
+    config, arrays = load_fixture(directory, case)
+    with gg.Graph().as_default(), gg.Session(config={"virtual_gpus": 1}) as sess:
+        saver = gg.train.import_meta_graph(str(directory / case / config["meta"]))  # on GPU:0
+        saver.restore(sess, str(directory / case / config["checkpoint"]))
+        train_op = gg.get_collection(config["train_op_collection"])[0]
+        losses = []
+        for k in range(len(arrays["loss"])):
+            feeds = {name: arrays[f"feed/{key}"][k] for key, name in config["feeds"].items()}
+            losses.append(sess.run([config["loss"], train_op], feeds)[0])
+        values = sess.run({v.op.name: v for v in gg.global_variables()})
+        report = sess.cuda_graph_report()
+        plans = list(sess._plans.values())
+        bodies = {id(s) for plan in plans for item in plan.items if isinstance(item, LoopNode)
+                  for s in flatten(item.body)}
+        in_loops = [seg for plan in plans for seg in plan._segments.values()
+                    if id(seg.steps[0]) in bodies]
+    assert_continues_as_tf(arrays, losses, values)
+    if case != "nested_while_v1":
+        assert in_loops, "no loop body became a captured segment"
+    assert report["replays"] > len(losses), report
+
+
+@pytest.mark.parametrize("case", ["mlp_softmax_v2_adam_ref", "mlp_softmax_v2_adam_resource",
+                                  "cnn_adam_resource", "mlp_softmax_v2_momentum_ref"])
+def test_optimizer_steps_capture_without_refusals(case: str) -> None:
+    # Every update (biases read by BiasAdd's views, Adam's beta powers assigned) keeps its
+    # variable's buffer, so nothing is refused and every step after the first two replays.
+    report = _continue(FIXTURES / "train", case, 1, "latest")
+    assert report["refused"] == [], report["refused"]
+    assert report["replays"] >= 8 * report["captures"] > 0, report

@@ -47,12 +47,20 @@ class VirtualGpuDevice(Device):
         return self._graphs if config.settings.cuda_graphs else None
 
     def owns(self, value: Any) -> bool:
-        # A device array is a view of the numpy array its op returned; it owns its memory when
-        # it covers that array and nothing else refers to it (references: the view's base,
-        # ``owner`` here, getrefcount's argument).
-        owner = value.base
-        if owner is None:
+        # A device array is a view of the numpy array its op returned (sometimes through a
+        # view of that): it owns its memory when every array down its chain of bases covers
+        # the same bytes and is referenced only by the view above it (references: that view,
+        # ``link`` here, getrefcount's argument).  Views that captured steps' logs keep do not
+        # count: on a GPU a graph holds addresses, not arrays.
+        link = value.base
+        if link is None:
             return bool(value.flags.writeable)
-        return (type(owner) is np.ndarray and owner.base is None and sys.getrefcount(owner) <= 3
-                and value.nbytes == owner.nbytes and value.flags.c_contiguous
-                and owner.flags.c_contiguous and bool(value.flags.writeable))
+        if not (value.flags.writeable and value.flags.c_contiguous):
+            return False
+        while link is not None:
+            if (type(link) is not np.ndarray or link.nbytes != value.nbytes
+                    or not link.flags.c_contiguous
+                    or sys.getrefcount(link) > 3 + _virtual_gpu.view_references(link)):
+                return False
+            link = link.base
+        return True

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import types
+import weakref
 from collections import Counter
 from typing import Any
 
@@ -398,6 +399,10 @@ class Recording:
         self.strays: dict[int, Any] = {}  # arrays made outside any recorded operation
         self.depth = 0
         self.refs: Counter[int] = Counter()  # id -> references the log keeps to that array
+        # Every array the log keeps alive (logged ones and their chains of bases), by id: each
+        # holds one reference to its base (base_refs counts those, by the base's id).
+        self.kept: dict[int, np.ndarray] = {}
+        self.base_refs: Counter[int] = Counter()
 
     def made_outside(self, array: DeviceArray) -> None:
         if not self.depth:
@@ -426,7 +431,7 @@ class Recording:
         copies = () if mutated else fresh
         call = (fn, args, kwargs, result, copies)
         self.calls.append(call)
-        self.refs.update(id(a) for a in _held(call))
+        self._track(call)
         for _, array in fresh:  # (a view's owner is an input: not memory the capture made)
             self.made.add(id(_owner(array)))
         return result
@@ -482,23 +487,37 @@ class Recording:
                             f"{np.shape(new)}; its shape depends on the values")
                     np.copyto(old.view(np.ndarray), new, casting="unsafe")
 
-    def references(self) -> list:
-        """Every reference the recording keeps to a device array (for the variables' sharing
-        rule: these do not make a variable's value "held by someone else")."""
-        return [a for call in self.calls for a in _held(call)]
-
-
-def _held(call: tuple) -> list:
-    # The logged arrays themselves, and the device arrays views among them hold as their base.
-    _, args, kwargs, result, copies = call
-    held = []
-    for v in (*_leaves((args, kwargs, result)), *(r for _, r in copies)):
-        if isinstance(v, np.ndarray):
+    def _track(self, call: tuple) -> None:
+        _, args, kwargs, result, copies = call
+        for v in (*_leaves((args, kwargs, result)), *(r for _, r in copies)):
+            if not isinstance(v, np.ndarray):
+                continue
             if isinstance(v, DeviceArray):
-                held.append(v)
-            if isinstance(v.base, DeviceArray):
-                held.append(v.base)
-    return held
+                self.refs[id(v)] += 1  # (the tuple the log holds it in)
+            while isinstance(v, np.ndarray) and id(v) not in self.kept:
+                self.kept[id(v)] = v
+                if v.base is not None:
+                    self.base_refs[id(v.base)] += 1
+                v = v.base
+
+    def references_to(self, value: Any) -> int:
+        """References the log keeps to ``value``: in its tuples, as the base of views, and in
+        :attr:`kept`."""
+        key = id(value)
+        return self.refs.get(key, 0) + self.base_refs.get(key, 0) + (key in self.kept)
+
+    def references(self) -> list:
+        """Every reference the log keeps to a device array, one entry per reference (for the
+        variables' sharing rule: these do not make a variable's value "held by someone
+        else")."""
+        listed = [a for call in self.calls for a in _logged(call) if isinstance(a, DeviceArray)]
+        return [*listed, *(v.base for v in self.kept.values() if isinstance(v.base, DeviceArray)),
+                *(v for v in self.kept.values() if isinstance(v, DeviceArray))]
+
+
+def _logged(call: tuple) -> list:
+    _, args, kwargs, result, copies = call
+    return [*_leaves((args, kwargs, result)), *(r for _, r in copies)]
 
 
 def _chain(array: np.ndarray):
@@ -520,6 +539,7 @@ def start_recording() -> Recording:
     if getattr(_state, "recording", None) is not None:
         raise StreamCaptureError("a capture is already in progress on this thread")
     recording = _state.recording = Recording()
+    _RECORDINGS.add(recording)
     return recording
 
 
@@ -558,7 +578,17 @@ def recording_active() -> bool:
     return getattr(_state, "recording", None) is not None
 
 
+# Recordings alive (in progress, or kept by their graphs): their views keep memory referenced.
+_RECORDINGS: weakref.WeakSet[Recording] = weakref.WeakSet()
+
+
+def view_references(owner: np.ndarray) -> int:
+    """References that live recordings keep to ``owner`` as the base of arrays they log."""
+    key = id(owner)
+    return sum(r.base_refs.get(key, 0) + (key in r.kept) for r in list(_RECORDINGS))
+
+
 def references_to(value: Any) -> int:
     """References the capture in progress on this thread keeps to ``value``."""
     recording = getattr(_state, "recording", None)
-    return 0 if recording is None else recording.refs.get(id(value), 0)
+    return 0 if recording is None else recording.references_to(value)
