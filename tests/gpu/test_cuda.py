@@ -258,3 +258,16 @@ def test_convolutions_on_cuda_match_the_cpu(strides, padding) -> None:
                 assert device[1:4].upper() in where, where
     for name, got, want in zip(("forward", "input", "filter"), results[1], results[0]):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def test_feeds_upload_through_pinned_staging_intact() -> None:
+    # Back-to-back uploads through the same staging buffer (each waits for the previous copy).
+    import cupy  # noqa: PLC0415
+
+    gpu = _GPUS[0]
+    rng = np.random.default_rng(2)
+    arrays = [rng.standard_normal(n).astype(np.float32) for n in (5000, 5000, 3000, 70000)]
+    uploaded = [gpu.to_device(a) for a in arrays]
+    for a, u in zip(arrays, uploaded):
+        assert isinstance(u, cupy.ndarray)
+        np.testing.assert_array_equal(cupy.asnumpy(u), a)

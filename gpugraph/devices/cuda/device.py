@@ -8,7 +8,7 @@ import numpy as np
 
 from gpugraph import config
 from gpugraph.devices.base import CUPY_AT_DTYPES, Device, host_value
-from gpugraph.devices.cuda import cublas, cudnn, fusion, rawmodule
+from gpugraph.devices.cuda import cublas, cudnn, fusion, rawmodule, staging
 from gpugraph.devices.cuda.graphs import CudaGraphs
 
 
@@ -26,13 +26,17 @@ class CudaDevice(Device):
         self._graphs = CudaGraphs(self._cuda_device, cupy)
         self._blas: cublas.Blas | None = None
         self._convolutions: cudnn.Convolutions | None = None
+        self._staging = staging.Staging(cupy)
 
     @property
     def is_host(self) -> bool:
         return False
 
     def to_device(self, value: Any) -> Any:
+        # Feeds of some size go through pinned staging (an asynchronous copy).
         with self._cuda_device:
+            if staging.stageable(value):
+                return self._staging.upload(value)
             return self.xp.asarray(value)
 
     def to_host(self, value: Any) -> Any:
