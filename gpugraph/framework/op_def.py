@@ -31,6 +31,16 @@ def tf_registry() -> dict[str, Any]:
 
 AttrGetter = Callable[[str], Any]  # attr name -> AttrValue proto or None
 
+# Ops that act on a stack or TensorArray through a ref or string handle (the TF <= 1.x names):
+# their OpDefs do not say stateful, but they read and change the resource, as their V2/V3
+# successors (which do say it) do; no pass may merge, cache, fold or capture them.
+_HANDLE_STATE_OPS = frozenset({
+    "StackPush", "StackPop", "StackClose", "TensorArrayClose", "TensorArrayCloseV2",
+    "TensorArrayConcat", "TensorArrayConcatV2", "TensorArrayGather", "TensorArrayGatherV2",
+    "TensorArrayPack", "TensorArrayRead", "TensorArrayReadV2", "TensorArrayScatter",
+    "TensorArrayScatterV2", "TensorArraySize", "TensorArraySizeV2", "TensorArraySplit",
+    "TensorArraySplitV2", "TensorArrayUnpack", "TensorArrayWrite", "TensorArrayWriteV2"})
+
 
 class OpInfo:
     """Facts about one op type derived from its OpDef."""
@@ -43,7 +53,7 @@ class OpInfo:
     def __init__(self, op_def: Any):
         self.op_def = op_def
         self.name = op_def.name
-        self.is_stateful = op_def.is_stateful
+        self.is_stateful = op_def.is_stateful or op_def.name in _HANDLE_STATE_OPS
         self._inputs = tuple(op_def.input_arg)
         self._outputs = tuple(op_def.output_arg)
         variable = any(a.number_attr or a.type_list_attr for a in self._outputs)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import dtypes, errors
-from gpugraph.io import bundle
+from gpugraph.io import bundle, tensor_slices
 from gpugraph.ops.registry import BuildContext, op
 
 
@@ -33,7 +33,8 @@ def _host(ctx: BuildContext, value: Any) -> np.ndarray:
 
 @op("SaveV2", host_inputs=(0, 1, 2), host_only=True)
 def _save_v2(ctx: BuildContext):
-    node, types = ctx.op, ctx.attr("dtypes")
+    node = ctx.op
+    types = ctx.attr("dtypes") if node.type == "SaveV2" else ctx.attr("T")  # (Save, SaveSlices)
 
     def kernel(prefix: Any, tensor_names: Any, shape_and_slices: Any, *tensors: Any) -> None:
         names, specs = _texts(tensor_names), _texts(shape_and_slices)
@@ -67,16 +68,21 @@ def _restore_v2(ctx: BuildContext):
     return kernel
 
 
-def _open(path: str, node: Any) -> bundle.BundleReader:
-    if not os.path.exists(bundle.index_filename(path)):
-        raise errors.NotFoundError(
-            None, node, "Unsuccessful TensorSliceReader constructor: Failed to find any matching "
-            f"files for {path}", {"prefix": path})
-    return bundle.BundleReader(path)
+def _open(path: str, node: Any) -> Any:
+    """The checkpoint at ``path``: a V2 bundle, or, as TF's RestoreV2 falls back to, the V1
+    files the path names."""
+    if os.path.exists(bundle.index_filename(path)):
+        return bundle.BundleReader(path)
+    if tensor_slices.matching_files(path):
+        return tensor_slices.TensorSliceReader(path)
+    raise errors.NotFoundError(
+        None, node, "Unsuccessful TensorSliceReader constructor: Failed to find any matching "
+        f"files for {path}", {"prefix": path})
 
 
-def _restore_one(reader: bundle.BundleReader, node: Any, name: str, spec: str,
-                 want: np.dtype) -> np.ndarray:
+def _restore_one(reader: Any, node: Any, name: str, spec: str, want: np.dtype) -> np.ndarray:
+    if isinstance(reader, tensor_slices.TensorSliceReader):
+        return _restore_v1(reader, node, name, spec, want)
     if name not in reader:
         raise errors.NotFoundError(None, node, f"Key {name} not found in checkpoint",
                                    {"tensor": name, "prefix": reader.prefix})
@@ -144,13 +150,83 @@ def _static_regex_full_match(ctx: BuildContext):
     return kernel
 
 
-@op("SaveSlices", "Save", "Restore", "RestoreSlice", host_only=True)
-def _v1_checkpoint_ops(ctx: BuildContext):
-    node = ctx.op
+# --- V1 checkpoints -----------------------------------------------------------------------------
+def _restore_v1(reader: tensor_slices.TensorSliceReader, node: Any, name: str, spec: str,
+                want: np.dtype) -> np.ndarray:
+    """One tensor (or the slice ``spec`` names) of a V1 checkpoint, with TF's V1 messages
+    (kernels/save_restore_tensor.cc)."""
+    try:
+        stored, shape = reader.dtype_and_shape(name)
+    except errors.NotFoundError as e:
+        raise errors.NotFoundError(None, node, e.message, {"tensor": name}) from None
+    if np.dtype(stored.as_numpy_dtype) != np.dtype(want):
+        raise errors.InvalidArgumentError(
+            None, node, f"Expected to restore a tensor of type {dtypes.type_string(want)}, got a "
+            f"tensor of type {dtypes.type_string(stored)} instead: tensor_name = {name}",
+            {"tensor": name})
+    parsed = bundle.parse_shape_and_slice(spec) if spec else None
+    if parsed is None:
+        return reader.read(name)
+    full_shape, slc = parsed
+    if tuple(full_shape) != tuple(shape):
+        raise errors.InvalidArgumentError(
+            None, node, f"Shape in shape_and_slice spec does not match the shape in the save "
+            f"file: {_dims(full_shape)}, save file shape: {_dims(shape)}", {"tensor": name})
+    return reader.read_slice(name, slc)
 
-    def kernel(*args: Any) -> None:
-        raise errors.UnimplementedError(
-            None, node, f"{node.type} reads or writes legacy V1 checkpoints, which gpugraph does "
-            "not support; re-save the checkpoint with a V2 Saver (the default since TF 1.x).")
+
+def _dims(shape: Any) -> str:
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+def _open_v1(path: str, node: Any) -> tensor_slices.TensorSliceReader:
+    try:
+        return tensor_slices.TensorSliceReader(path)
+    except errors.NotFoundError as e:
+        raise errors.NotFoundError(None, node, e.message, {"prefix": path}) from None
+
+
+@op("RestoreSlice", host_inputs=(0, 1, 2), host_only=True)
+def _restore_slice(ctx: BuildContext):
+    # The restore op of V1 Savers: one tensor, or one slice of it ("<shape> <slice>").
+    node, want, device = ctx.op, ctx.attr("dt"), ctx.device
+
+    def kernel(pattern: Any, tensor_name: Any, shape_and_slice: Any) -> Any:
+        with _open_v1(_text(pattern), node) as reader:
+            value = _restore_v1(reader, node, _text(tensor_name), _text(shape_and_slice), want)
+        return device.to_device(value)
 
     return kernel
+
+
+@op("Restore", host_inputs=(0, 1), host_only=True)
+def _restore(ctx: BuildContext):
+    node, want, device = ctx.op, ctx.attr("dt"), ctx.device
+
+    def kernel(pattern: Any, tensor_name: Any) -> Any:
+        with _open_v1(_text(pattern), node) as reader:
+            return device.to_device(_restore_v1(reader, node, _text(tensor_name), "", want))
+
+    return kernel
+
+
+@op("SaveSlices", host_inputs=(0, 1, 2), host_only=True)
+def _save_slices(ctx: BuildContext):
+    # A V1 Saver's save op: gpugraph writes the V2 format under the same prefix (as a V2 Saver
+    # would; TF reads either, and the V2 files replace the V1 file as the newest checkpoint).
+    save = _save_v2(ctx)
+    return lambda filename, tensor_names, shapes_and_slices, *data: save(
+        filename, tensor_names, _v1_slice_specs(shapes_and_slices, len(data)), *data)
+
+
+@op("Save", host_inputs=(0, 1), host_only=True)
+def _save(ctx: BuildContext):
+    save = _save_v2(ctx)
+    return lambda filename, tensor_names, *data: save(
+        filename, tensor_names, np.asarray([b""] * len(data), dtype=object), *data)
+
+
+def _v1_slice_specs(specs: Any, count: int) -> Any:
+    # SaveSlices' "shape_and_slices" are V2's format already ("" for a whole tensor).
+    return np.asarray(specs, dtype=object).reshape(-1) if np.size(specs) else \
+        np.asarray([b""] * count, dtype=object)

@@ -374,3 +374,62 @@ def _stack_close(ctx: BuildContext):
         stack.closed = True
 
     return kernel
+
+
+# --- the TF <= 1.x names: Stack (ref handles) and TensorArray / TensorArray*V2 ----------------
+# Graphs written by TF 0.12-1.0 (while-loop gradients, dynamic_rnn) use the stacks and
+# TensorArrays under their first names: the same semantics, a ``Ref(string)`` (unversioned) or
+# ``string`` (V2) handle instead of a resource, no ``flow`` output from the creating ops, and
+# ``TensorArrayPack``/``Unpack`` for a gather/scatter of every element.  A V2 handle is a
+# string tensor: it stays in host memory (as TF keeps it), so the plan never copies it.
+@op("Stack")
+def _stack_v1(ctx: BuildContext):
+    dtype = ctx.attr("elem_type")
+    label = (ctx.attr_or("stack_name", b"") or b"").decode() or ctx.name
+    return lambda: Stack(f"{label}_{next(_ids)}", dtype, -1)  # (no max_size: unbounded)
+
+
+op("StackPush")(_push)
+op("StackPop")(_pop)
+op("StackClose")(_stack_close)
+
+
+def _handle_only(build: Any):
+    """A creating op's builder without its ``flow`` output (the V1/V2 ops have none)."""
+
+    def wrapped(ctx: BuildContext):
+        kernel = build(ctx)
+        return lambda *args: kernel(*args)[0]
+
+    return wrapped
+
+
+op("TensorArray", host_inputs=(0,))(_handle_only(_tensor_array))
+op("TensorArrayV2", host_inputs=(0,), host_outputs=(0,))(_handle_only(_tensor_array))
+op("TensorArrayGrad")(_handle_only(_grad))
+op("TensorArrayGradV2", host_inputs=(0,), host_outputs=(0,))(_handle_only(_grad))
+for _v1, _v2, _build, _host_in, _host_out in (
+        ("TensorArrayWrite", "TensorArrayWriteV2", _write, (1,), ()),
+        ("TensorArrayRead", "TensorArrayReadV2", _read, (1,), ()),
+        ("TensorArrayGather", "TensorArrayGatherV2", _gather, (1,), ()),
+        ("TensorArrayScatter", "TensorArrayScatterV2", _scatter, (1,), ()),
+        ("TensorArrayConcat", "TensorArrayConcatV2", _concat, (), (1,)),
+        ("TensorArraySplit", "TensorArraySplitV2", _split, (2,), ()),
+        ("TensorArraySize", "TensorArraySizeV2", _size, (), (0,)),
+        ("TensorArrayClose", "TensorArrayCloseV2", _close, (), ())):
+    op(_v1, host_inputs=_host_in, host_outputs=_host_out)(_build)
+    op(_v2, host_inputs=(0, *_host_in), host_outputs=_host_out)(_build)
+
+
+@op("TensorArrayPack")
+def _pack(ctx: BuildContext):
+    # TensorArrayGather of every index, in order.
+    gather = _gather(ctx)
+    return lambda array, flow: gather(array, np.arange(len(array.values)), flow)
+
+
+@op("TensorArrayUnpack")
+def _unpack(ctx: BuildContext):
+    # TensorArrayScatter of value's rows to indices 0..n-1.
+    scatter = _scatter(ctx)
+    return lambda array, value, flow: scatter(array, np.arange(value.shape[0]), value, flow)

@@ -198,7 +198,7 @@ class _StepBuilder:
                 have = self.where.get(slot, self.host)
                 if have is not want:
                     slot = self._copy(t, slot, have, want, copies)
-                elif dtype.is_ref_dtype:
+                elif dtype.is_ref_dtype and not _handle_ref(t):
                     deref.append(pos)
             inputs.append(slot)
         step = self._op_step(op, spec, device, tuple(inputs), frozenset(host_in))
@@ -272,6 +272,23 @@ def _in_context(fn: Any, context: Any) -> Any:
             return fn(*args)
 
     return kernel
+
+
+# Ops whose Ref(string) output is a stack or TensorArray handle (TF <= 1.x), not a variable: a
+# reader taking it as a plain string gets the handle itself.
+_HANDLE_REF_OPS = frozenset({"Stack", "TensorArray", "TensorArrayGrad"})
+_REF_PASS_THROUGH = frozenset({"RefEnter", "RefExit", "RefIdentity", "RefSwitch", "RefMerge",
+                               "RefNextIteration", "Identity", "Enter", "Switch", "Merge"})
+
+
+def _handle_ref(tensor: Any) -> bool:
+    """Whether a ref-typed ``tensor`` carries a stack/TensorArray handle (traced back through
+    ref-forwarding control-flow ops)."""
+    seen = set()
+    while tensor.op.type in _REF_PASS_THROUGH and tensor.op._inputs and tensor.op not in seen:
+        seen.add(tensor.op)
+        tensor = tensor.op._inputs[0]
+    return tensor.op.type in _HANDLE_REF_OPS
 
 
 def _copier(have: Device, want: Device, op: Operation) -> Any:

@@ -16,12 +16,12 @@ from typing import Any
 
 from gpugraph import _proto as pb
 from gpugraph import dtypes, errors
-from gpugraph.io import bundle
+from gpugraph.io import bundle, tensor_slices
 from gpugraph.train import checkpoint_management as cm
 
 
 class CheckpointReader:
-    """Reads the tensors of a V2 checkpoint (TF's ``CheckpointReader``).
+    """Reads the tensors of a V2 checkpoint, or of a V1 one (TF's ``CheckpointReader``).
 
     Args:
         prefix: the checkpoint prefix (``dir/model-100``).
@@ -29,15 +29,14 @@ class CheckpointReader:
     Raises:
         NotFoundError: no checkpoint at ``prefix``.
         DataLossError: its index is damaged.
-        UnimplementedError: it is a legacy V1 checkpoint.
     """
 
     def __init__(self, prefix: str | os.PathLike):
         self.prefix = os.fspath(prefix)
-        if not os.path.exists(bundle.index_filename(self.prefix)) and not os.path.isfile(
-                self.prefix):
+        if not os.path.exists(bundle.index_filename(self.prefix)) and not \
+                tensor_slices.matching_files(self.prefix):
             raise _no_checkpoint(self.prefix)
-        self._reader = bundle.BundleReader(self.prefix)
+        self._reader = tensor_slices.open_checkpoint(self.prefix)
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
         """``{tensor name: shape as a list}`` (a partitioned tensor under its full name)."""
@@ -64,6 +63,8 @@ class CheckpointReader:
     def debug_string(self) -> bytes:
         """One line ``<key> (<DT_TYPE>) [<dims>]`` per stored tensor, in key order (TF's
         format: the pieces of a partitioned tensor appear under their encoded slice keys)."""
+        if isinstance(self._reader, tensor_slices.TensorSliceReader):
+            return b"".join(self._v1_line(k) for k in self._reader.keys())
         lines = []
         for key in self._reader.raw_keys():
             entry = self._reader.entry(key)
@@ -72,6 +73,11 @@ class CheckpointReader:
             dims = ",".join(str(d.size) for d in entry.shape.dim)
             lines.append(key + f" ({pb.DataType.Name(entry.dtype)}) [{dims}]\n".encode())
         return b"".join(lines)
+
+    def _v1_line(self, key: str) -> bytes:
+        dtype, shape = self._reader.dtype_and_shape(key)
+        dims = ",".join(str(d) for d in shape)
+        return f"{key} ({pb.DataType.Name(dtype.as_datatype_enum)}) [{dims}]\n".encode()
 
     def close(self) -> None:
         """Closes the data files."""

@@ -14,6 +14,7 @@ treated alike.  Restore subgraphs of another shape (custom saveables) are left t
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from gpugraph import dtypes, errors
 from gpugraph.framework.graph import Graph
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.framework.tensor_shape import TensorShape
-from gpugraph.io import bundle
+from gpugraph.io import bundle, tensor_slices
 
 RESTORE_MISSING = (
     "Restoring from checkpoint failed. This is most likely due to a Variable name or other graph "
@@ -73,15 +74,21 @@ def _target(assign: Operation) -> RestoreTarget | None:
     while value.op.type in _PASS_THROUGH:
         reshaped |= value.op.type == "Reshape"
         value = value.op.inputs[0]
-    if value.op.type != "RestoreV2":
-        return None
     restore, index = value.op, value.value_index
-    names, specs = _strings(restore.inputs[1]), _strings(restore.inputs[2])
+    if restore.type == "RestoreV2":
+        names, specs = _strings(restore.inputs[1]), _strings(restore.inputs[2])
+        dtype = restore.get_attr("dtypes")[index] if names else None
+    elif restore.type in ("RestoreSlice", "Restore"):  # V1 Savers: one tensor per op
+        names = _strings(restore.inputs[1])
+        specs = _strings(restore.inputs[2]) if restore.type == "RestoreSlice" else [""]
+        dtype = restore.get_attr("dt")
+    else:
+        return None
     if names is None or specs is None or index >= len(names):
         return None
     variable = assign.inputs[0].op
-    return RestoreTarget(names[index], specs[index], restore.get_attr("dtypes")[index],
-                         variable.name, _variable_shape(variable), reshaped)
+    return RestoreTarget(names[index], specs[index], dtype, variable.name,
+                         _variable_shape(variable), reshaped)
 
 
 def _strings(tensor: Tensor) -> list[str] | None:
@@ -115,7 +122,7 @@ def check_restore(graph: Graph, restore_op_name: str, prefix: str) -> None:
     targets = restore_targets(graph, restore_op_name)
     if not targets:
         return
-    with bundle.BundleReader(prefix) as reader:
+    with tensor_slices.open_checkpoint(prefix) as reader:
         problems = [p for p in (_problem(reader, t, prefix) for t in targets) if p is not None]
     if not problems:
         return
@@ -127,7 +134,7 @@ def check_restore(graph: Graph, restore_op_name: str, prefix: str) -> None:
     raise cls(None, None, message, {"checkpoint": prefix, "problems": problems})
 
 
-def _problem(reader: bundle.BundleReader, t: RestoreTarget, prefix: str) -> dict | None:
+def _problem(reader: Any, t: RestoreTarget, prefix: str) -> dict | None:
     where = f"(variable {t.variable}, checkpoint {prefix})"
     info = {"variable": t.variable, "key": t.key, "checkpoint": prefix}
     if t.key not in reader:
