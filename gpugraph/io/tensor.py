@@ -118,6 +118,51 @@ def _cast_from(wire: type) -> Callable[[Any, np.dtype], np.ndarray]:
     return decode
 
 
+# float32 fields, read from the wire while the x86 flush-to-zero flags are set (a plan runs with
+# them, as TF's kernels do): protobuf hands their values to Python as doubles, a conversion
+# that then turns float32 denormals (a late Adam ``beta1_power`` of 6e-45) into zeros.  The
+# serialized bytes still hold the exact bits.
+_FIXED32_FIELDS = {"float_val": 5, "scomplex_val": 9}
+
+
+def _flushing_denormals() -> bool:
+    return np.array([1e-40]).astype(np.float32)[0] == 0
+
+
+def _fixed32_values(proto: Any, name: str) -> np.ndarray:
+    number, data = _FIXED32_FIELDS[name], proto.SerializeToString()
+    chunks, pos = [], 0
+    while pos < len(data):
+        tag, pos = _wire_varint(data, pos)
+        field, wire = tag >> 3, tag & 7
+        if wire == 0:
+            _, pos = _wire_varint(data, pos)
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            if field == number:
+                chunks.append(data[pos:pos + size])
+            pos += size
+        elif wire == 2:
+            size, pos = _wire_varint(data, pos)
+            if field == number:
+                chunks.append(data[pos:pos + size])
+            pos += size
+        else:
+            raise ValueError(f"wire type {wire} in a TensorProto")
+    return np.frombuffer(b"".join(chunks), dtype="<u4").copy()
+
+
+def _wire_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
 def _decode_bits16(values: Any, dtype: np.dtype) -> np.ndarray:
     # half_val holds the 16-bit pattern in an int32; keep the low 16 bits.
     return np.fromiter(values, dtype=np.int32, count=len(values)).astype(np.uint16).view(dtype)
@@ -383,7 +428,10 @@ def _decode_field(
 ) -> np.ndarray:
     field = _FIELDS[dtype]
     try:
-        values = field.decode(getattr(proto, field.name), np_dtype)
+        if field.name in _FIXED32_FIELDS and _flushing_denormals():
+            values = _fixed32_values(proto, field.name).view(np_dtype)
+        else:
+            values = field.decode(getattr(proto, field.name), np_dtype)
     except ValueError as e:
         raise ctx.error(f"malformed {field.name}: {e}") from e
     if len(values) == count:

@@ -570,3 +570,28 @@ def test_shape_from_proto_rejects_invalid_dims():
     proto.dim.add(size=-2)
     with pytest.raises(InvalidArgumentError, match="invalid dimension size -2"):
         shape_from_proto(proto)
+
+
+def test_float_fields_keep_denormals_while_flush_to_zero_is_set() -> None:
+    # A plan runs with the x86 FTZ/DAZ flags set (as TF's kernels): decoding a proto's float
+    # field must still give the stored bits (a V1 checkpoint's beta1_power of 6e-45 was
+    # restored as 0.0 before).
+    from gpugraph import _proto as pb
+    from gpugraph.devices.cpu.fpenv import flush_denormals
+
+    want = np.array([6e-45, -1e-40, 1.5, np.finfo(np.float32).tiny, 0.0, -0.0], np.float32)
+    proto = pb.TensorProto(dtype=1)
+    proto.tensor_shape.dim.add().size = want.size
+    proto.float_val.extend(want.tolist())
+    complex_proto = pb.TensorProto(dtype=8)
+    complex_proto.tensor_shape.dim.add().size = 1
+    complex_proto.scomplex_val.extend([6e-45, -1e-40])
+    with flush_denormals():
+        flushed = np.array([6e-45], np.float64).astype(np.float32)
+        got = make_ndarray(proto)
+        got_complex = make_ndarray(complex_proto)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert got_complex.view(np.float32).view(np.uint32).tolist() == \
+        np.array([6e-45, -1e-40], np.float32).view(np.uint32).tolist()
+    if flushed[0] != 0:
+        pytest.skip("this CPU does not flush denormals (no x86 FTZ/DAZ)")
