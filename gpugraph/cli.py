@@ -206,6 +206,10 @@ def run_resume(args: argparse.Namespace) -> int:
     first_loss = f"{result.losses[0]:.4f}" if result.losses else "-"
     last_loss = f"{result.losses[-1]:.4f}" if result.losses else "-"
     print(f"restored {result.restored} (global_step {result.first_step})")
+    if result.legacy_checkpoint:
+        print("the checkpoint is a V1 (legacy) one; new checkpoints are saved in the V2 format")
+    if result.pipelines:
+        print(f"started {result.pipelines} in-graph input pipeline(s) (iterator initializers)")
     print(f"trained to global_step {result.last_step}: loss {first_loss} -> {last_loss}")
     if result.cuda_graphs is not None:
         graphs = result.cuda_graphs

@@ -91,6 +91,8 @@ class ResumeResult:
     losses: list[float]
     interrupted: bool
     cuda_graphs: dict | None = None  # Session.cuda_graph_report() when a device captured
+    legacy_checkpoint: bool = False  # restored from a V1 checkpoint (saves are V2)
+    pipelines: int = 0  # in-graph input pipelines started (iterator initializers run)
 
 
 def find_checkpoint(path: str) -> str:
@@ -146,12 +148,25 @@ def resume(options: ResumeOptions, progress: Callable[[int, float | None], None]
             raise ResumeError(None, None, f"{meta} has no variables to restore")
         _adopt_existing(saver, out_dir)
         saver.restore(sess, prefix)
+        pipelines = _start_pipelines(sess, graph) if not options.feeds else 0
         train_op = _element(graph, options.train_op, "train_op", "--train-op")
         loss = _loss_tensor(graph, options.loss)
         batches = _Batches(_load_feeds(graph, options.feeds), options.batch_size, options.seed)
         step_tensor = _global_step(graph)
-        return _loop(sess, saver, prefix, out_dir, train_op, loss, batches, step_tensor,
-                     options, progress)
+        result = _loop(sess, saver, prefix, out_dir, train_op, loss, batches, step_tensor,
+                       options, progress)
+    result.legacy_checkpoint = not os.path.exists(prefix + ".index")
+    result.pipelines = pipelines
+    return result
+
+
+def _start_pipelines(sess: Any, graph: Any) -> int:
+    """Runs the graph's tf.data iterator initializers (``MakeIterator``), as a training script
+    runs ``iterator.initializer`` before its loop; one-shot iterators start by themselves."""
+    initializers = [op for op in graph.get_operations() if op.type == "MakeIterator"]
+    if initializers:
+        sess.run(initializers)
+    return len(initializers)
 
 
 def _loop(sess: Any, saver: Any, prefix: str, out_dir: str, train_op: Any, loss: Any,

@@ -181,6 +181,7 @@ class SessionState:
     def __init__(self) -> None:
         self.variables: dict[tuple, VarSlot] = {}
         self.rngs: dict[str, np.random.Generator] = {}
+        self.resources: dict[tuple, Any] = {}  # iterators, queues: (kind, container, name) ->
         self.graph_stats = GraphStats()
 
     def variable(self, key: tuple, make: Any) -> VarSlot:
@@ -189,6 +190,14 @@ class SessionState:
         if slot is None:
             slot = self.variables[key] = make()
         return slot
+
+    def resource(self, key: tuple, make: Any) -> Any:
+        """The stateful resource (an iterator, a queue) under ``key``, created by ``make()`` on
+        first use; it lives as long as the session, as TF's resource manager keeps it."""
+        found = self.resources.get(key)
+        if found is None:
+            found = self.resources[key] = make()
+        return found
 
     def rng(self, op_name: str, seed: int, seed2: int) -> np.random.Generator:
         """The random stream of one random op; it advances from run to run, as TF's does.

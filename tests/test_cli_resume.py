@@ -128,3 +128,20 @@ def test_resume_an_embedding_run_on_int64_ids(tmp_path) -> None:
     after = gg.train.load_variable(state.model_checkpoint_path, "embedding/table")
     assert not np.array_equal(before[:20], after[:20])  # rows the ids touch moved
     np.testing.assert_array_equal(before[20:], after[20:])  # rows no id touches did not
+
+
+def test_resume_a_graph_that_reads_its_own_batches(tmp_path) -> None:
+    # An in-graph tf.data pipeline (TFRecord file, initializable iterator): no --feed; the
+    # iterator initializer runs, and the losses are TF's own continuation.
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "pipelines" / "tfrecord_parse_free", run)
+    want = json.loads((run / "expected.json").read_text())
+    command = [sys.executable, "-m", "gpugraph.cli", "resume", str(run), "--meta",
+               str(run / "model.meta"), "--steps", str(want["steps"]), "--out", str(run / "out")]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=run, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "started 1 in-graph input pipeline" in result.stdout
+    last = f"loss {want['losses'][0]:.4f} -> {want['losses'][-1]:.4f}"
+    assert last in result.stdout, result.stdout
