@@ -209,7 +209,10 @@ def run_resume(args: argparse.Namespace) -> int:
     if result.legacy_checkpoint:
         print("the checkpoint is a V1 (legacy) one; new checkpoints are saved in the V2 format")
     if result.pipelines:
-        print(f"started {result.pipelines} in-graph input pipeline(s) (iterator initializers)")
+        print(f"started {result.pipelines} in-graph input pipeline(s) (iterators, queue "
+              "runners)")
+    if result.input_ended:
+        print("the graph's input ran out (OutOfRangeError) before the last step")
     print(f"trained to global_step {result.last_step}: loss {first_loss} -> {last_loss}")
     if result.cuda_graphs is not None:
         graphs = result.cuda_graphs

@@ -92,7 +92,8 @@ class ResumeResult:
     interrupted: bool
     cuda_graphs: dict | None = None  # Session.cuda_graph_report() when a device captured
     legacy_checkpoint: bool = False  # restored from a V1 checkpoint (saves are V2)
-    pipelines: int = 0  # in-graph input pipelines started (iterator initializers run)
+    pipelines: int = 0  # in-graph input pipelines started (iterator initializers, queue runners)
+    input_ended: bool = False  # the in-graph input ran out (OutOfRangeError) before the steps
 
 
 def find_checkpoint(path: str) -> str:
@@ -148,25 +149,38 @@ def resume(options: ResumeOptions, progress: Callable[[int, float | None], None]
             raise ResumeError(None, None, f"{meta} has no variables to restore")
         _adopt_existing(saver, out_dir)
         saver.restore(sess, prefix)
-        pipelines = _start_pipelines(sess, graph) if not options.feeds else 0
         train_op = _element(graph, options.train_op, "train_op", "--train-op")
         loss = _loss_tensor(graph, options.loss)
         batches = _Batches(_load_feeds(graph, options.feeds), options.batch_size, options.seed)
         step_tensor = _global_step(graph)
-        result = _loop(sess, saver, prefix, out_dir, train_op, loss, batches, step_tensor,
-                       options, progress)
+        coord = gg.train.Coordinator()
+        threads, pipelines = ([], 0) if options.feeds else _start_pipelines(sess, graph, coord)
+        try:
+            result = _loop(sess, saver, prefix, out_dir, train_op, loss, batches, step_tensor,
+                           options, progress)
+        finally:
+            coord.request_stop()
+            coord.join(threads, stop_grace_period_secs=10, ignore_live_threads=True)
     result.legacy_checkpoint = not os.path.exists(prefix + ".index")
     result.pipelines = pipelines
     return result
 
 
-def _start_pipelines(sess: Any, graph: Any) -> int:
-    """Runs the graph's tf.data iterator initializers (``MakeIterator``), as a training script
-    runs ``iterator.initializer`` before its loop; one-shot iterators start by themselves."""
+def _start_pipelines(sess: Any, graph: Any, coord: Any) -> tuple[list, int]:
+    """Starts the graph's own input pipelines as a TF1 training script does before its loop:
+    the tf.data iterator initializers (``MakeIterator``; one-shot iterators start by
+    themselves), the local variables (input producers' epoch counters; Savers do not save
+    them), and the queue runners' threads.  Returns (threads, pipelines started)."""
     initializers = [op for op in graph.get_operations() if op.type == "MakeIterator"]
     if initializers:
         sess.run(initializers)
-    return len(initializers)
+    runners = graph.get_collection("queue_runners")
+    if runners:
+        if gg.local_variables():
+            sess.run(gg.local_variables_initializer())
+        threads = gg.train.start_queue_runners(sess, coord)
+        return threads, len(initializers) + len(runners)
+    return [], len(initializers)
 
 
 def _loop(sess: Any, saver: Any, prefix: str, out_dir: str, train_op: Any, loss: Any,
@@ -175,14 +189,20 @@ def _loop(sess: Any, saver: Any, prefix: str, out_dir: str, train_op: Any, loss:
     first = _step(sess, step_tensor, prefix)
     saved: list[str] = []
     losses: list[float] = []
-    interrupted = False
+    interrupted = ended = False
     fetches = [train_op] + ([loss] if loss is not None else [])
     with _deferred_interrupt() as stop:
         for k in range(options.steps):
             if stop.requested:  # between steps, so no step is left half-applied
                 interrupted = True
                 break
-            values = sess.run(fetches, batches.next())
+            try:
+                values = sess.run(fetches, batches.next())
+            except gg.errors.OutOfRangeError:  # an in-graph input ran out: TF's end of input
+                if options.feeds:
+                    raise
+                ended = True
+                break
             value = float(values[1]) if loss is not None else None
             if value is not None:
                 losses.append(value)
@@ -195,7 +215,8 @@ def _loop(sess: Any, saver: Any, prefix: str, out_dir: str, train_op: Any, loss:
     saved.append(_save(sess, saver, out_dir, step_tensor, last))
     report = sess.cuda_graph_report()
     captured = report if report["replays"] or report["eager_runs"] else None
-    return ResumeResult(prefix, saved, first, last, losses, interrupted, captured)
+    return ResumeResult(prefix, saved, first, last, losses, interrupted, captured,
+                        input_ended=ended)
 
 
 class _Stop:

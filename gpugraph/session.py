@@ -135,6 +135,10 @@ class Session:
     def close(self) -> None:
         """Frees the session's variables; a closed session can't run."""
         self._closed = True
+        for resource in list(self._state.resources.values()):
+            cancel = getattr(resource, "cancel", None)
+            if cancel is not None:  # (queues: wake the threads blocked on them)
+                cancel()
         self._drop_plans()
         self._state = resources.SessionState()
 

@@ -145,3 +145,21 @@ def test_resume_a_graph_that_reads_its_own_batches(tmp_path) -> None:
     assert "started 1 in-graph input pipeline" in result.stdout
     last = f"loss {want['losses'][0]:.4f} -> {want['losses'][-1]:.4f}"
     assert last in result.stdout, result.stdout
+
+
+def test_resume_a_queue_runner_graph_until_its_input_ends(tmp_path) -> None:
+    # string_input_producer(num_epochs=2) + TFRecordReader + tf.train.batch: the runners
+    # start, the epoch counter (a local variable) is initialized, and the run stops where TF's
+    # input ended, with TF's losses.
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "queues" / "tfrecord_epochs", run)
+    want = json.loads((run / "expected.json").read_text())
+    command = [sys.executable, "-m", "gpugraph.cli", "resume", str(run), "--meta",
+               str(run / "model.meta"), "--steps", "50", "--out", str(run / "out")]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=run, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "input ran out" in result.stdout
+    assert f"global_step {len(want['losses'])}: loss {want['losses'][0]:.4f} -> " \
+           f"{want['losses'][-1]:.4f}" in result.stdout, result.stdout

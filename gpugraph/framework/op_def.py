@@ -31,7 +31,8 @@ def tf_registry() -> dict[str, Any]:
 
 AttrGetter = Callable[[str], Any]  # attr name -> AttrValue proto or None
 
-# Ops that act on a stack or TensorArray through a ref or string handle (the TF <= 1.x names):
+# Ops that act on a stack, TensorArray, queue or reader through a ref or string handle (the
+# TF <= 1.x names), and CountUpTo:
 # their OpDefs do not say stateful, but they read and change the resource, as their V2/V3
 # successors (which do say it) do; no pass may merge, cache, fold or capture them.
 _HANDLE_STATE_OPS = frozenset({
@@ -39,7 +40,10 @@ _HANDLE_STATE_OPS = frozenset({
     "TensorArrayConcat", "TensorArrayConcatV2", "TensorArrayGather", "TensorArrayGatherV2",
     "TensorArrayPack", "TensorArrayRead", "TensorArrayReadV2", "TensorArrayScatter",
     "TensorArrayScatterV2", "TensorArraySize", "TensorArraySizeV2", "TensorArraySplit",
-    "TensorArraySplitV2", "TensorArrayUnpack", "TensorArrayWrite", "TensorArrayWriteV2"})
+    "TensorArraySplitV2", "TensorArrayUnpack", "TensorArrayWrite", "TensorArrayWriteV2",
+    "QueueEnqueue", "QueueEnqueueMany", "QueueDequeue", "QueueDequeueMany", "QueueDequeueUpTo",
+    "QueueClose", "QueueSize", "QueueIsClosed", "ReaderRead", "ReaderReadUpTo",
+    "ReaderNumRecordsProduced", "ReaderNumWorkUnitsCompleted", "ReaderReset", "CountUpTo"})
 
 
 class OpInfo:

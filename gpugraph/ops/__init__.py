@@ -22,6 +22,7 @@ from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     loop_ops,
     math_ops,
     nn_ops,
+    queue_ops,
     random_ops,
     reduction_ops,
     sampling_ops,

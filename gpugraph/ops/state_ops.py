@@ -119,6 +119,23 @@ def _assign_sub_variable(ctx: BuildContext):
     return _update_kernel(ctx, -1, returns_slot=False)
 
 
+@op("CountUpTo", "ResourceCountUpTo")
+def _count_up_to(ctx: BuildContext):
+    # Increments an integer variable and returns the value before, until ``limit``: then TF's
+    # OutOfRangeError (how ``limit_epochs`` ends an input producer's epochs).
+    node, limit = ctx.op, ctx.attr("limit")
+
+    def kernel(slot: VarSlot) -> Any:
+        current = slot.writable(node)
+        before = current.copy()
+        if int(before) >= limit:
+            raise errors.OutOfRangeError(None, node, f"Reached limit of {limit}")
+        current += 1
+        return before
+
+    return kernel
+
+
 @op("IsVariableInitialized", "VarIsInitializedOp", host_outputs=(0,))  # host memory, as in TF
 def _is_initialized(ctx: BuildContext):
     return lambda slot: np.bool_(slot.value is not None)

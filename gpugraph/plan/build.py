@@ -274,9 +274,12 @@ def _in_context(fn: Any, context: Any) -> Any:
     return kernel
 
 
-# Ops whose Ref(string) output is a stack or TensorArray handle (TF <= 1.x), not a variable: a
+# Ops whose Ref(string) output is a stack, TensorArray, queue or reader handle (TF <= 1.x), not a
+# variable: a
 # reader taking it as a plain string gets the handle itself.
-_HANDLE_REF_OPS = frozenset({"Stack", "TensorArray", "TensorArrayGrad"})
+_HANDLE_REF_OPS = frozenset({"Stack", "TensorArray", "TensorArrayGrad", "FIFOQueue",
+                             "PaddingFIFOQueue", "RandomShuffleQueue", "TFRecordReader",
+                             "TextLineReader", "FixedLengthRecordReader", "WholeFileReader"})
 _REF_PASS_THROUGH = frozenset({"RefEnter", "RefExit", "RefIdentity", "RefSwitch", "RefMerge",
                                "RefNextIteration", "Identity", "Enter", "Switch", "Merge"})
 

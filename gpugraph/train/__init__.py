@@ -19,5 +19,8 @@ from gpugraph.train.meta_graph import (
     export_meta_graph as export_meta_graph,
     import_meta_graph as import_meta_graph,
 )
+from gpugraph.train.queue_runner import Coordinator as Coordinator
 from gpugraph.train.queue_runner import QueueRunner as QueueRunner
+from gpugraph.train.queue_runner import add_queue_runner as add_queue_runner
+from gpugraph.train.queue_runner import start_queue_runners as start_queue_runners
 from gpugraph.train.saver import Saver as Saver
