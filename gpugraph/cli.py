@@ -46,6 +46,7 @@ def inspect_meta(path: str) -> dict[str, Any]:
         "saver_def": None if saver is None else _saver_def(saver.saver_def),
         "devices": dict(sorted(collections.Counter(op.device for op in ops).items())),
         "ops_without_kernel": _missing_kernels(ops),
+        "missing_kernel_use": _missing_kernel_use(graph, ops),
     }
 
 
@@ -55,6 +56,69 @@ def _missing_kernels(ops: list) -> dict[str, int]:
 
     missing = collections.Counter(op.type for op in ops if registry.lookup(op.type) is None)
     return dict(sorted(missing.items()))
+
+
+_PIPELINE_HINTS = ("Dataset", "Iterator", "Queue", "Reader", "Decode", "Parse")
+
+
+def _missing_kernel_use(graph: Any, ops: list) -> dict[str, str]:
+    """For each op type without a kernel: whether the training step needs it, or only another
+    branch does (summaries, the input pipeline, the Saver, nothing at all)."""
+    from gpugraph.ops import registry
+
+    missing = [op for op in ops if registry.lookup(op.type) is None]
+    if not missing:
+        return {}
+    needed = _ancestors(_training_roots(graph, ops))
+    uses: dict[str, set[str]] = collections.defaultdict(set)
+    for op in missing:
+        uses[op.type].add("training step" if op in needed else _other_use(op))
+    return {t: "needed by the training step" if "training step" in u else
+            "not needed by the training step (" + ", ".join(sorted(u)) + ")"
+            for t, u in sorted(uses.items())}
+
+
+def _training_roots(graph: Any, ops: list) -> list:
+    roots = [getattr(t, "op", t) for t in graph.get_collection("train_op")]
+    return roots or [op for op in ops if op.type.startswith(
+        ("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply"))]
+
+
+def _ancestors(roots: list) -> set:
+    seen, stack = set(), list(roots)
+    while stack:
+        op = stack.pop()
+        if op in seen:
+            continue
+        seen.add(op)
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+    return seen
+
+
+def _other_use(op: Any) -> str:
+    """What a node off the training step serves, judged from it and its consumers."""
+    consumers = _descendants(op)
+    types = {c.type for c in consumers} | {op.type}
+    if any(t.endswith("Summary") or t == "MergeSummary" for t in types):
+        return "summaries"
+    if op.name.startswith("save") or any(t in ("SaveV2", "RestoreV2") for t in types):
+        return "the Saver"
+    if any(h in t for t in types for h in _PIPELINE_HINTS):
+        return "an input pipeline that is not fed to the step"
+    return "unused"
+
+
+def _descendants(op: Any) -> set:
+    seen, stack = set(), [op]
+    while stack:
+        node = stack.pop()
+        for out in node.outputs:
+            for consumer in out.consumers():
+                if consumer not in seen:
+                    seen.add(consumer)
+                    stack.append(consumer)
+    return seen
 
 
 def _variable(v: gg.Variable) -> dict[str, Any]:
@@ -94,8 +158,9 @@ def _print_report(report: dict[str, Any]) -> None:
     for device, count in report["devices"].items():
         print(f"  {count:6d}  {device or '(none)'}")
     missing = report["ops_without_kernel"]
-    print("\nOp types without a gpugraph kernel: " + (", ".join(
-        f"{t} ({n})" for t, n in missing.items()) if missing else "none"))
+    print("\nOp types without a gpugraph kernel: " + ("" if missing else "none"))
+    for op_type, count in missing.items():
+        print(f"  {count:6d}  {op_type}: {report['missing_kernel_use'].get(op_type, '')}")
 
 
 def devices_report(args: argparse.Namespace) -> dict[str, Any]:

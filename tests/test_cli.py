@@ -79,3 +79,32 @@ def test_inspect_lists_ops_without_kernels():
     assert report["ops_without_kernel"] == {}
     text = _gpugraph("inspect", str(META)).stdout
     assert "Op types without a gpugraph kernel: none" in text
+
+
+def test_inspect_says_whether_the_training_step_needs_a_missing_kernel(tmp_path):
+    # Two op types gpugraph has no kernel for: one the train op depends on, one that only a
+    # summary reads.
+    import numpy as np
+
+    import gpugraph as gg
+    from gpugraph.framework.attrs import to_attr_value
+
+    with gg.Graph().as_default() as graph:
+        image = gg.constant(np.zeros((1, 4, 4, 3), np.float32), name="image")
+        raw = gg.constant(np.asarray(b"jpeg", dtype=object), name="raw")
+        decoded = graph.create_op("DecodeJpeg", [raw], name="decode",
+                                  attrs={"channels": to_attr_value(3)})
+        on_path = graph.create_op("DecodeGif", [raw], name="on_path")
+        graph.create_op("ImageSummary", [gg.constant(np.asarray(b"img", dtype=object)), image],
+                        name="summary", attrs={"T": to_attr_value(gg.float32)})
+        train = gg.group(on_path, name="train")
+        gg.add_to_collection("train_op", train)
+        del decoded
+        meta = tmp_path / "g.meta"
+        gg.train.export_meta_graph(str(meta))
+    report = json.loads(_gpugraph("inspect", str(meta), "--json").stdout)
+    use = report["missing_kernel_use"]
+    assert use["DecodeGif"] == "needed by the training step"
+    assert use["DecodeJpeg"].startswith("not needed by the training step")
+    text = _gpugraph("inspect", str(meta)).stdout
+    assert "DecodeGif: needed by the training step" in text
