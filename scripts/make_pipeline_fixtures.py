@@ -21,6 +21,9 @@ Cases:
 * ``tfrecord_parse_free``: a TFRecord file of raw float32 features written by TF, read by
   TFRecordDataset -> MapDataset (DecodeRaw + Reshape) -> BatchDatasetV2 -> RepeatDataset, an
   initializable iterator (IteratorV2 + MakeIterator), GradientDescent.
+* ``examples_parse``: ``tf.train.Example`` records (TFRecord) batched, then ParseExampleV2:
+  FixedLenFeature with and without a default, VarLenFeature (a SparseTensor, made dense),
+  FixedLenSequenceFeature (allow_missing); Adam on the parsed features.
 * ``text_lines_zip``: TextLineDataset (numbers as text, StringToNumber in the map) zipped with a
   RangeDataset, filtered, batched with PaddedBatchDataset; forward values only (``batches``),
   run to the end so the last run gives OutOfRangeError.
@@ -157,10 +160,48 @@ def text_lines_zip(directory):
     (directory / "expected.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
+def examples_parse(directory):
+    def example(k):
+        feature = {"x": tf.train.Feature(float_list=tf.train.FloatList(value=RNG.standard_normal(3))),
+                   "words": tf.train.Feature(bytes_list=tf.train.BytesList(
+                       value=[b"w%d" % j for j in range(k % 3)]))}
+        if k % 4:
+            feature["label"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[k % 2]))
+        feature["seq"] = tf.train.Feature(float_list=tf.train.FloatList(value=[0.5] * (2 * (k % 3))))
+        return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+    with tf.io.TFRecordWriter(str(directory / "examples.tfrecord")) as writer:
+        for k in range(20):
+            writer.write(example(k))
+    graph = tf.Graph()
+    with graph.as_default():
+        spec = {"x": tf.io.FixedLenFeature([3], tf.float32),
+                "label": tf.io.FixedLenFeature([], tf.int64, default_value=1),
+                "words": tf.io.VarLenFeature(tf.string),
+                "seq": tf.io.FixedLenSequenceFeature([2], tf.float32, allow_missing=True)}
+
+        @tf.autograph.experimental.do_not_convert
+        def parse(records):
+            parsed = tf.io.parse_example(records, spec)
+            return (parsed["x"], tf.cast(parsed["label"], tf.int32),
+                    tf.sparse.to_dense(parsed["words"], default_value=b""), parsed["seq"])
+
+        data = tf.data.TFRecordDataset("examples.tfrecord").batch(4).map(parse).repeat()
+        x, y, words, seq = v1.data.make_one_shot_iterator(data).get_next()
+        features = tf.concat([x, tf.reduce_sum(seq, axis=[1, 2])[:, None]], 1)
+        loss, train_op = softmax_head(features, y, 2, v1.train.AdamOptimizer(0.1))
+        saver = v1.train.Saver()
+        with v1.Session(graph=graph, config=config()) as sess:
+            sess.run(v1.global_variables_initializer())
+            os.chdir(directory)
+            finish(directory, graph, sess, saver, loss, train_op, 6,
+                   {"initializer": None, "parsed": [words.name, seq.name]})
+
+
 def main():
     if OUT.exists():
         shutil.rmtree(OUT)
-    for case in (slices_map_batch, tfrecord_parse_free, text_lines_zip):
+    for case in (slices_map_batch, tfrecord_parse_free, text_lines_zip, examples_parse):
         directory = OUT / case.__name__
         directory.mkdir(parents=True)
         case(directory)

@@ -13,6 +13,7 @@ from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     core_ops,
     dataset_ops,
     detection_ops,
+    example_ops,
     fft_ops,
     functional_ops,
     image_ops,

@@ -25,7 +25,7 @@ def case_dir(request, monkeypatch):
     return directory, json.loads((directory / "expected.json").read_text())
 
 
-@pytest.mark.parametrize("case_dir", ["slices_map_batch", "tfrecord_parse_free"],
+@pytest.mark.parametrize("case_dir", ["slices_map_batch", "tfrecord_parse_free", "examples_parse"],
                          indirect=True)
 @pytest.mark.parametrize("virtual_gpus", [0, 1])
 def test_in_graph_pipeline_trains_as_tf(case_dir, virtual_gpus) -> None:
