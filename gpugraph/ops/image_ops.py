@@ -13,7 +13,7 @@ import numpy as np
 
 from gpugraph import errors
 from gpugraph.ops._indexing import Tables, scatter_at
-from gpugraph.ops.registry import BuildContext, op
+from gpugraph.ops.registry import BuildContext, dims_text, op
 
 
 # --- LRN ---------------------------------------------------------------------------------------
@@ -210,3 +210,145 @@ def _resize_nearest_grad(ctx: BuildContext):
         return out
 
     return kernel
+
+
+# --- colour: contrast, HSV, saturation, hue --------------------------------------------------
+# Each follows TF's CPU kernel operation for operation in float32 (colorspace_op.h,
+# adjust_contrast_op.cc, adjust_saturation_op.cc, adjust_hue_op.cc), so results round as TF's.
+_F = np.float32
+
+
+def _channels(node: Any, images: Any, what: str = "input") -> None:
+    if images.ndim < 1 or images.shape[-1] != 3:  # (TF: FailedPrecondition, not InvalidArgument)
+        raise errors.FailedPreconditionError(
+            None, node, f"input must have 3 channels but {what} only has "
+            f"{images.shape[-1] if images.ndim else 0} channels.")
+
+
+@op("AdjustContrastv2")
+def _adjust_contrast(ctx: BuildContext):
+    node, xp = ctx.op, ctx.xp
+
+    def kernel(images: Any, factor: Any) -> Any:
+        if images.ndim < 3:
+            raise errors.InvalidArgumentError(
+                None, node, f"input must be at least 3-D, got shape{dims_text(images.shape)}")
+        x = images.astype(np.float32, copy=False)
+        mean = xp.mean(x, axis=(-3, -2), keepdims=True, dtype=np.float32)
+        out = (x - mean) * factor.astype(np.float32) + mean
+        return out.astype(images.dtype, copy=False)
+
+    return kernel
+
+
+def rgb_to_hsv(xp: Any, rgb: Any) -> tuple:
+    """TF's RGBToHSV arithmetic in the input's float type (h in [0, 1))."""
+    t = rgb.dtype.type
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    v = xp.maximum(xp.maximum(r, g), b)
+    spread = v - xp.minimum(xp.minimum(r, g), b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = xp.where(v > 0, spread / v, t(0))
+        norm = (t(1) / spread) * (t(1) / t(6))
+        h = xp.where(r == v, norm * (g - b),
+                     xp.where(g == v, norm * (b - r) + t(2) / t(6), norm * (r - g) + t(4) / t(6)))
+    h = xp.where(spread > 0, h, t(0))
+    return xp.where(h < 0, h + t(1), h), s, v
+
+
+def hsv_to_rgb(xp: Any, h: Any, s: Any, v: Any) -> Any:
+    """TF's HSVToRGB arithmetic in the input's float type."""
+    t = h.dtype.type
+    dh = h * t(6)
+    dr = xp.clip(xp.abs(dh - t(3)) - t(1), t(0), t(1))
+    dg = xp.clip(-xp.abs(dh - t(2)) + t(2), t(0), t(1))
+    db = xp.clip(-xp.abs(dh - t(4)) + t(2), t(0), t(1))
+    one_s = -s + t(1)
+    return xp.stack([(one_s + s * dr) * v, (one_s + s * dg) * v, (one_s + s * db) * v], axis=-1)
+
+
+@op("RGBToHSV")
+def _rgb_to_hsv(ctx: BuildContext):
+    node, xp = ctx.op, ctx.xp
+
+    def kernel(images: Any) -> Any:
+        _channels(node, images, "input")
+        x = images if images.dtype.itemsize >= 4 else images.astype(np.float32)
+        return xp.stack(rgb_to_hsv(xp, x), axis=-1).astype(images.dtype, copy=False)
+
+    return kernel
+
+
+@op("HSVToRGB")
+def _hsv_to_rgb(ctx: BuildContext):
+    node, xp = ctx.op, ctx.xp
+
+    def kernel(images: Any) -> Any:
+        _channels(node, images, "input")
+        x = images if images.dtype.itemsize >= 4 else images.astype(np.float32)
+        return hsv_to_rgb(xp, x[..., 0], x[..., 1], x[..., 2]).astype(images.dtype, copy=False)
+
+    return kernel
+
+
+def _pixel_rgb_to_hsv(xp: Any, r: Any, g: Any, b: Any) -> tuple:
+    # adjust_saturation_op.cc's scalar helper (the 2/6 and 4/6 constants are doubles there).
+    v = xp.maximum(r, xp.maximum(g, b))
+    spread = v - xp.minimum(r, xp.minimum(g, b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = xp.where(v > 0, spread / v, _F(0))
+        norm = _F(1) / (_F(6) * spread)
+        h = xp.where(r == v, norm * (g - b),
+                     xp.where(g == v, (norm * (b - r)).astype(np.float64) + 2.0 / 6.0,
+                              (norm * (r - g)).astype(np.float64) + 4.0 / 6.0).astype(np.float32))
+    h = xp.where(spread <= 0, _F(0), h)
+    return xp.where(h < 0, h + _F(1), h), s, v
+
+
+def _pixel_hsv_to_rgb(xp: Any, h: Any, s: Any, v: Any) -> Any:
+    c = s * v
+    m = v - c
+    dh = h * _F(6)
+    category = dh.astype(np.int32)  # (a truncation, as C's static_cast<int>)
+    fmodu = xp.where(dh <= 0, dh + _F(2) * xp.ceil((-dh + _F(1e-30)) / _F(2)), dh)
+    fmodu = xp.where(fmodu >= 2, fmodu - _F(2) * xp.floor(fmodu / _F(2)), fmodu)
+    x = c * (_F(1) - xp.abs(fmodu - _F(1)))
+    zero = xp.zeros_like(c)
+    table = [(c, x, zero), (x, c, zero), (zero, c, x), (zero, x, c), (x, zero, c), (c, zero, x)]
+    channels = []
+    for k in range(3):
+        value = zero
+        for case, parts in enumerate(table):
+            value = xp.where(category == case, parts[k], value)
+        channels.append(value + m)
+    return xp.stack(channels, axis=-1)
+
+
+def _adjust_hsv(ctx: BuildContext, change: Any):
+    node, xp = ctx.op, ctx.xp
+
+    def kernel(images: Any, amount: Any) -> Any:
+        if images.ndim < 3:
+            raise errors.InvalidArgumentError(
+                None, node, f"input must be at least 3-D, got shape{dims_text(images.shape)}")
+        _channels(node, images, "input")
+        x = images.astype(np.float32, copy=False)
+        h, s, v = _pixel_rgb_to_hsv(xp, x[..., 0], x[..., 1], x[..., 2])
+        h, s = change(xp, h, s, amount.astype(np.float32))
+        return _pixel_hsv_to_rgb(xp, h, s, v).astype(images.dtype, copy=False)
+
+    return kernel
+
+
+@op("AdjustSaturation")
+def _adjust_saturation(ctx: BuildContext):
+    return _adjust_hsv(ctx, lambda xp, h, s, scale: (h, xp.clip(s * scale, _F(0), _F(1))))
+
+
+@op("AdjustHue")
+def _adjust_hue(ctx: BuildContext):
+    def change(xp: Any, h: Any, s: Any, delta: Any) -> tuple:
+        h = xp.fmod(h + delta, _F(1))
+        return xp.where(h < 0, h + _F(1), h), s
+
+    return _adjust_hsv(ctx, change)
