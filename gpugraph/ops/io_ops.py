@@ -230,3 +230,49 @@ def _v1_slice_specs(specs: Any, count: int) -> Any:
     # SaveSlices' "shape_and_slices" are V2's format already ("" for a whole tensor).
     return np.asarray(specs, dtype=object).reshape(-1) if np.size(specs) else \
         np.asarray([b""] * count, dtype=object)
+
+
+# --- files ------------------------------------------------------------------------------------
+@op("ReadFile", host_only=True)
+def _read_file(ctx: BuildContext):
+    node = ctx.op
+
+    def kernel(filename: Any) -> Any:
+        path = _text(filename)
+        try:
+            with open(path, "rb") as f:
+                return np.asarray(f.read(), dtype=object)
+        except OSError as e:
+            raise errors.NotFoundError(None, node, f"{path}; {e.strerror}") from None
+
+    return kernel
+
+
+@op("WriteFile", host_only=True)
+def _write_file(ctx: BuildContext):
+    node = ctx.op
+
+    def kernel(filename: Any, contents: Any) -> None:
+        path = _text(filename)
+        data = np.asarray(contents, dtype=object).reshape(())[()]
+        try:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)  # (as TF's kernel)
+            with open(path, "wb") as f:
+                f.write(data if isinstance(data, bytes) else str(data).encode())
+        except OSError as e:
+            raise errors.PermissionDeniedError(None, node, f"{path}; {e.strerror}") from None
+
+    return kernel
+
+
+@op("MatchingFiles", host_only=True)
+def _matching_files(ctx: BuildContext):
+    import glob  # noqa: PLC0415  (only this kernel globs)
+
+    def kernel(pattern: Any) -> Any:
+        found = sorted({m for p in _texts(pattern) for m in glob.glob(p)})
+        out = np.empty(len(found), dtype=object)
+        out[:] = [m.encode() for m in found]
+        return out
+
+    return kernel

@@ -60,3 +60,23 @@ def test_get_next_before_the_initializer_is_tf_error(monkeypatch) -> None:
         gg.train.import_meta_graph("model.meta")
         with pytest.raises(errors.FailedPreconditionError, match="has not been initialized"):
             sess.run("IteratorGetNext:0")
+
+
+def test_file_ops_read_write_and_match(tmp_path) -> None:
+    # ReadFile / WriteFile / MatchingFiles (TF's file ops of input pipelines); a missing file
+    # is TF's NotFoundError naming it.
+    def text(value: str):
+        return gg.constant(np.asarray(value.encode(), dtype=object))
+
+    with gg.Graph().as_default() as graph:
+        target = str(tmp_path / "sub" / "a.bin")
+        write = graph.create_op("WriteFile", [text(target), text("payload")])
+        read = graph.create_op("ReadFile", [text(target)]).outputs[0]
+        match = graph.create_op("MatchingFiles", [text(str(tmp_path / "sub" / "*.bin"))])
+        missing = graph.create_op("ReadFile", [text(str(tmp_path / "nope"))]).outputs[0]
+        with gg.Session() as sess:
+            sess.run(write)
+            assert sess.run(read) == b"payload"
+            assert sess.run(match.outputs[0]).tolist() == [target.encode()]
+            with pytest.raises(errors.NotFoundError, match="nope"):
+                sess.run(missing)
