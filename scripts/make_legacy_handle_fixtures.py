@@ -437,6 +437,18 @@ def build_ta_cases(F, v):
           "the SUM of its two writes, unwritten index 1 reads zeros",
           grad, tol=GRAD_TOL)
 
+    def grad_shapes(x):
+        h, fl = x.ta(v, 3)  # element shape unknown
+        fl = x.writes(v, h, fl, [(k, e[k]) for k in range(3)])
+        gh = x.grad(v, h, fl)
+        gfl = x.writes(v, gh, fl, [(2, g[1])], prefix="gwrite")
+        return [x.read(v, gh, gfl, 1, name="gread1"),
+                x.read(v, gh, gfl, 2, name="gread2")], []
+    F.add("TensorArrayGrad" + v, "forward element shape unknown, all 3 "
+          "written; grad written at 2 only: unwritten index 1 reads zeros of "
+          "the forward element's shape (the grad array copies the forward "
+          "array's per-element shapes)", grad_shapes, tol=GRAD_TOL)
+
 
 def build_v1_cases(F):
     u, ri = F.u, F.ri

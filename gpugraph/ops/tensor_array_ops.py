@@ -47,6 +47,10 @@ class TensorArray:
         self.gradient = gradient
         self.values: list[Any] = [None] * size
         self.cleared = [False] * size
+        # Each written element's shape, kept after a read clears it: a gradient array starts
+        # with its forward array's (TF's CopyShapesFrom), so an element no gradient was written
+        # to reads as zeros of the right shape even when the element shape is unknown.
+        self.shapes: list[tuple | None] = [None] * size
         self.grads: dict[bytes, TensorArray] = {}
         self.closed = False
         self._checked: tuple | None = None  # the last value shape _check_shape accepted
@@ -70,6 +74,7 @@ class TensorArray:
             grow = index + 1 - len(self.values)
             self.values += [None] * grow
             self.cleared += [False] * grow
+            self.shapes += [None] * grow
         self._check_shape(node, index, value)
         old = self.values[index]
         if old is not None or self.cleared[index]:
@@ -82,6 +87,7 @@ class TensorArray:
                             f"but the new input shape is {dims_text(value.shape)}.")
             value = value + old if old is not None else value
         self.values[index] = value
+        self.shapes[index] = tuple(value.shape)
 
     def _check_shape(self, node: Any, index: int, value: Any) -> None:
         if value.shape == self._checked:
@@ -120,6 +126,9 @@ class TensorArray:
         return value
 
     def _zeros(self, node: Any, index: int, xp: Any) -> Any:
+        known = self.shapes[index] if index < len(self.shapes) else None
+        if self.gradient and known:  # (TF: a non-scalar shape copied from the forward array)
+            return xp.zeros(known, dtype=self.dtype)
         shape = self.element_shape
         if shape is None or shape.rank is None or not shape.is_fully_defined():
             raise _fail(node, f"TensorArray {self.name}: Could not read from TensorArray index "
@@ -136,6 +145,7 @@ class TensorArray:
         if found is None:
             found = TensorArray(f"{self.name}@{source.decode()}", self.dtype, len(self.values),
                                 self.dynamic, False, self.element_shape, self.identical, True)
+            found.shapes = list(self.shapes)
             self.grads[source] = found
         return found
 
