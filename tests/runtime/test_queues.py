@@ -68,3 +68,36 @@ def test_closing_the_session_wakes_blocked_threads(monkeypatch) -> None:
         sess.close()
         thread.join(5)
     assert not thread.is_alive() and isinstance(caught[0], errors.CancelledError)
+
+
+def _shuffle_queue_draws(seed: int) -> list:
+    from gpugraph.framework.attrs import to_attr_value as attr
+
+    with gg.Graph().as_default() as graph:
+        queue = graph.create_op(
+            "RandomShuffleQueueV2", [], name="q",
+            attrs={"component_types": attr([gg.int32]), "capacity": attr(10),
+                   "min_after_dequeue": attr(3), "seed": attr(seed), "seed2": attr(7)})
+        handle = queue.outputs[0]
+        values = gg.constant(np.arange(10, dtype=np.int32))
+        enqueue = graph.create_op("QueueEnqueueManyV2", [handle, values], name="enqueue",
+                                  attrs={"Tcomponents": attr([gg.int32])})
+        close = graph.create_op("QueueCloseV2", [handle], name="close")
+        take = graph.create_op("QueueDequeueUpToV2", [handle, gg.constant(np.int32(4))],
+                               name="take", attrs={"component_types": attr([gg.int32])})
+        size = graph.create_op("QueueSizeV2", [handle], name="size")
+        with gg.Session() as sess:
+            sess.run(enqueue)
+            first = sess.run(take.outputs[0]).tolist()  # 10 queued, 3 kept back: 4 come out
+            assert sess.run(size.outputs[0]) == 6
+            sess.run(close)
+            rest = sess.run(take.outputs[0]).tolist() + sess.run(take.outputs[0]).tolist()
+            with pytest.raises(errors.OutOfRangeError, match="is closed and has insufficient"):
+                sess.run(take.outputs[0])
+    return first + rest
+
+
+def test_a_shuffle_queue_hands_out_every_element_once_in_a_seeded_order() -> None:
+    draws = _shuffle_queue_draws(3)
+    assert sorted(draws) == list(range(10)) and draws != list(range(10))
+    assert _shuffle_queue_draws(3) == draws and _shuffle_queue_draws(4) != draws
