@@ -28,6 +28,7 @@ from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     queue_ops,
     random_ops,
     reduction_ops,
+    rnn_block_ops,
     sampling_ops,
     segment_ops,
     sparse_ops,
