@@ -43,7 +43,9 @@ _HANDLE_STATE_OPS = frozenset({
     "TensorArraySplitV2", "TensorArrayUnpack", "TensorArrayWrite", "TensorArrayWriteV2",
     "QueueEnqueue", "QueueEnqueueMany", "QueueDequeue", "QueueDequeueMany", "QueueDequeueUpTo",
     "QueueClose", "QueueSize", "QueueIsClosed", "ReaderRead", "ReaderReadUpTo",
-    "ReaderNumRecordsProduced", "ReaderNumWorkUnitsCompleted", "ReaderReset", "CountUpTo"})
+    "ReaderNumRecordsProduced", "ReaderNumWorkUnitsCompleted", "ReaderReset", "CountUpTo",
+    "LookupTableFind", "LookupTableInsert", "LookupTableSize", "LookupTableExport",
+    "LookupTableImport", "InitializeTable", "InitializeTableFromTextFile"})
 
 
 class OpInfo:

@@ -181,3 +181,33 @@ def _sparse_reshape(ctx: BuildContext):
 
 def _shape_text(shape: np.ndarray) -> str:
     return "[" + ",".join(str(int(d)) for d in shape) + "]"
+
+
+@op("SparseReorder", host_only=True)
+def _sparse_reorder(ctx: BuildContext):
+    """Entries sorted into row-major order of their indices (``tf.sparse.reorder``); repeated
+    indices keep their input order.  Like TF's kernel, nothing checks that indices are in
+    bounds or the shape's dims non-negative."""
+    node = ctx.op
+
+    def kernel(indices: Any, values: Any, shape_value: Any) -> tuple:
+        indices, values, shape = np.asarray(indices), np.asarray(values), np.asarray(shape_value)
+        for what, array, rank in (("indices", indices, 2), ("values", values, 1),
+                                  ("shape", shape, 1)):
+            if array.ndim != rank:
+                raise errors.InvalidArgumentError(
+                    None, node, f"Sparse {what} must be rank {rank} but is rank {array.ndim}")
+        if indices.shape[0] != values.shape[0]:
+            raise errors.InvalidArgumentError(
+                None, node, f"Number of elements in indices ({indices.shape[0]}) and values "
+                f"({values.shape[0]}) do not match")
+        if indices.shape[1] != shape.shape[0]:
+            raise errors.InvalidArgumentError(
+                None, node, f"Index rank ({indices.shape[1]}) and shape rank ({shape.shape[0]}) "
+                "do not match")
+        if indices.shape[1] == 0 or indices.shape[0] < 2:
+            return indices.copy(), values.copy()
+        order = np.lexsort(indices.T[::-1])  # stable: the first column is the primary key
+        return indices[order], values[order]
+
+    return kernel

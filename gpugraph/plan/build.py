@@ -279,7 +279,8 @@ def _in_context(fn: Any, context: Any) -> Any:
 # reader taking it as a plain string gets the handle itself.
 _HANDLE_REF_OPS = frozenset({"Stack", "TensorArray", "TensorArrayGrad", "FIFOQueue",
                              "PaddingFIFOQueue", "RandomShuffleQueue", "TFRecordReader",
-                             "TextLineReader", "FixedLengthRecordReader", "WholeFileReader"})
+                             "TextLineReader", "FixedLengthRecordReader", "WholeFileReader",
+                             "HashTable", "MutableHashTable", "MutableHashTableOfTensors"})
 _REF_PASS_THROUGH = frozenset({"RefEnter", "RefExit", "RefIdentity", "RefSwitch", "RefMerge",
                                "RefNextIteration", "Identity", "Enter", "Switch", "Merge"})
 
