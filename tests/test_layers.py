@@ -32,6 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "session": BELOW_OPS | {"devices.index", "ops.generic", "ops.index", "placement", "plan",
                             "session"},
     "train": BELOW_OPS | {"ops.generic", "session", "train"},
+    "saved_model": BELOW_OPS | {"ops.generic", "session", "train", "saved_model"},
     "top": None,  # resume, cli and the facade may import anything
 }
 
@@ -44,7 +45,8 @@ def room(module: str) -> str:
     head = parts[0]
     if head in ("errors", "dtypes", "config", "_optional", "_proto"):
         return "leaves"
-    if head in ("io", "framework", "state", "placement", "plan", "session", "train"):
+    if head in ("io", "framework", "state", "placement", "plan", "session", "train",
+                "saved_model"):
         return head
     if head in ("devices", "ops"):
         if len(parts) == 1:

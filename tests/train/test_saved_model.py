@@ -1,0 +1,86 @@
+"""TF1 SavedModels (scripts/make_saved_model_fixtures.py, real TF 2.21): gpugraph loads a tag
+set as TF's loader does (import, restore variables/, assets fed to the main op), runs the
+serving signature to TF's outputs and continues the training tag set as TF did."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+
+import gpugraph as gg
+from gpugraph import errors
+
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "saved_models"
+
+
+def _expected(case: str) -> dict:
+    with np.load(FIXTURES / f"{case}.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+def test_the_serving_signature_gives_tfs_outputs() -> None:
+    want = _expected("builder_two_tags")
+    with gg.Graph().as_default(), gg.Session() as sess:
+        meta = gg.saved_model.loader.load(sess, [gg.saved_model.tag_constants.SERVING],
+                                          str(FIXTURES / "builder_two_tags"))
+        signature = meta.signature_def[
+            gg.saved_model.signature_constants.DEFAULT_SERVING_SIGNATURE_DEF_KEY]
+        got = sess.run(signature.outputs["probs"].name,
+                       {signature.inputs["x"].name: want["serve_x"]})
+    np.testing.assert_allclose(got, want["serve_probs"], rtol=1e-5, atol=1e-6)
+
+
+def test_the_train_tag_set_continues_as_tf_with_its_asset_table() -> None:
+    # The main op initializes a lookup table from assets/vocab.txt (fed its path); the
+    # train_op collection trains 20 steps to TF's losses.
+    want = _expected("builder_two_tags")
+    with gg.Graph().as_default(), gg.Session() as sess:
+        gg.saved_model.load(sess, ["train"], str(FIXTURES / "builder_two_tags"))
+        assert sess.run("offset:0") == 2.0  # "gamma" is line 2 of the asset
+        train_op = gg.get_collection("train_op")[0]
+        losses = [sess.run(["loss:0", train_op], {"x:0": want["feed_x"][k],
+                                                  "y:0": want["feed_y"][k]})[0]
+                  for k in range(20)]
+    np.testing.assert_allclose(losses, want["losses"], rtol=1e-5)
+
+
+def test_a_text_saved_model_from_simple_save() -> None:
+    want = _expected("simple_save_text")
+    directory = FIXTURES / "simple_save_text"
+    assert gg.saved_model.contains_saved_model(str(directory))
+    with gg.Graph().as_default(), gg.Session() as sess:
+        meta = gg.saved_model.load(sess, ["serve"], str(directory))
+        signature = meta.signature_def["serving_default"]
+        got = sess.run(signature.outputs["out"].name,
+                       {signature.inputs["features"].name: want["x"]})
+    np.testing.assert_allclose(got, want["out"], rtol=1e-6)
+
+
+def test_a_missing_tag_set_lists_the_ones_there() -> None:
+    with gg.Graph().as_default(), gg.Session() as sess:
+        with pytest.raises(errors.NotFoundError, match=r"available tag sets: \[\['train'\], "
+                                                       r"\['serve'\]\]"):
+            gg.saved_model.load(sess, ["eval"], str(FIXTURES / "builder_two_tags"))
+
+
+def test_damaged_or_incomplete_saved_models_name_the_path(tmp_path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(FIXTURES / "builder_two_tags", broken)
+    data = (broken / "saved_model.pb").read_bytes()
+    (broken / "saved_model.pb").write_bytes(data[: len(data) // 2])
+    with gg.Graph().as_default(), gg.Session() as sess:
+        with pytest.raises(errors.DataLossError, match="saved_model.pb"):
+            gg.saved_model.load(sess, ["serve"], str(broken))
+    no_vars = tmp_path / "no_vars"
+    shutil.copytree(FIXTURES / "builder_two_tags", no_vars)
+    shutil.rmtree(no_vars / "variables")
+    with gg.Graph().as_default(), gg.Session() as sess:
+        with pytest.raises(errors.NotFoundError, match="variables.index"):
+            gg.saved_model.load(sess, ["serve"], str(no_vars))
+    with gg.Graph().as_default(), gg.Session() as sess:
+        with pytest.raises(errors.NotFoundError, match="SavedModel file does not exist"):
+            gg.saved_model.load(sess, ["serve"], str(tmp_path))
+    assert not gg.saved_model.contains_saved_model(str(tmp_path))
