@@ -246,6 +246,7 @@ def run_resume(args: argparse.Namespace) -> int:
         feeds=[rs.FeedSource.parse(f) for f in args.feed or []], batch_size=args.batch_size,
         seed=args.seed, meta=args.meta, train_op=args.train_op, loss=args.loss,
         save_every=args.save_every, out=args.out, clear_devices=args.clear_devices,
+        tags=args.tags.split(",") if args.tags else None,
         session_config={"virtual_gpus": args.gpus, "device_map": device_map or None,
                         "allow_soft_placement": args.allow_soft_placement})
     columns = [TextColumn("step {task.fields[step]}"), BarColumn(),
@@ -308,14 +309,16 @@ def _parser() -> argparse.ArgumentParser:
     devices.add_argument("--json", action="store_true", help="print JSON for tools")
     devices.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     resume = sub.add_parser("resume", help="continue training from a TF checkpoint")
-    resume.add_argument("checkpoint", help="a checkpoint prefix or a directory with a "
-                        "'checkpoint' state file")
+    resume.add_argument("checkpoint", help="a checkpoint prefix, a directory with a "
+                        "'checkpoint' state file, or a SavedModel directory")
     resume.add_argument("--steps", type=int, default=100)
     resume.add_argument("--feed", action="append", metavar="TENSOR=FILE[:KEY]",
                         help="feed a placeholder from .npy/.npz data, batched (repeatable)")
     resume.add_argument("--batch-size", type=int, help="rows per step (default: all)")
     resume.add_argument("--seed", type=int, default=0, help="shuffling seed")
     resume.add_argument("--meta", help="the .meta file (default: <checkpoint>.meta)")
+    resume.add_argument("--tags", help="a SavedModel's tag set, comma-separated (default: "
+                        "'train', or its only one)")
     resume.add_argument("--train-op", help="op to run (default: the train_op collection)")
     resume.add_argument("--loss", help="tensor to report (default: the loss collection)")
     resume.add_argument("--save-every", type=int, help="also save every N steps")

@@ -80,6 +80,7 @@ class ResumeOptions:
     out: str | None = None
     session_config: dict[str, Any] = dataclasses.field(default_factory=dict)
     clear_devices: bool = False
+    tags: list[str] | None = None  # a SavedModel's tag set (default: "train", else its only one)
 
 
 @dataclasses.dataclass
@@ -136,6 +137,8 @@ class _Batches:
 def resume(options: ResumeOptions, progress: Callable[[int, float | None], None] | None = None
            ) -> ResumeResult:
     """Restores ``options.checkpoint`` and trains ``options.steps`` steps (see module doc)."""
+    if gg.saved_model.contains_saved_model(options.checkpoint):
+        return _resume_saved_model(options, progress)
     prefix = find_checkpoint(options.checkpoint)
     meta = options.meta or cm.meta_graph_filename(prefix)
     if not os.path.exists(meta):
@@ -164,6 +167,38 @@ def resume(options: ResumeOptions, progress: Callable[[int, float | None], None]
     result.legacy_checkpoint = not os.path.exists(prefix + ".index")
     result.pipelines = pipelines
     return result
+
+
+def _resume_saved_model(options: ResumeOptions, progress: Callable | None) -> ResumeResult:
+    """A SavedModel's training tag set loaded as TF's loader does (variables restored, assets
+    and the main op), then trained and saved as checkpoints (``--out``, by default
+    ``<export_dir>_resumed``)."""
+    export_dir = os.path.normpath(options.checkpoint)
+    tags = options.tags or _training_tags(export_dir)
+    out_dir = options.out or f"{export_dir}_resumed"
+    os.makedirs(out_dir, exist_ok=True)
+    graph = gg.Graph()
+    with graph.as_default(), gg.Session(graph=graph, config=options.session_config) as sess:
+        gg.saved_model.load(sess, tags, export_dir, clear_devices=options.clear_devices)
+        saver = gg.train.Saver()
+        train_op = _element(graph, options.train_op, "train_op", "--train-op")
+        loss = _loss_tensor(graph, options.loss)
+        batches = _Batches(_load_feeds(graph, options.feeds), options.batch_size, options.seed)
+        result = _loop(sess, saver, export_dir, out_dir, train_op, loss, batches,
+                       _global_step(graph), options, progress)
+    return result
+
+
+def _training_tags(export_dir: str) -> list[str]:
+    sets = [list(m.meta_info_def.tags) for m in
+            gg.saved_model.loader.read_saved_model(export_dir).meta_graphs]
+    for tags in sets:
+        if set(tags) == {gg.saved_model.tag_constants.TRAINING}:
+            return tags
+    if len(sets) == 1:
+        return sets[0]
+    raise ResumeError(None, None, f"{export_dir} has several tag sets and none is just 'train': "
+                      f"{sets}; choose one with --tags")
 
 
 def _start_pipelines(sess: Any, graph: Any, coord: Any) -> tuple[list, int]:

@@ -163,3 +163,17 @@ def test_resume_a_queue_runner_graph_until_its_input_ends(tmp_path) -> None:
     assert "input ran out" in result.stdout
     assert f"global_step {len(want['losses'])}: loss {want['losses'][0]:.4f} -> " \
            f"{want['losses'][-1]:.4f}" in result.stdout, result.stdout
+
+
+def test_resume_a_saved_models_training_tag_set(tmp_path) -> None:
+    # A SavedModel directory: its 'train' tag set is loaded as TF's loader loads it (assets,
+    # main op), trained, and saved as checkpoints; the first loss is TF's.
+    data = np.load(ROOT / "tests" / "fixtures" / "saved_models" / "builder_two_tags.npz")
+    np.savez(tmp_path / "batch.npz", x=data["feed_x"][0], y=data["feed_y"][0])
+    result = _resume(str(ROOT / "tests" / "fixtures" / "saved_models" / "builder_two_tags"),
+                     "--steps", "2", "--feed", f"x:0={tmp_path / 'batch.npz'}:x", "--feed",
+                     f"y:0={tmp_path / 'batch.npz'}:y", "--out", str(tmp_path / "out"),
+                     "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert f"loss {data['losses'][0]:.4f} ->" in result.stdout, result.stdout
+    assert (tmp_path / "out" / "model-2.index").exists()
