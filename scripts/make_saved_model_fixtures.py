@@ -12,6 +12,9 @@ Cases (each a SavedModel directory plus ``expected.json`` and ``expected.npz``):
   ``asset_filepaths`` collection, and a ``main_op`` that initializes the table) and ``serve``
   (a ``serving_default`` predict signature).  ``expected.npz``: the serving outputs for the
   inputs ``feed/x``, and the train tag set's losses over 20 steps of the recorded batches.
+* ``gg_written`` (with ``--check-gg``, after ``scripts/write_gg_saved_model.py``): TF loads the
+  SavedModel gpugraph wrote and records its serving outputs and 5 more training steps
+  (``gg_written.npz``).
 * ``simple_save_text``: ``simple_save`` of a small regression model, then ``saved_model.pb``
   rewritten as ``saved_model.pbtxt`` (text form); its ``serving_default`` outputs.
 """
@@ -103,7 +106,32 @@ def simple_save_text(directory):
     np.savez(directory.parent / f"{directory.name}.npz", x=x_in, out=value)
 
 
+def check_gg():
+    """TF loads the SavedModel gpugraph wrote (scripts/write_gg_saved_model.py): its serving
+    outputs and 5 more training steps go into gg_written.npz."""
+    directory = OUT / "gg_written"
+    data = np.load(OUT / "builder_two_tags.npz")
+    with tf.Graph().as_default(), v1.Session() as sess:
+        meta = v1.saved_model.loader.load(sess, ["serve"], str(directory))
+        sig = meta.signature_def["serving_default"]
+        served = sess.run(sig.outputs["probs"].name, {sig.inputs["x"].name: data["serve_x"]})
+    with tf.Graph().as_default(), v1.Session() as sess:
+        v1.saved_model.loader.load(sess, ["train"], str(directory))
+        offset = float(sess.run("offset:0"))
+        train_op = v1.get_collection("train_op")[0]
+        losses = [float(sess.run(["loss:0", train_op], {"x:0": data["feed_x"][k],
+                                                         "y:0": data["feed_y"][k]})[0])
+                  for k in range(5, 10)]
+    np.savez(OUT / "gg_written.npz", serve_probs=served, losses=np.asarray(losses),
+             offset=np.float32(offset))
+    print("TF loaded gg_written:", served.shape, losses, offset)
+
+
 def main():
+    import sys
+
+    if sys.argv[1:] == ["--check-gg"]:
+        return check_gg()
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir(parents=True)

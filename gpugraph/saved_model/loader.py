@@ -81,6 +81,9 @@ def load(sess: Any, tags: Iterable[str], export_dir: str | os.PathLike,
     graph = sess.graph
     with graph.as_default():
         saver = mg.import_meta_graph(meta, import_scope=import_scope, **saver_kwargs)
+        known = dict(asset_paths(graph))
+        known.update(_asset_feeds(meta, path, import_scope))
+        graph._saved_model_asset_paths = known
         _restore(sess, saver, meta, path)
         _run_init_op(sess, graph, meta, path, import_scope)
     return meta
@@ -141,4 +144,10 @@ def _run_init_op(sess: Any, graph: Any, meta: Any, path: str, import_scope: str 
         return
     feeds = _asset_feeds(meta, path, import_scope)
     sess.run(op, {graph.as_graph_element(k): v for k, v in feeds.items()} or None)
+
+
+def asset_paths(graph: Any) -> dict[str, str]:
+    """The files the asset tensors of SavedModels loaded into ``graph`` stand for (a saved
+    asset's Const still holds the path it had when it was exported)."""
+    return getattr(graph, "_saved_model_asset_paths", {})
 

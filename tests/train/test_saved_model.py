@@ -84,3 +84,56 @@ def test_damaged_or_incomplete_saved_models_name_the_path(tmp_path) -> None:
         with pytest.raises(errors.NotFoundError, match="SavedModel file does not exist"):
             gg.saved_model.load(sess, ["serve"], str(tmp_path))
     assert not gg.saved_model.contains_saved_model(str(tmp_path))
+
+
+def test_tf_loads_what_gpugraph_writes(tmp_path) -> None:
+    # scripts/write_gg_saved_model.py rebuilt here: its bytes are those of the committed
+    # gg_written/ that TF loaded (make_saved_model_fixtures.py --check-gg), and gpugraph's own
+    # outputs on it are the ones TF computed.
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "write_gg_saved_model",
+        pathlib.Path(__file__).resolve().parents[2] / "scripts" / "write_gg_saved_model.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    module.write(tmp_path / "model")
+    committed = FIXTURES / "gg_written"
+    for name in ("saved_model.pb", "variables/variables.index",
+                 "variables/variables.data-00000-of-00001", "assets/vocab.txt"):
+        assert (tmp_path / "model" / name).read_bytes() == (committed / name).read_bytes(), name
+    tf_said = _expected("gg_written")
+    data = _expected("builder_two_tags")
+    with gg.Graph().as_default(), gg.Session() as sess:
+        meta = gg.saved_model.load(sess, ["serve"], str(committed))
+        signature = meta.signature_def["serving_default"]
+        served = sess.run(signature.outputs["probs"].name,
+                          {signature.inputs["x"].name: data["serve_x"]})
+    np.testing.assert_allclose(served, tf_said["serve_probs"], rtol=1e-5, atol=1e-6)
+    with gg.Graph().as_default(), gg.Session() as sess:
+        gg.saved_model.load(sess, ["train"], str(committed))
+        assert sess.run("offset:0") == tf_said["offset"]
+        train_op = gg.get_collection("train_op")[0]
+        losses = [sess.run(["loss:0", train_op], {"x:0": data["feed_x"][k],
+                                                  "y:0": data["feed_y"][k]})[0]
+                  for k in range(5, 10)]
+    np.testing.assert_allclose(losses, tf_said["losses"], rtol=1e-5)
+
+
+def test_builder_refuses_a_used_directory_and_simple_save_round_trips(tmp_path) -> None:
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "file").write_text("x")
+    with pytest.raises(AssertionError, match="isn't empty"):
+        gg.saved_model.Builder(str(tmp_path / "used"))
+    with gg.Graph().as_default(), gg.Session() as sess:
+        x = gg.placeholder(gg.float32, [None, 2], name="in")
+        doubled = gg.identity(x, name="out")
+        gg.saved_model.simple_save(sess, str(tmp_path / "simple"), {"in": x}, {"out": doubled})
+    with gg.Graph().as_default(), gg.Session() as sess:
+        meta = gg.saved_model.load(sess, ["serve"], str(tmp_path / "simple"))
+        sig = meta.signature_def["serving_default"]
+        assert sig.method_name == "tensorflow/serving/predict"
+        got = sess.run(sig.outputs["out"].name, {sig.inputs["in"].name: [[1.0, 2.0]]})
+    np.testing.assert_array_equal(got, [[1.0, 2.0]])
