@@ -13,6 +13,8 @@ The public names mirror ``tf.compat.v1``::
 from gpugraph import dtypes as dtypes
 from gpugraph import errors as errors
 from gpugraph import saved_model as saved_model
+from gpugraph._proto import GraphDef as GraphDef
+from gpugraph.train import graph_util as graph_util
 from gpugraph import train as train
 from gpugraph.dtypes import *  # noqa: F403  (tf.float32, tf.int64, ... at the top level, as TF)
 from gpugraph.dtypes import DType as DType, as_dtype as as_dtype
