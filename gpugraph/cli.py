@@ -22,6 +22,8 @@ import sys
 import time
 from typing import Any
 
+import numpy as np
+
 import gpugraph as gg
 from gpugraph import errors
 
@@ -30,11 +32,37 @@ def _shape(shape: gg.TensorShape) -> list | None:
     return None if shape.dims is None else list(shape.dims)
 
 
+def import_model(path: str, tags: list[str] | None = None, clear_devices: bool = False) -> Any:
+    """Imports ``path`` into the default graph, whatever form TF1 work lies in: a ``.meta``
+    file, a SavedModel directory (its tag set ``tags``, default the only or first one) or a
+    frozen GraphDef (``.pb``/``.pbtxt``).  Returns (the Saver or None, the MetaGraphDef of a
+    SavedModel or None)."""
+    if os.path.isdir(path) and gg.saved_model.contains_saved_model(path):
+        model = gg.saved_model.loader.read_saved_model(path)
+        metas = list(model.meta_graphs)
+        meta = next((m for m in metas if tags is None or set(m.meta_info_def.tags) == set(tags)),
+                    None)
+        if meta is None:
+            available = [sorted(m.meta_info_def.tags) for m in metas]
+            raise errors.NotFoundError(None, None, f"no tag set {tags} in SavedModel {path}; "
+                                       f"available tag sets: {available}")
+        return gg.train.import_meta_graph(meta, clear_devices=clear_devices), meta
+    if path.endswith((".pb", ".pbtxt")):
+        graph_def = gg.graph_util.read_graph_def(path)
+        if clear_devices:
+            for node in graph_def.node:
+                node.device = ""
+        gg.import_graph_def(graph_def, name="")
+        return None, None
+    return gg.train.import_meta_graph(path, clear_devices=clear_devices), None
+
+
 def inspect_meta(path: str) -> dict[str, Any]:
-    """Imports ``path`` into a fresh graph and returns the report as plain data."""
+    """Imports ``path`` (a .meta, a SavedModel directory or a frozen .pb) into a fresh graph
+    and returns the report as plain data."""
     graph = gg.Graph()
     with graph.as_default():
-        saver = gg.train.import_meta_graph(path)
+        saver, _ = import_model(path)
     ops = graph.get_operations()
     return {
         "file": path,
@@ -163,6 +191,46 @@ def _print_report(report: dict[str, Any]) -> None:
         print(f"  {count:6d}  {op_type}: {report['missing_kernel_use'].get(op_type, '')}")
 
 
+def run_model(args: argparse.Namespace) -> dict[str, str]:
+    """``gpugraph run``: a SavedModel signature, or a frozen graph's named outputs, run on
+    ``.npy`` inputs; each output written to ``<out>/<name>.npy``.  Returns {output: file}."""
+    inputs = {name: _input_array(source) for name, _, source in
+              (item.partition("=") for item in args.input or [])}
+    graph = gg.Graph()
+    with graph.as_default(), gg.Session() as sess:
+        if os.path.isdir(args.model):
+            meta = gg.saved_model.load(sess, args.tags.split(",") if args.tags else ["serve"],
+                                       args.model)
+            if args.signature not in meta.signature_def:
+                raise errors.NotFoundError(None, None, f"no signature {args.signature!r} in "
+                                           f"{args.model}; there are "
+                                           f"{sorted(meta.signature_def)}")
+            signature = meta.signature_def[args.signature]
+            feeds = {signature.inputs[k].name: v for k, v in inputs.items()}
+            fetches = {k: info.name for k, info in signature.outputs.items()}
+        else:
+            import_model(args.model)
+            feeds = inputs
+            fetches = {name.replace("/", "_").replace(":", "_"): name
+                       for name in args.output or []}
+        results = sess.run(fetches, feeds)
+    os.makedirs(args.out, exist_ok=True)
+    written = {}
+    for key, value in results.items():
+        written[key] = os.path.join(args.out, f"{key}.npy")
+        np.save(written[key], np.asarray(value))
+    return written
+
+
+def _input_array(source: str) -> np.ndarray:
+    # FILE.npy, or FILE.npz:KEY
+    if ".npz:" in source:
+        file, key = source.rsplit(":", 1)
+        with np.load(file) as data:
+            return np.asarray(data[key])
+    return np.asarray(np.load(source))
+
+
 def devices_report(args: argparse.Namespace) -> dict[str, Any]:
     """The placement report of ``args.meta`` on the requested devices, as plain data."""
     from gpugraph.train import device_record
@@ -172,7 +240,7 @@ def devices_report(args: argparse.Namespace) -> dict[str, Any]:
               "allow_soft_placement": args.allow_soft_placement}
     graph = gg.Graph()
     with graph.as_default():
-        gg.train.import_meta_graph(args.meta, clear_devices=args.clear_devices)
+        import_model(args.meta, clear_devices=args.clear_devices)
         sess = gg.Session(config=config)
         report = sess.placement_report()
         data = report.to_json()
@@ -294,11 +362,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpugraph", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     inspect = sub.add_parser("inspect", help="summarise a .meta file")
-    inspect.add_argument("meta", help="path to a binary or text .meta file")
+    inspect.add_argument("meta", help="a .meta file (binary or text), a SavedModel directory "
+                         "or a frozen GraphDef (.pb, .pbtxt)")
     inspect.add_argument("--json", action="store_true", help="print JSON for tools")
     inspect.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     devices = sub.add_parser("devices", help="placement report of a .meta on this machine")
-    devices.add_argument("meta", help="path to a binary or text .meta file")
+    devices.add_argument("meta", help="a .meta file, a SavedModel directory or a frozen .pb")
     devices.add_argument("--checkpoint", help="check the restart rule against this prefix")
     devices.add_argument("--gpus", type=int, default=None,
                          help="use N numpy-backed virtual GPUs (default: real CUDA GPUs)")
@@ -308,6 +377,18 @@ def _parser() -> argparse.ArgumentParser:
     devices.add_argument("--clear-devices", action="store_true")
     devices.add_argument("--json", action="store_true", help="print JSON for tools")
     devices.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    run = sub.add_parser("run", help="run a SavedModel signature or a frozen graph's outputs")
+    run.add_argument("model", help="a SavedModel directory or a frozen GraphDef (.pb, .pbtxt)")
+    run.add_argument("--signature", default="serving_default",
+                     help="the SavedModel signature key (default: serving_default)")
+    run.add_argument("--tags", help="the SavedModel tag set, comma-separated (default: serve)")
+    run.add_argument("--input", action="append", metavar="NAME=FILE.npy",
+                     help="a signature input key (a tensor name for a frozen graph) and its "
+                     "values (.npy, or .npz:KEY); repeatable")
+    run.add_argument("--output", action="append", metavar="TENSOR",
+                     help="a frozen graph's tensor to fetch (repeatable)")
+    run.add_argument("--out", default=".", help="directory for the <output>.npy files")
+    run.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     resume = sub.add_parser("resume", help="continue training from a TF checkpoint")
     resume.add_argument("checkpoint", help="a checkpoint prefix, a directory with a "
                         "'checkpoint' state file, or a SavedModel directory")
@@ -347,6 +428,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "resume":
         try:
             return run_resume(args)
+        except (errors.OpError, ValueError, KeyError, OSError) as e:
+            return _bad_input(e, args.debug)
+    if args.command == "run":
+        try:
+            for key, path in run_model(args).items():
+                print(f"{key}: {path}")
+            return 0
         except (errors.OpError, ValueError, KeyError, OSError) as e:
             return _bad_input(e, args.debug)
     try:

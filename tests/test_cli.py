@@ -108,3 +108,34 @@ def test_inspect_says_whether_the_training_step_needs_a_missing_kernel(tmp_path)
     assert use["DecodeJpeg"].startswith("not needed by the training step")
     text = _gpugraph("inspect", str(meta)).stdout
     assert "DecodeGif: needed by the training step" in text
+
+
+def test_inspect_and_devices_read_saved_models_and_frozen_graphs():
+    frozen = ROOT / "tests" / "fixtures" / "frozen" / "cnn.pb"
+    saved = ROOT / "tests" / "fixtures" / "saved_models" / "builder_two_tags"
+    report = json.loads(_gpugraph("inspect", str(frozen), "--json").stdout)
+    assert report["op_counts"]["Conv2D"] == 1 and report["variables"] == []
+    report = json.loads(_gpugraph("inspect", str(saved), "--json").stdout)
+    assert report["saver_def"] is not None and report["op_counts"]["VariableV2"] >= 3
+    devices = _gpugraph("devices", str(ROOT / "tests" / "fixtures" / "frozen" / "mlp.pbtxt"))
+    assert devices.returncode == 0, devices.stderr
+
+
+def test_run_a_signature_and_a_frozen_graph(tmp_path):
+    import numpy as np
+
+    saved = np.load(ROOT / "tests" / "fixtures" / "saved_models" / "builder_two_tags.npz")
+    frozen = np.load(ROOT / "tests" / "fixtures" / "frozen" / "mlp.npz")
+    np.savez(tmp_path / "in.npz", x=saved["serve_x"], f=frozen["x"])
+    result = _gpugraph("run", str(ROOT / "tests" / "fixtures" / "saved_models" /
+                                  "builder_two_tags"), "--input", f"x={tmp_path / 'in.npz'}:x",
+                       "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "probs.npy"), saved["serve_probs"], rtol=1e-5)
+    result = _gpugraph("run", str(ROOT / "tests" / "fixtures" / "frozen" / "mlp.pb"), "--input",
+                       f"x:0={tmp_path / 'in.npz'}:f", "--output", "y:0", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "y_0.npy"), frozen["y"], rtol=1e-5)
+    missing = _gpugraph("run", str(ROOT / "tests" / "fixtures" / "saved_models" /
+                                   "builder_two_tags"), "--signature", "nope")
+    assert missing.returncode == 1 and "serving_default" in missing.stderr
