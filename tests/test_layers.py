@@ -33,6 +33,7 @@ ALLOWED: dict[str, set[str]] = {
                             "session"},
     "train": BELOW_OPS | {"ops.generic", "session", "train"},
     "saved_model": BELOW_OPS | {"ops.generic", "session", "train", "saved_model"},
+    "summary": BELOW_OPS | {"ops.generic", "session", "train", "summary"},
     "top": None,  # resume, cli and the facade may import anything
 }
 
@@ -46,7 +47,7 @@ def room(module: str) -> str:
     if head in ("errors", "dtypes", "config", "_optional", "_proto"):
         return "leaves"
     if head in ("io", "framework", "state", "placement", "plan", "session", "train",
-                "saved_model"):
+                "saved_model", "summary"):
         return head
     if head in ("devices", "ops"):
         if len(parts) == 1:
