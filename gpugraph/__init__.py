@@ -41,7 +41,7 @@ from gpugraph.framework.graph import (
     reset_default_graph as reset_default_graph,
 )
 from gpugraph.framework.graph_keys import GraphKeys as GraphKeys
-from gpugraph.framework.importer import import_graph_def_v1 as import_graph_def
+from gpugraph.framework.importer import import_graph_def_v1 as import_graph_def  # noqa: F401
 from gpugraph.framework.ops import Operation as Operation, Tensor as Tensor
 from gpugraph.framework.tensor_shape import TensorShape as TensorShape
 from gpugraph.framework.variable_ops import (

@@ -314,7 +314,9 @@ def run_resume(args: argparse.Namespace) -> int:
         feeds=[rs.FeedSource.parse(f) for f in args.feed or []], batch_size=args.batch_size,
         seed=args.seed, meta=args.meta, train_op=args.train_op, loss=args.loss,
         save_every=args.save_every, out=args.out, clear_devices=args.clear_devices,
-        tags=args.tags.split(",") if args.tags else None,
+        tags=args.tags.split(",") if args.tags else None, logdir=args.logdir,
+        summary_every=args.summary_every, summary_op=args.summary_op,
+        export_savedmodel=args.export_savedmodel,
         session_config={"virtual_gpus": args.gpus, "device_map": device_map or None,
                         "allow_soft_placement": args.allow_soft_placement})
     columns = [TextColumn("step {task.fields[step]}"), BarColumn(),
@@ -355,6 +357,10 @@ def run_resume(args: argparse.Namespace) -> int:
     if result.interrupted:
         print("interrupted: saved a final checkpoint")
     print(f"saved {result.saved[-1]}")
+    if args.logdir:
+        print(f"wrote {result.summaries} summary event(s) to {args.logdir}")
+    if result.exported:
+        print(f"exported the SavedModel {result.exported}")
     return 0
 
 
@@ -404,6 +410,14 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--loss", help="tensor to report (default: the loss collection)")
     resume.add_argument("--save-every", type=int, help="also save every N steps")
     resume.add_argument("--out", help="directory for new checkpoints (default: the run's)")
+    resume.add_argument("--logdir", help="TensorBoard log directory: the graph's summaries, "
+                        "the loss and steps/s are written there")
+    resume.add_argument("--summary-every", type=int, default=100, metavar="N",
+                        help="write summaries on the first step and every N steps (100)")
+    resume.add_argument("--summary-op", help="the summary tensor to write (default: the graph's "
+                        "summaries collection)")
+    resume.add_argument("--export-savedmodel", metavar="DIR", help="finish by writing the "
+                        "trained model as a SavedModel to DIR (new or empty)")
     resume.add_argument("--gpus", type=int, default=None,
                         help="use N numpy-backed virtual GPUs (default: real CUDA GPUs)")
     resume.add_argument("--device-map", action="append", metavar="FROM=TO")

@@ -3,7 +3,8 @@
 :func:`resume` finds the ``.meta`` and the latest checkpoint, restores, runs the train op with
 batches from data files, reports progress, and saves checkpoints TF can read (global_step
 continues, the Saver's ``max_to_keep`` is honoured across runs).  An interrupt (Ctrl-C) saves
-a final checkpoint before returning.
+a final checkpoint before returning.  With a log directory it continues the run's TensorBoard
+curves (the graph's summaries, the loss and steps/s); it can finish by exporting a SavedModel.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +83,10 @@ class ResumeOptions:
     session_config: dict[str, Any] = dataclasses.field(default_factory=dict)
     clear_devices: bool = False
     tags: list[str] | None = None  # a SavedModel's tag set (default: "train", else its only one)
+    logdir: str | None = None  # TensorBoard event files go here
+    summary_every: int = 100
+    summary_op: str | None = None  # default: the graph's summaries collection (its MergeSummary)
+    export_savedmodel: str | None = None  # a SavedModel of the trained variables goes here
 
 
 @dataclasses.dataclass
@@ -95,6 +101,8 @@ class ResumeResult:
     legacy_checkpoint: bool = False  # restored from a V1 checkpoint (saves are V2)
     pipelines: int = 0  # in-graph input pipelines started (iterator initializers, queue runners)
     input_ended: bool = False  # the in-graph input ran out (OutOfRangeError) before the steps
+    summaries: int = 0  # events with summaries written to the log directory
+    exported: str | None = None  # the SavedModel directory written
 
 
 def find_checkpoint(path: str) -> str:
@@ -143,6 +151,7 @@ def resume(options: ResumeOptions, progress: Callable[[int, float | None], None]
     meta = options.meta or cm.meta_graph_filename(prefix)
     if not os.path.exists(meta):
         raise ResumeError(None, None, f"no meta graph {meta} next to the checkpoint (use --meta)")
+    _check_export_dir(options.export_savedmodel)
     out_dir = options.out or os.path.dirname(prefix) or "."
     os.makedirs(out_dir, exist_ok=True)
     graph = gg.Graph()
@@ -164,6 +173,9 @@ def resume(options: ResumeOptions, progress: Callable[[int, float | None], None]
         finally:
             coord.request_stop()
             coord.join(threads, stop_grace_period_secs=10, ignore_live_threads=True)
+        if options.export_savedmodel:
+            result.exported = _export(sess, options.export_savedmodel,
+                                      [gg.saved_model.tag_constants.TRAINING])
     result.legacy_checkpoint = not os.path.exists(prefix + ".index")
     result.pipelines = pipelines
     return result
@@ -176,17 +188,43 @@ def _resume_saved_model(options: ResumeOptions, progress: Callable | None) -> Re
     export_dir = os.path.normpath(options.checkpoint)
     tags = options.tags or _training_tags(export_dir)
     out_dir = options.out or f"{export_dir}_resumed"
+    _check_export_dir(options.export_savedmodel)
     os.makedirs(out_dir, exist_ok=True)
     graph = gg.Graph()
     with graph.as_default(), gg.Session(graph=graph, config=options.session_config) as sess:
-        gg.saved_model.load(sess, tags, export_dir, clear_devices=options.clear_devices)
+        loaded = gg.saved_model.load(sess, tags, export_dir, clear_devices=options.clear_devices)
         saver = gg.train.Saver()
         train_op = _element(graph, options.train_op, "train_op", "--train-op")
         loss = _loss_tensor(graph, options.loss)
         batches = _Batches(_load_feeds(graph, options.feeds), options.batch_size, options.seed)
         result = _loop(sess, saver, export_dir, out_dir, train_op, loss, batches,
                        _global_step(graph), options, progress)
+        if options.export_savedmodel:
+            result.exported = _export(sess, options.export_savedmodel, tags, loaded, export_dir)
     return result
+
+
+def _check_export_dir(path: str | None) -> None:
+    """Refuses a non-empty export directory before training, not after it."""
+    if path and os.path.isdir(path) and os.listdir(path):
+        raise ResumeError(None, None, f"--export-savedmodel {path}: the directory exists and is "
+                          "not empty (a SavedModel is written into a new or empty directory)")
+
+
+def _export(sess: Any, export_dir: str, tags: list[str], loaded: Any = None,
+            source: str | None = None) -> str:
+    """The trained variables and the graph as a SavedModel tagged ``tags``; a SavedModel's
+    other tag sets (its serving graph) and signatures come along as they were, over the new
+    variables."""
+    builder = gg.saved_model.Builder(export_dir)
+    signatures = dict(loaded.signature_def) if loaded is not None else None
+    builder.add_meta_graph_and_variables(sess, tags, signature_def_map=signatures)
+    if loaded is not None:
+        for meta in gg.saved_model.loader.read_saved_model(source).meta_graphs:
+            if set(meta.meta_info_def.tags) != set(tags):
+                builder.add_meta_graph_def(meta, os.path.join(source, "assets"))
+    builder.save()
+    return export_dir
 
 
 def _training_tags(export_dir: str) -> list[str]:
@@ -226,13 +264,16 @@ def _loop(sess: Any, saver: Any, prefix: str, out_dir: str, train_op: Any, loss:
     losses: list[float] = []
     interrupted = ended = False
     fetches = [train_op] + ([loss] if loss is not None else [])
+    board = _TensorBoard(sess.graph, options, first) if options.logdir else None
     with _deferred_interrupt() as stop:
         for k in range(options.steps):
             if stop.requested:  # between steps, so no step is left half-applied
                 interrupted = True
                 break
+            logs = board is not None and board.due(k)
+            extra = board.summary if logs else []
             try:
-                values = sess.run(fetches, batches.next())
+                values = sess.run(fetches + extra, batches.next())
             except gg.errors.OutOfRangeError:  # an in-graph input ran out: TF's end of input
                 if options.feeds:
                     raise
@@ -241,6 +282,8 @@ def _loop(sess: Any, saver: Any, prefix: str, out_dir: str, train_op: Any, loss:
             value = float(values[1]) if loss is not None else None
             if value is not None:
                 losses.append(value)
+            if logs:
+                board.write(first + k, values[len(fetches):], value)
             if progress:
                 progress(k + 1, value)
             if options.save_every and (k + 1) % options.save_every == 0 and k + 1 < options.steps:
@@ -250,8 +293,70 @@ def _loop(sess: Any, saver: Any, prefix: str, out_dir: str, train_op: Any, loss:
     saved.append(_save(sess, saver, out_dir, step_tensor, last))
     report = sess.cuda_graph_report()
     captured = report if report["replays"] or report["eager_runs"] else None
+    if board:
+        board.close()
     return ResumeResult(prefix, saved, first, last, losses, interrupted, captured,
-                        input_ended=ended)
+                        input_ended=ended, summaries=board.written if board else 0)
+
+
+class _TensorBoard:
+    """``--logdir``: the resumed run's curves continue TF's.  A ``SessionLog START`` at the
+    restored step makes TensorBoard drop what the earlier run logged past its checkpoint; then
+    on the first step and every ``summary_every`` steps the graph's summaries, the loss (tag
+    ``loss``, unless the graph's summaries hold one) and steps/s (``global_step/sec``).  As
+    TF's SummarySaverHook and StepCounterHook (MonitoredTrainingSession, Estimator) do, the
+    summaries are fetched in the train op's own run and logged at the global step that run
+    started from."""
+
+    def __init__(self, graph: Any, options: ResumeOptions, first: int):
+        self.every = max(1, options.summary_every)
+        self.summary = _summary_tensors(graph, options.summary_op)
+        self.writer = gg.summary.FileWriter(options.logdir, graph)
+        start = gg.summary.SessionLog(status=gg.summary.SessionLog.START)
+        self.writer.add_session_log(start, first)
+        self.mark = (first, time.perf_counter())
+        self.written = 0
+
+    def due(self, k: int) -> bool:
+        """Whether step ``k`` (0-based) logs: the first, then every ``every``-th."""
+        return k == 0 or (k + 1) % self.every == 0
+
+    def write(self, step: int, summaries: list, loss: float | None) -> None:
+        merged = gg.summary.Summary.FromString(b"".join(_serialized(s) for s in summaries))
+        scalars = {}
+        if loss is not None and "loss" not in {v.tag for v in merged.value}:
+            scalars["loss"] = loss
+        last_step, last_time = self.mark
+        now = time.perf_counter()
+        if step > last_step and self.written:
+            scalars["global_step/sec"] = (step - last_step) / max(now - last_time, 1e-9)
+        self.mark = (step, now)
+        merged.value.extend(gg.summary.scalar_summary(scalars).value)
+        if merged.value:
+            self.writer.add_summary(merged, step)
+            self.written += 1
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _summary_tensors(graph: Any, name: str | None) -> list:
+    """``--summary-op``, else the graph's ``summaries`` collection: the MergeSummary op that
+    merges exactly that collection when the graph has one (tf.summary.merge_all's op), else
+    each summary (merged here as MergeSummary does, by concatenating their values)."""
+    if name:
+        return [_element(graph, name, "summaries", "--summary-op")]
+    items = [t for t in graph.get_collection("summaries") if isinstance(t, gg.Tensor)]
+    names = {t.name for t in items}
+    for op in graph.get_operations():
+        if op.type == "MergeSummary" and names and {t.name for t in op.inputs} == names:
+            return [op.outputs[0]]
+    return items
+
+
+def _serialized(value: Any) -> bytes:
+    item = np.asarray(value, dtype=object).reshape(-1)[0]
+    return item if isinstance(item, bytes) else bytes(item)
 
 
 class _Stop:

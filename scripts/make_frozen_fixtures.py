@@ -65,7 +65,7 @@ def make(name, build):
                 sess, graph.as_graph_def(), ["y"])
     (OUT / f"{name}.pb").write_bytes(frozen.SerializeToString())
     (OUT / f"{name}.pbtxt").write_text(text_format.MessageToString(frozen))
-    with tf.Graph().as_default() as g, v1.Session() as sess:
+    with tf.Graph().as_default(), v1.Session() as sess:
         tf.import_graph_def(frozen, name="")
         y = sess.run("y:0", {"x:0": x_value})
     np.savez(OUT / f"{name}.npz", x=x_value, y=y)

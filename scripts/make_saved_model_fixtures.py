@@ -31,7 +31,6 @@ from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
 
 v1 = tf.compat.v1
-v1.disable_eager_execution()
 OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "saved_models"
 RNG = np.random.default_rng(41)
 
@@ -108,7 +107,8 @@ def simple_save_text(directory):
 
 def check_gg():
     """TF loads the SavedModel gpugraph wrote (scripts/write_gg_saved_model.py): its serving
-    outputs and 5 more training steps go into gg_written.npz."""
+    outputs (through the TF1 loader and through TF2's ``tf.saved_model.load``) and 5 more
+    training steps go into gg_written.npz."""
     directory = OUT / "gg_written"
     data = np.load(OUT / "builder_two_tags.npz")
     with tf.Graph().as_default(), v1.Session() as sess:
@@ -122,8 +122,10 @@ def check_gg():
         losses = [float(sess.run(["loss:0", train_op], {"x:0": data["feed_x"][k],
                                                          "y:0": data["feed_y"][k]})[0])
                   for k in range(5, 10)]
-    np.savez(OUT / "gg_written.npz", serve_probs=served, losses=np.asarray(losses),
-             offset=np.float32(offset))
+    loaded = tf.saved_model.load(str(directory), tags=["serve"])  # (eager: TF2's loader)
+    served_v2 = loaded.signatures["serving_default"](x=tf.constant(data["serve_x"]))["probs"]
+    np.savez(OUT / "gg_written.npz", serve_probs=served, serve_probs_v2=served_v2.numpy(),
+             losses=np.asarray(losses), offset=np.float32(offset))
     print("TF loaded gg_written:", served.shape, losses, offset)
 
 
@@ -132,6 +134,7 @@ def main():
 
     if sys.argv[1:] == ["--check-gg"]:
         return check_gg()
+    v1.disable_eager_execution()
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir(parents=True)

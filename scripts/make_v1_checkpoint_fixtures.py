@@ -64,7 +64,7 @@ def session_config(cpus=1):
 def build_single(directory):
     graph = tf.Graph()
     with graph.as_default():
-        variables = [v1.Variable(value, name=name) for name, value in VALUES.items()]
+        [v1.Variable(value, name=name) for name, value in VALUES.items()]
         part = v1.get_variable("part", shape=[6, 2], dtype=tf.float32,
                                partitioner=v1.fixed_size_partitioner(2),
                                initializer=v1.random_normal_initializer(seed=3))

@@ -177,3 +177,74 @@ def test_resume_a_saved_models_training_tag_set(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     assert f"loss {data['losses'][0]:.4f} ->" in result.stdout, result.stdout
     assert (tmp_path / "out" / "model-2.index").exists()
+
+
+def _events(logdir: pathlib.Path) -> list:
+    from tests.train.test_summary_writer import _events as read  # (the TFRecord reader)
+
+    return read(logdir)
+
+
+def test_resume_continues_the_tensorboard_curves_and_exports(tmp_path) -> None:
+    # TF's run (mlp_ref_sgd, global_step 3, a ScalarSummary 'loss' in its summaries
+    # collection) resumed with --logdir: a SessionLog START at step 3, then the graph's own
+    # summary, the loss and steps/s on the first step and every 2nd, each at the step its run
+    # started from (TF's SummarySaverHook); the first logged loss is TF's.
+    source = ROOT / "tests" / "fixtures" / "meta" / "mlp_ref_sgd"
+    want = np.load(source / "continue.npz")
+    np.savez(tmp_path / "batch.npz", x=want["x"][0], y=want["y"][0])
+    result = _resume(str(source / "mlp_ref_sgd-3"), "--steps", "5", "--no-progress",
+                     "--feed", f"x={tmp_path / 'batch.npz'}:x", "--feed",
+                     f"y={tmp_path / 'batch.npz'}:y", "--out", str(tmp_path / "out"),
+                     "--logdir", str(tmp_path / "logs"), "--summary-every", "2",
+                     "--export-savedmodel", str(tmp_path / "exported"))
+    assert result.returncode == 0, result.stderr
+    assert "wrote 3 summary event(s)" in result.stdout, result.stdout
+    events = _events(tmp_path / "logs")
+    assert [e.WhichOneof("what") for e in events[:4]] == [
+        "file_version", "graph_def", "meta_graph_def", "session_log"]
+    assert events[3].session_log.status == gg.summary.SessionLog.START and events[3].step == 3
+    logged = [(e.step, v.tag, v.simple_value) for e in events[4:] for v in e.summary.value]
+    assert [(step, tag) for step, tag, _ in logged] == [
+        (3, "loss_1"), (3, "loss"), (4, "loss_1"), (4, "loss"), (4, "global_step/sec"),
+        (6, "loss_1"), (6, "loss"), (6, "global_step/sec")]
+    np.testing.assert_allclose(logged[0][2], want["loss"][0], rtol=1e-5)
+    assert logged[0][2] == logged[1][2]  # (the graph's summary and the loss collection)
+    # The exported SavedModel holds the trained variables under the 'train' tag set.
+    with gg.Graph().as_default(), gg.Session() as sess:
+        meta = gg.saved_model.load(sess, ["train"], str(tmp_path / "exported"))
+        assert list(meta.meta_info_def.tags) == ["train"]
+        exported = sess.run("layer1/w:0")
+        assert int(sess.run("global_step:0")) == 8
+    reader = gg.train.load_checkpoint(str(tmp_path / "out" / "model-8"))
+    np.testing.assert_array_equal(exported, reader.get_tensor("layer1/w"))
+
+
+def test_resume_a_saved_model_and_export_all_its_tag_sets(tmp_path) -> None:
+    # The 'train' tag set trained, then exported with the 'serve' tag set as it was (signature,
+    # asset) over the new variables: the served probabilities follow the trained weights.
+    source = ROOT / "tests" / "fixtures" / "saved_models" / "builder_two_tags"
+    data = np.load(str(source) + ".npz")
+    np.savez(tmp_path / "batch.npz", x=data["feed_x"][0], y=data["feed_y"][0])
+    result = _resume(str(source), "--steps", "3", "--no-progress", "--feed",
+                     f"x:0={tmp_path / 'batch.npz'}:x", "--feed",
+                     f"y:0={tmp_path / 'batch.npz'}:y", "--out", str(tmp_path / "out"),
+                     "--export-savedmodel", str(tmp_path / "exported"))
+    assert result.returncode == 0, result.stderr
+    model = gg.saved_model.loader.read_saved_model(str(tmp_path / "exported"))
+    assert sorted(sorted(m.meta_info_def.tags) for m in model.meta_graphs) == [["serve"],
+                                                                             ["train"]]
+    assert sorted(p.name for p in (tmp_path / "exported" / "assets").iterdir()) == ["vocab.txt"]
+    served = {}
+    for directory in (source, tmp_path / "exported"):
+        with gg.Graph().as_default(), gg.Session() as sess:
+            meta = gg.saved_model.load(sess, ["serve"], str(directory))
+            sig = meta.signature_def["serving_default"]
+            served[directory] = sess.run(sig.outputs["probs"].name,
+                                         {sig.inputs["x"].name: data["serve_x"]})
+    np.testing.assert_allclose(served[source], data["serve_probs"], rtol=1e-5)
+    assert not np.allclose(served[source], served[tmp_path / "exported"])  # trained on
+    # A non-empty export directory is refused before any training.
+    again = _resume(str(source), "--steps", "1", "--no-progress", "--export-savedmodel",
+                    str(tmp_path / "exported"))
+    assert again.returncode == 1 and "not empty" in again.stderr, again.stderr

@@ -556,11 +556,17 @@ def _return_element(graph: Graph, nodes: _Nodes, renames: dict[str, str] | None,
         new_name = op_name if op_name in nodes.known else None
     else:
         new_name = renames.get(op_name)
+    kind = "node" if index is None else "tensor"  # (TF's words for each)
     if new_name is None:
-        raise GraphDefError(None, None, f"Requested return node '{name}' not found in graph def")
+        raise GraphDefError(None, None, f"Requested return {kind} '{name}' not found in graph "
+                            "def")
+    op = graph._by_name[new_name]
     if index is None:
-        return graph._by_name[new_name]
-    return graph.get_tensor_by_name(f"{new_name}:{index}")
+        return op
+    if index >= len(op.outputs):
+        raise GraphDefError(None, None, f"Invalid return output {index} of node '{op_name}', "
+                            f"which has {len(op.outputs)} output(s)")
+    return op.outputs[index]
 
 
 __all__ = ["import_graph_def", "check_versions"]

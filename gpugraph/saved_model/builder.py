@@ -110,6 +110,19 @@ class Builder:
         self._add(None, tags, signature_def_map, assets_collection, main_op or legacy_init_op,
                   clear_devices, strip_default_attrs)
 
+    def add_meta_graph_def(self, meta_graph_def: Any, assets_dir: str | None = None) -> None:
+        """Adds a MetaGraphDef as it stands (another SavedModel's tag set, over the variables
+        saved here: a gpugraph extension for re-exporting a trained model with all its tag
+        sets); its asset files are copied from ``assets_dir``."""
+        if self._saver is None:
+            raise AssertionError("Graph state including variables and assets has not been "
+                                 "saved yet. Please invoke `add_meta_graph_and_variables()` "
+                                 "first.")
+        for asset in meta_graph_def.asset_file_def:
+            source = os.path.join(assets_dir or "", asset.filename)
+            self._copy_asset(source, asset.filename, asset.tensor_info.name)
+        self._model.meta_graphs.add().CopyFrom(meta_graph_def)
+
     def save(self, as_text: bool = False) -> str:
         """Writes ``saved_model.pb`` (``.pbtxt`` with ``as_text``); returns its path."""
         name = loader.PBTXT if as_text else loader.PB
@@ -150,25 +163,29 @@ class Builder:
             graph.get_collection("asset_filepaths"))
         if not tensors:
             return []
-        directory = os.path.join(self._export_dir, "assets")
-        os.makedirs(directory, exist_ok=True)
         defs = []
         loaded = loader.asset_paths(graph)
         for tensor in tensors:
             source = loaded.get(tensor.name) or _asset_path(tensor, sess)
             name = os.path.basename(source)
-            target = os.path.join(directory, name)
-            if not os.path.exists(target):
-                try:
-                    shutil.copyfile(source, target)
-                except OSError as e:
-                    raise errors.NotFoundError(
-                        None, None, f"Asset file {source} (tensor {tensor.name}) could not be "
-                        f"copied into the SavedModel: {e.strerror}", {"file": source}) from None
+            self._copy_asset(source, name, tensor.name)
             asset = pb.AssetFileDef(filename=name)
             asset.tensor_info.name = tensor.name
             defs.append(asset)
         return defs
+
+
+    def _copy_asset(self, source: str, name: str, tensor_name: str) -> None:
+        directory = os.path.join(self._export_dir, "assets")
+        os.makedirs(directory, exist_ok=True)
+        target = os.path.join(directory, name)
+        if not os.path.exists(target):
+            try:
+                shutil.copyfile(source, target)
+            except OSError as e:
+                raise errors.NotFoundError(
+                    None, None, f"Asset file {source} (tensor {tensor_name}) could not be "
+                    f"copied into the SavedModel: {e.strerror}", {"file": source}) from None
 
 
 def _asset_path(tensor: Any, sess: Any) -> str:

@@ -20,6 +20,18 @@ from tensorboardX.proto import event_pb2, summary_pb2
 from gpugraph.framework.graph import Graph
 
 
+Event = event_pb2.Event
+SessionLog = event_pb2.SessionLog
+Summary = summary_pb2.Summary
+
+
+def scalar_summary(values: dict[str, float]) -> Any:
+    """A ``Summary`` of ``simple_value`` scalars (what ``tf.compat.v1.Summary(value=[...])``
+    builds by hand for values computed outside the graph)."""
+    return Summary(value=[Summary.Value(tag=tag, simple_value=float(v))
+                          for tag, v in values.items()])
+
+
 class FileWriter:
     """Writes summaries and the graph to an event file in ``logdir`` (TF's FileWriter)."""
 
@@ -64,18 +76,27 @@ class FileWriter:
             event.step = int(global_step)
         self.add_event(event)
 
+    def add_session_log(self, session_log: Any, global_step: int | None = None) -> None:
+        """Writes a ``SessionLog`` (``START`` at a resumed run's step tells TensorBoard to drop
+        the earlier run's events from that step on, as TF's SummarySaverHook does)."""
+        event = event_pb2.Event(session_log=session_log)
+        if global_step is not None:
+            event.step = int(global_step)
+        self.add_event(event)
+
     def add_graph(self, graph: Graph | None, global_step: int | None = None,
                   graph_def: Any = None) -> None:
         """Writes the graph (its GraphDef) for TensorBoard's graph view."""
         graph_def = graph_def if graph_def is not None else graph.as_graph_def(add_shapes=True)
-        event = event_pb2.Event(graph_def=graph_def.SerializeToString())
+        event = event_pb2.Event(graph_def=graph_def.SerializeToString(deterministic=True))
         if global_step is not None:
             event.step = int(global_step)
         self.add_event(event)
 
     def add_meta_graph(self, meta_graph_def: Any, global_step: int | None = None) -> None:
         """Writes a MetaGraphDef (TensorBoard shows its collections and signatures)."""
-        event = event_pb2.Event(meta_graph_def=meta_graph_def.SerializeToString())
+        event = event_pb2.Event(meta_graph_def=meta_graph_def.SerializeToString(
+            deterministic=True))
         if global_step is not None:
             event.step = int(global_step)
         self.add_event(event)

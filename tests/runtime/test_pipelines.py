@@ -6,7 +6,6 @@ TF's losses and batches; the end of the data is TF's OutOfRangeError."""
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 
 import numpy as np

@@ -60,3 +60,34 @@ def test_extract_sub_graph_and_errors(tmp_path) -> None:
     bad.write_bytes(b"\xff\xfe not a graph")
     with pytest.raises(errors.DataLossError, match="bad.pb"):
         gg.graph_util.read_graph_def(bad)
+
+
+def test_import_graph_def_names_and_errors_as_tf() -> None:
+    # TF's rules: prefix 'import' (then 'import_1', ...), name='' for none; return_elements
+    # as ops or tensors; input_map rewires a placeholder; unknown names and a wrong dtype are
+    # refused with TF's messages.
+    graph_def = gg.graph_util.read_graph_def(FIXTURES / "mlp.pb")
+    data = np.load(FIXTURES / "mlp.npz")
+    with gg.Graph().as_default() as graph, gg.Session() as sess:
+        assert gg.import_graph_def(graph_def) is None
+        op, tensor = gg.import_graph_def(graph_def, return_elements=["y", "y:0"])
+        assert (op.name, tensor.name) == ("import_1/y", "import_1/y:0")
+        assert isinstance(op, gg.Operation) and isinstance(tensor, gg.Tensor)
+        assert graph.get_operation_by_name("import/x").type == "Placeholder"
+        x = gg.constant(data["x"])
+        (y,) = gg.import_graph_def(graph_def, input_map={"x:0": x}, return_elements=["y:0"],
+                                   name="served")
+        np.testing.assert_allclose(sess.run(y), data["y"], rtol=1e-5, atol=1e-6)
+        for kwargs, message in [
+                ({"return_elements": ["nope"]}, "Requested return node 'nope' not found"),
+                ({"return_elements": ["nope:0"]}, "Requested return tensor 'nope:0' not found"),
+                ({"return_elements": ["y:3"]}, r"Invalid return output 3 of node 'y', which has "
+                                               r"1 output\(s\)"),
+                ({"input_map": {"nope:0": x}}, r"Attempted to map inputs that were not found in "
+                                               r"graph_def: \[nope:0\]"),
+                ({"input_map": {"x:0": gg.constant([1, 2])}}, "Input 0 of node .*MatMul was "
+                                                              "passed int32 from Const_1:0 "
+                                                              "incompatible with expected "
+                                                              "float")]:
+            with pytest.raises(ValueError, match=message):
+                gg.import_graph_def(graph_def, **kwargs)

@@ -112,6 +112,8 @@ def test_tf_loads_what_gpugraph_writes(tmp_path) -> None:
         served = sess.run(signature.outputs["probs"].name,
                           {signature.inputs["x"].name: data["serve_x"]})
     np.testing.assert_allclose(served, tf_said["serve_probs"], rtol=1e-5, atol=1e-6)
+    # (TF2's tf.saved_model.load ran the v1 model's signature to the same outputs)
+    np.testing.assert_allclose(tf_said["serve_probs_v2"], tf_said["serve_probs"], rtol=1e-6)
     with gg.Graph().as_default(), gg.Session() as sess:
         gg.saved_model.load(sess, ["train"], str(committed))
         assert sess.run("offset:0") == tf_said["offset"]

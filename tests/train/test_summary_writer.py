@@ -71,3 +71,60 @@ def test_the_graphs_own_summaries_are_tfs(tmp_path) -> None:
         np.testing.assert_allclose(scalar.simple_value, tf_scalar.simple_value, rtol=1e-6,
                                    atol=1e-7)  # (a mean near 0 of values near 1)
         assert histogram.SerializeToString() == tf_histogram.SerializeToString()
+
+
+def _script(name: str):
+    import importlib.util
+    import sys
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _timeless(event):
+    # (wall times, and steps/s, are the only values a rerun may change)
+    event = event_pb2.Event.FromString(event.SerializeToString())
+    event.wall_time = 0
+    for value in event.summary.value:
+        if value.tag == "global_step/sec":
+            value.simple_value = 0
+    return event.SerializeToString()
+
+
+def test_a_resumed_runs_events_are_the_ones_tensorboard_read(tmp_path) -> None:
+    # scripts/write_gg_events.py rerun: `gpugraph resume --logdir` on TF's run writes the
+    # events committed in gg_resume/, which TensorBoard's reader read
+    # (make_event_fixtures.py --check-gg).
+    _script("write_gg_events").resume(tmp_path / "logs", tmp_path / "out")
+    ours, committed = _events(tmp_path / "logs"), _events(FIXTURES / "gg_resume")
+    assert [_timeless(e) for e in ours] == [_timeless(e) for e in committed]
+    import json
+
+    seen = json.loads((FIXTURES / "gg_resume.json").read_text())
+    assert seen["gg_events"] == [[e.step, e.WhichOneof("what")] for e in committed]
+    graph = gg.GraphDef()
+    graph.ParseFromString(committed[1].graph_def)
+    assert seen["graph_nodes"] == sorted(n.name for n in graph.node)
+
+
+def test_tensorboard_draws_the_resumed_curve_on_from_tfs(tmp_path) -> None:
+    # TF logged steps 0-5 but checkpointed at 4; gpugraph resumed at 4 (SessionLog START) and
+    # logged 4-7.  TensorBoard dropped TF's orphaned 4-5 and shows one curve: TF's 0-3, then
+    # gpugraph's 4-7, which are TF's own continuation (resume_run.npz) to rtol 1e-5.
+    import json
+
+    seen = json.loads((FIXTURES / "gg_resume.json").read_text())
+    tf_losses = np.load(FIXTURES / "resume_run.npz")["losses"]
+    ours = {e.step: v.simple_value for e in _events(FIXTURES / "gg_resume")
+            for v in e.summary.value if v.tag == "loss_1"}
+    curve = seen["scalars"]["loss_1"]
+    assert [step for step, _ in curve] == list(range(8))
+    assert [value for _, value in curve[:4]] == [float(v) for v in tf_losses[:4]]
+    assert [value for _, value in curve[4:]] == [ours[step] for step in range(4, 8)]
+    np.testing.assert_allclose([value for _, value in curve[4:]], tf_losses[4:], rtol=1e-5)
+    assert seen["histograms"]["w_1"] == list(range(8))
+    assert [step for step, _ in seen["scalars"]["global_step/sec"]] == [5, 6, 7]
