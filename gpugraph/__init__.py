@@ -13,6 +13,7 @@ The public names mirror ``tf.compat.v1``::
 from gpugraph import dtypes as dtypes
 from gpugraph import errors as errors
 from gpugraph import saved_model as saved_model
+from gpugraph import distributed as distributed
 from gpugraph import summary as summary
 from gpugraph._proto import GraphDef as GraphDef
 from gpugraph.train import graph_util as graph_util

@@ -36,6 +36,26 @@ def _tristate(text: str | None) -> bool | None:
     return None if not text else text != "0"
 
 
+def _seconds(default: float) -> Callable[[str | None], float]:
+    def parse(text: str | None) -> float:
+        try:
+            return float(text) if text else default
+        except ValueError:
+            return default
+
+    return parse
+
+
+def _bytes(default: int) -> Callable[[str | None], int]:
+    def parse(text: str | None) -> int:
+        try:
+            return max(0, int(text)) if text else default
+        except ValueError:
+            return default
+
+    return parse
+
+
 @dataclasses.dataclass(frozen=True)
 class Switch:
     """One environment variable: its field in :class:`Settings`, parser, default and meaning."""
@@ -77,6 +97,15 @@ SWITCHES: tuple[Switch, ...] = (
     Switch("GPUGRAPH_WIRE_SCAN", "wire_scan", _tristate, "unset",
            "How .meta files are read: 1 always through the fast wire scanner, 0 never "
            "(protobuf's parser); unset: by size."),
+    Switch("GPUGRAPH_DATA_PARALLEL", "data_parallel", lambda t: (t or "").lower() or None,
+           "unset", "mpi: sessions average gradients over the MPI ranks of the launcher that "
+           "started the process (as SessionConfig(data_parallel='mpi')); unset: off."),
+    Switch("GPUGRAPH_COLLECTIVE_TIMEOUT", "collective_timeout", _seconds(300.0), "300",
+           "Seconds a data-parallel collective (gradient all-reduce, start-up checks) waits for "
+           "the other ranks before raising DataParallelError."),
+    Switch("GPUGRAPH_FUSION_BYTES", "fusion_bytes", _bytes(64 << 20), "67108864",
+           "Gradients are all-reduced in buckets of up to this many bytes (Horovod's fusion "
+           "threshold); a bucket starts as soon as it is full, while the step goes on."),
     Switch("GPUGRAPH_DURABLE_CHECKPOINTS", "durable_checkpoints", _yes, "0",
            "1 (or true, yes) fsyncs every checkpoint save for Savers that do not set ``durable``."),
 )
@@ -98,6 +127,9 @@ class Settings:
     allow_tf32: bool = False
     wire_scan: bool | None = None
     durable_checkpoints: bool = False
+    data_parallel: str | None = None
+    collective_timeout: float = 300.0
+    fusion_bytes: int = 64 << 20
     raw: dict[str, str] = dataclasses.field(default_factory=dict)  # the variables as set
 
 

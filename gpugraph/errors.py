@@ -132,6 +132,12 @@ class DevicePlacementError(InvalidArgumentError):
     """
 
 
+class DataParallelError(UnavailableError):
+    """A data-parallel run cannot go on: MPI is missing, a collective timed out (another rank
+    died or hangs), or the ranks loaded different graphs or checkpoints (``details`` names the
+    ranks and what differs)."""
+
+
 _CODE_TO_CLASS = {
     cls.error_code: cls
     for cls in (
@@ -173,6 +179,7 @@ __all__ = [
     "GraphDefError",
     "DeviceSpecError",
     "DevicePlacementError",
+    "DataParallelError",
     "exception_type_from_error_code",
     "error_code_from_exception_type",
     *(cls.__name__ for cls in _CODE_TO_CLASS.values()),

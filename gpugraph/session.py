@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from gpugraph import dtypes, errors
+from gpugraph import config, dtypes, errors
 from gpugraph import ops as _ops  # noqa: F401  (registers every kernel)
 from gpugraph import state as resources
 from gpugraph.devices import Device, discover
+from gpugraph.distributed.mpi import digest as mpi_digest
 from gpugraph.framework.graph import Graph, get_default_graph
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.placement import PlacementReport, place_graph, placement_map
@@ -44,6 +45,11 @@ class SessionConfig:
         allow_device_change: restore checkpoints whose variables were saved from other devices.
         max_loop_iterations: a while loop running longer raises ResourceExhaustedError naming
             its frame (instead of hanging).
+        data_parallel: ``"mpi"`` averages every gradient over the MPI ranks of the launcher
+            that started this process (:mod:`gpugraph.distributed`); default
+            ``GPUGRAPH_DATA_PARALLEL``, else off.  Rank k uses GPU ``local_rank`` as the
+            graph's GPU:0, only rank 0 writes checkpoints, and the ranks must hold the same
+            graph and variables when they first train.
     """
 
     allow_soft_placement: bool = False
@@ -52,6 +58,7 @@ class SessionConfig:
     virtual_gpus: int | None = None
     allow_device_change: bool = False
     max_loop_iterations: int = 10_000_000
+    data_parallel: str | None = None
 
     @classmethod
     def from_any(cls, config: Any) -> SessionConfig:
@@ -87,6 +94,8 @@ class Session:
         self._config = SessionConfig.from_any(config)
         self._state = resources.SessionState()
         self._devices = discover(self._config.virtual_gpus)
+        self._reducer = self._data_parallel()
+        self._ranks_checked = False
         # CUDA devices work only in the process that set them up (not in a forked child).
         self._pid, self._forks = os.getpid(), _FORKS[0]
         self._placed: tuple[int, Any] | None = None  # (graph version, {op: device})
@@ -203,9 +212,76 @@ class Session:
         if plan is None:
             plan = build_plan(spec.tensors, spec.targets, feeds, self._state,
                               self._placement(), self._devices.cpu,
-                              self._config.max_loop_iterations)
+                              self._config.max_loop_iterations, reducer=self._reducer)
             self._plans[key] = plan
+        if plan.data_parallel and not self._ranks_checked:
+            self._check_ranks_agree()
         return spec.rebuild(plan.run(feed_values))
+
+    # --- data parallelism (gpugraph.distributed) --------------------------------------------------
+    def _data_parallel(self) -> Any:
+        """The gradient reducer when this session averages over MPI ranks, else None."""
+        mode = self._config.data_parallel or config.settings.data_parallel
+        if not mode:
+            return None
+        if mode != "mpi":
+            raise errors.InvalidArgumentError(None, None, f"data_parallel={mode!r}: gpugraph "
+                                              "knows 'mpi' (or None for one process)")
+        from gpugraph.distributed import mpi  # noqa: PLC0415  (needs mpi4py)
+        from gpugraph.distributed.reducer import GradientReducer  # noqa: PLC0415
+
+        world = mpi.world()
+        gpus = [d for d in self._devices if d.device_type == "GPU"]
+        if world.local_rank and len(gpus) > world.local_rank and not self._config.device_map:
+            # Rank k's GPU:0 is its machine's GPU k (the others stay addressable).
+            self._config = dataclasses.replace(self._config, device_map={
+                "/device:GPU:0": f"/device:GPU:{world.local_rank}"})
+        return GradientReducer(world)
+
+    @property
+    def writes_checkpoints(self) -> bool:
+        """Whether Savers write here: not on data-parallel ranks other than 0."""
+        return self._reducer is None or self._reducer.world.rank == 0
+
+    def _check_ranks_agree(self) -> None:
+        """Before the first averaged step: every rank holds the same graph and the same values
+        of its initialized variables, else DataParallelError naming what differs."""
+        world = self._reducer.world
+        graph = mpi_digest(self._graph.as_graph_def().SerializeToString(deterministic=True))
+        values = {slot.name: mpi_digest(np.ascontiguousarray(_host(slot)).tobytes())
+                  for slot in self._state.variables.values() if slot.initialized}
+        seen = world.allgather_object((graph, values), "the start-up check of the ranks")
+        self._ranks_checked = True
+        problems = [f"rank {k} runs a different graph than rank 0 (fingerprint {g} vs "
+                    f"{seen[0][0]})" for k, (g, _) in enumerate(seen) if g != seen[0][0]]
+        for k, (_, theirs) in enumerate(seen):
+            differ = sorted(n for n in set(theirs) | set(values)
+                            if theirs.get(n) != seen[0][1].get(n))
+            if differ:
+                problems.append(f"rank {k} holds other values than rank 0 for {len(differ)} "
+                                f"variable(s): {', '.join(differ[:5])}"
+                                + (" ..." if len(differ) > 5 else ""))
+        if problems:
+            raise errors.DataParallelError(
+                None, None, "Data parallelism: the ranks do not start from the same state: "
+                + "; ".join(problems) + ". Every rank must import the same graph and restore "
+                "the same checkpoint (after a random initialization, call "
+                "gg.distributed.broadcast_variables(sess)).", {"problems": problems})
+
+    def _broadcast_variables(self, world: Any, root: int) -> int:
+        slots = sorted((s for s in self._state.variables.values() if s.initialized),
+                       key=lambda s: s.name)
+        names = world.allgather_object([s.name for s in slots], "the variable broadcast")
+        if any(n != names[root] for n in names):
+            raise errors.DataParallelError(
+                None, None, "broadcast_variables: the ranks hold different sets of initialized "
+                "variables", {"variables": names})
+        with resources.rebinding():
+            for slot in slots:
+                value = world.broadcast(_host(slot), root, f"the broadcast of {slot.name}")
+                slot.assign(slot.device.to_device(value) if slot.device is not None else value)
+        self._ranks_checked = True
+        return len(slots)
 
     def _fetch_spec(self, fetches: Any) -> _FetchSpec:
         key = _hashable(fetches)
@@ -318,6 +394,11 @@ def _check_restored_shapes(slots: dict, before: dict) -> None:
                 f"shape {got} (gpugraph refuses to reshape a variable on restore)",
                 {"variable": slot.name, "shape": list(static),
                  "checkpoint_shape": list(value.shape)})
+
+
+def _host(slot: Any) -> np.ndarray:
+    value = slot.value if slot.device is None else slot.device.to_host(slot.value)
+    return np.asarray(value)
 
 
 def get_default_session() -> Session | None:

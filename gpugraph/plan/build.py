@@ -28,7 +28,7 @@ from gpugraph.devices.base import Device
 from gpugraph.framework.ops import Operation, Tensor
 from gpugraph.ops import registry
 from gpugraph.ops.registry import DEAD, BuildContext
-from gpugraph.plan import frames
+from gpugraph.plan import data_parallel, frames
 from gpugraph.plan.codegen import flatten
 from gpugraph.plan.functions import FunctionCompiler
 from gpugraph.plan.fusion import fuse_elementwise
@@ -50,7 +50,7 @@ _TensorKey = tuple  # (Operation, output index)
 def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tensor],
                state: SessionState, placement: Mapping[Operation, Device],
                host: Device, max_iterations: int = frames.DEFAULT_MAX_ITERATIONS,
-               captured: bool = True) -> Plan:
+               captured: bool = True, reducer: Any = None) -> Plan:
     """Compiles the subgraph that computes ``fetches`` and runs ``targets`` given ``feeds``.
 
     Args:
@@ -58,6 +58,8 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
         host: the CPU device; feeds arrive there and fetched values leave from there.
         captured: whether GPU work may run as captured graphs (:mod:`gpugraph.plan.graphs`);
             function bodies run inside their caller's kernel, never captured on their own.
+        reducer: with data parallelism, what averages the gradients over the ranks
+            (:mod:`gpugraph.plan.data_parallel`); the plan's ``data_parallel`` counts them.
 
     Raises:
         UnimplementedError: some needed op types have no kernel (all are listed), or the
@@ -70,10 +72,15 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
     _check_kernels([op for op in needed if op not in dropped])
     builder = _StepBuilder(fed, placement, host, state, max_iterations, dropped)
     feed_slots = [builder.slot_of(t.op, t.value_index, host) for t in feeds]
+    gradients = [] if reducer is None else data_parallel.find_gradients(needed, dropped, fed)
     if frames.has_frames(needed):
         items = _loop_items(needed, builder, max_iterations)
-    else:
-        items = [step for op in _toposort(roots, fed) for step in builder.steps_for(op)]
+    else:  # (every gradient first: their all-reduces then share buckets)
+        first = [g.tensor.op for g in gradients]
+        items = [step for op in _toposort(first + roots, fed) for step in builder.steps_for(op)]
+    if gradients:
+        items = data_parallel.insert_reductions(items, gradients, reducer, builder.slot_of,
+                                                builder.new_slot, builder.where)
     fetch_slots = [builder.fetch_slot(t) for t in fetches]
     items.extend(builder.pending)
     steps = flatten(items)
@@ -86,8 +93,10 @@ def build_plan(fetches: list[Tensor], targets: list[Operation], feeds: list[Tens
     if len(steps) == len(items):  # no loops: whole-plan fusion is safe
         items = fuse_elementwise(remap(items, kept, _remapped_step), kept, _fused_step)
     plan_frees(items, kept)
-    return Plan(items, num_slots, feed_slots, fetch_slots, list(fetches), host,
+    plan = Plan(items, num_slots, feed_slots, fetch_slots, list(fetches), host,
                 state if captured else None)
+    plan.data_parallel = len(gradients)
+    return plan
 
 
 # How function-calling kernels compile their bodies (BuildContext.functions).
@@ -164,6 +173,11 @@ class _StepBuilder:
             slot = self.slots[key] = len(self.slots)
             if device is not None:
                 self.where[slot] = device
+        return slot
+
+    def new_slot(self, key: tuple) -> int:
+        """A slot for a value no graph tensor names (e.g. a gradient's average)."""
+        slot = self.slots[key] = len(self.slots)
         return slot
 
     def _location(self, device: Device) -> Device:

@@ -187,7 +187,7 @@ def _targets(step: Any, read: set[int]) -> str:
     """Assignment targets for a step's outputs ("_" for outputs nobody reads)."""
     names = [f"v{s}" if s >= 0 and s in read else "_" for s in step.outputs]
     info = step.op._info
-    copy = step.kind == "copy" or getattr(step, "label", "").startswith("copy of")
+    copy = step.kind in ("copy", "collective") or getattr(step, "label", "").startswith("copy of")
     if len(names) == 1 and not copy and (info is None or info.fixed_num_outputs is None):
         return names[0] + ","  # a list-output op (Split, IdentityN, ...) returns a sequence
     return names[0] if len(names) == 1 else ", ".join(names)

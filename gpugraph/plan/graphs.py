@@ -53,7 +53,7 @@ _VARIABLE_PREFIXES = ("Apply", "ResourceApply", "SparseApply", "ResourceSparseAp
 
 def capturable(step: Any) -> bool:
     """Whether ``step`` may be part of a captured segment (its device permitting)."""
-    if step.kind == "copy" or step.token >= 0 or step.tokens:
+    if step.kind in ("copy", "collective") or step.token >= 0 or step.tokens:
         return False
     info = step.op._info
     if info is not None and info.is_stateful:

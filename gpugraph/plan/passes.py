@@ -89,12 +89,13 @@ def _free_of_side_effects(op: Operation) -> bool:
 def mark_dead_regions(steps: list[Step], num_slots: int) -> int:
     """Makes every step downstream of a Switch dead-aware; returns the new slot count.
 
-    Copy steps pass dead values through unchanged, so they need no liveness token.
+    Copy steps (and the collectives of data parallelism) pass dead values through unchanged,
+    so they need no liveness token.
     """
     dead_slots: set[int] = set()
     region: dict[Operation, Step] = {}
     for step in steps:
-        if step.kind == "copy":
+        if step.kind in ("copy", "collective"):
             if step.inputs[0] in dead_slots:
                 dead_slots.update(step.outputs)
             continue

@@ -61,6 +61,7 @@ class Plan:
                  fetch_slots: list[int], fetches: list[Tensor], host: Device,
                  state: SessionState | None = None):
         self.items = items  # steps and while loops (LoopNode)
+        self.data_parallel = 0  # gradients averaged over the ranks (gpugraph.plan.data_parallel)
         self.steps = flatten(items)
         self.num_slots = num_slots
         self.feed_slots = feed_slots

@@ -239,6 +239,9 @@ class Saver:
         if not hasattr(sess, "run") or not hasattr(sess, "graph"):
             raise TypeError(f"'sess' must be a Session; {sess}")
         checkpoint_file = self._checkpoint_file(sess, save_path, global_step, latest_filename)
+        if not getattr(sess, "writes_checkpoints", True):
+            # A data-parallel rank other than 0: rank 0 writes the one checkpoint all ranks hold.
+            return None if self._is_empty else checkpoint_file
         durable = self._is_durable(durable)
         model_path = None if self._is_empty else self._write(sess, checkpoint_file, save_path)
         meta_file = cm.meta_graph_filename(checkpoint_file, meta_graph_suffix)

@@ -1,0 +1,52 @@
+"""Collectives by device kind: how the gradients that live on one device are summed over ranks.
+
+The generic path works for every device: the values go to the host and through MPI (on the
+CPU they are host arrays already; virtual GPUs stand in for GPUs this way).  A backend with a
+faster path registers it for its device kind (``devices/cuda/nccl.py``: NCCL on the GPU, no
+host round trip), as kernels are registered per (op, device kind).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+_BY_KIND: dict[str, Callable[[Any, Any], Collectives]] = {}
+
+
+class Collectives:
+    """Sums and gathers of one device's arrays over the ranks of ``world``.
+
+    ``start_sum`` begins a sum of a flat buffer and returns a handle; ``finish_sum`` returns
+    the summed buffer on the device (waiting for it as the device requires).
+    """
+
+    def __init__(self, world: Any, device: Any):
+        self.world = world
+        self.device = device
+
+    def start_sum(self, flat: Any) -> Any:
+        host = np.ascontiguousarray(self.device.to_host(flat))
+        return self.world.start_allreduce_sum(host)
+
+    def finish_sum(self, handle: Any, what: str) -> Any:
+        request, out = handle
+        self.world.wait(request, what)
+        return self.device.to_device(out)
+
+    def gather_rows(self, array: Any, what: str) -> Any:
+        """The ranks' ``array`` concatenated along axis 0, in rank order."""
+        host = self.world.allgather_rows(np.asarray(self.device.to_host(array)), what)
+        return self.device.to_device(host)
+
+
+def register(kind: str, factory: Callable[[Any, Any], Collectives]) -> None:
+    """Makes ``factory(world, device)`` the collectives of devices of ``kind``."""
+    _BY_KIND[kind] = factory
+
+
+def for_device(world: Any, device: Any) -> Collectives:
+    """The collectives of ``device`` (its kind's registration, else the host path)."""
+    return _BY_KIND.get(device.kind, Collectives)(world, device)
