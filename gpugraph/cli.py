@@ -312,11 +312,12 @@ def run_resume(args: argparse.Namespace) -> int:
     options = rs.ResumeOptions(
         checkpoint=args.checkpoint, steps=args.steps,
         feeds=[rs.FeedSource.parse(f) for f in args.feed or []], batch_size=args.batch_size,
-        seed=args.seed, meta=args.meta, train_op=args.train_op, loss=args.loss,
+        seed=args.seed, shuffle=not args.no_shuffle, meta=args.meta, train_op=args.train_op,
+        loss=args.loss,
         save_every=args.save_every, out=args.out, clear_devices=args.clear_devices,
         tags=args.tags.split(",") if args.tags else None, logdir=args.logdir,
         summary_every=args.summary_every, summary_op=args.summary_op,
-        export_savedmodel=args.export_savedmodel,
+        export_savedmodel=args.export_savedmodel, data_parallel=args.data_parallel,
         session_config={"virtual_gpus": args.gpus, "device_map": device_map or None,
                         "allow_soft_placement": args.allow_soft_placement})
     columns = [TextColumn("step {task.fields[step]}"), BarColumn(),
@@ -403,6 +404,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="feed a placeholder from .npy/.npz data, batched (repeatable)")
     resume.add_argument("--batch-size", type=int, help="rows per step (default: all)")
     resume.add_argument("--seed", type=int, default=0, help="shuffling seed")
+    resume.add_argument("--no-shuffle", action="store_true", help="batches in the files' row "
+                        "order (each epoch the same)")
     resume.add_argument("--meta", help="the .meta file (default: <checkpoint>.meta)")
     resume.add_argument("--tags", help="a SavedModel's tag set, comma-separated (default: "
                         "'train', or its only one)")
@@ -416,6 +419,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="write summaries on the first step and every N steps (100)")
     resume.add_argument("--summary-op", help="the summary tensor to write (default: the graph's "
                         "summaries collection)")
+    resume.add_argument("--data-parallel", action="store_true", help="run as one of the ranks "
+                        "of mpiexec -n N: each rank trains on 1/N of every batch and the "
+                        "gradients are averaged (--batch-size stays the global batch)")
+    resume.add_argument("--nproc", type=int, metavar="N", help="start N data-parallel ranks "
+                        "on this machine (through mpiexec)")
     resume.add_argument("--export-savedmodel", metavar="DIR", help="finish by writing the "
                         "trained model as a SavedModel to DIR (new or empty)")
     resume.add_argument("--gpus", type=int, default=None,
@@ -428,17 +436,67 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _bad_input(e: Exception, debug: bool) -> int:
+def launch(nproc: int, argv: list[str]) -> int:
+    """``gpugraph resume --nproc N ...``: the same command as N data-parallel ranks on this
+    machine, started by the mpiexec next to this Python (MPICH's wheel) or on the PATH."""
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    here = os.path.dirname(sys.executable)
+    mpiexec = shutil.which("mpiexec", path=here + os.pathsep + os.environ.get("PATH", ""))
+    if mpiexec is None:
+        print("gpugraph: error: --nproc needs an mpiexec: pip install 'gpugraph[mpi]' (or a "
+              "system MPI)", file=sys.stderr)
+        return 1
+    rest, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            rest.append(item)
+    command = [mpiexec, "-n", str(nproc), sys.executable, "-m", "gpugraph.cli", *rest]
+    if "--data-parallel" not in rest:
+        command.append("--data-parallel")
+    return subprocess.call(command)
+
+
+def _resume_as_rank(args: argparse.Namespace) -> int:
+    """One rank of ``mpiexec -n N gpugraph resume --data-parallel``: only rank 0 reports; an
+    error on any rank is printed with its rank and ends every rank (no rank waits forever)."""
+    from gpugraph import distributed  # noqa: PLC0415
+
+    try:
+        world = distributed.init()
+    except errors.OpError as e:
+        return _bad_input(e, args.debug)
+    if world.rank:
+        args.no_progress = True
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (rank 0 speaks for the run)
+    try:
+        code = run_resume(args)
+    except (errors.OpError, ValueError, KeyError, OSError) as e:
+        code = _bad_input(e, args.debug, prefix=f"rank {world.rank} of {world.size}: ")
+        world.abort(code)
+    return code
+
+
+def _bad_input(e: Exception, debug: bool, prefix: str = "") -> int:
     """Exit status 1 with a one-line message (the traceback with ``--debug``)."""
     if debug:
         raise e
     message = str(e).splitlines()[0] if str(e) else type(e).__name__
-    print(f"gpugraph: error: {type(e).__name__}: {message}", file=sys.stderr)
+    print(f"gpugraph: error: {prefix}{type(e).__name__}: {message}", file=sys.stderr)
     return 1
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "resume" and args.nproc:
+        return launch(args.nproc, sys.argv[1:] if argv is None else argv)
+    if args.command == "resume" and args.data_parallel:
+        return _resume_as_rank(args)
     if args.command == "resume":
         try:
             return run_resume(args)

@@ -22,6 +22,7 @@ import numpy as np
 
 import gpugraph as gg
 from gpugraph import errors
+from gpugraph.distributed import mpi
 from gpugraph.train import checkpoint_management as cm
 from gpugraph.train import device_record
 
@@ -75,6 +76,7 @@ class ResumeOptions:
     feeds: list[FeedSource] = dataclasses.field(default_factory=list)
     batch_size: int | None = None
     seed: int = 0
+    shuffle: bool = True  # False: batches in the files' row order
     meta: str | None = None
     train_op: str | None = None
     loss: str | None = None
@@ -87,6 +89,7 @@ class ResumeOptions:
     summary_every: int = 100
     summary_op: str | None = None  # default: the graph's summaries collection (its MergeSummary)
     export_savedmodel: str | None = None  # a SavedModel of the trained variables goes here
+    data_parallel: bool = False  # one of the ranks of `mpiexec -n N` (gpugraph.distributed)
 
 
 @dataclasses.dataclass
@@ -120,9 +123,11 @@ def find_checkpoint(path: str) -> str:
 
 
 class _Batches:
-    """Shuffled mini-batches over equally long arrays; epochs cycle, reshuffled by the seed."""
+    """Shuffled mini-batches over equally long arrays; epochs cycle, reshuffled by the seed.
+    Data-parallel rank r of N takes the r-th of N equal parts of each (global) batch."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int | None, seed: int):
+    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int | None, seed: int,
+                 ranks: _Ranks | None = None, shuffle: bool = True):
         sizes = {name: len(a) for name, a in arrays.items()}
         if len(set(sizes.values())) > 1:
             raise ResumeError(None, None, "--feed arrays differ in length: " + ", ".join(
@@ -130,16 +135,60 @@ class _Batches:
         self.arrays = arrays
         self.n = next(iter(sizes.values()), 0)
         self.batch = batch_size or self.n
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed) if shuffle else None
         self.order = np.arange(0)
+        self.rank, self.size = (ranks.world.rank, ranks.world.size) if ranks else (0, 1)
+        if arrays and self.batch % self.size:
+            raise ResumeError(None, None, f"--data-parallel: the batch of {self.batch} rows does "
+                              f"not split evenly over {self.size} ranks (--batch-size is the "
+                              "global batch; make it a multiple of the number of ranks)")
 
     def next(self) -> dict[str, np.ndarray]:
         if not self.arrays:
             return {}
         if len(self.order) < self.batch:
-            self.order = np.concatenate([self.order, self.rng.permutation(self.n)])
+            epoch = self.rng.permutation(self.n) if self.rng else np.arange(self.n)
+            self.order = np.concatenate([self.order, epoch])
         pick, self.order = self.order[:self.batch], self.order[self.batch:]
+        part = self.batch // self.size
+        pick = pick[self.rank * part:(self.rank + 1) * part]
         return {name: a[pick] for name, a in self.arrays.items()}
+
+
+class _Ranks:
+    """A data-parallel resume's agreement between ranks: one start (the same graph and
+    checkpoint files everywhere), one loss to report, and one decision to stop."""
+
+    def __init__(self) -> None:
+        self.world = gg.distributed.init()
+
+    @property
+    def leads(self) -> bool:
+        return self.world.rank == 0
+
+    def check_same_files(self, paths: list[str]) -> None:
+        """Refuses ranks that would restore different files (checked before any step)."""
+        mine = []
+        for path in paths:
+            try:
+                with open(path, "rb") as f:
+                    mine.append((path, mpi.digest(f.read())))
+            except OSError as e:
+                mine.append((path, f"unreadable: {e.strerror}"))
+        seen = self.world.allgather_object(mine, "the start-up check of the ranks' files")
+        differ = [f"rank {k} has {p} ({d})" for k, files in enumerate(seen)
+                  for (p, d), (p0, d0) in zip(files, seen[0]) if d != d0 or p != p0]
+        if differ:
+            raise errors.DataParallelError(
+                None, None, "--data-parallel: the ranks would not start from the same files: "
+                f"rank 0 has {', '.join(f'{p} ({d})' for p, d in seen[0])}; "
+                + "; ".join(differ), {"files": seen})
+
+    def agree(self, loss: float | None, stop: bool) -> tuple[float | None, bool]:
+        """The loss averaged over the ranks, and whether any rank was interrupted."""
+        total = self.world.allreduce_sum(np.array([loss or 0.0, float(stop)]),
+                                         "the step's loss and stop flag")
+        return (None if loss is None else float(total[0] / self.world.size)), bool(total[1])
 
 
 def resume(options: ResumeOptions, progress: Callable[[int, float | None], None] | None = None
@@ -152,10 +201,11 @@ def resume(options: ResumeOptions, progress: Callable[[int, float | None], None]
     if not os.path.exists(meta):
         raise ResumeError(None, None, f"no meta graph {meta} next to the checkpoint (use --meta)")
     _check_export_dir(options.export_savedmodel)
+    ranks = _ranks(options, [meta, prefix + ".index"])
     out_dir = options.out or os.path.dirname(prefix) or "."
     os.makedirs(out_dir, exist_ok=True)
     graph = gg.Graph()
-    with graph.as_default(), gg.Session(graph=graph, config=options.session_config) as sess:
+    with graph.as_default(), gg.Session(graph=graph, config=_config(options)) as sess:
         saver = gg.train.import_meta_graph(meta, clear_devices=options.clear_devices)
         if saver is None:
             raise ResumeError(None, None, f"{meta} has no variables to restore")
@@ -163,17 +213,22 @@ def resume(options: ResumeOptions, progress: Callable[[int, float | None], None]
         saver.restore(sess, prefix)
         train_op = _element(graph, options.train_op, "train_op", "--train-op")
         loss = _loss_tensor(graph, options.loss)
-        batches = _Batches(_load_feeds(graph, options.feeds), options.batch_size, options.seed)
+        batches = _Batches(_load_feeds(graph, options.feeds), options.batch_size, options.seed,
+                           ranks, options.shuffle)
         step_tensor = _global_step(graph)
         coord = gg.train.Coordinator()
         threads, pipelines = ([], 0) if options.feeds else _start_pipelines(sess, graph, coord)
+        if pipelines and ranks:
+            raise ResumeError(None, None, "--data-parallel: the graph reads its own input "
+                              "(tf.data or queues), which every rank would read whole; feed it "
+                              "with --feed, which --data-parallel splits over the ranks")
         try:
             result = _loop(sess, saver, prefix, out_dir, train_op, loss, batches, step_tensor,
-                           options, progress)
+                           options, progress, ranks)
         finally:
             coord.request_stop()
             coord.join(threads, stop_grace_period_secs=10, ignore_live_threads=True)
-        if options.export_savedmodel:
+        if options.export_savedmodel and (ranks is None or ranks.leads):
             result.exported = _export(sess, options.export_savedmodel,
                                       [gg.saved_model.tag_constants.TRAINING])
     result.legacy_checkpoint = not os.path.exists(prefix + ".index")
@@ -189,19 +244,38 @@ def _resume_saved_model(options: ResumeOptions, progress: Callable | None) -> Re
     tags = options.tags or _training_tags(export_dir)
     out_dir = options.out or f"{export_dir}_resumed"
     _check_export_dir(options.export_savedmodel)
+    model = os.path.join(export_dir, gg.saved_model.loader.PB)
+    ranks = _ranks(options, [model if os.path.exists(model) else model + "txt",
+                             os.path.join(export_dir, "variables", "variables.index")])
     os.makedirs(out_dir, exist_ok=True)
     graph = gg.Graph()
-    with graph.as_default(), gg.Session(graph=graph, config=options.session_config) as sess:
+    with graph.as_default(), gg.Session(graph=graph, config=_config(options)) as sess:
         loaded = gg.saved_model.load(sess, tags, export_dir, clear_devices=options.clear_devices)
         saver = gg.train.Saver()
         train_op = _element(graph, options.train_op, "train_op", "--train-op")
         loss = _loss_tensor(graph, options.loss)
-        batches = _Batches(_load_feeds(graph, options.feeds), options.batch_size, options.seed)
+        batches = _Batches(_load_feeds(graph, options.feeds), options.batch_size, options.seed,
+                           ranks, options.shuffle)
         result = _loop(sess, saver, export_dir, out_dir, train_op, loss, batches,
-                       _global_step(graph), options, progress)
-        if options.export_savedmodel:
+                       _global_step(graph), options, progress, ranks)
+        if options.export_savedmodel and (ranks is None or ranks.leads):
             result.exported = _export(sess, options.export_savedmodel, tags, loaded, export_dir)
     return result
+
+
+def _ranks(options: ResumeOptions, files: list[str]) -> _Ranks | None:
+    """With --data-parallel: the ranks, after checking they start from the same files."""
+    if not options.data_parallel:
+        return None
+    ranks = _Ranks()
+    ranks.check_same_files(files)
+    return ranks
+
+
+def _config(options: ResumeOptions) -> dict[str, Any]:
+    if not options.data_parallel:
+        return options.session_config
+    return {**options.session_config, "data_parallel": "mpi"}
 
 
 def _check_export_dir(path: str | None) -> None:
@@ -258,16 +332,17 @@ def _start_pipelines(sess: Any, graph: Any, coord: Any) -> tuple[list, int]:
 
 def _loop(sess: Any, saver: Any, prefix: str, out_dir: str, train_op: Any, loss: Any,
           batches: _Batches, step_tensor: Any, options: ResumeOptions,
-          progress: Callable | None) -> ResumeResult:
+          progress: Callable | None, ranks: _Ranks | None = None) -> ResumeResult:
     first = _step(sess, step_tensor, prefix)
     saved: list[str] = []
     losses: list[float] = []
     interrupted = ended = False
     fetches = [train_op] + ([loss] if loss is not None else [])
-    board = _TensorBoard(sess.graph, options, first) if options.logdir else None
+    leads = ranks is None or ranks.leads  # (only rank 0 logs and reports)
+    board = _TensorBoard(sess.graph, options, first) if options.logdir and leads else None
     with _deferred_interrupt() as stop:
         for k in range(options.steps):
-            if stop.requested:  # between steps, so no step is left half-applied
+            if stop.requested and ranks is None:  # between steps: none is left half-applied
                 interrupted = True
                 break
             logs = board is not None and board.due(k)
@@ -280,15 +355,21 @@ def _loop(sess: Any, saver: Any, prefix: str, out_dir: str, train_op: Any, loss:
                 ended = True
                 break
             value = float(values[1]) if loss is not None else None
+            halt = False
+            if ranks is not None:  # (every rank stops after the same step)
+                value, halt = ranks.agree(value, stop.requested)
             if value is not None:
                 losses.append(value)
             if logs:
                 board.write(first + k, values[len(fetches):], value)
-            if progress:
+            if progress and leads:
                 progress(k + 1, value)
             if options.save_every and (k + 1) % options.save_every == 0 and k + 1 < options.steps:
                 saved.append(_save(sess, saver, out_dir, step_tensor, first + k + 1))
-        interrupted = interrupted or stop.requested
+            if halt:
+                interrupted = True
+                break
+        interrupted = interrupted or (stop.requested and ranks is None)
     last = _step(sess, step_tensor, None, default=first + len(losses))
     saved.append(_save(sess, saver, out_dir, step_tensor, last))
     report = sess.cuda_graph_report()

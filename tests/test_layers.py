@@ -28,12 +28,13 @@ ALLOWED: dict[str, set[str]] = {
     "ops.<kind>": BELOW_OPS | {"ops.generic", "devices.<kind>", "ops.<kind>"},
     "ops.index": {"ops.generic", "ops.cpu", "ops.cuda"},
     "placement": BELOW_OPS | {"devices.index", "ops.generic"},
-    "plan": BELOW_OPS | {"ops.generic", "plan"},
+    "plan": BELOW_OPS | {"ops.generic", "plan", "distributed"},
     "session": BELOW_OPS | {"devices.index", "ops.generic", "ops.index", "placement", "plan",
-                            "session"},
+                            "session", "distributed"},
     "train": BELOW_OPS | {"ops.generic", "session", "train"},
     "saved_model": BELOW_OPS | {"ops.generic", "session", "train", "saved_model"},
     "summary": BELOW_OPS | {"ops.generic", "session", "train", "summary"},
+    "distributed": LEAVES | {"devices.base", "distributed"},
     "top": None,  # resume, cli and the facade may import anything
 }
 
@@ -47,7 +48,7 @@ def room(module: str) -> str:
     if head in ("errors", "dtypes", "config", "_optional", "_proto"):
         return "leaves"
     if head in ("io", "framework", "state", "placement", "plan", "session", "train",
-                "saved_model", "summary"):
+                "saved_model", "summary", "distributed"):
         return head
     if head in ("devices", "ops"):
         if len(parts) == 1:

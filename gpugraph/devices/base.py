@@ -120,6 +120,13 @@ class Device:
         (CUDA graphs), else None."""
         return None
 
+    def collectives(self, world: Any) -> Any | None:
+        """This device's sums and gathers over the ranks of a data-parallel ``world``
+        (``start_sum``, ``finish_sum``, ``gather_rows``: see
+        :class:`gpugraph.distributed.collectives.Collectives`), or None to go through the
+        host and MPI."""
+        return None
+
     def fuser(self, dtype: np.dtype) -> Any | None:
         """This device's compiler of fused elementwise trees for ``dtype`` (its ``templates``
         and ``compile(expression, n)``, or ``compile_program(lines, n)`` with ``max_depth =

@@ -1,19 +1,17 @@
-"""Collectives by device kind: how the gradients that live on one device are summed over ranks.
+"""Collectives by device: how the gradients that live on one device are summed over ranks.
 
 The generic path works for every device: the values go to the host and through MPI (on the
-CPU they are host arrays already; virtual GPUs stand in for GPUs this way).  A backend with a
-faster path registers it for its device kind (``devices/cuda/nccl.py``: NCCL on the GPU, no
-host round trip), as kernels are registered per (op, device kind).
+CPU they are host arrays already; virtual GPUs stand in for GPUs this way).  A device with a
+faster path returns its own from :meth:`gpugraph.devices.base.Device.collectives` (CUDA GPUs:
+NCCL on the device, ``devices/cuda/nccl.py``), in its own room, as kernels are registered
+per (op, device kind).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-_BY_KIND: dict[str, Callable[[Any, Any], Collectives]] = {}
 
 
 class Collectives:
@@ -42,11 +40,6 @@ class Collectives:
         return self.device.to_device(host)
 
 
-def register(kind: str, factory: Callable[[Any, Any], Collectives]) -> None:
-    """Makes ``factory(world, device)`` the collectives of devices of ``kind``."""
-    _BY_KIND[kind] = factory
-
-
-def for_device(world: Any, device: Any) -> Collectives:
-    """The collectives of ``device`` (its kind's registration, else the host path)."""
-    return _BY_KIND.get(device.kind, Collectives)(world, device)
+def for_device(world: Any, device: Any) -> Any:
+    """The collectives of ``device``: its own (``Device.collectives``), else the host path."""
+    return device.collectives(world) or Collectives(world, device)

@@ -15,6 +15,7 @@ the buckets match without any negotiation between ranks.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -100,8 +101,9 @@ class GradientReducer:
         for ticket in tickets:
             ticket.offset = offset
             offset += int(ticket.value.size)
-        flat = xp.concatenate([xp.ravel(t.value) for t in tickets]) if len(tickets) > 1 \
-            else xp.ravel(tickets[0].value)
+        with _on(device):
+            flat = xp.concatenate([xp.ravel(t.value) for t in tickets]) if len(tickets) > 1 \
+                else xp.ravel(tickets[0].value)
         ops = self.collectives(device)
         bucket = _Bucket(tickets, ops.start_sum(flat), ops)
         for ticket in tickets:
@@ -112,20 +114,27 @@ class GradientReducer:
         names = ", ".join(t.name for t in bucket.tickets[:3])
         total = bucket.ops.finish_sum(bucket.handle, f"the all-reduce of gradients {names}"
                                       + (" ..." if len(bucket.tickets) > 3 else ""))
-        total /= total.dtype.type(self.size)
-        for ticket in bucket.tickets:
-            value = ticket.value
-            part = total[ticket.offset:ticket.offset + value.size].reshape(value.shape)
-            ticket.result = part
-            ticket.bucket = None
+        with _on(bucket.tickets[0].device):
+            total /= total.dtype.type(self.size)
+            for ticket in bucket.tickets:
+                value = ticket.value
+                part = total[ticket.offset:ticket.offset + value.size].reshape(value.shape)
+                ticket.result = part
+                ticket.bucket = None
 
     def _gather(self, ticket: Ticket) -> None:
         ops = self.collectives(ticket.device)
         gathered = ops.gather_rows(ticket.value, f"the gather of sparse gradient {ticket.name}")
         if ticket.kind == VALUES:
-            gathered /= gathered.dtype.type(self.size)
+            with _on(ticket.device):
+                gathered /= gathered.dtype.type(self.size)
         ticket.result = gathered
         self.reductions += 1
+
+
+def _on(device: Any) -> Any:
+    """The device's context (a CUDA GPU's: its arrays are made on it), or none."""
+    return device.run_context() or contextlib.nullcontext()
 
 
 def average_over_ranks(world: Any, value: Any) -> np.ndarray:

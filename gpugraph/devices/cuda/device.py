@@ -8,7 +8,7 @@ import numpy as np
 
 from gpugraph import config
 from gpugraph.devices.base import CUPY_AT_DTYPES, Device, host_value
-from gpugraph.devices.cuda import cublas, cudnn, fusion, rawmodule, staging
+from gpugraph.devices.cuda import cublas, cudnn, fusion, nccl, rawmodule, staging
 from gpugraph.devices.cuda.graphs import CudaGraphs
 
 
@@ -90,6 +90,10 @@ class CudaDevice(Device):
 
     def fuser(self, dtype: np.dtype) -> Any:
         return fusion.fuser(dtype, self.xp) if rawmodule.enabled(self.xp) else None
+
+    def collectives(self, world: Any) -> Any | None:
+        """Gradient sums over the ranks on the GPU through NCCL (None: no NCCL in CuPy)."""
+        return nccl.NcclCollectives.create(world, self)
 
 
 def discover(notes: list[str]) -> list[Device]:
