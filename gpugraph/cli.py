@@ -235,7 +235,12 @@ def devices_report(args: argparse.Namespace) -> dict[str, Any]:
     """The placement report of ``args.meta`` on the requested devices, as plain data."""
     from gpugraph.train import device_record
 
+    from gpugraph.placement import REPLICA_JOBS, replica_jobs
+
     device_map = dict(item.split("=", 1) for item in args.device_map or [])
+    if args.data_parallel:  # (what each data-parallel rank's session maps)
+        device_map = {**device_map, **{k: v for k, v in REPLICA_JOBS.items()
+                                       if k not in device_map}}
     config = {"virtual_gpus": args.gpus, "device_map": device_map or None,
               "allow_soft_placement": args.allow_soft_placement}
     graph = gg.Graph()
@@ -245,10 +250,30 @@ def devices_report(args: argparse.Namespace) -> dict[str, Any]:
         report = sess.placement_report()
         data = report.to_json()
         data["file"] = args.meta
+        data["replication"] = _replication(replica_jobs(graph.get_operations()),
+                                           args.data_parallel)
         data["restart"] = None
         if args.checkpoint:
             data["restart"] = _restart_check(sess, report, args.checkpoint, device_record)
     return data
+
+
+def _replication(jobs: dict[str, int], folded: bool) -> dict[str, Any] | None:
+    """What gpugraph makes of a between-graph replication graph's jobs."""
+    if not jobs:
+        return None
+    named = ", ".join(f"/job:{j} ({n} nodes)" for j, n in jobs.items())
+    if folded:
+        note = (f"Between-graph replication ({named}) runs as synchronous data parallelism: "
+                "every rank runs the whole graph on its own devices (each job folded onto "
+                "/job:localhost), every variable replicated, gradients averaged over the ranks; "
+                "TF's asynchronous parameter-server updates are not reproduced.")
+    else:
+        note = (f"The graph names other machines' jobs ({named}), which one process cannot "
+                "reach: run it data-parallel (gpugraph resume --data-parallel under mpiexec, "
+                "or --nproc N; see it here with --data-parallel), or fold the jobs onto this "
+                "machine with --device-map /job:ps=/cpu:0 ...")
+    return {"jobs": jobs, "folded": folded, "note": note}
 
 
 def _restart_check(sess: Any, report: Any, prefix: str, device_record: Any) -> dict[str, Any]:
@@ -292,6 +317,8 @@ def _print_devices(data: dict[str, Any]) -> None:
         console.print(bad)
         console.print("Fixes: --clear-devices, --device-map FROM=TO, --allow-soft-placement, "
                       "or --gpus N for virtual GPUs.")
+    if data.get("replication"):
+        console.print(data["replication"]["note"])
     restart = data.get("restart")
     if restart:
         console.print(f"Restart rule against {restart['checkpoint']}: "
@@ -381,6 +408,9 @@ def _parser() -> argparse.ArgumentParser:
     devices.add_argument("--device-map", action="append", metavar="FROM=TO",
                          help="remap device requests, e.g. /job:ps/task:0=/cpu:0 (repeatable)")
     devices.add_argument("--allow-soft-placement", action="store_true")
+    devices.add_argument("--data-parallel", action="store_true", help="place as each rank of "
+                         "a data-parallel run does (the jobs of between-graph replication "
+                         "folded onto the rank's devices)")
     devices.add_argument("--clear-devices", action="store_true")
     devices.add_argument("--json", action="store_true", help="print JSON for tools")
     devices.add_argument("--debug", action="store_true", help="show tracebacks on errors")

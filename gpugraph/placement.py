@@ -33,6 +33,23 @@ from gpugraph.ops import registry
 
 _STRING = dtypes.string.as_datatype_enum
 _RESOURCE = dtypes.resource.as_datatype_enum
+_LOCAL = "/job:localhost/replica:0/task:0"
+# Between-graph replication (tf.train.replica_device_setter: variables on /job:ps, compute on
+# /job:worker) run as synchronous data parallelism: each rank runs the whole graph on its own
+# devices, every variable replicated, gradients averaged (TF's asynchronous parameter-server
+# updates are not reproduced).  Session(data_parallel=...) adds this device_map.
+REPLICA_JOBS = {f"/job:{job}": _LOCAL for job in ("ps", "worker", "chief", "master")}
+
+
+def replica_jobs(ops: Iterable[Operation]) -> dict[str, int]:
+    """How many nodes request each job other than this machine's (``ps``, ``worker``...)."""
+    jobs: dict[str, int] = defaultdict(int)
+    for op in ops:
+        if "/job:" in op.device:
+            job = DeviceSpec.from_string(op.device).job
+            if job not in (None, "localhost"):
+                jobs[job] += 1
+    return dict(sorted(jobs.items()))
 
 
 @dataclasses.dataclass(frozen=True)

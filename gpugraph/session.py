@@ -24,7 +24,7 @@ from gpugraph.devices import Device, discover
 from gpugraph.distributed.mpi import digest as mpi_digest
 from gpugraph.framework.graph import Graph, get_default_graph
 from gpugraph.framework.ops import Operation, Tensor
-from gpugraph.placement import PlacementReport, place_graph, placement_map
+from gpugraph.placement import REPLICA_JOBS, PlacementReport, place_graph, placement_map
 from gpugraph.plan import Plan, as_host, build_plan
 
 _default_session: list[Session] = []
@@ -48,8 +48,12 @@ class SessionConfig:
         data_parallel: ``"mpi"`` averages every gradient over the MPI ranks of the launcher
             that started this process (:mod:`gpugraph.distributed`); default
             ``GPUGRAPH_DATA_PARALLEL``, else off.  Rank k uses GPU ``local_rank`` as the
-            graph's GPU:0, only rank 0 writes checkpoints, and the ranks must hold the same
-            graph and variables when they first train.
+            graph's GPU:0 (when the machine has a GPU per rank), the jobs of between-graph
+            replication (``/job:ps``, ``/job:worker``) fold onto each rank's devices, only rank
+            0 writes checkpoints, and the ranks must hold the same graph and variables when
+            they first train.
+        visible_device_list: the GPUs this session uses, numbered from 0 in this order
+            (TF's ``GPUOptions.visible_device_list``, e.g. ``"1"``).
     """
 
     allow_soft_placement: bool = False
@@ -59,6 +63,7 @@ class SessionConfig:
     allow_device_change: bool = False
     max_loop_iterations: int = 10_000_000
     data_parallel: str | None = None
+    visible_device_list: str | None = None
 
     @classmethod
     def from_any(cls, config: Any) -> SessionConfig:
@@ -93,8 +98,16 @@ class Session:
         self._graph = graph if graph is not None else get_default_graph()
         self._config = SessionConfig.from_any(config)
         self._state = resources.SessionState()
-        self._devices = discover(self._config.virtual_gpus)
-        self._reducer = self._data_parallel()
+        world = self._world()
+        self._devices = _visible(discover(self._config.virtual_gpus),
+                                 self._config.visible_device_list, world)
+        self._reducer = None
+        if world is not None:
+            from gpugraph.distributed.reducer import GradientReducer  # noqa: PLC0415
+
+            self._reducer = GradientReducer(world)
+            for device in self._devices:
+                device.share_cores(world.local_size)
         self._ranks_checked = False
         # CUDA devices work only in the process that set them up (not in a forked child).
         self._pid, self._forks = os.getpid(), _FORKS[0]
@@ -123,9 +136,13 @@ class Session:
 
     def placement_report(self) -> PlacementReport:
         """Where every node of the graph runs (or why it can't), as :mod:`gpugraph.placement`."""
+        device_map = self._config.device_map
+        if self._reducer is not None:  # (each rank runs a between-graph replica's jobs)
+            device_map = {**(device_map or {}), **{k: v for k, v in REPLICA_JOBS.items()
+                                                    if k not in (device_map or {})}}
         return place_graph(self._graph.get_operations(), self._devices,
                            allow_soft_placement=self._config.allow_soft_placement,
-                           device_map=self._config.device_map)
+                           device_map=device_map)
 
     def _placement(self) -> dict[Operation, Device]:
         """Every op's device, computed for the whole graph before anything runs."""
@@ -219,8 +236,8 @@ class Session:
         return spec.rebuild(plan.run(feed_values))
 
     # --- data parallelism (gpugraph.distributed) --------------------------------------------------
-    def _data_parallel(self) -> Any:
-        """The gradient reducer when this session averages over MPI ranks, else None."""
+    def _world(self) -> Any:
+        """The MPI ranks when this session averages gradients over them, else None."""
         mode = self._config.data_parallel or config.settings.data_parallel
         if not mode:
             return None
@@ -228,15 +245,8 @@ class Session:
             raise errors.InvalidArgumentError(None, None, f"data_parallel={mode!r}: gpugraph "
                                               "knows 'mpi' (or None for one process)")
         from gpugraph.distributed import mpi  # noqa: PLC0415  (needs mpi4py)
-        from gpugraph.distributed.reducer import GradientReducer  # noqa: PLC0415
 
-        world = mpi.world()
-        gpus = [d for d in self._devices if d.device_type == "GPU"]
-        if world.local_rank and len(gpus) > world.local_rank and not self._config.device_map:
-            # Rank k's GPU:0 is its machine's GPU k (the others stay addressable).
-            self._config = dataclasses.replace(self._config, device_map={
-                "/device:GPU:0": f"/device:GPU:{world.local_rank}"})
-        return GradientReducer(world)
+        return mpi.world()
 
     @property
     def writes_checkpoints(self) -> bool:
@@ -394,6 +404,21 @@ def _check_restored_shapes(slots: dict, before: dict) -> None:
                 f"shape {got} (gpugraph refuses to reshape a variable on restore)",
                 {"variable": slot.name, "shape": list(static),
                  "checkpoint_shape": list(value.shape)})
+
+
+def _visible(devices: Any, listed: str | None, world: Any) -> Any:
+    """The GPUs a session shows, numbered from 0: ``visible_device_list`` (TF's "1,0"), else
+    on a data-parallel rank with a GPU of its own, GPU ``local_rank`` alone (its GPU:0)."""
+    if listed:
+        try:
+            return devices.visible([int(k) for k in str(listed).split(",") if k.strip()])
+        except ValueError:
+            raise errors.InvalidArgumentError(
+                None, None, f"visible_device_list={listed!r}: expected GPU numbers such as "
+                "'0' or '1,0'") from None
+    if world is not None and world.local_size > 1 and len(devices.gpus) >= world.local_size:
+        return devices.visible([world.local_rank])
+    return devices
 
 
 def _host(slot: Any) -> np.ndarray:

@@ -61,6 +61,21 @@ def test_devices_report_exit_status_and_json():
     assert mapped.returncode == 0 and "Requested -> assigned" in mapped.stdout
 
 
+def test_devices_explains_between_graph_replication():
+    # /job:ps and /job:worker are other machines for one process; --data-parallel places as a
+    # data-parallel rank does (each job folded onto the rank's devices) and says so.
+    meta = str(DEVICES / "ps_worker" / "ps_worker-3.meta")
+    alone = _gpugraph("devices", meta, "--json")
+    assert alone.returncode == 1
+    report = json.loads(alone.stdout)
+    assert report["replication"]["jobs"] == {"ps": 100, "worker": 55}
+    assert "run it data-parallel" in report["replication"]["note"]
+    ranked = _gpugraph("devices", meta, "--data-parallel")
+    assert ranked.returncode == 0, ranked.stdout
+    assert "runs as synchronous data parallelism" in ranked.stdout
+    assert "asynchronous parameter-server updates are not reproduced" in ranked.stdout
+
+
 def test_devices_text_names_groups_and_fixes():
     meta = str(DEVICES / "ps_worker" / "ps_worker-3.meta")
     result = _gpugraph("devices", meta, "--gpus", "0")

@@ -48,6 +48,17 @@ class DeviceSet:
     def gpus(self) -> list[Device]:
         return [d for d in self.devices if d.device_type == "GPU"]
 
+    def visible(self, gpus: list[int]) -> DeviceSet:
+        """Only GPUs ``gpus`` (in that order), numbered from 0 (TF's ``visible_device_list``);
+        a number this machine has no GPU for is left out, with a note."""
+        mine = self.gpus
+        shown = [mine[k].renumbered(i) for i, k in enumerate(g for g in gpus if g < len(mine))]
+        notes = list(self.notes)
+        missing = [g for g in gpus if g >= len(mine)]
+        if missing:
+            notes.append(f"visible GPUs {missing} do not exist here ({len(mine)} GPU(s)).")
+        return DeviceSet([self.cpu, *shown], notes)
+
     def find(self, device_type: str, index: int) -> Device | None:
         for d in self.devices:
             if d.device_type == device_type and d.index == index:

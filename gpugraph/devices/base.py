@@ -120,6 +120,14 @@ class Device:
         (CUDA graphs), else None."""
         return None
 
+    def renumbered(self, index: int) -> Device:
+        """This device shown under another number (a session shown some GPUs only)."""
+        raise NotImplementedError(f"{self.name} cannot be renumbered")
+
+    def share_cores(self, processes: int) -> None:
+        """This machine's cores serve ``processes`` processes (data-parallel ranks): a device
+        that runs threads on them takes its share."""
+
     def collectives(self, world: Any) -> Any | None:
         """This device's sums and gathers over the ranks of a data-parallel ``world``
         (``start_sum``, ``finish_sum``, ``gather_rows``: see

@@ -33,14 +33,16 @@ def _mpiexec(n: int, *command: str, env: dict | None = None, timeout: int = 120
 
 CASES = [("train", "mlp_softmax_v2_gd_resource"), ("train", "mlp_softmax_v2_momentum_ref"),
          ("train", "mlp_softmax_v2_adam_ref"), ("train_sparse", "embedding_adam_resource"),
-         ("train_sparse", "embedding_gd_ref")]
+         ("train_sparse", "embedding_gd_ref"), ("devices", "ps_worker")]
 
 
 @pytest.mark.parametrize("family,case", CASES, ids=[c for _, c in CASES])
 def test_two_ranks_continue_as_tf_on_the_whole_batch(tmp_path, family, case) -> None:
     # GD, Momentum, Adam on dense layers; Adam (Unique + UnsortedSegmentSum over the
-    # IndexedSlices) and GD (ScatterSub) on an embedding: 20 steps, every loss and every
-    # variable at the end as TF's single-process continuation, the ranks bit-identical.
+    # IndexedSlices) and GD (ScatterSub) on an embedding; a between-graph replication graph
+    # (/job:ps variables, /job:worker compute: folded onto each rank's devices).  20 steps,
+    # every loss and every variable at the end as TF's single-process continuation, the ranks
+    # bit-identical.
     out = tmp_path / "out.npz"
     result = _mpiexec(2, sys.executable, str(HERE / "continue_sharded.py"),
                       str(FIXTURES / family), case, str(out))

@@ -31,6 +31,9 @@ class CpuDevice(Device):
     def fuser(self, dtype: np.dtype) -> Any:
         return fusion.fuser(dtype)
 
+    def share_cores(self, processes: int) -> None:
+        cpu_threads.share_cores(processes)
+
 
 @contextlib.contextmanager
 def _running(owns_cores: bool) -> Iterator[None]:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from gpugraph import config
 from gpugraph._optional import optional_module
 from gpugraph.devices.cpu import conv as cpu_conv
 from gpugraph.devices.cpu import loops as cpu_loops
@@ -214,6 +215,18 @@ def _product_by_rows_of(w: np.ndarray, a: np.ndarray) -> np.ndarray:
     cpu_conv.gather_gemm(w, np.arange(n, dtype=np.int64) * k, np.arange(k, dtype=np.int64),
                          np.ascontiguousarray(a.T), out)
     return np.ascontiguousarray(out.T)
+
+
+def share_cores(processes: int) -> None:
+    """This machine's cores are shared by ``processes`` (data-parallel ranks): unless
+    ``GPUGRAPH_CPU_THREADS`` says otherwise, gpugraph's threads and BLAS's take 1/N of them
+    each (as Horovod asks of OMP_NUM_THREADS), so the ranks do not fight over the cores."""
+    if processes <= 1 or config.settings.cpu_threads:
+        return
+    count = max(1, cpu_loops.threads() // processes)
+    config.settings.cpu_threads = count
+    for lib in _controller():
+        _set_threads(lib, count)
 
 
 def _controller() -> list[Any]:

@@ -13,16 +13,18 @@ from gpugraph.devices.cuda.graphs import CudaGraphs
 
 
 class CudaDevice(Device):
-    """CUDA device ``index`` through CuPy."""
+    """CUDA device ``index`` through CuPy (CUDA's device ``physical``, by default the same:
+    a session shown only some GPUs numbers them from 0, as TF's ``visible_device_list``)."""
 
     device_type = "GPU"
     kind = "cuda"
     at_dtypes = CUPY_AT_DTYPES
 
-    def __init__(self, index: int, cupy: Any):
+    def __init__(self, index: int, cupy: Any, physical: int | None = None):
         super().__init__(index)
         self.xp = cupy
-        self._cuda_device = cupy.cuda.Device(index)
+        self.physical = index if physical is None else physical
+        self._cuda_device = cupy.cuda.Device(self.physical)
         self._graphs = CudaGraphs(self._cuda_device, cupy)
         self._blas: cublas.Blas | None = None
         self._convolutions: cudnn.Convolutions | None = None
@@ -90,6 +92,10 @@ class CudaDevice(Device):
 
     def fuser(self, dtype: np.dtype) -> Any:
         return fusion.fuser(dtype, self.xp) if rawmodule.enabled(self.xp) else None
+
+    def renumbered(self, index: int) -> CudaDevice:
+        """This GPU shown as GPU ``index``."""
+        return CudaDevice(index, self.xp, self.physical)
 
     def collectives(self, world: Any) -> Any | None:
         """Gradient sums over the ranks on the GPU through NCCL (None: no NCCL in CuPy)."""

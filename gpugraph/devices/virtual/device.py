@@ -38,6 +38,10 @@ class VirtualGpuDevice(Device):
     def run_context(self) -> Any:
         return _virtual_gpu.running_on(self.index)
 
+    def renumbered(self, index: int) -> VirtualGpuDevice:
+        """A stand-in for this GPU shown as GPU ``index``."""
+        return VirtualGpuDevice(index)
+
     def checked_kernel(self, fn: Any, node: str, host_inputs: frozenset[int],
                        host_outputs: frozenset[int]) -> Any:
         return _virtual_gpu.memory_checked(fn, node, self.index, host_inputs, host_outputs)
