@@ -103,7 +103,7 @@ class World:
 
     def broadcast(self, buffer: np.ndarray, root: int, what: str) -> np.ndarray:
         """``buffer`` of rank ``root`` on every rank (a new array on the others)."""
-        out = np.ascontiguousarray(buffer).copy()
+        out = np.array(buffer, order="C")  # (a copy, keeping 0-d arrays 0-d)
         self.wait(self.comm.Ibcast(out, root=root), what)
         return out
 

@@ -16,6 +16,7 @@ the buckets match without any negotiation between ranks.
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,7 @@ class GradientReducer:
         self.pending_bytes = 0
         self._collectives: dict[int, Any] = {}
         self.reductions = 0  # all-reduces and gathers started (for reports and tests)
+        self.seconds = 0.0  # host time spent starting and waiting for them (benchmarks)
 
     def collectives(self, device: Any) -> Any:
         found = self._collectives.get(id(device))
@@ -68,15 +70,20 @@ class GradientReducer:
         if kind == DENSE:
             self.pending_bytes += int(value.nbytes)
             if self.pending_bytes >= self.fusion_bytes:
+                started = time.perf_counter()
                 self.flush()
+                self.seconds += time.perf_counter() - started
         return ticket
 
     def result(self, ticket: Ticket) -> Any:
         """The average of ``ticket``'s gradient over the ranks (its indices, gathered)."""
-        if ticket.result is None and ticket.bucket is None:
-            self.flush()  # (it is pending: start or gather everything pending, in order)
         if ticket.result is None:
-            self._finish(ticket.bucket)
+            started = time.perf_counter()
+            if ticket.bucket is None:
+                self.flush()  # (it is pending: start or gather everything pending, in order)
+            if ticket.result is None:
+                self._finish(ticket.bucket)
+            self.seconds += time.perf_counter() - started
         result, ticket.result, ticket.value = ticket.result, None, None
         return result
 

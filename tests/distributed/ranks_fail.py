@@ -5,7 +5,8 @@
 * ``raise``: rank 1 raises at step 5, after rank 0 saved a checkpoint at step 3;
 * ``hang``: rank 1 stops calling collectives at step 5 (it sleeps), rank 0 times out;
 * ``differ``: rank 1 changes a variable before the first step;
-* ``graph``: rank 1 imports a graph with one more node.
+* ``graph``: rank 1 imports a graph with one more node;
+* ``broadcast``: as ``differ``, then rank 0's variables are broadcast: the run goes on.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ def main(mode: str, out: str) -> None:
         saver.restore(sess, str(ROOT / CASE / f"{CASE}-3"))
         if mode == "graph" and rank == 1:
             gg.constant(1.0, name="only_on_rank_1")
-        if mode == "differ" and rank == 1:
+        if mode in ("differ", "broadcast") and rank == 1:
             variable = gg.global_variables()[0]  # (its initializer, fed another value)
             value = sess.run(variable)
             sess.run(variable.initializer, {variable.initializer.inputs[1]: value * 2})
+        if mode == "broadcast":  # (rank 0's values everywhere, scalars too: then all agree)
+            assert gg.distributed.broadcast_variables(sess) == len(gg.global_variables())
         train_op = gg.get_collection("train_op")[0]
         for k in range(20):
             if k == 5 and rank == 1 and mode == "raise":

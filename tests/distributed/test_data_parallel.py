@@ -133,6 +133,12 @@ def test_ranks_must_start_from_the_same_state(tmp_path, mode, message) -> None:
     assert message in result.stderr, result.stderr[-3000:]
 
 
+def test_broadcast_variables_makes_the_ranks_agree(tmp_path) -> None:
+    result = _mpiexec(2, sys.executable, str(HERE / "ranks_fail.py"), "broadcast", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "model-6.index").exists()
+
+
 def test_resume_refuses_ranks_with_different_checkpoints(tmp_path) -> None:
     # MPMD launch: rank 1 is pointed at another run; refused before any step, naming both.
     case = FIXTURES / "train" / "mlp_softmax_v2_gd_resource"
