@@ -106,6 +106,10 @@ SWITCHES: tuple[Switch, ...] = (
     Switch("GPUGRAPH_FUSION_BYTES", "fusion_bytes", _bytes(64 << 20), "67108864",
            "Gradients are all-reduced in buckets of up to this many bytes (Horovod's fusion "
            "threshold); a bucket starts as soon as it is full, while the step goes on."),
+    Switch("GPUGRAPH_MAX_TENSOR_BYTES", "max_tensor_bytes", _count, "unset",
+           "The most bytes one tensor read from a file (a Const, a checkpoint entry, a feed "
+           "file) may claim; a larger claim is refused before anything is allocated. Unset: "
+           "this machine's physical memory."),
     Switch("GPUGRAPH_DURABLE_CHECKPOINTS", "durable_checkpoints", _yes, "0",
            "1 (or true, yes) fsyncs every checkpoint save for Savers that do not set ``durable``."),
 )
@@ -127,6 +131,7 @@ class Settings:
     allow_tf32: bool = False
     wire_scan: bool | None = None
     durable_checkpoints: bool = False
+    max_tensor_bytes: int | None = None
     data_parallel: str | None = None
     collective_timeout: float = 300.0
     fusion_bytes: int = 64 << 20
@@ -142,6 +147,17 @@ def read(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 settings = read()
+
+
+def max_tensor_bytes() -> int:
+    """The memory cap on one tensor read from a file: ``GPUGRAPH_MAX_TENSOR_BYTES``, else the
+    machine's physical memory (a claim past it cannot be honoured anyway)."""
+    if settings.max_tensor_bytes:
+        return settings.max_tensor_bytes
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not POSIX
+        return 1 << 40
 
 
 def reload() -> Settings:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 import gpugraph as gg
-from gpugraph import errors
+from gpugraph import config, errors
 from gpugraph.distributed import mpi
 from gpugraph.train import checkpoint_management as cm
 from gpugraph.train import device_record
@@ -54,7 +54,9 @@ class FeedSource:
         if not os.path.exists(self.path):
             raise ResumeError(None, None, f"--feed {self.tensor}: no such file {self.path!r}")
         try:
-            with np.load(self.path, allow_pickle=False) as data:
+            _check_feed_size(self.path)
+            with open(self.path, "rb") as f:
+                data = np.load(f, allow_pickle=False)
                 if isinstance(data, np.ndarray):
                     return data
                 key = self.key or (data.files[0] if len(data.files) == 1 else None)
@@ -62,9 +64,27 @@ class FeedSource:
                     raise ResumeError(None, None, f"--feed {self.tensor}: {self.path} holds "
                                       f"{', '.join(data.files)}; name one as FILE:KEY")
                 return data[key]
-        except (OSError, ValueError) as e:
+        except errors.OpError:
+            raise
+        except Exception as e:  # noqa: BLE001  (numpy's, zipfile's, struct's: a damaged file)
             raise ResumeError(None, None, f"--feed {self.tensor}: cannot read {self.path}: "
-                              f"{e}") from None
+                              f"{type(e).__name__}: {e}") from None
+
+
+def _check_feed_size(path: str) -> None:
+    """Refuses an .npz whose members would unpack to more than the memory cap (a zip bomb,
+    or a damaged size field) before numpy allocates for them."""
+    import zipfile  # noqa: PLC0415
+
+    if not zipfile.is_zipfile(path):
+        return
+    with zipfile.ZipFile(path) as archive:
+        total = sum(info.file_size for info in archive.infolist())
+    if total > config.max_tensor_bytes():
+        raise errors.ResourceExhaustedError(
+            None, None, f"--feed {path}: its arrays would take {total:,} bytes, more than the "
+            f"{config.max_tensor_bytes():,} allowed (GPUGRAPH_MAX_TENSOR_BYTES)",
+            {"file": path})
 
 
 @dataclasses.dataclass

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from gpugraph import dtypes
+from gpugraph.errors import GraphDefError
 from gpugraph.framework import names
 from gpugraph.framework.attrs import decode_attr
 from gpugraph.framework.tensor_shape import TensorShape
@@ -249,7 +250,12 @@ class Operation:
 
     def _output_dtype(self, index: int) -> dtypes.DType:
         enum = self._output_type_enum(index)
-        return dtypes.as_dtype(enum) if enum is not None else _unknown_dtype(self)
+        try:
+            return dtypes.as_dtype(enum) if enum is not None else _unknown_dtype(self)
+        except TypeError:  # a type attr holding DT_INVALID or an unknown enum
+            raise GraphDefError(None, self, f"Node {self.name!r} ({self.type}): output "
+                                f"{index} has no valid dtype (type attr value {enum})",
+                                {"node": self.name}) from None
 
     def _output_shape(self, index: int) -> TensorShape:
         shapes = self._attr_proto("_output_shapes")

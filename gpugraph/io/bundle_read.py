@@ -12,8 +12,14 @@ from typing import Any
 import numpy as np
 
 from gpugraph import _proto as pb
-from gpugraph import dtypes
-from gpugraph.errors import DataLossError, InvalidArgumentError, NotFoundError, UnimplementedError
+from gpugraph import config, dtypes
+from gpugraph.errors import (
+    DataLossError,
+    InvalidArgumentError,
+    NotFoundError,
+    ResourceExhaustedError,
+    UnimplementedError,
+)
 from gpugraph.io.bundle_format import (
     _LITTLE_HOST,
     BUNDLE_VERSION,
@@ -302,6 +308,9 @@ class BundleReader:
         count = math.prod(shape)
         if entry.size == 0 and count:  # TF's writer stores at least the length crc
             raise self._corrupt(key, "Invalid size in bundle entry: 0 bytes for strings")
+        if count > entry.size:  # (each string takes at least its 1-byte length)
+            raise self._corrupt(key, f"Invalid size in bundle entry: {entry.size} bytes cannot "
+                                f"hold {count} strings")
         raw = bytes(shard.view(entry.offset, entry.size, f"tensor {_show(key)}"))
         try:
             items, crc = decode_strings(raw, count, self._swap) if raw else ([], 0)
@@ -315,7 +324,14 @@ class BundleReader:
     def _read_sliced(self, key: bytes, entry: Any, want: TensorSlice) -> np.ndarray:
         full_shape, dt = self._shape(key, entry), self._dtype(key, entry)
         wanted = want.bounds(full_shape)
-        out = np.empty(want.shape(full_shape), dtype=dt.as_numpy_dtype)
+        shape = want.shape(full_shape)
+        claimed = math.prod(shape) * np.dtype(dt.as_numpy_dtype).itemsize
+        if claimed > config.max_tensor_bytes():  # (its slices' sizes are checked as read)
+            raise _err(ResourceExhaustedError, f"Tensor {_show(key)} of {self.prefix}: "
+                       f"shape {list(shape)} would take {claimed:,} bytes, more than the "
+                       f"{config.max_tensor_bytes():,} allowed (GPUGRAPH_MAX_TENSOR_BYTES)",
+                       tensor=_show(key))
+        out = np.empty(shape, dtype=dt.as_numpy_dtype)
         covered = 0
         for proto in entry.slices:
             stored = TensorSlice.from_proto(proto)

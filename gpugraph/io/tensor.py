@@ -34,8 +34,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gpugraph import _proto as pb
-from gpugraph import dtypes
-from gpugraph.errors import InvalidArgumentError, UnimplementedError
+from gpugraph import config, dtypes
+from gpugraph.errors import InvalidArgumentError, ResourceExhaustedError, UnimplementedError
 
 Shape = tuple[int | None, ...]
 
@@ -325,11 +325,22 @@ def make_ndarray(proto: Any, *, name: str | None = None) -> np.ndarray:
     shape = _concrete_shape(proto.tensor_shape, ctx)
     np_dtype = _numpy_dtype(dtype, ctx)
     count = math.prod(shape)
+    _check_size(count, np_dtype, ctx)
     if proto.tensor_content:
         flat = _decode_content(proto.tensor_content, dtype, np_dtype, count, ctx)
     else:
         flat = _decode_field(proto, dtype, np_dtype, count, ctx)
     return flat.reshape(shape)
+
+
+def _check_size(count: int, np_dtype: np.dtype, ctx: _Ctx) -> None:
+    """Refuses a shape whose array would pass the memory cap, before allocating: a few bytes
+    of TensorProto (one value, repeated) may claim any size."""
+    claimed = count * np_dtype.itemsize
+    cap = config.max_tensor_bytes()
+    if claimed > cap:
+        raise ctx.error(f"its {count:,} elements would take {claimed:,} bytes, more than the "
+                        f"{cap:,} allowed (GPUGRAPH_MAX_TENSOR_BYTES)", ResourceExhaustedError)
 
 
 def _dtype_label(enum: int) -> str:

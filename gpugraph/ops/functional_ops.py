@@ -70,6 +70,8 @@ def _call(fn: Any, args: Sequence[Any], node: Any) -> list[Any]:
     try:
         return fn(args)
     except errors.OpError as e:
+        if (e.details or {}).get("runaway_calls"):
+            raise  # (said once, not once per nested call)
         raise type(e)(e.node_def, e.op, f"{e.message}\n\t [[in function {fn.name!r} called by "
                       f"node {node.name!r} ({node.type})]]", e.details) from e
 

@@ -146,7 +146,7 @@ class _BodyBuilder:
 
     def _fail(self, message: str) -> errors.InvalidArgumentError:
         return errors.InvalidArgumentError(None, None, f"In function {self.name!r}: {message}",
-                                           {"function": self.name})
+                                           {"function": self.name, "runaway_calls": True})
 
     # --- arguments and results ----------------------------------------------------------------
     def _arg_types(self, arg: Any) -> list[int]:
@@ -370,11 +370,23 @@ class CompiledFunction:
         saved = frame.args, frame.results
         frame.args = args
         frame.results = results = [None] * len(self.body.retvals)
+        _calls.depth = depth = getattr(_calls, "depth", 0) + 1
         try:
+            if depth > MAX_CALL_DEPTH:
+                raise CallDepthError(None, None, f"Function {self.name!r} was called {depth} "
+                                     "calls deep: the function library calls itself without "
+                                     f"end (gpugraph stops at {MAX_CALL_DEPTH})",
+                                     {"function": self.name, "runaway_calls": True})
             # The calling plan's run already set up the floating-point environment, so the
             # body's generated function is called directly (Plan.run would do that again, a
             # quarter of a small loop's time); failures get Plan.run's node context.
             self.plan._fn(())
+        except CallDepthError:
+            raise  # (once, not with one line of context per level)
+        except RecursionError:  # Python's stack ran out first: the same finding
+            raise CallDepthError(None, None, f"Function {self.name!r}: calls nest deeper than "
+                                 "Python's stack allows (a function library that calls "
+                                 "itself without end?)", {"function": self.name, "runaway_calls": True}) from None
         except Exception as e:  # noqa: BLE001  (re-raised with the failing node's context)
             wrapped = _located(self.plan, e)
             if wrapped is None:
@@ -382,7 +394,16 @@ class CompiledFunction:
             raise wrapped from e
         finally:
             frame.args, frame.results = saved
+            _calls.depth = depth - 1
         return results
+
+
+MAX_CALL_DEPTH = 64  # nested function calls; TF1 graphs nest a few (a cond in a while in a call)
+_calls = threading.local()
+
+
+class CallDepthError(errors.ResourceExhaustedError):
+    """Function calls nested past :data:`MAX_CALL_DEPTH` (a library that calls itself)."""
 
 
 def _located(plan: Plan, e: Exception) -> Exception | None:

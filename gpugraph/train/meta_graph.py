@@ -8,12 +8,16 @@ rewrites saver names in the proto it is given).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
 from gpugraph import _proto as pb
+from gpugraph import errors
 from gpugraph.errors import GraphDefError
 from gpugraph.framework import names
 from gpugraph.framework.control_flow import CondContext, WhileContext
@@ -88,7 +92,7 @@ def import_meta_graph(meta_graph_or_file: Any, clear_devices: bool = False,
     device_map = kwargs.pop("device_map", None)
     # `meta` is already a private copy: skip the public entry point's second copy (~10%).
     # The collections' Variables and the Saver are part of the import: GC stays paused.
-    with gc_paused():
+    with gc_paused(), _malformed(meta_graph_or_file):
         var_list, elements = _import_private(
             meta, clear_devices, kwargs.pop("graph", None), import_scope, input_map,
             kwargs.pop("unbound_inputs_col_name", "unbound_inputs"),
@@ -98,6 +102,35 @@ def import_meta_graph(meta_graph_or_file: Any, clear_devices: bool = False,
             raise TypeError(f"import_meta_graph() got unexpected arguments {sorted(kwargs)}")
         saver = _create_saver_from_imported_meta_graph(meta, import_scope, var_list)
     return saver if return_elements is None else (saver, elements)
+
+
+@contextlib.contextmanager
+def _malformed(source: Any) -> Iterator[None]:
+    """Turns what a malformed MetaGraphDef makes the import trip over (a collection naming a
+    tensor that is not there, a VariableDef or SaverDef that does not parse) into a
+    GraphDefError naming the file, as every other malformation is reported."""
+    try:
+        yield
+    except errors.OpError:
+        raise
+    except KeyError as e:  # TF's own KeyError and message (a collection names no tensor)
+        raise MissingElementError(None, None, str(e), {"file": _source(source)}) from e
+    except (ValueError, TypeError, IndexError, UnicodeDecodeError, DecodeError) as e:
+        where = _source(source)
+        raise GraphDefError(None, None, f"{where}: malformed meta graph: {e}",
+                            {"file": where}) from e
+
+
+def _source(source: Any) -> str:
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else "MetaGraphDef"
+
+
+class MissingElementError(errors.InvalidArgumentError, KeyError):
+    """A collection or signature names an element the graph does not have: TF's KeyError and
+    message; ``details["file"]`` names the file."""
+
+    def __str__(self) -> str:
+        return self._message
 
 
 def import_scoped_meta_graph(meta_graph_or_file: Any, clear_devices: bool = False,
