@@ -31,6 +31,9 @@ from collections.abc import Callable
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 MEMORY_CAP = 3 << 30  # address space of a fuzzing process: a blow-up fails, it does not swap
+# gpugraph's own cap on one tensor read from a file, well inside MEMORY_CAP: a claim past it
+# must be refused (ResourceExhaustedError) before anything is allocated.
+TENSOR_CAP = 256 << 20
 
 _work = pathlib.Path(tempfile.mkdtemp(prefix="gpugraph-fuzz-"))
 
@@ -274,6 +277,7 @@ def main() -> None:
             print(f"{name:17s} {fn.__doc__.splitlines()[0] if fn.__doc__ else ''}")
         return
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+    os.environ.setdefault("GPUGRAPH_MAX_TENSOR_BYTES", str(TENSOR_CAP))  # (before the import)
     if args.replay:
         return replay(args.target, args.replay)
     try:

@@ -547,7 +547,10 @@ def _check_input_types(op: Operation, expected: list[int]) -> None:
 
 def _type_name(enum: int) -> str:
     # TF's C++ DataTypeString: the enum name without DT_, lower-cased ("float", "int32_ref").
-    return pb.DataType.Name(enum)[3:].lower()
+    try:
+        return pb.DataType.Name(enum)[3:].lower()
+    except ValueError:  # a number no DataType has (a damaged file)
+        return f"unknown type {enum}"
 
 
 def _return_element(graph: Graph, nodes: _Nodes, renames: dict[str, str] | None, name: str) -> Any:

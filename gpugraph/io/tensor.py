@@ -333,10 +333,14 @@ def make_ndarray(proto: Any, *, name: str | None = None) -> np.ndarray:
     return flat.reshape(shape)
 
 
+_OBJECT_BYTES = 64
+
+
 def _check_size(count: int, np_dtype: np.dtype, ctx: _Ctx) -> None:
     """Refuses a shape whose array would pass the memory cap, before allocating: a few bytes
     of TensorProto (one value, repeated) may claim any size."""
-    claimed = count * np_dtype.itemsize
+    # (an object element, a string or a handle message, costs a Python object besides its slot)
+    claimed = count * (np_dtype.itemsize if np_dtype != object else _OBJECT_BYTES)
     cap = config.max_tensor_bytes()
     if claimed > cap:
         raise ctx.error(f"its {count:,} elements would take {claimed:,} bytes, more than the "

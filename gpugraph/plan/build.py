@@ -232,8 +232,8 @@ class _StepBuilder:
             slot = self.slot_of(op, i)
             self.where[slot] = self.host if i in host_out else self._location(device)
             outputs.append(slot)
-        fn = spec.build(BuildContext(op, device, self.state, self.host, self.max_iterations,
-                                     FUNCTIONS))
+        fn = _build_kernel(spec, BuildContext(op, device, self.state, self.host,
+                                              self.max_iterations, FUNCTIONS))
         context = device.run_context()
         if context is not None and spec.kind in ("kernel", "constant"):
             fn = device.checked_kernel(_in_context(fn, context), op.name, host_in,
@@ -261,6 +261,21 @@ class _StepBuilder:
                 tensor.dtype.base_dtype == dtypes.resource:
             return slot
         return self._copy(tensor, slot, have, self.host, self.pending)
+
+
+def _build_kernel(spec: Any, ctx: BuildContext) -> Any:
+    """The node's kernel; a NodeDef the kernel cannot be built from (an attr missing or of the
+    wrong kind: a damaged file) is an InvalidArgumentError naming the node, as TF's kernel
+    construction reports it."""
+    try:
+        return spec.build(ctx)
+    except errors.OpError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError) as e:
+        op = ctx.op
+        raise errors.InvalidArgumentError(
+            None, op, f"Node {op.name!r} ({op.type}): its kernel cannot be built from the "
+            f"NodeDef: {e}", {"node": op.name}) from e
 
 
 def _fused_step(root: Step, inputs: tuple[int, ...], fn: Any) -> Step:
