@@ -36,15 +36,24 @@ bytes it read and raises DataLossError on a mismatch, naming the tensor and the 
 
 Writing protocol (crash safety): :class:`BundleWriter` writes ``P.data-00000-of-00001`` and
 ``P.index`` under temporary names (``.tempstate<random>``, as TF does) and renames them into place
-only in :meth:`BundleWriter.finish`: first the data file, then the index, which is written last.
-A reader only ever looks at ``P.index``, so a crash before the final rename leaves no index and
-therefore no checkpoint (only stray ``.tempstate`` files); a crash between the two renames of a
-save *over an existing prefix* pairs the old index with the new data, which the per-tensor
-checksums catch.  Savers avoid that case by putting the step number in the prefix.  Sharded saves
-write each shard as its own bundle (``P_temp/part-%05d-of-%05d``) and :func:`merge_bundles`
-renames their data files into place and writes the merged ``P.index`` last, again through a
-temporary name.  Files are not fsync'ed (neither does TF): the protocol protects against a
-process crash, not against power loss.
+only in :meth:`BundleWriter.finish`: the index is written in full first, then the data file is
+renamed, then the index, which moves last.  A reader only ever looks at ``P.index``, so a crash
+before the final rename leaves no index and therefore no checkpoint (only stray ``.tempstate``
+files); a crash between the two renames of a save *over an existing prefix* pairs the old index
+with the new data, which the per-tensor checksums catch.  Savers avoid that case by putting the
+step number in the prefix.  Sharded saves write each shard as its own bundle
+(``P_temp/part-%05d-of-%05d``) and :func:`merge_bundles` renames their data files into place and
+moves the merged ``P.index`` (written in full beforehand) last.  Files are not fsync'ed (neither
+does TF): the protocol protects against a process crash, not against power loss.
+
+Write errors (a full disk, a file-size limit, a read-only directory, ...) raise the gpugraph error
+of their errno (:func:`write_error`: ResourceExhaustedError for ENOSPC/EDQUOT/EFBIG,
+PermissionDeniedError for EACCES/EPERM/EROFS, ...) naming the file, after removing the save's
+temporary files, and after removing any file already renamed into place when the index never
+was: a failed save leaves no file behind.  Every temporary file is held under an advisory lock
+(:class:`TempFile`) from its creation until its rename, so the leftovers of a *killed* save, whose
+locks the kernel released, can be told from another process's save in flight
+(:func:`remove_if_abandoned`, used by the Saver before each save).
 
 Sources: ``tensorflow/core/util/tensor_bundle/tensor_bundle.{h,cc}``,
 ``core/util/saved_tensor_slice_util.cc``, ``core/lib/strings/ordered_code.cc``; all byte-level
@@ -53,10 +62,17 @@ claims are checked against TensorFlow-written files in ``tests/fixtures/bundles`
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, BinaryIO
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so stale temporary files are left alone
+    fcntl = None  # type: ignore[assignment]
 
 import numpy as np
 
@@ -95,6 +111,250 @@ from gpugraph.io.table import (
 )
 from gpugraph.io.tensor import shape_to_proto
 
+# --- write errors and temporary files -----------------------------------------------------------
+
+# TF's errno -> code table (tsl/platform/errors.cc, ErrnoToCode), except EFBIG: TF calls a file
+# grown past RLIMIT_FSIZE OUT_OF_RANGE, but for a save it is a resource running out, as a full
+# disk is, and callers should handle both alike.
+_ERRNO_ERRORS: dict[int, type[errors.OpError]] = {
+    code: cls
+    for cls, names in (
+        (errors.ResourceExhaustedError,
+         ("ENOSPC", "EDQUOT", "EFBIG", "EMFILE", "ENFILE", "ENOMEM")),
+        (errors.PermissionDeniedError, ("EACCES", "EPERM", "EROFS")),
+        (errors.NotFoundError, ("ENOENT",)),
+        (errors.AlreadyExistsError, ("EEXIST",)),
+        (errors.FailedPreconditionError, ("ENOTDIR", "EISDIR", "ENOTEMPTY", "EBUSY", "ETXTBSY")),
+        (errors.InvalidArgumentError, ("EINVAL", "ENAMETOOLONG")),
+        (errors.UnimplementedError, ("ENOSYS", "ENOTSUP", "EOPNOTSUPP", "EXDEV")),
+        (errors.UnavailableError, ("EAGAIN", "EINTR")),
+    )
+    for name in names
+    if (code := getattr(errno, name, None)) is not None
+}
+_CREATE_TRIES = 5
+
+
+def write_error(e: OSError, path: str, doing: str) -> errors.OpError:
+    """The gpugraph error for an OSError while writing ``path``.
+
+    Its class is the errno's (TF's table; ResourceExhaustedError for ENOSPC, EDQUOT and EFBIG,
+    PermissionDeniedError for EACCES, EPERM and EROFS, UnknownError when unknown), its message
+    ``"<path>: <doing>: <strerror> (<ERRNO>)"``, ``details`` hold ``file`` and ``errno``.
+    """
+    cls = _ERRNO_ERRORS.get(e.errno, errors.UnknownError) if e.errno else errors.UnknownError
+    reason = e.strerror or str(e)
+    if e.errno in errno.errorcode:
+        reason += f" ({errno.errorcode[e.errno]})"
+    return cls(None, None, f"{path}: {doing}: {reason}", {"file": path, "errno": e.errno})
+
+
+def _short_write_reason(file: BinaryIO, e: OSError) -> OSError:
+    """numpy's ``tofile`` reports a short write without an errno; one more write(2) at the same
+    offset fails with the reason (ENOSPC, EFBIG, EIO).  The file is abandoned anyway."""
+    if e.errno is not None:
+        return e
+    try:
+        os.write(file.fileno(), b"\0")
+    except OSError as reason:
+        return reason
+    return e
+
+
+def tempstate_suffix() -> str:
+    """TF's temporary-name suffix for bundle files: ``.tempstate<random decimal>``."""
+    return f".tempstate{random.getrandbits(64)}"
+
+
+def tmp_suffix() -> str:
+    """The temporary-name suffix of gpugraph's other files: ``.tmp<16 hex digits>``."""
+    return f".tmp{random.getrandbits(64):016x}"
+
+
+def _lock_new(path: str) -> int | None:
+    """Locks a file or directory this process just created until the descriptor returned is
+    closed (None: no locks here).
+
+    Raises FileNotFoundError when :func:`remove_if_abandoned` in another process removed it
+    between its creation and the lock (unlocked, it looked abandoned): the caller makes another.
+    """
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise
+    except OSError:  # not readable (an odd umask): the file is just not protected
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits only while a cleaner looks at the file
+        if os.fstat(fd).st_nlink == 0:
+            raise FileNotFoundError(errno.ENOENT, "removed before it was locked", path)
+    except FileNotFoundError:
+        os.close(fd)
+        raise
+    except OSError:  # a file system without locks
+        os.close(fd)
+        return None
+    return fd
+
+
+def remove_if_abandoned(path: str, remove: Callable[[str], None] = os.remove) -> bool:
+    """Removes ``path`` (with ``remove``), a temporary file or directory of a save, if no live
+    process holds its lock; returns whether it did.
+
+    Every writer here holds the lock of its temporary file from creation until after the rename,
+    and the kernel releases a process's locks when it dies (SIGKILL included), so an unlocked
+    temporary file is a killed save's leftover, and a locked one another process's save in
+    flight, which stays.  Where locks are unsupported nothing is removed: a save in flight could
+    not be recognized.  Never raises.
+    """
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO of that name must not hang us
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        here, locked = os.stat(path), os.fstat(fd)
+        if (here.st_dev, here.st_ino) != (locked.st_dev, locked.st_ino):
+            return False  # renamed into place meanwhile, and the name reused
+        remove(path)
+        return True
+    except OSError:  # BlockingIOError: in flight; or gone meanwhile, no locks, not removable
+        return False
+    finally:
+        os.close(fd)
+
+
+def lock_new_directory(path: str) -> int | None:
+    """Creates directory ``path`` if missing and locks it like a temporary file (see
+    :func:`remove_if_abandoned`); returns the lock's descriptor, to ``os.close`` when done.
+
+    Raises:
+        OpError: the directory cannot be created (:func:`write_error`).
+    """
+    for _ in range(_CREATE_TRIES):
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as e:
+            raise write_error(e, path, "cannot create directory") from None
+        with contextlib.suppress(FileNotFoundError):  # removed by a cleaner meanwhile: again
+            return _lock_new(path)
+    raise _err(errors.AbortedError, f"{path}: removed by other processes while created",
+               file=path)
+
+
+class TempFile:
+    """A file written under a temporary name next to ``path``, then renamed onto it.
+
+    From its creation until after the rename the writer holds an advisory lock on it, which is
+    how :func:`remove_if_abandoned` tells a killed save's leftovers from a save in flight.  Every
+    OSError becomes the gpugraph error of its errno (:func:`write_error`) naming the file.  As a
+    context manager it removes the temporary file if the block raises.
+
+    Args:
+        path: the final name.
+        suffix: returns the random suffix of the temporary name (TF's ``.tempstate<n>``).
+        buffering: as ``open``'s.
+    """
+
+    def __init__(self, path: str, suffix: Callable[[], str] = tempstate_suffix,
+                 buffering: int = -1):
+        self.path = path
+        self.published = False
+        self._lock: int | None = None
+        for _ in range(_CREATE_TRIES):
+            self.name = path + suffix()
+            try:
+                self.file: BinaryIO = open(self.name, "xb", buffering=buffering)  # noqa: SIM115
+            except FileExistsError:
+                continue  # the random name is taken: draw another
+            except OSError as e:
+                raise write_error(e, self.name, "cannot create file") from None
+            try:
+                self._lock = _lock_new(self.name)
+                return
+            except FileNotFoundError:
+                self.file.close()  # a cleaner took it for a leftover: draw another name
+        raise _err(errors.AbortedError, f"{path}: cannot create a temporary file next to it",
+                   file=path)
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.file.write(data)
+        except OSError as e:
+            raise write_error(e, self.name, "cannot write") from None
+
+    def close(self, durable: bool = False) -> None:
+        """Flushes (with ``durable`` also fsyncs) and closes the file, still under its
+        temporary name."""
+        try:
+            if durable and not self.file.closed:
+                self.file.flush()
+                os.fsync(self.file.fileno())
+            self.file.close()
+        except OSError as e:
+            raise write_error(e, self.name, "cannot write") from None
+
+    def publish(self, durable: bool = False) -> None:
+        """Closes the file and renames it onto ``path``."""
+        self.close(durable)
+        try:
+            os.replace(self.name, self.path)
+        except OSError as e:
+            raise write_error(e, self.path, f"cannot rename {self.name} to it") from None
+        self.published = True
+        self._release()
+
+    def discard(self) -> None:
+        """Closes and removes the temporary file (best effort: it is given up on anyway)."""
+        with contextlib.suppress(OSError):
+            self.file.close()
+        if not self.published:
+            with contextlib.suppress(OSError):
+                os.remove(self.name)
+        self._release()  # after the removal: a cleaner never sees it unlocked under its name
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def __enter__(self) -> TempFile:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.discard()
+
+
+def write_file_atomically(path: str, data: bytes, suffix: Callable[[], str] = tmp_suffix,
+                          durable: bool = False) -> None:
+    """Writes ``data`` to ``path`` through a locked temporary file renamed onto it.
+
+    With ``durable`` the bytes are fsync'ed before the rename.  On failure the temporary file is
+    removed and ``path`` is as it was.
+
+    Raises:
+        OpError: the errno's class (:func:`write_error`), naming the file.
+    """
+    with TempFile(path, suffix) as tmp:
+        tmp.write(data)
+        tmp.publish(durable)
+
+
+def _make_parent(prefix: str) -> None:
+    parent = os.path.dirname(prefix) or "."
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except FileExistsError:
+        pass  # a file in the way: creating the first file under it fails with ENOTDIR
+    except OSError as e:
+        raise write_error(e, parent, "cannot create checkpoint directory") from None
+
+
 # --- writing ------------------------------------------------------------------------------------
 
 
@@ -104,8 +364,10 @@ class BundleWriter:
     Tensors go to the data file in the order they are added; :meth:`finish` writes the index in
     key order and renames both files into place (see the module docstring for the protocol).
     Usable as a context manager: it finishes on a normal exit and removes its temporary files if
-    the block raises.  Arrays must not change while :meth:`add` writes them (the same holds in
-    TF, whose copy is not atomic either); the checksum is taken of the caller's memory.
+    the block raises.  A write error (full disk, ...) aborts the writer at once, raising the
+    errno's gpugraph error (:func:`write_error`) naming the file.  Arrays must not change while
+    :meth:`add` writes them (the same holds in TF, whose copy is not atomic either); the
+    checksum is taken of the caller's memory.
 
     Args:
         prefix: the checkpoint prefix; its directory is created if missing.
@@ -116,14 +378,11 @@ class BundleWriter:
         self._entries: dict[bytes, Any] = {}
         self._size = 0
         self._done = False
-        suffix = f".tempstate{random.getrandbits(64)}"
-        self._data_tmp = data_filename(self.prefix, 0, 1) + suffix
-        self._index_tmp = index_filename(self.prefix) + suffix
-        try:
-            os.makedirs(os.path.dirname(self.prefix) or ".", exist_ok=True)
-            self._file = open(self._data_tmp, "wb", buffering=_WRITE_BUFFER)  # noqa: SIM115
-        except OSError as e:
-            raise _os_error(e, self._data_tmp, "cannot create checkpoint data file") from None
+        self._index: TempFile | None = None
+        _make_parent(self.prefix)
+        self._data = TempFile(data_filename(self.prefix, 0, 1), buffering=_WRITE_BUFFER)
+        self._file = self._data.file
+        self._data_tmp = self._data.name
 
     def add(self, key: str | bytes, value: Any, dtype: Any = None) -> None:
         """Appends a tensor to the data file and records its index entry.
@@ -191,27 +450,39 @@ class BundleWriter:
         return None
 
     def finish(self) -> None:
-        """Closes the data file, writes the index and renames both into place."""
+        """Writes the index in full, then renames the data file and the index into place.
+
+        Raises:
+            OpError: a write or rename failed (:func:`write_error`); the writer is aborted.
+        """
         self._check_open()
         self._done = True
         header = pb.BundleHeaderProto(num_shards=1)
         header.version.producer = BUNDLE_VERSION
         try:
-            self._file.close()
-            os.replace(self._data_tmp, data_filename(self.prefix, 0, 1))
-            index = build_table(_index_entries(header, self._entries))
-            _write_atomically(index_filename(self.prefix), index, self._index_tmp)
-        except OSError as e:
+            self._data.close()
+            # The index is complete on disk before anything moves: a full disk fails here, while
+            # the directory still holds only temporary files.
+            self._index = TempFile(index_filename(self.prefix))
+            self._index.write(build_table(_index_entries(header, self._entries)))
+            self._index.close()
+            self._data.publish()
+            self._index.publish()
+        except BaseException:
             self.abort()
-            raise _os_error(e, self.prefix, "cannot finish checkpoint") from None
+            raise
 
     def abort(self) -> None:
-        """Closes and deletes the temporary files; the prefix is left untouched."""
+        """Closes and deletes the temporary files, and a data file renamed into place whose
+        index never was.  A new prefix is left without files; an existing one (overwritten)
+        may have lost its data file."""
         self._done = True
-        self._file.close()
-        for path in (self._data_tmp, self._index_tmp):
-            if os.path.exists(path):
-                os.remove(path)
+        self._data.discard()
+        if self._index is not None:
+            self._index.discard()
+        if self._data.published and not (self._index is not None and self._index.published):
+            with contextlib.suppress(OSError):
+                os.remove(self._data.path)
 
     def __enter__(self) -> BundleWriter:
         return self
@@ -251,15 +522,21 @@ class BundleWriter:
 
     def _write_value(self, key: bytes, dt: dtypes.DType, arr: np.ndarray) -> tuple[int, int]:
         try:
-            if dt == dtypes.string:
-                chunks, crc = encode_strings([_as_bytes(key, x) for x in arr.reshape(-1)])
-                for chunk in chunks:
-                    self._file.write(chunk)
-                return sum(len(c) for c in chunks), crc
-            flat = _little_endian_bytes(arr)
-            return flat.size, transfer_with_crc(memoryview(flat), self._chunk_writer(flat))
+            return self._write_bytes(dt, arr, key)
         except OSError as e:
-            raise _os_error(e, self._data_tmp, f"cannot write tensor {_show(key)!r}") from None
+            reason = _short_write_reason(self._file, e)
+            self.abort()  # the data file is unusable: no temporary file outlives the error
+            doing = f"cannot write tensor {_show(key)!r}"
+            raise write_error(reason, self._data_tmp, doing) from None
+
+    def _write_bytes(self, dt: dtypes.DType, arr: np.ndarray, key: bytes) -> tuple[int, int]:
+        if dt == dtypes.string:
+            chunks, crc = encode_strings([_as_bytes(key, x) for x in arr.reshape(-1)])
+            for chunk in chunks:
+                self._file.write(chunk)
+            return sum(len(c) for c in chunks), crc
+        flat = _little_endian_bytes(arr)
+        return flat.size, transfer_with_crc(memoryview(flat), self._chunk_writer(flat))
 
     def _chunk_writer(self, flat: np.ndarray) -> Callable[[memoryview, int], None]:
         def write(chunk: memoryview, start: int) -> None:
@@ -278,13 +555,6 @@ def _index_entries(header: Any, entries: Mapping[bytes, Any]) -> Iterator[tuple[
     yield HEADER_KEY, header.SerializeToString()
     for key in sorted(entries):
         yield key, entries[key].SerializeToString()
-
-
-def _write_atomically(path: str, data: bytes, tmp: str | None = None) -> None:
-    tmp = tmp or f"{path}.tempstate{random.getrandbits(64)}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def write_bundle(
@@ -342,14 +612,17 @@ def merge_bundles(
     """Merges bundles into one checkpoint, as TF's ``MergeV2Checkpoints`` op.
 
     Data files are renamed (not copied) to ``<output_prefix>.data-%05d-of-%05d``, shard ids
-    numbered in the order the inputs' entries are met; the merged index is written last; the
-    inputs' index files are deleted, and with ``delete_old_dirs`` so are their (then empty)
-    directories when they differ from the output's.  Slices of one partitioned tensor spread over
-    several inputs are merged into one entry.
+    numbered in the order the inputs' entries are met; the merged index, written in full first,
+    is renamed into place last; the inputs' index files are deleted, and with
+    ``delete_old_dirs`` so are their (then empty) directories when they differ from the
+    output's.  Slices of one partitioned tensor spread over several inputs are merged into one
+    entry.  If a write or rename fails, the data files already moved are deleted, so no file of
+    the output prefix is left without its index.
 
     Raises:
         InvalidArgumentError: duplicate tensors, or inputs with conflicting endianness/version.
         NotFoundError, DataLossError: an input is missing or damaged.
+        OpError: a write or rename failed (:func:`write_error`'s class for its errno).
     """
     output_prefix = os.fspath(output_prefix)
     merge = _MergeState()
@@ -359,15 +632,40 @@ def merge_bundles(
     if merge.header is not None:
         header.endianness = merge.header.endianness
         header.version.CopyFrom(merge.header.version)
-    try:
-        os.makedirs(os.path.dirname(output_prefix) or ".", exist_ok=True)
-        for old, shard_id in merge.data_files.items():
-            os.replace(old, data_filename(output_prefix, shard_id, len(merge.data_files)))
-        index = build_table(_index_entries(header, merge.entries))
-        _write_atomically(index_filename(output_prefix), index)
-    except OSError as e:
-        raise _os_error(e, output_prefix, "cannot merge checkpoint shards") from None
+    _make_parent(output_prefix)
+    with TempFile(index_filename(output_prefix)) as index:
+        index.write(build_table(_index_entries(header, merge.entries)))
+        index.close()
+        moved = _move_data_files(merge.data_files, output_prefix)
+        try:
+            index.publish()
+        except BaseException:
+            _remove_quietly(moved)
+            raise
     _delete_inputs([os.fspath(p) for p in prefixes], output_prefix, delete_old_dirs)
+
+
+def _move_data_files(data_files: Mapping[str, int], output_prefix: str) -> list[str]:
+    """Renames the inputs' data files to the output's names; on failure deletes those moved."""
+    moved: list[str] = []
+    try:
+        for old, shard_id in data_files.items():
+            new = data_filename(output_prefix, shard_id, len(data_files))
+            try:
+                os.replace(old, new)
+            except OSError as e:
+                raise write_error(e, new, f"cannot rename {old} to it") from None
+            moved.append(new)
+    except BaseException:
+        _remove_quietly(moved)
+        raise
+    return moved
+
+
+def _remove_quietly(paths: Sequence[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 def _merge_one(prefix: str, merge: _MergeState) -> None:

@@ -9,7 +9,6 @@ does the same, but a file that is neither (truncated, empty, random bytes, not U
 from __future__ import annotations
 
 import os
-import uuid
 from typing import Any
 
 from google.protobuf import message, text_format
@@ -194,17 +193,21 @@ def serialize_meta_graph(meta: Any, as_text: bool = False) -> bytes:
 
 
 def write_meta_graph_file(meta: Any, path: str | os.PathLike, as_text: bool = False) -> str:
-    """Writes ``meta`` to ``path`` atomically (temp file + rename), creating parent dirs."""
+    """Writes ``meta`` to ``path`` atomically (temp file + rename), creating parent dirs.
+
+    Raises:
+        OpError: the file cannot be written (ResourceExhaustedError for a full disk,
+            PermissionDeniedError for a read-only directory, ...; see
+            :func:`gpugraph.io.bundle.write_error`), naming it; no temporary file is left then.
+    """
+    from gpugraph.io import bundle  # here: parsing .meta files needs none of its imports
+
     path = os.fspath(path)
     parent = os.path.dirname(path)
     if parent:
-        os.makedirs(parent, exist_ok=True)
-    tmp = f"{path}.tmp{uuid.uuid4().hex}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(serialize_meta_graph(meta, as_text))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except OSError as e:
+            raise bundle.write_error(e, parent, "cannot create directory") from None
+    bundle.write_file_atomically(path, serialize_meta_graph(meta, as_text))
     return path

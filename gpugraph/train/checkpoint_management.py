@@ -12,21 +12,34 @@ cache.  ``durable=True`` (see :func:`sync_checkpoint` and :func:`update_checkpoi
 fsyncs a checkpoint's files and directory before the state file names it, and the state file
 and its directory before older checkpoints are deleted, so after a power loss the state file
 names a checkpoint whose bytes are on disk.  TF never fsyncs; neither does gpugraph by default.
+
+Temporary files.  Every file of a save is written under a temporary name and renamed into place:
+``P.data-*.tempstate<n>``, ``P.index.tempstate<n>`` and the shard parts under ``P_temp/`` (TF's
+names), ``P.meta.tmp<hex>``, ``P.gpugraph-devices.json.tmp<hex>`` and ``checkpoint.tmp<hex>``.
+A failing save removes its own; a *killed* save leaves them, and :func:`remove_stale_temp_files`
+(run by ``Saver.save`` before each save) removes those of the save's base prefix.  A leftover is
+told from another process's save in flight by its lock: writers hold an advisory lock on each
+temporary file (and a Saver on its ``P_temp`` directory) until the rename, and the kernel drops
+a dead process's locks (see :func:`gpugraph.io.bundle.remove_if_abandoned`).  Two processes
+saving into one directory therefore never remove each other's files, and the state file,
+always replaced by a rename, is always some process's whole file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
-import random
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from google.protobuf import text_format
 
 from gpugraph import _proto as pb
 from gpugraph import errors
+from gpugraph.io import bundle
+from gpugraph.train import device_record
 
 
 class CheckpointNotFoundError(errors.NotFoundError, ValueError):
@@ -69,6 +82,11 @@ def update_checkpoint_state(save_dir: str, model_checkpoint_path: str,
 
     With ``durable``, the new file's bytes are fsync'ed before the rename and the directory
     after it, so the rename is on disk when this returns.
+
+    Raises:
+        OpError: the file cannot be written (ResourceExhaustedError for a full disk,
+            PermissionDeniedError for a read-only directory, ...), naming it; the old state
+            file is then as it was and no temporary file is left.
     """
     state = generate_checkpoint_state_proto(save_dir, model_checkpoint_path,
                                             all_model_checkpoint_paths, save_relative_paths)
@@ -77,15 +95,16 @@ def update_checkpoint_state(save_dir: str, model_checkpoint_path: str,
         raise RuntimeError(f"Save path '{model_checkpoint_path}' conflicts with path used for "
                            "checkpoint state.  Please use a different save path.")
     text = text_format.MessageToString(state, descriptor_pool=pb.POOL)
-    tmp = f"{path}.tmp{random.getrandbits(64):016x}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    bundle.write_file_atomically(path, text.encode("utf-8"), durable=durable)
     if durable:
-        fsync_directory(os.path.dirname(path))
+        try:
+            fsync_directory(os.path.dirname(path))
+        except OSError as e:
+            raise bundle.write_error(e, os.path.dirname(path) or ".", "cannot sync") from None
+
+
+class CheckpointStateError(errors.DataLossError, ValueError):
+    """A ``checkpoint`` state file that parses but names no checkpoint (TF: ValueError)."""
 
 
 def get_checkpoint_state(checkpoint_dir: str | os.PathLike,
@@ -93,7 +112,7 @@ def get_checkpoint_state(checkpoint_dir: str | os.PathLike,
     """The directory's CheckpointState with paths joined to it, or None if it has none.
 
     Raises:
-        ValueError: the state file names no checkpoint.
+        CheckpointStateError (a ValueError, as TF raises): the state file names no checkpoint.
     """
     checkpoint_dir = os.fspath(checkpoint_dir)
     path = _state_path(checkpoint_dir, latest_filename)
@@ -105,7 +124,10 @@ def get_checkpoint_state(checkpoint_dir: str | os.PathLike,
     except (OSError, UnicodeDecodeError, text_format.ParseError):
         return None  # as TF: a missing or unreadable state file means "no checkpoint"
     if not state.model_checkpoint_path:
-        raise ValueError(f"Invalid checkpoint state loaded from {checkpoint_dir}")
+        raise CheckpointStateError(None, None, f"Invalid checkpoint state loaded from "
+                                   f"{checkpoint_dir} (its {latest_filename or 'checkpoint'} "
+                                   "file names no model_checkpoint_path)",
+                                   {"file": os.fspath(checkpoint_dir)})
     if not os.path.isabs(state.model_checkpoint_path):
         state.model_checkpoint_path = os.path.join(checkpoint_dir, state.model_checkpoint_path)
     for i, p in enumerate(state.all_model_checkpoint_paths):
@@ -160,6 +182,85 @@ def remove_checkpoint(checkpoint_prefix: str, meta_graph_suffix: str = "meta") -
                 pass
 
 
+# --- temporary files ---------------------------------------------------------------------------
+_PART = re.compile(r"part-\d{5}-of-\d{5}(?:\.index|\.data-\d{5}-of-\d{5})")
+
+
+def _temp_patterns(base: str, latest_filename: str,
+                   meta_graph_suffix: str) -> tuple[re.Pattern, re.Pattern]:
+    """Names of the temporary files and shard directories of saves to ``base[-<step>]``."""
+    stem = rf"{re.escape(base)}(?:-\d+)?"  # the Saver's save_path, alone or with a step
+    bundle_tmp = rf"{stem}(?:\.data-\d{{5}}-of-\d{{5}}|\.index)\.tempstate\d+"
+    other_tmp = (rf"{stem}(?:\.{re.escape(meta_graph_suffix)}|{re.escape(device_record.SUFFIX)})"
+                 r"\.tmp[0-9a-f]+")
+    state_tmp = rf"{re.escape(latest_filename)}\.tmp[0-9a-f]+"
+    return re.compile(f"{bundle_tmp}|{other_tmp}|{state_tmp}"), re.compile(rf"{stem}_temp")
+
+
+def remove_stale_temp_files(save_path: str, latest_filename: str = "checkpoint",
+                            meta_graph_suffix: str = "meta") -> list[str]:
+    """Removes what killed saves to ``save_path`` (alone or with ``-<step>``) left behind.
+
+    Only temporary names of that base prefix are considered (``.data-*``/``.index`` +
+    ``.tempstate<n>``, ``.meta``/device record + ``.tmp<hex>``, ``<P>_temp/`` shard parts) and
+    the state file's (``<latest_filename>.tmp<hex>``); of those, only the ones no live process
+    holds locked (:func:`gpugraph.io.bundle.remove_if_abandoned`): another process's save in
+    flight keeps its files.  Best effort, never raises; returns the paths removed.
+    """
+    directory = os.path.dirname(save_path) or "."
+    files, dirs = _temp_patterns(os.path.basename(save_path), latest_filename, meta_graph_suffix)
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        path = os.path.join(directory, name)
+        if files.fullmatch(name) and bundle.remove_if_abandoned(path):
+            removed.append(path)
+        elif dirs.fullmatch(name) and bundle.remove_if_abandoned(path, remove_temp_dir):
+            removed.append(path)
+    return removed
+
+
+def remove_temp_dir(path: str) -> None:
+    """Deletes a sharded save's ``<P>_temp`` directory: its part files (a part still being
+    written only if abandoned), then the directory if that left it empty.  Never raises."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(path):
+            part = os.path.join(path, name)
+            if _PART.fullmatch(name):
+                with contextlib.suppress(OSError):
+                    os.remove(part)
+            elif re.fullmatch(rf"{_PART.pattern}\.tempstate\d+", name):
+                bundle.remove_if_abandoned(part)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
+@contextlib.contextmanager
+def held_temp_dir(checkpoint_prefix: str) -> Iterator[None]:
+    """Creates and locks ``<checkpoint_prefix>_temp``, the directory a sharded save writes its
+    parts to, while the block runs (so :func:`remove_stale_temp_files` in another process
+    leaves it alone); if the block raises, the parts written so far are deleted.
+
+    Raises:
+        OpError: the directory cannot be created (PermissionDeniedError, ...), naming it.
+    """
+    path = checkpoint_prefix + "_temp"
+    lock = bundle.lock_new_directory(path)
+    try:
+        yield
+    except BaseException:
+        remove_temp_dir(path)
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)  # normally MergeV2Checkpoints removed it already
+        if lock is not None:
+            os.close(lock)
+
+
 # --- durability -------------------------------------------------------------------------------
 def checkpoint_files(checkpoint_prefix: str) -> list[str]:
     """The V2 files of a checkpoint that exist: ``.index`` and every ``.data-?????-of-?????``."""
@@ -196,10 +297,17 @@ def fsync_directory(path: str) -> None:
 
 def sync_checkpoint(checkpoint_prefix: str, extra_files: Sequence[str] = ()) -> None:
     """fsyncs a checkpoint's ``.index`` and data files, ``extra_files`` that exist (its
-    ``.meta``, say) and the directories holding them."""
+    ``.meta``, say) and the directories holding them.
+
+    Raises:
+        OpError: an fsync failed (:func:`gpugraph.io.bundle.write_error`), naming the file.
+    """
     files = checkpoint_files(checkpoint_prefix)
     files += [f for f in extra_files if f not in files and os.path.exists(f)]
-    for path in files:
-        fsync_file(path)
-    for directory in sorted({os.path.dirname(os.path.abspath(p)) for p in files}):
-        fsync_directory(directory)
+    directories = sorted({os.path.dirname(os.path.abspath(p)) for p in files})
+    for sync, paths in ((fsync_file, files), (fsync_directory, directories)):
+        for path in paths:
+            try:
+                sync(path)
+            except OSError as e:
+                raise bundle.write_error(e, path, "cannot sync") from None

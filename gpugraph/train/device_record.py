@@ -13,11 +13,10 @@ placement itself refuses requests that can't be honoured.
 from __future__ import annotations
 
 import json
-import os
-import random
 from typing import Any
 
 from gpugraph import errors
+from gpugraph.io import bundle
 
 SUFFIX = ".gpugraph-devices.json"
 FORMAT = "gpugraph-devices-v1"
@@ -28,12 +27,14 @@ def record_path(prefix: str) -> str:
 
 
 def write_record(prefix: str, devices: dict[str, str]) -> None:
-    """Atomically writes the variable -> device record next to checkpoint ``prefix``."""
-    path = record_path(prefix)
-    tmp = f"{path}.tmp{random.getrandbits(64):016x}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"format": FORMAT, "variables": dict(sorted(devices.items()))}, f, indent=1)
-    os.replace(tmp, path)
+    """Atomically writes the variable -> device record next to checkpoint ``prefix``.
+
+    Raises:
+        OpError: the file cannot be written (:func:`gpugraph.io.bundle.write_error`), naming
+            it; no temporary file is left then.
+    """
+    text = json.dumps({"format": FORMAT, "variables": dict(sorted(devices.items()))}, indent=1)
+    bundle.write_file_atomically(record_path(prefix), text.encode("utf-8"))
 
 
 def read_record(prefix: str) -> dict[str, str] | None:

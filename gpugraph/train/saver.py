@@ -43,6 +43,7 @@ from gpugraph import _proto as pb
 from gpugraph import config, errors
 from gpugraph.framework import names
 from gpugraph.framework.graph import get_default_graph
+from gpugraph.io import bundle
 from gpugraph.train import checkpoint_management as cm
 from gpugraph.train import device_record, restore_check
 from gpugraph.train.saveables import all_saveable_objects, saveables_from_var_list
@@ -222,6 +223,14 @@ class Saver:
         crash at any moment leaves the state file naming complete checkpoints.  An empty Saver
         writes only the ``.meta`` and returns None (as TF).
 
+        Temporary files that killed saves to ``save_path`` left are removed first (not those
+        of saves in flight in other processes; see
+        :func:`~gpugraph.train.checkpoint_management.remove_stale_temp_files`).  A save that
+        fails (a full disk, a read-only directory, a file-size limit, ...) removes what it
+        wrote, temporary files and a new checkpoint's files alike, and leaves the state file
+        and the earlier checkpoints as they were (a checkpoint saved over, without
+        ``global_step``, may already have its files replaced).
+
         Args:
             durable: fsync this save (None: the Saver's setting).
 
@@ -229,6 +238,11 @@ class Saver:
             ValueError: bad ``latest_filename``, or the parent directory cannot be used.
             TypeError: ``sess`` is not a Session.
             RuntimeError: ``defer_build`` and :meth:`build` was not called.
+            ResourceExhaustedError: the disk is full (ENOSPC, EDQUOT) or a file outgrew the
+                file-size limit (EFBIG); the message names the file.
+            PermissionDeniedError: the directory is not writable (EACCES, EPERM, EROFS).
+            OpError: other write errors, of their errno's class (see
+                :func:`gpugraph.io.bundle.write_error`).
         """
         if not self._is_built:
             raise RuntimeError("`build()` should be called before save if defer_build==True")
@@ -243,20 +257,30 @@ class Saver:
             # A data-parallel rank other than 0: rank 0 writes the one checkpoint all ranks hold.
             return None if self._is_empty else checkpoint_file
         durable = self._is_durable(durable)
-        model_path = None if self._is_empty else self._write(sess, checkpoint_file, save_path)
+        cm.remove_stale_temp_files(save_path, latest_filename, meta_graph_suffix)
         meta_file = cm.meta_graph_filename(checkpoint_file, meta_graph_suffix)
-        if write_meta_graph:
-            # Before the state file moves: latest_checkpoint never names a checkpoint whose
-            # .meta is missing (TF writes the .meta last).
-            with sess.graph.as_default():
-                self.export_meta_graph(meta_file, strip_default_attrs=strip_default_attrs)
-        if model_path is None:
-            return None
-        if durable:
-            cm.sync_checkpoint(model_path, [meta_file, device_record.record_path(model_path)])
-        if write_state:
-            self._update_state(model_path, os.path.dirname(save_path), latest_filename,
-                               meta_graph_suffix, durable)
+        # What this save creates, deleted again if it fails (files it replaces stay replaced).
+        created = [p for p in (checkpoint_file + ".index", meta_file) if not os.path.exists(p)]
+        try:
+            model_path = None if self._is_empty else self._write(sess, checkpoint_file, save_path)
+            if write_meta_graph:
+                # Before the state file moves: latest_checkpoint never names a checkpoint whose
+                # .meta is missing (TF writes the .meta last).
+                with sess.graph.as_default():
+                    self.export_meta_graph(meta_file, strip_default_attrs=strip_default_attrs)
+            if model_path is None:
+                return None
+            if durable:
+                cm.sync_checkpoint(model_path, [meta_file, device_record.record_path(model_path)])
+            doomed = self._update_state(model_path, os.path.dirname(save_path),
+                                        latest_filename, durable) if write_state else []
+        except BaseException:
+            # Never what the state file names (an fsync failing after its rename, say).
+            if not _named_by_state(checkpoint_file, save_path, latest_filename):
+                _remove_created(checkpoint_file, meta_file, created)
+            raise
+        # Only once the state file no longer names them; the new checkpoint stays regardless.
+        self._delete(doomed, meta_graph_suffix)
         return model_path
 
     def _is_durable(self, durable: bool | None) -> bool:
@@ -268,9 +292,14 @@ class Saver:
 
     def _write(self, sess: Any, checkpoint_file: str, save_path: str) -> str:
         """Runs the save op and writes the device record; returns the checkpoint prefix."""
+        # A sharded save writes its parts to <prefix>_temp/ first: held locked meanwhile, so
+        # other processes' cleanups leave it alone, and emptied if the save fails.
+        held = (cm.held_temp_dir(checkpoint_file) if self._sharded and "://" not in checkpoint_file
+                else contextlib.nullcontext())
         try:
-            result = sess.run(self.saver_def.save_tensor_name,
-                              {self.saver_def.filename_tensor_name: checkpoint_file})
+            with held:
+                result = sess.run(self.saver_def.save_tensor_name,
+                                  {self.saver_def.filename_tensor_name: checkpoint_file})
         except (errors.FailedPreconditionError, errors.NotFoundError) as e:
             parent = os.path.dirname(save_path)
             if parent and not os.path.isdir(parent):
@@ -283,11 +312,18 @@ class Saver:
         return model_path
 
     def _update_state(self, model_path: str, save_dir: str, latest_filename: str,
-                      meta_graph_suffix: str, durable: bool) -> None:
+                      durable: bool) -> list[tuple[str, float]]:
+        """Writes the state file; returns the checkpoints it no longer names, to delete."""
+        kept = list(self._last_checkpoints)
         doomed = self._record(model_path)
-        cm.update_checkpoint_state(save_dir, model_path, self.last_checkpoints, latest_filename,
-                                   self._save_relative_paths, durable=durable)
-        self._delete(doomed, meta_graph_suffix)
+        try:
+            cm.update_checkpoint_state(save_dir, model_path, self.last_checkpoints,
+                                       latest_filename, self._save_relative_paths,
+                                       durable=durable)
+        except BaseException:
+            self._last_checkpoints = kept  # the state file still names these
+            raise
+        return doomed
 
     def _checkpoint_file(self, sess: Any, save_path: str, global_step: Any,
                          latest_filename: str) -> str:
@@ -322,7 +358,11 @@ class Saver:
             if stamp > self._next_keep_time:
                 self._next_keep_time += self.saver_def.keep_checkpoint_every_n_hours * 3600.0
                 continue
-            cm.remove_checkpoint(path, meta_graph_suffix)
+            try:
+                cm.remove_checkpoint(path, meta_graph_suffix)
+            except OSError as e:
+                raise bundle.write_error(e, e.filename or path,
+                                         "cannot delete an old checkpoint") from None
 
     # --- protos -----------------------------------------------------------------------------
     def as_saver_def(self) -> Any:
@@ -359,6 +399,30 @@ class Saver:
             export_scope=export_scope, clear_devices=clear_devices,
             clear_extraneous_savers=clear_extraneous_savers,
             strip_default_attrs=strip_default_attrs, save_debug_info=save_debug_info)
+
+
+def _remove_created(checkpoint_file: str, meta_file: str, created: list[str]) -> None:
+    """Deletes the files a failed save created: its checkpoint (index first, so it stops being
+    one before its data goes) and device record if the checkpoint is new, its new ``.meta``."""
+    doomed = []
+    if checkpoint_file + ".index" in created:
+        doomed += cm.checkpoint_files(checkpoint_file)
+        doomed.append(device_record.record_path(checkpoint_file))
+    if meta_file in created:
+        doomed.append(meta_file)
+    for path in doomed:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def _named_by_state(checkpoint_file: str, save_path: str, latest_filename: str) -> bool:
+    """Whether the state file next to ``save_path`` names ``checkpoint_file`` as the latest."""
+    try:
+        state = cm.get_checkpoint_state(os.path.dirname(save_path), latest_filename)
+    except (ValueError, errors.OpError):
+        return False
+    return state is not None and \
+        os.path.abspath(state.model_checkpoint_path) == os.path.abspath(checkpoint_file)
 
 
 def _restorable(save_path: str) -> bool:
