@@ -79,7 +79,7 @@ def load(sess: Any, tags: Iterable[str], export_dir: str | os.PathLike,
     model = read_saved_model(path)
     meta = _meta_graph(model, tags, path)
     graph = sess.graph
-    with graph.as_default():
+    with graph.as_default(), mg.malformed(os.path.join(path, PB)):
         saver = mg.import_meta_graph(meta, import_scope=import_scope, **saver_kwargs)
         known = dict(asset_paths(graph))
         known.update(_asset_feeds(meta, path, import_scope))

@@ -92,7 +92,7 @@ def import_meta_graph(meta_graph_or_file: Any, clear_devices: bool = False,
     device_map = kwargs.pop("device_map", None)
     # `meta` is already a private copy: skip the public entry point's second copy (~10%).
     # The collections' Variables and the Saver are part of the import: GC stays paused.
-    with gc_paused(), _malformed(meta_graph_or_file):
+    with gc_paused(), malformed(meta_graph_or_file):
         var_list, elements = _import_private(
             meta, clear_devices, kwargs.pop("graph", None), import_scope, input_map,
             kwargs.pop("unbound_inputs_col_name", "unbound_inputs"),
@@ -105,10 +105,10 @@ def import_meta_graph(meta_graph_or_file: Any, clear_devices: bool = False,
 
 
 @contextlib.contextmanager
-def _malformed(source: Any) -> Iterator[None]:
-    """Turns what a malformed MetaGraphDef makes the import trip over (a collection naming a
-    tensor that is not there, a VariableDef or SaverDef that does not parse) into a
-    GraphDefError naming the file, as every other malformation is reported."""
+def malformed(source: Any) -> Iterator[None]:
+    """Turns what a malformed MetaGraphDef makes a reader trip over (a collection or an asset
+    naming a tensor that is not there, a VariableDef or SaverDef that does not parse) into
+    gpugraph errors naming the file (the import, and the SavedModel loader)."""
     try:
         yield
     except errors.OpError:
