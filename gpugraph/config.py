@@ -78,6 +78,10 @@ SWITCHES: tuple[Switch, ...] = (
            "0 turns off the direct (LLVM) convolution kernel: im2col + BLAS instead."),
     Switch("GPUGRAPH_CPU_THREADS", "cpu_threads", _count, "unset",
            "Threads the CPU kernels split work over; unset: the CPUs this process may use."),
+    Switch("GPUGRAPH_CPU_ISA", "cpu_isa", lambda t: (t or "").lower() or None, "unset",
+           "The vector ISA the compiled CPU kernels are sized for: avx512, avx2 (with FMA) or "
+           "generic (no direct convolution: im2col + BLAS); unset: the best this CPU runs. A "
+           "variant the CPU lacks is not used."),
     Switch("GPUGRAPH_CPU_SPIN", "cpu_spin", _flag(True), "1",
            "0 makes idle CPU worker threads sleep at once instead of spinning briefly."),
     Switch("GPUGRAPH_FLUSH_DENORMALS", "flush_denormals", _flag(True), "1",
@@ -123,6 +127,7 @@ class Settings:
     cpu_loops: bool = True
     cpu_conv: bool = True
     cpu_threads: int | None = None
+    cpu_isa: str | None = None
     cpu_spin: bool = True
     flush_denormals: bool = True
     host_allocator_cache: bool = True

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import statistics
 import subprocess
@@ -236,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=0.5,
                         help="idle seconds between the two sides' rounds (see settle())")
     parser.add_argument("--verbose", action="store_true", help="print every round's times")
+    parser.add_argument("--background-load", type=int, default=0, metavar="N",
+                        help="keep N busy processes running beside both sides (each one "
+                        "core's worth of other work), to measure under contention")
     parser.add_argument("--tf-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.tf_worker:
@@ -245,6 +249,30 @@ def main(argv: list[str] | None = None) -> int:
         build_graphs()
         return 0
     workloads = args.workloads.split(",")
+    print(machine_line(args.background_load), file=sys.stderr)
+    load = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(args.background_load)]
+    try:
+        results = _measure(args, workloads)
+    finally:
+        for process in load:
+            process.kill()
+    report(results, args.json)
+    return 0
+
+
+def machine_line(background: int) -> str:
+    """What the numbers were measured with: the CPU kernels' ISA variant, threads, load."""
+    from gpugraph.devices.cpu import isa, loops
+
+    variant = isa.current()
+    runs = ", ".join(v.name for v in isa.supported()) or "none"
+    return (f"gpugraph CPU kernels: {variant.name if variant else 'generic'} (this CPU runs: "
+            f"{runs}); {loops.threads()} threads; {os.cpu_count()} CPUs; background load: "
+            f"{background} busy process(es)")
+
+
+def _measure(args: argparse.Namespace, workloads: list[str]) -> dict:
     ours = GpugraphRunner()
     theirs = TfRunner(args.tf_python) if args.tf_python else None
     results = {}
@@ -266,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                              "round_ratios": [t / g for t, g in zip(tf_times, gg_times)]}
     if theirs:
         theirs.close()
-    report(results, args.json)
-    return 0
+    return results
 
 
 def report(results: dict, as_json: bool) -> None:

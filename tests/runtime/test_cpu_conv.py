@@ -15,6 +15,7 @@ from helpers import out
 
 import gpugraph as gg
 from gpugraph.devices.cpu import conv as cpu_conv
+from gpugraph.devices.cpu import isa as cpu_isa
 from gpugraph.devices.cpu import threads as cpu_threads
 
 pytestmark = pytest.mark.skipif(not cpu_conv.available(np, np.zeros(1, np.float32)),
@@ -311,7 +312,7 @@ def test_masked_tail_leaves_columns_beyond_the_output_alone() -> None:
     flat = np.zeros((11, 17), np.float32)
     cpu_conv.gather_gemm(x, rowtab, redtab, b, flat)
     np.testing.assert_allclose(flat, want, rtol=1e-5, atol=1e-5)
-    fn = cpu_conv._kernel(np.dtype(np.float32), 11, 1, 1)
+    fn = cpu_conv._kernel(cpu_isa.current(), np.dtype(np.float32), 11, 1, 1)
     fn(x.ctypes.data, rowtab.ctypes.data, redtab.ctypes.data, b.ctypes.data + 16 * 4,
        view.ctypes.data + 16 * 4, 0, 0, 1, 6, 17, 20, 0)
     np.testing.assert_allclose(pitch[:, 16], want[:, 16], rtol=1e-5, atol=1e-5)

@@ -62,12 +62,13 @@ import numpy as np
 
 from gpugraph import config
 from gpugraph.devices.cpu import crew as cpu_crew
+from gpugraph.devices.cpu import isa as cpu_isa
 from gpugraph.devices.cpu import jit as cpu_jit
 from gpugraph.devices.cpu import loops as cpu_loops
 
-_TYPES = {np.dtype(np.float32): ("float", 16), np.dtype(np.float64): ("double", 8)}
-_MAX_VECTORS = 4  # accumulator vectors per row (a 64-column block of float32)
-_ROWS = {4: 7, 3: 9, 2: 10, 1: 14}  # rows per block, by vectors per row: <= 28 accumulators
+_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+# The block shapes (vectors per row, rows per block, lanes) come from the ISA variant the
+# kernels are compiled for (cpu_isa: AVX-512's 7 x 4 vectors of 16 lanes, AVX2's 6 x 2 of 8).
 _UNITS_PER_THREAD = 32  # work units per thread (see _schedule)
 _ARGS = [ctypes.c_void_p] * 7 + [ctypes.c_int64] * 5
 _EPILOGUES = {(False, False): 0, (True, False): 1, (True, True): 2}  # (bias, relu) -> code
@@ -77,7 +78,7 @@ _MOMENTUM, _NESTEROV = 3, 4  # epilogue codes of gather_gemm_momentum
 _PREFETCH_BLOCKS = 2
 _kernels: dict[tuple, Callable[..., None]] = {}
 _lock = threading.RLock()
-_checked: list[bool] = []  # [whether the kernel's IR compiles here], once known
+_checked: dict[str, bool] = {}  # variant -> whether the kernel's IR compiles for it here
 
 
 def enabled() -> bool:
@@ -86,7 +87,8 @@ def enabled() -> bool:
     ``GPUGRAPH_CPU_LOOPS=0``, which turns off all compiled CPU code)."""
     if not (config.settings.cpu_conv and config.settings.cpu_loops):
         return False
-    return _compiles()
+    variant = cpu_isa.current()
+    return variant is not None and _compiles(variant)
 
 
 def available(xp: Any, *arrays: Any) -> bool:
@@ -122,8 +124,8 @@ def gather_gemm(x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray, b: np.nda
         out[...] = _empty_sum(out, bias, relu)
         return
     threads = cpu_loops.threads()
-    schedule = _schedule(x.dtype, rows, k, out.shape[1], k_tile or k, threads,
-                         _EPILOGUES[bias is not None, bool(relu)])
+    schedule = _schedule(cpu_isa.current(), x.dtype, rows, k, out.shape[1], k_tile or k,
+                         threads, _EPILOGUES[bias is not None, bool(relu)])
     _run(schedule, threads, x, rowtab, redtab, b, out, bias)
 
 
@@ -149,7 +151,7 @@ def gather_gemm_momentum(x: np.ndarray, rowtab: np.ndarray, redtab: np.ndarray, 
                                       lr, momentum, nesterov)
         return
     threads = cpu_loops.threads()
-    records, starts = _schedule(x.dtype, rows, k, var.shape[1], k, threads,
+    records, starts = _schedule(cpu_isa.current(), x.dtype, rows, k, var.shape[1], k, threads,
                                 _NESTEROV if nesterov else _MOMENTUM)
     params = np.array([lr, momentum], dtype=x.dtype)
     bases = [a.ctypes.data for a in (x, rowtab, redtab, b, var, params, accum)]
@@ -177,7 +179,7 @@ def gather_gemm_classes(x: np.ndarray, rows: np.ndarray, taps: np.ndarray, class
         if k == 0 and count:  # rows whose windows lie wholly in the padding
             out[rows[first:first + count, 1] // cols] = _empty_sum(out, bias, relu)
     threads = cpu_loops.threads()
-    schedule = _class_schedule(x.dtype, classes, cols, threads,
+    schedule = _class_schedule(cpu_isa.current(), x.dtype, classes, cols, threads,
                                _EPILOGUES[bias is not None, bool(relu)])
     if len(schedule[0]):
         _run(schedule, threads, x, rows, taps, b, out, bias)
@@ -202,12 +204,12 @@ def _run(schedule: tuple, threads: int, x: np.ndarray, rowtab: np.ndarray, redta
 
 
 @functools.lru_cache(maxsize=256)
-def _class_schedule(dtype: np.dtype, classes: tuple, cols: int, threads: int,
-                    epilogue: int) -> tuple[np.ndarray, np.ndarray]:
+def _class_schedule(isa: cpu_isa.Variant, dtype: np.dtype, classes: tuple, cols: int,
+                    threads: int, epilogue: int) -> tuple[np.ndarray, np.ndarray]:
     """The kernel calls of a :func:`gather_gemm_classes`, as :func:`_schedule`'s, in units of
     about equal work (rows times taps) taken class by class."""
-    blocks = _column_blocks(dtype, cols)
-    block = _ROWS[blocks[0][1]]
+    blocks = _column_blocks(isa, dtype, cols)
+    block = isa.rows[blocks[0][1]]
     work = sum(count * taps for _, count, _, taps in classes)
     share = work / (threads * _UNITS_PER_THREAD) if threads > 1 else work
     size = dtype.itemsize
@@ -219,8 +221,8 @@ def _class_schedule(dtype: np.dtype, classes: tuple, cols: int, threads: int,
         for lo in range(first, first + count, unit):
             hi = min(first + count, lo + unit)
             for (col, vectors, tail), (row, blocks_, height) in (
-                    (c, p) for c in blocks for p in _pieces(lo, hi, _ROWS[c[1]])):
-                fn = _kernel(dtype, height, vectors, tail, epilogue, indexed=True)
+                    (c, p) for c in blocks for p in _pieces(lo, hi, isa.rows[c[1]])):
+                fn = _kernel(isa, dtype, height, vectors, tail, epilogue, indexed=True)
                 records.append((ctypes.cast(fn, ctypes.c_void_p).value, 0, 16 * row, 16 * tap,
                                 size * col, size * col, size * col if epilogue else 0, 0,
                                 blocks_, taps, 0, 0, 0))
@@ -233,7 +235,7 @@ def _class_schedule(dtype: np.dtype, classes: tuple, cols: int, threads: int,
 
 
 @functools.lru_cache(maxsize=256)
-def _schedule(dtype: np.dtype, rows: int, k: int, cols: int, k_tile: int,
+def _schedule(isa: cpu_isa.Variant, dtype: np.dtype, rows: int, k: int, cols: int, k_tile: int,
               threads: int, epilogue: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The kernel calls of a :func:`gather_gemm` of this shape, as :meth:`cpu_crew.Crew.
     run_units` records (byte offsets from x, rowtab, redtab, b, out, bias, aux), in units of rows
@@ -244,8 +246,8 @@ def _schedule(dtype: np.dtype, rows: int, k: int, cols: int, k_tile: int,
     two slots in memory, and this way each row's elements are visited in address order, which
     the hardware prefetcher follows (column-block order walked the rows 4 KB apart, and the
     fused op ran slower than the product and update apart)."""
-    blocks = _column_blocks(dtype, cols)
-    block = _ROWS[blocks[0][1]]  # the first (widest) column block's rows per block
+    blocks = _column_blocks(isa, dtype, cols)
+    block = isa.rows[blocks[0][1]]  # the first (widest) column block's rows per block
     unit = -(-rows // (threads * _UNITS_PER_THREAD if threads > 1 else 1))
     unit = -(-unit // block) * block  # whole row blocks (a filter gradient may have only 3)
     size = dtype.itemsize
@@ -258,8 +260,8 @@ def _schedule(dtype: np.dtype, rows: int, k: int, cols: int, k_tile: int,
             updates = finish >= _MOMENTUM  # bias: the two scalars; aux: accum, as out
             for lo, hi in _row_groups(first, last, block if updates else unit):
                 for (col, vectors, tail), (row, count, height) in (
-                        (c, p) for c in blocks for p in _pieces(lo, hi, _ROWS[c[1]])):
-                    fn = _kernel(dtype, height, vectors, tail, finish)
+                        (c, p) for c in blocks for p in _pieces(lo, hi, isa.rows[c[1]])):
+                    fn = _kernel(isa, dtype, height, vectors, tail, finish)
                     at = size * (row * cols + col)
                     records.append((ctypes.cast(fn, ctypes.c_void_p).value, 0, 8 * row,
                                     8 * start, size * (start * cols + col), at,
@@ -289,12 +291,14 @@ def _pieces(first: int, last: int, height: int) -> list[tuple[int, int, int]]:
     return pieces
 
 
-def _column_blocks(dtype: np.dtype, cols: int) -> list[tuple[int, int, int]]:
-    """(first column, full vectors, tail lanes) per block: blocks of 4 vectors, then whatever
-    is left as one block of full vectors and one masked partial vector."""
-    lanes = _TYPES[dtype][1]
-    step = lanes * _MAX_VECTORS
-    blocks = [(c, _MAX_VECTORS, 0) for c in range(0, cols - cols % step, step)]
+def _column_blocks(isa: cpu_isa.Variant, dtype: np.dtype, cols: int
+                   ) -> list[tuple[int, int, int]]:
+    """(first column, full vectors, tail lanes) per block: blocks of the ISA's widest vectors
+    per row, then whatever is left as one block of full vectors and one masked partial
+    vector."""
+    lanes, widest = isa.lanes(dtype), isa.max_vectors
+    step = lanes * widest
+    blocks = [(c, widest, 0) for c in range(0, cols - cols % step, step)]
     col = cols - cols % step
     if (cols - col) // lanes:
         blocks.append((col, (cols - col) // lanes, 0))
@@ -305,32 +309,32 @@ def _column_blocks(dtype: np.dtype, cols: int) -> list[tuple[int, int, int]]:
 
 
 # --- code generation ---------------------------------------------------------------------------
-def _kernel(dtype: np.dtype, rows: int, vectors: int, tail: int,
+def _kernel(isa: cpu_isa.Variant, dtype: np.dtype, rows: int, vectors: int, tail: int,
             epilogue: int = 0, indexed: bool = False) -> Callable[..., None]:
-    key = (dtype, rows, vectors, tail, epilogue, indexed)
+    key = (isa.name, dtype, rows, vectors, tail, epilogue, indexed)
     fn = _kernels.get(key)
     if fn is None:
         with _lock:
             fn = _kernels.get(key)
             if fn is None and cpu_jit.machine() is not None:
                 fn = _kernels[key] = cpu_jit.compile_ir(
-                    ir(dtype, rows, vectors, tail, epilogue, indexed), "gather_gemm", None,
-                    _ARGS)
+                    ir(dtype, rows, vectors, tail, epilogue, indexed, isa.lanes(dtype)),
+                    "gather_gemm", None, _ARGS, cpu_isa.features_for(isa))
     return fn
 
 
-def _compiles() -> bool:
-    """Whether this llvmlite compiles the kernel's IR (once per process)."""
-    if not _checked:
+def _compiles(isa: cpu_isa.Variant) -> bool:
+    """Whether this llvmlite compiles the kernel's IR for ``isa`` (once per process)."""
+    if isa.name not in _checked:
         try:
-            _checked.append(_kernel(np.dtype(np.float32), 1, 1, 1) is not None)
+            _checked[isa.name] = _kernel(isa, np.dtype(np.float32), 1, 1, 1) is not None
         except Exception:  # noqa: BLE001 - any failure means: use im2col + BLAS
-            _checked.append(False)
-    return _checked[0]
+            _checked[isa.name] = False
+    return _checked[isa.name]
 
 
 def ir(dtype: np.dtype, rows: int, vectors: int, tail: int = 0, epilogue: int = 0,
-       indexed: bool = False) -> str:
+       indexed: bool = False, lanes: int | None = None) -> str:
     """LLVM IR of the ``rows`` x ``vectors`` kernel ``@gather_gemm`` (``tail`` > 0: one
     vector whose first ``tail`` lanes are real columns, loaded and stored under a mask).
 
@@ -343,7 +347,8 @@ def ir(dtype: np.dtype, rows: int, vectors: int, tail: int = 0, epilogue: int = 
     the gradient, ``out`` the variable, ``aux`` its accumulator (same pitch) and ``bias`` the
     two scalars (lr, momentum).
     """
-    elem, lanes = _TYPES[np.dtype(dtype)]
+    elem = _TYPES[np.dtype(dtype)]
+    lanes = lanes or (cpu_isa.current() or cpu_isa.AVX512).lanes(dtype)
     vec = f"<{lanes} x {elem}>"
     mask = _mask(lanes, tail) if tail else None
     suffix = f"v{lanes}f{32 if elem == 'float' else 64}"

@@ -19,6 +19,7 @@ from gpugraph._optional import optional_module
 
 _lock = threading.RLock()
 _state: list[Any] = []  # [target machine or None, [execution engines]] once initialised
+_machines: dict[str, Any] = {}  # target machines for other feature sets (cpu_isa variants)
 _PROBE = "define i64 @probe(ptr %p) {\n  %v = load atomic i64, ptr %p acquire, align 8\n" \
          "  ret i64 %v\n}\n"
 
@@ -43,13 +44,30 @@ def machine() -> Any | None:
         return _state[0]
 
 
-def compile_ir(source: str, name: str, restype: Any,
-               argtypes: Sequence[Any]) -> Callable[..., Any]:
-    """Function ``name`` of the IR module ``source``, optimised (-O3) for this CPU, as a
-    ctypes function (which releases the GIL while it runs).  Call :func:`machine` first."""
+def machine_with(features: str | None) -> Any | None:
+    """A target machine for this CPU with LLVM ``features`` (e.g. its AVX-512 turned off, to
+    compile a lesser ISA's kernels); the host's own for None."""
+    host = machine()
+    if host is None or features is None:
+        return host
+    with _lock:
+        found = _machines.get(features)
+        if found is None:
+            llvm = optional_module("llvmlite.binding")
+            found = _machines[features] = llvm.Target.from_default_triple(
+            ).create_target_machine(cpu=llvm.get_host_cpu_name(), features=features, opt=3)
+        return found
+
+
+def compile_ir(source: str, name: str, restype: Any, argtypes: Sequence[Any],
+               features: str | None = None) -> Callable[..., Any]:
+    """Function ``name`` of the IR module ``source``, optimised (-O3) for this CPU (with LLVM
+    ``features`` instead of the host's, if given), as a ctypes function (which releases the
+    GIL while it runs).  Call :func:`machine` first."""
     llvm = optional_module("llvmlite.binding")
     with _lock:
-        target, engines = _state
+        _, engines = _state
+        target = machine_with(features)
         module = llvm.parse_assembly(source)
         module.verify()
         tuning = llvm.create_pipeline_tuning_options(speed_level=3)

@@ -368,14 +368,45 @@ def get(name: str, xp: Any) -> Callable[..., None] | None:
 
 def threads() -> int:
     """Threads a loop may split its images over: ``GPUGRAPH_CPU_THREADS``, else the CPUs this
-    process may run on."""
+    process may run on: its affinity mask, capped by a cgroup CPU quota (a container given 1.5
+    CPUs of a 64-core host gets 2 threads, not 64)."""
     configured = config.settings.cpu_threads
     if configured:
         return max(1, configured)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    if not _cores:
+        try:
+            count = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            count = os.cpu_count() or 1
+        quota = cgroup_cpus()
+        _cores.append(max(1, min(count, math.ceil(quota)) if quota else count))
+    return _cores[0]
+
+
+_cores: list[int] = []  # the CPUs this process may use, once read
+
+
+def cgroup_cpus() -> float | None:
+    """The CPUs a cgroup quota allows this process (``cpu.max``, or v1's
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``), None without a quota."""
+    for quota_file, period_file in (("/sys/fs/cgroup/cpu.max", None),
+                                    ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+                                     "/sys/fs/cgroup/cpu/cpu.cfs_period_us")):
+        try:
+            with open(quota_file) as f:
+                fields = f.read().split()
+            if period_file:
+                with open(period_file) as f:
+                    fields.append(f.read().strip())
+        except OSError:
+            continue
+        if len(fields) >= 2 and fields[0] not in ("max", "-1"):
+            try:
+                return int(fields[0]) / int(fields[1])
+            except (ValueError, ZeroDivisionError):
+                return None
+        return None
+    return None
 
 
 def over_images(loop: Callable[..., None], args: Sequence[Any], batched: Sequence[int]) -> None:
