@@ -39,5 +39,6 @@ class CpuDevice(Device):
 def _running(owns_cores: bool) -> Iterator[None]:
     # Denormals flush to zero, as in TF.  A plan with direct CPU convolutions keeps BLAS's
     # spinning threads off the cores (devices/cpu/threads.py).
+    cpu_threads.fit_blas()  # (to the cores other processes leave free)
     with flush_denormals(), cpu_threads.owning(owns_cores):
         yield

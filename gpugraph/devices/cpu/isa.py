@@ -21,6 +21,7 @@ the same fused multiply-adds in the same order per output element, so all give t
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -49,30 +50,45 @@ VARIANTS = (AVX512, AVX2)  # best first
 NAMES = tuple(v.name for v in VARIANTS) + ("generic",)
 
 
-def host_features() -> dict[str, bool]:
-    """LLVM's features of this CPU ({} where llvmlite is missing)."""
+@functools.lru_cache(maxsize=1)
+def _host_features() -> tuple[tuple[str, bool], ...]:
     llvm = optional_module("llvmlite.binding")
     if llvm is None:
-        return {}
+        return ()
     try:
-        return dict(llvm.get_host_cpu_features())
+        return tuple(sorted(dict(llvm.get_host_cpu_features()).items()))
     except Exception:  # noqa: BLE001 - an LLVM that cannot tell: no direct kernels
-        return {}
+        return ()
+
+
+def host_features() -> dict[str, bool]:
+    """LLVM's features of this CPU ({} where llvmlite is missing); read once."""
+    return dict(_host_features())
+
+
+@functools.lru_cache(maxsize=1)
+def _supported() -> tuple[Variant, ...]:
+    features = host_features()
+    return tuple(v for v in VARIANTS if all(features.get(f) for f in v.needs))
 
 
 def supported() -> list[Variant]:
     """The variants this CPU runs, best first."""
-    features = host_features()
-    return [v for v in VARIANTS if all(features.get(f) for f in v.needs)]
+    return list(_supported())
 
 
 def current() -> Variant | None:
     """The variant kernels are compiled for now: ``GPUGRAPH_CPU_ISA`` if this CPU runs it,
-    else the best it runs; None for ``generic`` (no direct kernels)."""
-    wanted = config.settings.cpu_isa
+    else the best it runs; None for ``generic`` (no direct kernels).  (Called per kernel
+    launch: cached per setting.)"""
+    return _current(config.settings.cpu_isa)
+
+
+@functools.lru_cache(maxsize=8)
+def _current(wanted: str | None) -> Variant | None:
     if wanted == "generic":
         return None
-    here = supported()
+    here = _supported()
     for variant in here:
         if wanted in (None, variant.name):
             return variant

@@ -36,6 +36,7 @@ import numpy as np
 
 from gpugraph import config
 from gpugraph._optional import optional_module
+from gpugraph.devices.cpu import contention
 from gpugraph.devices.cpu import crew as cpu_crew
 from gpugraph.devices.cpu.fpenv import flush_denormals
 
@@ -368,11 +369,19 @@ def get(name: str, xp: Any) -> Callable[..., None] | None:
 
 def threads() -> int:
     """Threads a loop may split its images over: ``GPUGRAPH_CPU_THREADS``, else the CPUs this
-    process may run on: its affinity mask, capped by a cgroup CPU quota (a container given 1.5
-    CPUs of a 64-core host gets 2 threads, not 64)."""
+    process may run on (its affinity mask, capped by a cgroup CPU quota: a container given 1.5
+    CPUs of a 64-core host gets 2 threads, not 64) less those other processes keep busy
+    (:mod:`contention`)."""
     configured = config.settings.cpu_threads
     if configured:
         return max(1, configured)
+    # (fewer threads beat a dynamic split here: W3 beside one busy process on 2 cores ran
+    # 58 ms a step on 1 thread, 62-65 ms on 2 sharing out units of work)
+    return contention.free_cores(cores())
+
+
+def cores() -> int:
+    """The CPUs this process may run on (affinity, cgroup quota), read once."""
     if not _cores:
         try:
             count = len(os.sched_getaffinity(0))
@@ -386,12 +395,12 @@ def threads() -> int:
 _cores: list[int] = []  # the CPUs this process may use, once read
 
 
-def cgroup_cpus() -> float | None:
+def cgroup_cpus(root: str = "/sys/fs/cgroup") -> float | None:
     """The CPUs a cgroup quota allows this process (``cpu.max``, or v1's
     ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``), None without a quota."""
-    for quota_file, period_file in (("/sys/fs/cgroup/cpu.max", None),
-                                    ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
-                                     "/sys/fs/cgroup/cpu/cpu.cfs_period_us")):
+    for quota_file, period_file in ((f"{root}/cpu.max", None),
+                                    (f"{root}/cpu/cpu.cfs_quota_us",
+                                     f"{root}/cpu/cpu.cfs_period_us")):
         try:
             with open(quota_file) as f:
                 fields = f.read().split()

@@ -217,6 +217,25 @@ def _product_by_rows_of(w: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out.T)
 
 
+def fit_blas() -> None:
+    """BLAS's threads follow gpugraph's count (:func:`cpu_loops.threads`: the cores free of
+    other work), set when it changes: BLAS threads waiting on a core another process holds make
+    every product wait for them."""
+    count = cpu_loops.threads()
+    if _fitted and _fitted[0] == count:
+        return
+    with _owners_lock:
+        if _owners[0]:  # a plan owning the cores keeps BLAS at 1 (restored to this later)
+            _saved[:] = [(lib, count) for lib, _ in _saved]
+        else:
+            for lib in _controller():
+                _set_threads(lib, count)
+        _fitted[:] = [count]
+
+
+_fitted: list[int] = []  # the BLAS thread count fit_blas set last
+
+
 def share_cores(processes: int) -> None:
     """This machine's cores are shared by ``processes`` (data-parallel ranks): unless
     ``GPUGRAPH_CPU_THREADS`` says otherwise, gpugraph's threads and BLAS's take 1/N of them
