@@ -223,7 +223,18 @@ def run_model(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _input_array(source: str) -> np.ndarray:
-    # FILE.npy, or FILE.npz:KEY
+    # FILE.npy, FILE.npz:KEY, or FILE.tfrecord (its records as a string vector: serialized
+    # tf.Example protos for an Estimator-style serving signature; a numpy bytes array would
+    # drop each record's trailing zero bytes)
+    if source.endswith((".tfrecord", ".tfrecords", ".tfr")):
+        import types  # noqa: PLC0415
+
+        from gpugraph.ops.dataset_ops import tfrecords  # noqa: PLC0415
+
+        records = list(tfrecords(types.SimpleNamespace(op=None), source, ""))
+        array = np.empty(len(records), dtype=object)
+        array[:] = records
+        return array
     if ".npz:" in source:
         file, key = source.rsplit(":", 1)
         with np.load(file) as data:
@@ -419,9 +430,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--signature", default="serving_default",
                      help="the SavedModel signature key (default: serving_default)")
     run.add_argument("--tags", help="the SavedModel tag set, comma-separated (default: serve)")
-    run.add_argument("--input", action="append", metavar="NAME=FILE.npy",
+    run.add_argument("--input", action="append", metavar="NAME=FILE.npy|FILE.tfrecord",
                      help="a signature input key (a tensor name for a frozen graph) and its "
-                     "values (.npy, or .npz:KEY); repeatable")
+                     "values (.npy, .npz:KEY, or a .tfrecord file of serialized protos); "
+                     "repeatable")
     run.add_argument("--output", action="append", metavar="TENSOR",
                      help="a frozen graph's tensor to fetch (repeatable)")
     run.add_argument("--out", default=".", help="directory for the <output>.npy files")

@@ -17,6 +17,8 @@ Cases (each a SavedModel directory plus ``expected.json`` and ``expected.npz``):
   (``gg_written.npz``).
 * ``simple_save_text``: ``simple_save`` of a small regression model, then ``saved_model.pb``
   rewritten as ``saved_model.pbtxt`` (text form); its ``serving_default`` outputs.
+* ``example_serving`` (``--only example_serving``): a serving graph as Estimator exports wrote
+  them: serialized ``tf.Example`` in, parsed in the graph, a classification signature out.
 """
 
 from __future__ import annotations
@@ -105,6 +107,40 @@ def simple_save_text(directory):
     np.savez(directory.parent / f"{directory.name}.npz", x=x_in, out=value)
 
 
+def example_serving(directory):
+    """A serving graph as Estimator exports wrote them: the signature takes serialized
+    ``tf.Example`` protos, parses them in the graph (ParseExampleV2) and returns a
+    classification signature's classes and scores."""
+    rng = np.random.default_rng(43)
+    rows = rng.standard_normal((5, 3)).astype(np.float32)
+    serialized = [tf.train.Example(features=tf.train.Features(feature={
+        "x": tf.train.Feature(float_list=tf.train.FloatList(value=row)),
+        "id": tf.train.Feature(int64_list=tf.train.Int64List(value=[k]))}))
+        .SerializeToString() for k, row in enumerate(rows)]
+    graph = tf.Graph()
+    with graph.as_default():
+        examples = v1.placeholder(tf.string, [None], name="input_example_tensor")
+        parsed = v1.parse_example(examples, {"x": v1.FixedLenFeature([3], tf.float32),
+                                             "id": v1.FixedLenFeature([1], tf.int64)})
+        w = v1.get_variable("w", [3, 4], initializer=v1.random_normal_initializer(seed=5))
+        logits = tf.matmul(parsed["x"], w) + tf.cast(parsed["id"], tf.float32)
+        scores = tf.nn.softmax(logits, name="scores")
+        classes = tf.tile(tf.constant([[b"a", b"b", b"c", b"d"]]), [tf.shape(examples)[0], 1],
+                          name="classes")
+        signature = v1.saved_model.classification_signature_def(examples, classes, scores)
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            builder = v1.saved_model.Builder(str(directory))
+            builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={
+                "serving_default": signature})
+            builder.save()
+            value = sess.run(scores, {examples: serialized})
+    # (as bytes and lengths: numpy's fixed-width bytes drop a serialized proto's final zeros)
+    np.savez(directory.parent / f"{directory.name}.npz",
+             examples=np.frombuffer(b"".join(serialized), np.uint8),
+             lengths=np.array([len(s) for s in serialized]), scores=value)
+
+
 def check_gg():
     """TF loads the SavedModel gpugraph wrote (scripts/write_gg_saved_model.py): its serving
     outputs (through the TF1 loader and through TF2's ``tf.saved_model.load``) and 5 more
@@ -135,14 +171,20 @@ def main():
     if sys.argv[1:] == ["--check-gg"]:
         return check_gg()
     v1.disable_eager_execution()
+    if sys.argv[1:2] == ["--only"]:  # one case, leaving the others' files as they are
+        case = globals()[sys.argv[2]]
+        if (OUT / case.__name__).exists():
+            shutil.rmtree(OUT / case.__name__)
+        return case(OUT / case.__name__)
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir(parents=True)
-    for case in (builder_two_tags, simple_save_text):
+    for case in (builder_two_tags, simple_save_text, example_serving):
         case(OUT / case.__name__)
         print(case.__name__, sorted(str(p.relative_to(OUT)) for p in (OUT / case.__name__).rglob("*")))
     (OUT / "cases.json").write_text(json.dumps({"cases": ["builder_two_tags",
-                                                          "simple_save_text"]}) + "\n")
+                                                          "simple_save_text",
+                                                          "example_serving"]}) + "\n")
 
 
 if __name__ == "__main__":

@@ -139,3 +139,47 @@ def test_builder_refuses_a_used_directory_and_simple_save_round_trips(tmp_path) 
         assert sig.method_name == "tensorflow/serving/predict"
         got = sess.run(sig.outputs["out"].name, {sig.inputs["in"].name: [[1.0, 2.0]]})
     np.testing.assert_array_equal(got, [[1.0, 2.0]])
+
+
+def _examples() -> tuple[np.ndarray, np.ndarray]:
+    data = _expected("example_serving")
+    blob, ends = data["examples"].tobytes(), np.cumsum(data["lengths"])
+    examples = np.empty(len(ends), dtype=object)
+    examples[:] = [blob[a:b] for a, b in zip(np.concatenate([[0], ends[:-1]]), ends)]
+    return examples, data["scores"]
+
+
+def test_an_estimator_style_serving_signature_parses_tf_examples() -> None:
+    # Serialized tf.Example in (one ending in a zero byte), ParseExampleV2 in the graph, a
+    # classification signature out: TF's scores.
+    examples, scores = _examples()
+    with gg.Graph().as_default(), gg.Session() as sess:
+        meta = gg.saved_model.load(sess, ["serve"], str(FIXTURES / "example_serving"))
+        signature = meta.signature_def["serving_default"]
+        assert signature.method_name == "tensorflow/serving/classify"
+        got = sess.run({k: v.name for k, v in signature.outputs.items()},
+                       {signature.inputs["inputs"].name: examples})
+    np.testing.assert_allclose(got["scores"], scores, rtol=1e-5, atol=1e-6)
+    assert got["classes"][0].tolist() == [b"a", b"b", b"c", b"d"]
+
+
+def test_gpugraph_run_feeds_a_tfrecord_file_of_examples(tmp_path) -> None:
+    import struct
+    import subprocess
+    import sys
+
+    from gpugraph.io.table import crc32c, mask_crc
+
+    examples, scores = _examples()
+    with open(tmp_path / "examples.tfrecord", "wb") as f:
+        for record in examples:
+            header = struct.pack("<Q", len(record))
+            f.write(header + struct.pack("<I", mask_crc(crc32c(header))) + record +
+                    struct.pack("<I", mask_crc(crc32c(record))))
+    result = subprocess.run(
+        [sys.executable, "-m", "gpugraph.cli", "run", str(FIXTURES / "example_serving"),
+         "--input", f"inputs={tmp_path / 'examples.tfrecord'}", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "o" / "scores.npy"), scores, rtol=1e-5,
+                               atol=1e-6)
