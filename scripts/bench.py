@@ -47,6 +47,8 @@ WORKLOADS = {
     "W5": ({}, 50, "LSTM dynamic_rnn Adam, cf v1"),
     "W6": ({}, 50, "LSTM dynamic_rnn Adam, cf v2"),
 }
+# what the TF worker inherits: oneDNN's ISA cap (--isa emulates a lesser CPU on both sides)
+PASSED_TO_TF = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 FIXTURE_CASES = {"W5": "rnn_lstm_adam_v1", "W6": "rnn_lstm_adam_v2"}
 CONTROL_FLOW = ROOT / "tests" / "fixtures" / "control_flow"
 
@@ -203,7 +205,8 @@ class TfRunner:
     def __init__(self, python: str) -> None:
         self.proc = subprocess.Popen(
             [python, __file__, "--tf-worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+            text=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin",
+                            **{k: v for k, v in os.environ.items() if k in PASSED_TO_TF}})
 
     def time(self, workload: str, runs: int) -> float:
         self.proc.stdin.write(json.dumps({"workload": workload, "runs": runs}) + "\n")

@@ -227,10 +227,10 @@ def test_filter_gradient_paths_have_the_same_bits(monkeypatch) -> None:
 
     from gpugraph.ops.cpu import conv as conv_ops
     results = []
-    for channels, tiled in ((8, 1 << 30), (100, 1 << 30), (100, 0)):
+    # (tiles of 37 pixels: 37 gradient rows of 24 float32)
+    for channels, tile in ((8, 1 << 30), (100, 1 << 30), (8, 37 * 24 * 4)):
         monkeypatch.setattr(conv_ops, "_CLASS_MIN_CHANNELS", channels)
-        monkeypatch.setattr(conv_ops, "_TILED_ABOVE_BYTES", tiled)
-        monkeypatch.setattr(conv_ops, "_PIXEL_TILE", 37)
+        monkeypatch.setattr(conv_ops, "_PIXEL_TILE_BYTES", tile)
         with gg.Graph().as_default():
             fetch = filter_grad()
             with gg.Session(config={"virtual_gpus": 0}) as sess:
