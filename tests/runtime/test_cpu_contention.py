@@ -66,6 +66,26 @@ def test_a_pause_says_nothing_of_the_load_to_come(clock) -> None:
     assert contention.free_cores(2) == 1
 
 
+def test_time_between_runs_says_nothing_of_the_load_the_runs_meet(clock) -> None:
+    # A benchmark's other side ran both cores busy while this process waited between its runs.
+    contention.run_started()
+    contention.free_cores(2)
+    clock.advance(0.3, others=0.0, ours=2.0)
+    contention.run_ended()
+    clock.advance(0.3, others=2.0, ours=0.0)
+    contention.run_started()
+    assert contention.free_cores(2) == 2
+    clock.advance(0.6, others=0.0, ours=2.0)  # (its runs alone, back to back)
+    contention.run_ended()
+    contention.run_started()
+    assert contention.free_cores(2) == 2
+    clock.advance(0.55, others=1.0, ours=1.0)  # a short gap: a busy process beside the runs
+    contention.run_ended()
+    clock.advance(0.04, others=1.0, ours=0.0)
+    contention.run_started()
+    assert contention.free_cores(2) == 1
+
+
 def test_threads_and_blas_follow_the_free_cores(clock, monkeypatch) -> None:
     monkeypatch.setattr(loops, "_cores", [2])
     monkeypatch.delenv("GPUGRAPH_CPU_THREADS", raising=False)

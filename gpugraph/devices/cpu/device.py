@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph.devices.base import Device
-from gpugraph.devices.cpu import fusion, host_memory
+from gpugraph.devices.cpu import contention, fusion, host_memory
 from gpugraph.devices.cpu import threads as cpu_threads
 from gpugraph.devices.cpu.fpenv import flush_denormals
 
@@ -39,6 +39,10 @@ class CpuDevice(Device):
 def _running(owns_cores: bool) -> Iterator[None]:
     # Denormals flush to zero, as in TF.  A plan with direct CPU convolutions keeps BLAS's
     # spinning threads off the cores (devices/cpu/threads.py).
+    contention.run_started()
     cpu_threads.fit_blas()  # (to the cores other processes leave free)
-    with flush_denormals(), cpu_threads.owning(owns_cores):
-        yield
+    try:
+        with flush_denormals(), cpu_threads.owning(owns_cores):
+            yield
+    finally:
+        contention.run_ended()
