@@ -70,6 +70,11 @@ _TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 # The block shapes (vectors per row, rows per block, lanes) come from the ISA variant the
 # kernels are compiled for (cpu_isa: AVX-512's 7 x 4 vectors of 16 lanes, AVX2's 6 x 2 of 8).
 _UNITS_PER_THREAD = 32  # work units per thread (see _schedule)
+# With the reduction in tiles, each unit streams all of ``b`` through the cache once, and
+# its rows are what reuse a tile: few large units.  W3's second filter gradient (2 cores,
+# tiles of 512 pixels): 32 units a thread 11.6 ms (AVX2), 9.7 (AVX-512); 2 units, 7.6 and
+# 5.7; 1 unit, 7.4 and 5.2, but a thread that starts late then holds up the op.
+_TILED_UNITS_PER_THREAD = 2
 _ARGS = [ctypes.c_void_p] * 7 + [ctypes.c_int64] * 5
 _EPILOGUES = {(False, False): 0, (True, False): 1, (True, True): 2}  # (bias, relu) -> code
 _MOMENTUM, _NESTEROV = 3, 4  # epilogue codes of gather_gemm_momentum
@@ -240,7 +245,7 @@ def _schedule(isa: cpu_isa.Variant, dtype: np.dtype, rows: int, k: int, cols: in
     """The kernel calls of a :func:`gather_gemm` of this shape, as :meth:`cpu_crew.Crew.
     run_units` records (byte offsets from x, rowtab, redtab, b, out, bias, aux), in units of rows
     that threads take as they become free: ~_UNITS_PER_THREAD per thread, so a thread that
-    starts late does less.  Within a unit: per reduction tile, per column block, the row
+    starts late does less (reduced in tiles, _TILED_UNITS_PER_THREAD).  Within a unit: per reduction tile, per column block, the row
     blocks; the ``epilogue`` (see :func:`ir`) runs in the last tile's calls only.  A momentum
     epilogue goes the other way round, per row block, the column blocks: it reads and writes
     two slots in memory, and this way each row's elements are visited in address order, which
@@ -248,7 +253,8 @@ def _schedule(isa: cpu_isa.Variant, dtype: np.dtype, rows: int, k: int, cols: in
     fused op ran slower than the product and update apart)."""
     blocks = _column_blocks(isa, dtype, cols)
     block = isa.rows[blocks[0][1]]  # the first (widest) column block's rows per block
-    unit = -(-rows // (threads * _UNITS_PER_THREAD if threads > 1 else 1))
+    per = _TILED_UNITS_PER_THREAD if k_tile < k else _UNITS_PER_THREAD
+    unit = -(-rows // (threads * per if threads > 1 else 1))
     unit = -(-unit // block) * block  # whole row blocks (a filter gradient may have only 3)
     size = dtype.itemsize
     records, starts = [], [0]
