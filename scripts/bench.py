@@ -14,12 +14,15 @@ Usage::
 
     python scripts/bench.py                                  # gpugraph only
     python scripts/bench.py --tf-python /path/to/tfenv/bin/python --rounds 5
+    python scripts/bench.py --tf-python ... --isa avx2 --background-load 1
 
 With ``--tf-python`` a TensorFlow worker process runs beside this one; rounds alternate TF and
 gpugraph so both see the same machine state, and the report gives medians and the ratio
 TF time / gpugraph time (> 1 means gpugraph is faster), and the range of the rounds' own
 ratios (each TF round over the gpugraph round after it), which shows how much this machine's
-noise moves one round; ``--verbose`` prints every round's times.  The graphs live in
+noise moves one round; ``--verbose`` prints every round's times.  ``--isa`` caps both sides
+at a lesser vector ISA (gpugraph's kernels, numpy's OpenBLAS, TF's oneDNN: an AVX-512 host
+standing in for an AVX2 one); ``--background-load N`` runs N busy processes beside both.  The graphs live in
 ``scripts/bench_graphs/`` (committed; ``--rebuild`` regenerates them with TF).
 """
 
@@ -49,6 +52,16 @@ WORKLOADS = {
 }
 # what the TF worker inherits: oneDNN's ISA cap (--isa emulates a lesser CPU on both sides)
 PASSED_TO_TF = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+# --isa NAME: each side's libraries capped at that vector ISA, as on a CPU that has no more:
+# gpugraph's kernels, numpy's OpenBLAS (its kernel for such a CPU), TF's oneDNN.
+ISA_CAPS = {
+    "avx512": {"GPUGRAPH_CPU_ISA": "avx512", "OPENBLAS_CORETYPE": "SkylakeX",
+               "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
+    "avx2": {"GPUGRAPH_CPU_ISA": "avx2", "OPENBLAS_CORETYPE": "Haswell",
+             "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "generic": {"GPUGRAPH_CPU_ISA": "generic", "OPENBLAS_CORETYPE": "Sandybridge",
+                "ONEDNN_MAX_CPU_ISA": "AVX"},  # an AVX CPU without AVX2/FMA
+}
 FIXTURE_CASES = {"W5": "rnn_lstm_adam_v1", "W6": "rnn_lstm_adam_v2"}
 CONTROL_FLOW = ROOT / "tests" / "fixtures" / "control_flow"
 
@@ -243,8 +256,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--background-load", type=int, default=0, metavar="N",
                         help="keep N busy processes running beside both sides (each one "
                         "core's worth of other work), to measure under contention")
+    parser.add_argument("--isa", choices=sorted(ISA_CAPS),
+                        help="cap both sides at this vector ISA (gpugraph's kernels, OpenBLAS, "
+                        "TF's oneDNN), as on a CPU without the wider ones")
     parser.add_argument("--tf-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.isa and any(os.environ.get(k) != v for k, v in ISA_CAPS[args.isa].items()):
+        # OpenBLAS reads its core type when numpy loads it: start again with the caps set
+        os.execve(sys.executable, [sys.executable, __file__, *(argv or sys.argv[1:])],
+                  {**os.environ, **ISA_CAPS[args.isa]})
     if args.tf_worker:
         tf_worker()
         return 0
@@ -265,14 +285,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def machine_line(background: int) -> str:
-    """What the numbers were measured with: the CPU kernels' ISA variant, threads, load."""
+    """What the numbers were measured with: the CPU kernels' ISA variant, threads, load, and
+    the caps on the libraries' ISAs (--isa)."""
     from gpugraph.devices.cpu import isa, loops
 
     variant = isa.current()
     runs = ", ".join(v.name for v in isa.supported()) or "none"
+    caps = ", ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "ONEDNN_MAX_CPU_ISA")
+                     if k in os.environ)
     return (f"gpugraph CPU kernels: {variant.name if variant else 'generic'} (this CPU runs: "
             f"{runs}); {loops.threads()} threads; {os.cpu_count()} CPUs; background load: "
-            f"{background} busy process(es)")
+            f"{background} busy process(es){'; ' + caps if caps else ''}")
 
 
 def _measure(args: argparse.Namespace, workloads: list[str]) -> dict:
