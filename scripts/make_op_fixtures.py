@@ -3408,11 +3408,14 @@ def json_dump(records):
     return "[\n" + ",\n".join(lines) + "\n]\n"
 
 
-def generate(name):
+def generate(name, graph=None):
+    """Writes family ``name``'s fixtures; its cases are built into ``graph`` (a new one by
+    default: make_legacy_bn_fixtures.py passes one whose GraphDef producer predates an op's
+    removal)."""
     build, seed = FAMILIES[name]
     fam = Family(name, seed)
     build(fam)
-    graph = tf.Graph()
+    graph = tf.Graph() if graph is None else graph
     builts = [build_case(graph, case, i) for i, case in enumerate(fam.cases)]
     arrays, records = {}, []
     with tf.compat.v1.Session(graph=graph, config=session_config()) as sess:

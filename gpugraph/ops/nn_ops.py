@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
-from gpugraph.ops.registry import BuildContext, op
+from gpugraph.ops.registry import BuildContext, dims_text, op
 
 _SELU_SCALE = 1.0507009873554804934193349852946
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -325,6 +325,59 @@ def _fused_batch_norm(ctx: BuildContext):
         y = (xf - use_mean.reshape(vec)) * (inv * scale).reshape(vec) + offset.reshape(vec)
         outs = (y.astype(x.dtype, copy=False), out_mean, out_var, *saved)
         return outs + (xp.zeros((0,), dtype=scale.dtype),) if v3 else outs
+
+    return kernel
+
+
+# --- batch norm of GraphDef versions before 9 (tf.nn.batch_norm_with_global_normalization) ----
+def _check_ranks(node: Any, named: dict[str, tuple[Any, int]]) -> None:
+    for name, (array, rank) in named.items():
+        if array.ndim != rank:
+            raise errors.InvalidArgumentError(
+                None, node, f"{name} must be {rank}-dimensional{dims_text(array.shape)}")
+
+
+@op("BatchNormWithGlobalNormalization")
+def _batch_norm_global(ctx: BuildContext):
+    """``(t - m) * (rsqrt(v + eps) * gamma) + beta`` over the last axis of 4-D ``t`` (without
+    ``gamma`` unless scale_after_normalization), in T, as TF's kernel groups it."""
+    eps, scale, xp, node = ctx.attr("variance_epsilon"), ctx.attr("scale_after_normalization"), \
+        ctx.xp, ctx.op
+
+    def kernel(t: Any, m: Any, v: Any, beta: Any, gamma: Any) -> Any:
+        _check_ranks(node, {"input": (t, 4), "mean": (m, 1), "variance": (v, 1),
+                            "beta": (beta, 1), "gamma": (gamma, 1)})
+        factor = 1 / xp.sqrt(v + t.dtype.type(eps))
+        if scale:
+            factor = factor * gamma
+        return (t - m) * factor + beta
+
+    return kernel
+
+
+@op("BatchNormWithGlobalNormalizationGrad")
+def _batch_norm_global_grad(ctx: BuildContext):
+    """(dx, dm, dv, db, dg) of BatchNormWithGlobalNormalization, by TF's formulas: db the sum
+    of ``backprop`` over all but the last axis, ``s = sum(backprop * (t - m))``, and with
+    ``r = rsqrt(v + eps)``: dx = backprop * r * gamma, dm = -db * r * gamma, dg = s * r,
+    dv = s * (r * -0.5 / (v + eps)) * gamma (without gamma, and dg = 0, unscaled)."""
+    eps, scale, xp, node = ctx.attr("variance_epsilon"), ctx.attr("scale_after_normalization"), \
+        ctx.xp, ctx.op
+
+    def kernel(t: Any, m: Any, v: Any, gamma: Any, backprop: Any) -> tuple:
+        _check_ranks(node, {"input": (t, 4), "mean": (m, 1), "variance": (v, 1),
+                            "gamma": (gamma, 1), "out_backprop": (backprop, 4)})
+        kind = t.dtype.type
+        axes = (0, 1, 2)
+        db = xp.sum(backprop, axis=axes)
+        shifted = v + kind(eps)
+        r = 1 / xp.sqrt(shifted)
+        s = xp.sum(backprop * (t - m), axis=axes)
+        factor = r * gamma if scale else r
+        dg = s * r if scale else xp.zeros_like(r)
+        half = r * kind(-0.5) / shifted
+        dv = s * (half * gamma) if scale else s * half
+        return backprop * factor, -db * factor, dv, db, dg
 
     return kernel
 
