@@ -5,6 +5,7 @@ gpugraph never imports TensorFlow; this script (run in the TF virtualenv, see
 deletes and rewrites ``tests/fixtures/train/``::
 
     /work/tfenv/bin/python scripts/make_train_fixtures.py
+    /work/tfenv/bin/python scripts/make_train_fixtures.py CASE ...   # just these cases
 
 Fixture format
 ==============
@@ -88,6 +89,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import dataclasses  # noqa: E402
+import json  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -161,6 +163,7 @@ class Case:
     description: str
     import_scope: Optional[str] = None
     has_eval: bool = False
+    producer: Optional[int] = None   # the GraphDef producer to build in (ops TF removed)
 
 
 # ---------------------------------------------------------------------------
@@ -287,6 +290,35 @@ def cnn_data(n):
     return {"x": x, "y": labels(rng, n, CNN_BATCH, CNN_CLASSES, "sparse")}
 
 
+def legacy_bn_builder(opt_factory, use_resource):
+    """A TF 0.x convnet's batch norm: BatchNormWithGlobalNormalization (removed at GraphDef
+    version 9) on the batch's own moments, so its gradient reaches the mean and variance
+    too."""
+    def build():
+        x = tf.placeholder(tf.float32, [None, 6, 6, 3], name="x")
+        y = tf.placeholder(tf.int64, [None], name="y")
+        with tf.variable_scope(tf.get_variable_scope(), use_resource=use_resource):
+            kernel = tf.get_variable("conv/kernel", [3, 3, 3, 4])
+            h = tf.nn.conv2d(x, kernel, [1, 1, 1, 1], "SAME")
+            mean, variance = tf.nn.moments(h, [0, 1, 2])
+            beta = tf.get_variable("bn/beta", [4], initializer=tf.zeros_initializer())
+            gamma = tf.get_variable("bn/gamma", [4], initializer=tf.ones_initializer())
+            h = tf.raw_ops.BatchNormWithGlobalNormalization(
+                t=h, m=mean, v=variance, beta=beta, gamma=gamma, variance_epsilon=0.001,
+                scale_after_normalization=True, name="bn")
+            h = tf.reshape(tf.nn.relu(h), [-1, 6 * 6 * 4])
+            logits = dense("dense", h, 6 * 6 * 4, BN_CLASSES, use_resource, name="logits")
+        loss, train_op = head(logits, y, "sparse", opt_factory())
+        return Built({"x": x, "y": y}, loss, train_op)
+    return build
+
+
+def legacy_bn_data(n):
+    rng = np.random.RandomState(3)
+    x = (rng.standard_normal((n, BN_BATCH, 6, 6, 3)) * 2.0 + 0.5).astype(np.float32)
+    return {"x": x, "y": labels(rng, n, BN_BATCH, BN_CLASSES, "sparse")}
+
+
 def bn_data(n):
     rng = np.random.RandomState(2)
     # Non-zero mean / non-unit scale so batch norm has something to do.
@@ -343,6 +375,14 @@ def all_cases():
         "Same batch-norm model as batchnorm_rmsprop_resource with Momentum and "
         "ref variables", has_eval=True))
     cases.append(Case(
+        "legacy_batchnorm_momentum_ref",
+        legacy_bn_builder(lambda: tf.train.MomentumOptimizer(0.1, 0.9), False),
+        legacy_bn_data, ("Momentum", {"learning_rate": 0.1, "momentum": 0.9}),
+        "GraphDef producer 8: x [8,6,6,3] -> conv3x3x4 SAME -> "
+        "BatchNormWithGlobalNormalization on tf.nn.moments of the batch (beta, gamma "
+        "variables, scale_after_normalization) -> relu -> reshape -> dense 3; sparse xent; "
+        "Momentum; ref variables", producer=8))
+    cases.append(Case(
         "mlp_sparse_adam_scoped",
         mlp_builder("sparse", "adam", False), mlp_data("sparse"),
         ("Adam", OPTIMIZERS["adam"][2]),
@@ -370,6 +410,10 @@ def pretrain_and_save(case, case_dir, data):
     """Build, train PRETRAIN steps from init, save `<case>-3` (relative)."""
     graph = tf.Graph()
     with graph.as_default():
+        if case.producer is not None:  # (a graph of that version: its producer is the min)
+            old = tf.GraphDef()
+            old.versions.producer = case.producer
+            tf.import_graph_def(old, name="")
         tf.set_random_seed(1)
         built = case.build()
         saver = tf.train.Saver(save_relative_paths=True)
@@ -553,6 +597,18 @@ def human(n):
 
 
 def main():
+    only = sys.argv[1:]  # case names: regenerate just these (and keep the others)
+    if only:
+        index = json.loads((OUT / "index.json").read_text())
+        for case in all_cases():
+            if case.name in only:
+                shutil.rmtree(OUT / case.name, ignore_errors=True)
+                _, losses = run_case(case)
+                print(case.name, losses)
+                if case.name not in index["cases"]:
+                    index["cases"].insert(index["cases"].index("no_vars"), case.name)
+        write_json(OUT / "index.json", index)
+        return
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir(parents=True)
