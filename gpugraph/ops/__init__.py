@@ -31,6 +31,7 @@ from gpugraph.ops import (  # noqa: F401  (imported for their registrations)
     rnn_block_ops,
     sampling_ops,
     segment_ops,
+    set_ops,
     sparse_ops,
     sparse_tensor_ops,
     state_ops,
