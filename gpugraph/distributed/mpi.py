@@ -24,6 +24,7 @@ import numpy as np
 from gpugraph import config, errors
 
 _WORLD: list[World | None] = [None]
+_ABORT_GRACE_S = 0.3  # seconds between flushing output and MPI_Abort
 
 
 def _mpi() -> Any:
@@ -114,6 +115,9 @@ class World:
         """Ends every rank (MPI_Abort: the launcher kills the others)."""
         sys.stdout.flush()
         sys.stderr.flush()
+        # The launcher forwards each rank's output from a pipe; killed at once, it can drop
+        # the last lines (the error that says why), so they get a moment to travel first.
+        time.sleep(_ABORT_GRACE_S)
         self.comm.Abort(code)
 
 
