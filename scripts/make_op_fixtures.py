@@ -2582,6 +2582,22 @@ def build_sparse_segment(F):
     F.add("SparseFillEmptyRows", "row index 5 >= dense_shape[0] = 3",
           indices=i64([[0, 0], [5, 1]]), values=F.u([2]),
           dense_shape=i64([3, 2]), default_value=f32(0.0), _error=True)
+    # SparseTensorDenseAdd: b plus the sparse a, added value by value (repeated
+    # indices accumulate)
+    F.add("SparseTensorDenseAdd", "repeated index",
+          a_indices=i64([[0, 1], [2, 0], [0, 1]]), a_values=F.u([3]),
+          a_shape=i64([3, 2]), b=F.u([3, 2]))
+    F.add("SparseTensorDenseAdd", "int32 indices, rank 3, int64 values",
+          a_indices=i32([[0, 0, 1], [1, 2, 0]]), a_values=i64([5, -7]),
+          a_shape=i32([2, 3, 2]), b=F.ri([2, 3, 2], -9, 9, I64))
+    F.add("SparseTensorDenseAdd", "no entries", a_indices=i64(np.zeros((0, 2))),
+          a_values=F.u([0], F64), a_shape=i64([2, 2]), b=F.u([2, 2], F64))
+    F.add("SparseTensorDenseAdd", "shape differs from b's",
+          a_indices=i64([[0, 0]]), a_values=F.u([1]), a_shape=i64([3, 2]),
+          b=F.u([2, 3]), _error=True)
+    F.add("SparseTensorDenseAdd", "index out of bounds",
+          a_indices=i64([[0, 0], [3, 1]]), a_values=F.u([2]), a_shape=i64([3, 2]),
+          b=F.u([3, 2]), _error=True)
 
 
 # ---------------------------------------------------------------------------

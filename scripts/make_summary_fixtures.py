@@ -11,6 +11,8 @@ Run with the TF virtualenv (scripts/fixtures_requirements.txt)::
 input arrays (``<case>/<j>`` in the npz) and the text TF's ``tf.strings.format`` made of them
 (the StringFormat op that ``tf.print`` also uses).
 
+``tensor.npz``: TensorSummary and TensorSummaryV2 bytes (see write_tensor_cases).
+
 The test (tests/runtime/test_summaries.py) expects gpugraph's bytes and texts to be identical.
 """
 
@@ -62,6 +64,38 @@ def write_format_cases():
     np.savez(OUT / "format.npz", **arrays)
 
 
+def tensor_cases():
+    meta = tf.compat.v1.SummaryMetadata(display_name="shown", summary_description="about")
+    meta.plugin_data.plugin_name = "text"
+    return {
+        "floats": (np.arange(6, dtype=np.float32).reshape(2, 3) / 7, b""),
+        "scalar_int": (np.array(-3, np.int64), b""),
+        "strings": (np.array([b"a", b"", b"long\x00text"], dtype=object),
+                    meta.SerializeToString()),
+        "empty": (np.zeros((0, 2), np.float64), meta.SerializeToString()),
+        "bools": (np.array([True, False]), b""),
+    }
+
+
+def write_tensor_cases():
+    """``tensor.npz``: ``in/<case>`` (strings as bytes ``S``), ``meta/<case>`` (serialized
+    SummaryMetadata, uint8), and the bytes TF's TensorSummary (node ``t1/<case>``) and
+    TensorSummaryV2 (tag ``t2/<case>``) made of them (``v1/<case>``, ``v2/<case>``, uint8)."""
+    arrays = {}
+    with tf.compat.v1.Session() as sess:
+        for name, (value, meta) in tensor_cases().items():
+            tensor = tf.constant(value)
+            v1 = tf.raw_ops.TensorSummary(tensor=tensor, name="t1/" + name)
+            v2 = tf.raw_ops.TensorSummaryV2(tag="t2/" + name, tensor=tensor,
+                                            serialized_summary_metadata=meta)
+            one, two = sess.run([v1, v2])
+            arrays["in/" + name] = value.astype("S") if value.dtype == object else value
+            arrays["meta/" + name] = np.frombuffer(meta, np.uint8)
+            arrays["v1/" + name] = np.frombuffer(one, np.uint8)
+            arrays["v2/" + name] = np.frombuffer(two, np.uint8)
+    np.savez(OUT / "tensor.npz", **arrays)
+
+
 def main():
     tf.compat.v1.disable_eager_execution()
     values = cases()
@@ -74,6 +108,7 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     np.savez(OUT / "histogram.npz", **arrays)
     write_format_cases()
+    write_tensor_cases()
     print("wrote", sorted(p.name for p in OUT.iterdir()))
 
 

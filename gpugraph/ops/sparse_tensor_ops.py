@@ -1,5 +1,5 @@
 """Sparse tensors (indices, values, dense_shape): SparseToDense, SparseTensorDenseMatMul,
-SparseFillEmptyRows, SparseReshape."""
+SparseTensorDenseAdd, SparseFillEmptyRows, SparseReshape."""
 
 from __future__ import annotations
 
@@ -36,6 +36,52 @@ def _sparse_to_dense(ctx: BuildContext):
         return out
 
     return kernel
+
+
+@op("SparseTensorDenseAdd", host_inputs=(0, 2))
+def _sparse_tensor_dense_add(ctx: BuildContext):
+    """``b`` plus the sparse ``a``, its values added one by one (repeated indices
+    accumulate), after TF's checks of the operands."""
+    node, xp, device = ctx.op, ctx.xp, ctx.device
+
+    def kernel(indices: Any, values: Any, shape_value: Any, b: Any) -> Any:
+        host = np.asarray(indices)
+        shape = [int(d) for d in np.asarray(shape_value).reshape(-1)]
+        _check_dense_add(node, host, values, np.asarray(shape_value), shape, b)
+        out = xp.array(b, copy=True)
+        if len(host):
+            on_device = device.to_device(np.ascontiguousarray(host.T))
+            scatter_at(xp, device, "add", out, tuple(on_device), values)
+        return out
+
+    return kernel
+
+
+def _check_dense_add(node: Any, host: np.ndarray, values: Any, shape_value: np.ndarray,
+                     shape: list[int], b: Any) -> None:
+    """sparse_tensor_dense_add_op.cc's ValidateInputs and index check, with its messages."""
+    def fail(message: str) -> None:
+        raise errors.InvalidArgumentError(None, node, message)
+
+    if host.ndim != 2:
+        fail(f"Input a_indices should be a matrix but received shape: {dims_text(host.shape)}")
+    if values.ndim != 1 or shape_value.ndim != 1:
+        fail("Inputs a_values and a_shape should be vectors but received shapes: "
+             f"{dims_text(values.shape)} and {dims_text(shape_value.shape)}")
+    if len(shape) != b.ndim:
+        fail(f"Two operands have different ranks; received: {len(shape)} and {b.ndim}")
+    for i, (a_dim, b_dim) in enumerate(zip(shape, b.shape)):
+        if a_dim != b_dim:
+            fail(f"Dimension {i} does not equal (no broadcasting is supported): sparse side "
+                 f"{a_dim} vs dense side {b_dim}")
+    if host.shape[0] != values.shape[0] or (len(host) and host.shape[1] != len(shape)):
+        fail(f"a_indices {dims_text(host.shape)} and a_values {dims_text(values.shape)} do "
+             f"not fit a_shape {dims_text(shape)}")
+    bad = (host < 0) | (host >= np.asarray(shape, dtype=np.int64))
+    if bad.any():
+        row, dim = (int(v) for v in np.argwhere(bad)[0])
+        fail(f"Sparse tensor has an invalid index on dimension {dim}: a_indices({row},{dim}) "
+             f"= {int(host[row, dim])}, dense tensor shape: {' '.join(map(str, b.shape))}")
 
 
 def _check_sparse_indices(node: Any, host: np.ndarray, shape: tuple) -> None:

@@ -1,4 +1,4 @@
-"""Summary ops (Scalar, Histogram, Merge): serialized ``tensorflow.Summary`` protos.
+"""Summary ops (Scalar, Histogram, Tensor, Merge): serialized ``tensorflow.Summary`` protos.
 
 Training graphs carry summaries for TensorBoard; gpugraph computes them so graphs that fetch
 them run.  The Summary proto is small enough to encode directly (summary.proto: Summary.value
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from gpugraph import errors
+from gpugraph.dtypes import as_dtype
 from gpugraph.io.table import encode_varint
 from gpugraph.ops._tensor_text import summarize_v2
 from gpugraph.ops.registry import BuildContext, op
@@ -51,6 +52,50 @@ def _scalar_summary(ctx: BuildContext):
                 None, node, f"tags and values are not the same shape: {list(np.shape(tags))} != "
                 f"{list(np.shape(values))}")
         return np.asarray(scalar_summary(tag_list, value_list), dtype=object)
+
+    return kernel
+
+
+def tensor_proto_bytes(value: np.ndarray, dtype_enum: int) -> bytes:
+    """A TensorProto as TF's ``Tensor::AsProtoTensorContent`` writes it (dtype, shape, the
+    raw little-endian bytes), or for strings ``AsProtoField`` (one string_val per element)."""
+    dims = b"".join(_length_delimited(2, _field(1, 0, encode_varint(d)) if d else b"")
+                    for d in value.shape)
+    out = _field(1, 0, encode_varint(dtype_enum)) + _length_delimited(2, dims)
+    if value.dtype == object:
+        return out + b"".join(_length_delimited(8, e if isinstance(e, bytes) else str(e).encode())
+                              for e in value.reshape(-1))
+    content = np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<"), copy=False)
+    return out + (_length_delimited(4, content.tobytes()) if content.size else b"")
+
+
+@op("TensorSummary", host_only=True)
+def _tensor_summary(ctx: BuildContext):
+    """A Summary whose one value holds the tensor under this node's name (TF's phased-out
+    V1 form; V2 takes a tag and plugin metadata)."""
+    name, dtype_enum = ctx.op.name.encode(), as_dtype(ctx.attr("T")).as_datatype_enum
+
+    def kernel(tensor: Any, *_: Any) -> Any:
+        entry = _length_delimited(7, name) + _length_delimited(
+            8, tensor_proto_bytes(np.asarray(tensor), dtype_enum))
+        return np.asarray(_length_delimited(1, entry), dtype=object)
+
+    return kernel
+
+
+@op("TensorSummaryV2", host_only=True)
+def _tensor_summary_v2(ctx: BuildContext):
+    node, dtype_enum = ctx.op, as_dtype(ctx.attr("T")).as_datatype_enum
+
+    def kernel(tag: Any, tensor: Any, metadata: Any) -> Any:
+        for what, value in (("tag", tag), ("serialized_summary_metadata", metadata)):
+            if np.ndim(value) != 0:
+                raise errors.InvalidArgumentError(None, node, f"{what} must be scalar")
+        tag_bytes, meta = (np.asarray(v, dtype=object).item() for v in (tag, metadata))
+        entry = (_length_delimited(1, tag_bytes)
+                 + _length_delimited(8, tensor_proto_bytes(np.asarray(tensor), dtype_enum))
+                 + _length_delimited(9, meta))  # (set even when empty, as TF's kernel does)
+        return np.asarray(_length_delimited(1, entry), dtype=object)
 
     return kernel
 

@@ -1,4 +1,4 @@
-"""HistogramSummary and StringFormat give TF's exact bytes and texts (tests/fixtures/summaries,
+"""HistogramSummary, TensorSummary(V2) and StringFormat give TF's exact bytes and texts
 written by scripts/make_summary_fixtures.py)."""
 
 from __future__ import annotations
@@ -62,3 +62,26 @@ def test_string_format_writes_tfs_text(record: dict) -> None:
                    summarize=record["summarize"])
         with gg.Session() as sess:
             assert sess.run(text).decode() == record["text"]
+
+
+with np.load(FIXTURES / "tensor.npz") as _data:
+    TENSOR_ARRAYS = {k: _data[k] for k in _data.files}
+TENSOR_CASES = sorted(k[3:] for k in TENSOR_ARRAYS if k.startswith("in/"))
+
+
+@pytest.mark.parametrize("case", TENSOR_CASES)
+def test_tensor_summaries_bytes_equal_tfs(case: str) -> None:
+    # TensorSummary (V1: the node's name, the tensor) and TensorSummaryV2 (tag, tensor,
+    # plugin metadata), as TF's kernels serialize them.
+    value = TENSOR_ARRAYS[f"in/{case}"]
+    value = value.astype(object) if value.dtype.kind == "S" else value
+    meta = TENSOR_ARRAYS[f"meta/{case}"].tobytes()
+    with gg.Graph().as_default():
+        tensor = gg.constant(value)
+        v1 = out("TensorSummary", tensor, T=tensor.dtype, name=f"t1/{case}")
+        v2 = out("TensorSummaryV2", gg.constant(f"t2/{case}".encode()), tensor,
+                 gg.constant(meta), T=tensor.dtype)
+        with gg.Session() as sess:
+            got1, got2 = sess.run([v1, v2])
+    assert got1 == TENSOR_ARRAYS[f"v1/{case}"].tobytes()
+    assert got2 == TENSOR_ARRAYS[f"v2/{case}"].tobytes()
