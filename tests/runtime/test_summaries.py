@@ -1,6 +1,5 @@
 """HistogramSummary, TensorSummary(V2) and StringFormat give TF's exact bytes and texts
-(tests/fixtures/summaries,
-written by scripts/make_summary_fixtures.py)."""
+(tests/fixtures/summaries, written by scripts/make_summary_fixtures.py)."""
 
 from __future__ import annotations
 
