@@ -7,6 +7,7 @@ align_corners / half_pixel_centers scalers (image_resizer_state.h).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -173,6 +174,108 @@ def _resize_bilinear_grad(ctx: BuildContext):
             index = (slice(None), rows[:, None], cols[None, :])
             scatter_at(xp, device, "add", out, index, g * weight[None, :, :, None])
         return out.astype(original.dtype, copy=False)
+
+    return kernel
+
+
+# --- bicubic (resize_bicubic_op.cc) --------------------------------------------------------
+_CUBIC_TABLE_SIZE = 1 << 10
+
+
+@functools.lru_cache(maxsize=2)
+def _cubic_table(a: float) -> np.ndarray:
+    """[1025, 2] float32: the cubic kernel at x and x + 1 for x = i / 1024, as TF tabulates
+    it (x a float, the polynomial evaluated in double)."""
+    table = np.empty((_CUBIC_TABLE_SIZE + 1, 2), dtype=np.float32)
+    for i in range(_CUBIC_TABLE_SIZE + 1):
+        x = float(np.float32(i * 1.0 / _CUBIC_TABLE_SIZE))
+        table[i, 0] = ((a + 2) * x - (a + 3)) * x * x + 1
+        x = float(np.float32(x + 1.0))
+        table[i, 1] = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return table
+
+
+def _cubic(out_size: int, in_size: int, scale: np.float32, half_pixel: bool) -> tuple:
+    """(indices [out, 4], weights [out, 4] float32) of the four taps of each output position
+    (GetWeightsAndIndices): the legacy scaler with Keys' a = -0.75 and edge taps repeated;
+    half-pixel centers with a = -0.5, taps outside the image weighted 0 and the rest
+    renormalized."""
+    source = _source(out_size, scale, half_pixel, nearest=False)
+    floor = np.floor(source)
+    base = floor.astype(np.int64)
+    offset = np.rint((source - floor).astype(np.float32) * np.float32(_CUBIC_TABLE_SIZE))
+    offset = offset.astype(np.int64)
+    table = _cubic_table(-0.5 if half_pixel else -0.75)
+    weights = np.stack([table[offset, 1], table[offset, 0],
+                        table[_CUBIC_TABLE_SIZE - offset, 0],
+                        table[_CUBIC_TABLE_SIZE - offset, 1]], axis=1)
+    taps = base[:, None] + np.arange(-1, 3)
+    indices = np.clip(taps, 0, in_size - 1)
+    if half_pixel:
+        weights = np.where(indices == taps, weights, np.float32(0))
+        total = ((weights[:, 0] + weights[:, 1]) + weights[:, 2]) + weights[:, 3]
+        big = np.abs(total) >= np.float32(1000) * np.finfo(np.float32).tiny
+        inverse = np.float32(1) / np.where(big, total, np.float32(1))
+        weights = np.where(big[:, None], weights * inverse[:, None], weights)
+    return indices, weights.astype(np.float32)
+
+
+def _sum4(terms: list) -> Any:
+    """((t0 + t1) + t2) + t3, each a product already rounded: Interpolate1D's order."""
+    return ((terms[0] + terms[1]) + terms[2]) + terms[3]
+
+
+@op("ResizeBicubic", host_inputs=(1,))
+def _resize_bicubic(ctx: BuildContext):
+    """Each output pixel from a 4 x 4 patch: four columns interpolated down the rows, then
+    across them, in float32 (the order of TF's kernel, so its bits)."""
+    a, tables = _ResizeAttrs(ctx), Tables(ctx.device)
+
+    def kernel(images: Any, size: Any) -> Any:
+        _check_4d(a.node, images)
+        out_h, out_w = (int(v) for v in np.asarray(size).reshape(-1)[:2])
+        if out_h <= 0 or out_w <= 0:
+            raise errors.InvalidArgumentError(None, a.node, "output dimensions must be positive")
+        _, in_h, in_w, _ = images.shape
+        rows, wy, cols, wx = tables.get(("cubic", out_h, in_h, out_w, in_w), lambda: (
+            *_cubic(out_h, in_h, _scale(in_h, out_h, a.align), a.half),
+            *_cubic(out_w, in_w, _scale(in_w, out_w, a.align), a.half)))
+        x = images.astype(np.float32, copy=False)
+        columns = []
+        for k in range(4):
+            patch = x[:, :, cols[:, k]]  # [n, in_h, out_w, c]
+            columns.append(_sum4([patch[:, rows[:, i]] * wy[:, i].reshape(1, -1, 1, 1)
+                                  for i in range(4)]))
+        return _sum4([columns[k] * wx[:, k].reshape(1, 1, -1, 1) for k in range(4)])
+
+    return kernel
+
+
+@op("ResizeBicubicGrad")
+def _resize_bicubic_grad(ctx: BuildContext):
+    """Each incoming gradient spread over its 4 x 4 patch with weight wy * wx (in the
+    original's dtype), accumulated tap by tap: TF adds pixel by pixel, so sums of several
+    contributions can differ from TF's in the last bit (the forward op gives TF's bits)."""
+    a, xp, device = _ResizeAttrs(ctx), ctx.xp, ctx.device
+    tables = Tables(device)
+
+    def kernel(grads: Any, original: Any) -> Any:
+        _check_4d(a.node, grads, original)
+        n, in_h, in_w, c = original.shape
+        out_h, out_w = grads.shape[1:3]
+        rows, wy, cols, wx = tables.get(("cubic", out_h, in_h, out_w, in_w), lambda: (
+            *_cubic(out_h, in_h, _scale(in_h, out_h, a.align), a.half),
+            *_cubic(out_w, in_w, _scale(in_w, out_w, a.align), a.half)))
+        kind = original.dtype
+        out = xp.zeros((n, in_h, in_w, c), dtype=kind)
+        g = grads.astype(kind, copy=False)
+        for i in range(4):
+            for j in range(4):
+                weight = (g * wy[:, i].astype(kind).reshape(1, -1, 1, 1)) \
+                    * wx[:, j].astype(kind).reshape(1, 1, -1, 1)
+                index = (slice(None), rows[:, i][:, None], cols[:, j][None, :])
+                scatter_at(xp, device, "add", out, index, weight)
+        return out
 
     return kernel
 
