@@ -1243,6 +1243,13 @@ def build_array(F):
     F.add("DynamicStitch", "as in reduce grads",
           indices=[i32([0, 1, 2]), i32([3, 1])],
           data=[i32([2, 3, 4]), i32([1, 1])])
+    # Reshape's -1 beside a 0: zero-sized dimensions count on neither side (an object
+    # detection graph's empty mask field, [1917, 1, 0, 0] -> [-1, 1, 0, 0])
+    F.add("Reshape", "-1 beside a 0 keeps the non-zero dims", tensor=F.u([6, 1, 0, 0]),
+          shape=i32([-1, 1, 0, 0]))
+    F.add("Reshape", "-1 beside a 0, input 2-D", tensor=F.u([3, 0]), shape=i32([-1, 0]))
+    F.add("Reshape", "-1 beside a 0, from an empty dim", tensor=F.u([0, 3]),
+          shape=i32([-1, 0, 2]))
 
 
 # ---------------------------------------------------------------------------

@@ -43,15 +43,26 @@ def _reshape(ctx: BuildContext):
             raise errors.InvalidArgumentError(None, node, f"Only one input size may be -1, not "
                                               f"both {dims.index(-1)} and {len(dims) - 1}")
         if dims.count(-1) == 1:
-            if known == 0 or x.size % known:
-                if not (known == 0 and x.size == 0):
-                    raise _reshape_error(node, x, dims)
-            dims[dims.index(-1)] = x.size // known if known else 0
+            dims[dims.index(-1)] = _missing_dim(node, x, dims)
         elif known != x.size:
             raise _reshape_error(node, x, dims)
         return x.reshape(dims)
 
     return kernel
+
+
+def _missing_dim(node: Any, x: Any, dims: list[int]) -> int:
+    """The size TF's Reshape gives the -1 of ``dims`` (reshape_op.h ValidateSizes): where
+    ``dims`` has a 0, zero-sized dimensions count on neither side, so a [1917, 1, 0, 0] tensor
+    reshaped to [-1, 1, 0, 0] keeps its 1917 (numpy cannot tell, and refuses)."""
+    zero_in_dims = 0 in dims
+    product = int(np.prod([d for d in dims if d > 0], dtype=np.int64))
+    sizes = [d for d in x.shape if d > 0 or not zero_in_dims]
+    elements = int(np.prod(sizes, dtype=np.int64))
+    missing = elements // product
+    if len(sizes) == x.ndim and product * missing != elements:  # (no zero-sized dim skipped)
+        raise _reshape_error(node, x, dims)
+    return missing
 
 
 def _reshape_error(node: Any, x: Any, dims: list[int]) -> errors.InvalidArgumentError:
