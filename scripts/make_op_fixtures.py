@@ -2605,6 +2605,15 @@ def build_sparse_segment(F):
     F.add("SparseTensorDenseAdd", "index out of bounds",
           a_indices=i64([[0, 0], [3, 1]]), a_values=F.u([2]), a_shape=i64([3, 2]),
           b=F.u([3, 2]), _error=True)
+    # SparseSoftmax: a softmax over the entries of each row (all but the last index)
+    F.add("SparseSoftmax", "rows of 3, 1 and 2 entries; an empty row",
+          sp_indices=i64([[0, 0], [0, 2], [0, 3], [1, 1], [3, 0], [3, 4]]),
+          sp_values=F.u([6], F32, -3, 3), sp_shape=i64([4, 5]))
+    F.add("SparseSoftmax", "rank 3, float64",
+          sp_indices=i64([[0, 0, 1], [0, 0, 2], [0, 1, 0], [1, 1, 1], [1, 1, 2]]),
+          sp_values=F.u([5], F64, -20, 20), sp_shape=i64([2, 2, 3]))
+    F.add("SparseSoftmax", "rank 1 (one row)", sp_indices=i64([[0, 0]])[:, :1],
+          sp_values=F.u([1]), sp_shape=i64([3]), _error=True)
 
 
 # ---------------------------------------------------------------------------

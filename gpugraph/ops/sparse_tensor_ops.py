@@ -1,5 +1,5 @@
 """Sparse tensors (indices, values, dense_shape): SparseToDense, SparseTensorDenseMatMul,
-SparseTensorDenseAdd, SparseFillEmptyRows, SparseReshape."""
+SparseTensorDenseAdd, SparseSoftmax, SparseFillEmptyRows, SparseReshape."""
 
 from __future__ import annotations
 
@@ -53,6 +53,39 @@ def _sparse_tensor_dense_add(ctx: BuildContext):
             on_device = device.to_device(np.ascontiguousarray(host.T))
             scatter_at(xp, device, "add", out, tuple(on_device), values)
         return out
+
+    return kernel
+
+
+@op("SparseSoftmax", host_only=True)
+def _sparse_softmax(ctx: BuildContext):
+    """A softmax over the entries of each row (entries sharing all but their last index) of a
+    sparse tensor in standard order: max subtracted, exponentials, divided by their sum; an
+    absent entry counts as absent, not as zero.  CPU only, as in TF."""
+    node = ctx.op
+
+    def kernel(indices: Any, values: Any, shape_value: Any) -> Any:
+        host, shape = np.asarray(indices), np.asarray(shape_value).reshape(-1)
+        if host.ndim != 2:
+            raise errors.InvalidArgumentError(
+                None, node, f"Input sp_indices should be a matrix but received shape: "
+                f"{dims_text(host.shape)}")
+        if len(shape) < 2:
+            raise errors.InvalidArgumentError(
+                None, node, "Input should have rank >= 2, but received shape: "
+                f"{' '.join(str(int(d)) for d in shape)}")
+        if host.shape[0] != values.shape[0]:
+            raise errors.InvalidArgumentError(
+                None, node, f"Input sp_indices and sp_values should have the same number of "
+                f"entries: {host.shape[0]} vs. {values.shape[0]}")
+        values = np.asarray(values)
+        if not len(host):
+            return np.zeros_like(values)
+        rows = host[:, :-1]
+        starts = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1]).any(axis=1)])
+        group = np.cumsum(np.isin(np.arange(len(host)), starts)) - 1
+        shifted = np.exp(values - np.maximum.reduceat(values, starts)[group])
+        return shifted / np.add.reduceat(shifted, starts)[group]
 
     return kernel
 
