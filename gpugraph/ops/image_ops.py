@@ -220,6 +220,15 @@ def _cubic(out_size: int, in_size: int, scale: np.float32, half_pixel: bool) -> 
     return indices, weights.astype(np.float32)
 
 
+def _cubic_taps(a: _ResizeAttrs, tables: Tables, out_h: int, in_h: int, out_w: int,
+                in_w: int) -> tuple:
+    """(rows, row weights, columns, column weights) of a bicubic resize of these sizes, built
+    once per shape (the op and its gradient use the same taps)."""
+    return tables.get(("cubic", out_h, in_h, out_w, in_w), lambda: (
+        *_cubic(out_h, in_h, _scale(in_h, out_h, a.align), a.half),
+        *_cubic(out_w, in_w, _scale(in_w, out_w, a.align), a.half)))
+
+
 def _sum4(terms: list) -> Any:
     """((t0 + t1) + t2) + t3, each a product already rounded: Interpolate1D's order."""
     return ((terms[0] + terms[1]) + terms[2]) + terms[3]
@@ -237,9 +246,7 @@ def _resize_bicubic(ctx: BuildContext):
         if out_h <= 0 or out_w <= 0:
             raise errors.InvalidArgumentError(None, a.node, "output dimensions must be positive")
         _, in_h, in_w, _ = images.shape
-        rows, wy, cols, wx = tables.get(("cubic", out_h, in_h, out_w, in_w), lambda: (
-            *_cubic(out_h, in_h, _scale(in_h, out_h, a.align), a.half),
-            *_cubic(out_w, in_w, _scale(in_w, out_w, a.align), a.half)))
+        rows, wy, cols, wx = _cubic_taps(a, tables, out_h, in_h, out_w, in_w)
         x = images.astype(np.float32, copy=False)
         columns = []
         for k in range(4):
@@ -263,9 +270,7 @@ def _resize_bicubic_grad(ctx: BuildContext):
         _check_4d(a.node, grads, original)
         n, in_h, in_w, c = original.shape
         out_h, out_w = grads.shape[1:3]
-        rows, wy, cols, wx = tables.get(("cubic", out_h, in_h, out_w, in_w), lambda: (
-            *_cubic(out_h, in_h, _scale(in_h, out_h, a.align), a.half),
-            *_cubic(out_w, in_w, _scale(in_w, out_w, a.align), a.half)))
+        rows, wy, cols, wx = _cubic_taps(a, tables, out_h, in_h, out_w, in_w)
         kind = original.dtype
         out = xp.zeros((n, in_h, in_w, c), dtype=kind)
         g = grads.astype(kind, copy=False)

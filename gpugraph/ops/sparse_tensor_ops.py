@@ -82,8 +82,8 @@ def _sparse_softmax(ctx: BuildContext):
         if not len(host):
             return np.zeros_like(values)
         rows = host[:, :-1]
-        starts = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1]).any(axis=1)])
-        group = np.cumsum(np.isin(np.arange(len(host)), starts)) - 1
+        first = np.r_[True, (rows[1:] != rows[:-1]).any(axis=1)]  # an entry starts its row
+        starts, group = np.flatnonzero(first), np.cumsum(first) - 1
         shifted = np.exp(values - np.maximum.reduceat(values, starts)[group])
         return shifted / np.add.reduceat(shifted, starts)[group]
 

@@ -245,12 +245,13 @@ def _schedule(isa: cpu_isa.Variant, dtype: np.dtype, rows: int, k: int, cols: in
     """The kernel calls of a :func:`gather_gemm` of this shape, as :meth:`cpu_crew.Crew.
     run_units` records (byte offsets from x, rowtab, redtab, b, out, bias, aux), in units of rows
     that threads take as they become free: ~_UNITS_PER_THREAD per thread, so a thread that
-    starts late does less (reduced in tiles, _TILED_UNITS_PER_THREAD).  Within a unit: per reduction tile, per column block, the row
-    blocks; the ``epilogue`` (see :func:`ir`) runs in the last tile's calls only.  A momentum
-    epilogue goes the other way round, per row block, the column blocks: it reads and writes
-    two slots in memory, and this way each row's elements are visited in address order, which
-    the hardware prefetcher follows (column-block order walked the rows 4 KB apart, and the
-    fused op ran slower than the product and update apart)."""
+    starts late does less (reduced in tiles, _TILED_UNITS_PER_THREAD).  Within a unit: per
+    reduction tile, per column block, the row blocks; the ``epilogue`` (see :func:`ir`) runs
+    in the last tile's calls only.  A momentum epilogue goes the other way round, per row
+    block, the column blocks: it reads and writes two slots in memory, and this way each row's
+    elements are visited in address order, which the hardware prefetcher follows
+    (column-block order walked the rows 4 KB apart, and the fused op ran slower than the
+    product and update apart)."""
     blocks = _column_blocks(isa, dtype, cols)
     block = isa.rows[blocks[0][1]]  # the first (widest) column block's rows per block
     per = _TILED_UNITS_PER_THREAD if k_tile < k else _UNITS_PER_THREAD
