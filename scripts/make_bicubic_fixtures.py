@@ -42,9 +42,7 @@ def build_bicubic(F):
 
 
 def main():
-    mof.FAMILIES["bicubic"] = (build_bicubic, 4242)
-    mof.OUT.mkdir(parents=True, exist_ok=True)
-    mof.generate("bicubic")
+    mof.generate_family("bicubic", build_bicubic, 4242)
 
 
 if __name__ == "__main__":

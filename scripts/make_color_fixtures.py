@@ -52,9 +52,7 @@ def build_color(F):
 
 
 def main():
-    mof.FAMILIES["color"] = (build_color, 1414)
-    mof.OUT.mkdir(parents=True, exist_ok=True)
-    mof.generate("color")
+    mof.generate_family("color", build_color, 1414)
 
 
 if __name__ == "__main__":

@@ -316,9 +316,7 @@ def build_detection(F):
 
 
 def main():
-    mof.FAMILIES["detection"] = (build_detection, 1313)
-    mof.OUT.mkdir(parents=True, exist_ok=True)
-    mof.generate("detection")
+    mof.generate_family("detection", build_detection, 1313)
 
 
 if __name__ == "__main__":

@@ -51,14 +51,12 @@ def build_legacy_bn(F):
 
 
 def main():
-    mof.FAMILIES["legacy_bn"] = (build_legacy_bn, 909)
-    mof.OUT.mkdir(parents=True, exist_ok=True)
     old = mof.tf.compat.v1.GraphDef()
     old.versions.producer = PRODUCER
     graph = mof.tf.Graph()
     with graph.as_default():
         mof.tf.import_graph_def(old, name="")
-    mof.generate("legacy_bn", graph)
+    mof.generate_family("legacy_bn", build_legacy_bn, 909, graph)
 
 
 if __name__ == "__main__":

@@ -3468,6 +3468,14 @@ def generate(name, graph=None):
           (name, len(records), errors, len(ops), " ".join(ops)))
 
 
+def generate_family(name, build, seed, graph=None):
+    """Registers family ``name`` (cases from ``build``, random inputs from ``seed``) and
+    writes its fixtures: what each make_<family>_fixtures.py script beside this one runs."""
+    FAMILIES[name] = (build, seed)
+    OUT.mkdir(parents=True, exist_ok=True)
+    generate(name, graph)
+
+
 def main(argv):
     names = argv or list(FAMILIES)
     unknown = [n for n in names if n not in FAMILIES]

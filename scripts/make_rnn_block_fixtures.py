@@ -247,9 +247,7 @@ def build_rnn_block(F):
 
 
 def main():
-    mof.FAMILIES[NAME] = (build_rnn_block, SEED)
-    mof.OUT.mkdir(parents=True, exist_ok=True)
-    mof.generate(NAME)
+    mof.generate_family(NAME, build_rnn_block, SEED)
     check_claims()
 
 

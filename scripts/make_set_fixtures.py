@@ -79,9 +79,7 @@ def _edit_args(hyp, truth, trim=False):
 
 
 def main():
-    mof.FAMILIES["sets"] = (build_sets, 1717)
-    mof.OUT.mkdir(parents=True, exist_ok=True)
-    mof.generate("sets")
+    mof.generate_family("sets", build_sets, 1717)
 
 
 if __name__ == "__main__":
